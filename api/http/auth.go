@@ -1,0 +1,3 @@
+package apihttp
+
+const ctxUserID = "isis.user_id"

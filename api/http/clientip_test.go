@@ -1,0 +1,124 @@
+package apihttp
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	"github.com/isis-project/isis/api/config"
+)
+
+func defaultTrusted(t testing.TB) trustedProxies {
+	var tp trustedProxies
+	for _, s := range config.DefaultTrustedProxies {
+		tp = append(tp, netip.MustParsePrefix(s))
+	}
+	return tp
+}
+
+func TestParseForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		fors        []string
+		proto, host string
+	}{
+		{`for=192.0.2.60;proto=http;by=203.0.113.43`, []string{"192.0.2.60"}, "http", ""},
+		{`For="[2001:db8:cafe::17]:4711"`, []string{"[2001:db8:cafe::17]:4711"}, "", ""},
+		{`for=192.0.2.43, for=198.51.100.17;proto=https;host=api.example.com`, []string{"192.0.2.43", "198.51.100.17"}, "https", "api.example.com"},
+		{`for="_gazonk"`, []string{"_gazonk"}, "", ""},
+		{`for="a,b";proto=https, for=1.2.3.4`, []string{"a,b", "1.2.3.4"}, "https", ""},
+		{`garbage;;,,=`, nil, "", ""},
+		{``, nil, "", ""},
+	} {
+		fors, proto, host := parseForwarded(tc.in)
+		if len(fors) != len(tc.fors) || proto != tc.proto || host != tc.host {
+			t.Errorf("parseForwarded(%q) = %q %q %q, want %q %q %q", tc.in, fors, proto, host, tc.fors, tc.proto, tc.host)
+			continue
+		}
+		for i := range fors {
+			if fors[i] != tc.fors[i] {
+				t.Errorf("parseForwarded(%q) for[%d] = %q, want %q", tc.in, i, fors[i], tc.fors[i])
+			}
+		}
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	allowed := []string{"api.example.com", ".example.org", "[::1]", "127.0.0.1"}
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{
+		{"api.example.com", true},
+		{"api.example.com:8443", true},
+		{"API.Example.COM", true},
+		{"api.example.com.", true},
+		{"example.org", true},
+		{"a.b.example.org", true},
+		{"badexample.org", false},
+		{"[::1]:3003", true},
+		{"127.0.0.1:3003", true},
+		{"127.0.0.2", false},
+		{"", false},
+		{"api.example.com/x", false},
+		{"user@api.example.com", false},
+		{"api.example.com evil", false},
+	} {
+		if got := hostAllowed(tc.host, allowed); got != tc.want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", tc.host, got, tc.want)
+		}
+	}
+}
+
+// FuzzResolveClient feeds arbitrary proxy headers from a trusted peer: the
+// result must be a valid address that is the peer or appears in the headers.
+func FuzzResolveClient(f *testing.F) {
+	f.Add("for=192.0.2.60;proto=http", "1.2.3.4, 10.0.0.1", "5.6.7.8", "127.0.0.1:1")
+	f.Add(`for="[2001:db8::1]:80", for=unknown`, "", "", "[::1]:9")
+	f.Add(`for="\"\\`, ",,,", " ", "10.1.2.3:4")
+	f.Add("", "", "", "203.0.113.1:80")
+	tp := defaultTrusted(f)
+	f.Fuzz(func(t *testing.T, fwd, xff, xri, remote string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("Forwarded", fwd)
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("X-Real-IP", xri)
+		ci := resolveClient(r, tp)
+		peer, ok := parseHostPortAddr(remote)
+		if !ok {
+			if ci.IP.IsValid() {
+				t.Fatalf("unparseable peer %q gave %v", remote, ci.IP)
+			}
+			return
+		}
+		if !ci.IP.IsValid() {
+			t.Fatalf("no client IP for peer %q", remote)
+		}
+		if !tp.contains(peer) && ci.IP != peer {
+			t.Fatalf("untrusted peer %v: headers were believed (%v)", peer, ci.IP)
+		}
+		if ci.Scheme != "http" && ci.Scheme != "https" {
+			t.Fatalf("scheme %q", ci.Scheme)
+		}
+	})
+}
+
+// FuzzParsePage: any query gives a 1-based page and a size within bounds,
+// or an error.
+func FuzzParsePage(f *testing.F) {
+	f.Add("page=2&page_size=50")
+	f.Add("page=-1&page_size=0")
+	f.Add("page=99999999999999999999&page_size=1e9")
+	f.Fuzz(func(t *testing.T, q string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.RawQuery = q
+		p, err := parsePage(r.URL.Query())
+		if err != nil {
+			return
+		}
+		if p.Page < 1 || p.Size < 1 || p.Size > maxPageSize || p.offset() < 0 {
+			t.Fatalf("parsePage(%q) = %+v", q, p)
+		}
+	})
+}

@@ -1,0 +1,160 @@
+package apihttp
+
+import (
+	"hash/fnv"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/isis-project/isis/api"
+	"github.com/labstack/echo/v4"
+)
+
+// geoMaxAge is the Cache-Control max-age of the public geography answers.
+const geoMaxAge = 60
+
+func (s *Server) registerGeoRoutes(g *echo.Group) {
+	s.get(g, "/departments", s.handleDepartmentList)
+	s.get(g, "/departments/:code", s.handleDepartmentView)
+	s.get(g, "/departments/:code/municipalities", s.handleDepartmentMunicipalities)
+	s.get(g, "/municipalities", s.handleMunicipalityList)
+	s.get(g, "/municipalities/:code", s.handleMunicipalityView)
+}
+
+// writeCacheable writes a public GET answer with a strong ETag over its bytes
+// and answers If-None-Match with 304.
+func writeCacheable(c echo.Context, v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	etag := `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+	hdr := c.Response().Header()
+	hdr.Set("ETag", etag)
+	hdr.Set("Cache-Control", "public, max-age="+strconv.Itoa(geoMaxAge))
+	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+// etagMatch applies If-None-Match's weak comparison.
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func geoFilter(c echo.Context, p pageRequest) api.GeoFilter {
+	q := c.QueryParams()
+	return api.GeoFilter{
+		Search:   truncate(q.Get("search"), 200),
+		Ordering: truncate(q.Get("ordering"), 200),
+		Offset:   p.offset(),
+		Limit:    p.Size,
+	}
+}
+
+func (s *Server) handleDepartmentList(c echo.Context) error {
+	p, err := parsePage(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	deps, n, err := s.GeoService.FindDepartments(c.Request().Context(), geoFilter(c, p))
+	if err != nil {
+		return err
+	}
+	body, err := newPage(c, p, n, deps)
+	if err != nil {
+		return err
+	}
+	return writeCacheable(c, body)
+}
+
+func (s *Server) handleDepartmentView(c echo.Context) error {
+	d, err := s.GeoService.FindDepartmentByCode(c.Request().Context(), c.Param("code"))
+	if err != nil {
+		return err
+	}
+	return writeCacheable(c, d)
+}
+
+func (s *Server) handleDepartmentMunicipalities(c echo.Context) error {
+	code := c.Param("code")
+	return s.listMunicipalities(c, code, true)
+}
+
+func (s *Server) handleMunicipalityList(c echo.Context) error {
+	dep := c.QueryParam("department")
+	if dep == "" {
+		dep = c.QueryParam("department_code")
+	}
+	if dep != "" && !isDigits(dep, 2) {
+		return invalidDepartmentFilter()
+	}
+	return s.listMunicipalities(c, dep, false)
+}
+
+func invalidDepartmentFilter() error {
+	var fe api.FieldErrors
+	fe.Add("department", "Select a valid choice. That choice is not one of the available choices.")
+	return fe.Err()
+}
+
+// listMunicipalities lists one page; an unknown department is a 404 on the
+// nested route and a 400 on the filter.
+func (s *Server) listMunicipalities(c echo.Context, dep string, nested bool) error {
+	ctx := c.Request().Context()
+	p, err := parsePage(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	f := geoFilter(c, p)
+	f.DepartmentCode = dep
+	muns, n, err := s.GeoService.FindMunicipalities(ctx, f)
+	if err != nil {
+		return err
+	}
+	if n == 0 && dep != "" {
+		if _, err := s.GeoService.FindDepartmentByCode(ctx, dep); err != nil {
+			if api.ErrorCode(err) == api.ENOTFOUND && !nested {
+				return invalidDepartmentFilter()
+			}
+			return err
+		}
+	}
+	body, err := newPage(c, p, n, muns)
+	if err != nil {
+		return err
+	}
+	return writeCacheable(c, body)
+}
+
+func (s *Server) handleMunicipalityView(c echo.Context) error {
+	m, err := s.GeoService.FindMunicipalityByCode(c.Request().Context(), c.Param("code"))
+	if err != nil {
+		return err
+	}
+	return writeCacheable(c, m)
+}
+
+func isDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

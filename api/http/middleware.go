@@ -1,0 +1,216 @@
+package apihttp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/isis-project/isis/api"
+	"github.com/labstack/echo/v4"
+)
+
+// Context keys.
+const (
+	ctxRequestID = "isis.request_id"
+	ctxClient    = "isis.client"
+	ctxLogError  = "isis.log_error"
+	ctxPath      = "isis.path"
+)
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+func client(c echo.Context) clientInfo {
+	ci, _ := c.Get(ctxClient).(clientInfo)
+	return ci
+}
+
+// setLogError attaches the full error chain to the request's log line.
+func setLogError(c echo.Context, err error) { c.Set(ctxLogError, err) }
+
+// saneRequestID reports whether an incoming X-Request-ID can be reused: 1 to
+// 128 characters of letters, digits and . _ - :.
+func saneRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// mwRequest runs first: request id, client address, original path.
+func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		id := r.Header.Get(echo.HeaderXRequestID)
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Set(ctxClient, resolveClient(r, s.trusted))
+		c.Set(ctxPath, r.URL.Path)
+		return next(c)
+	}
+}
+
+// mwLog writes one JSON line per request, after the error handler ran.
+func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		r, res := c.Request(), c.Response()
+		attrs := []slog.Attr{
+			slog.String("request_id", requestID(c)),
+			slog.String("method", r.Method),
+			slog.String("path", c.Get(ctxPath).(string)),
+			slog.String("route", c.Path()),
+			slog.Int("status", res.Status),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("client_ip", client(c).IP.String()),
+			slog.Int64("bytes", res.Size),
+		}
+		if uid, ok := c.Get(ctxUserID).(int64); ok {
+			attrs = append(attrs, slog.Int64("user_id", uid))
+		}
+		level := slog.LevelInfo
+		if err, ok := c.Get(ctxLogError).(error); ok {
+			attrs = append(attrs, slog.String("error", err.Error()))
+			if res.Status >= 500 {
+				level = slog.LevelError
+			}
+		}
+		if st, ok := c.Get(ctxStack).(string); ok {
+			attrs = append(attrs, slog.String("stack", st))
+		}
+		s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+const ctxStack = "isis.stack"
+
+// mwRecover turns a panic into a 500 envelope; the stack goes to the log only.
+func (s *Server) mwRecover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if rec := recover(); rec != nil {
+				if rec == http.ErrAbortHandler {
+					panic(rec)
+				}
+				buf := make([]byte, 8<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.Set(ctxStack, string(buf))
+				err = api.WrapError(api.EINTERNAL, "A server error occurred.", fmt.Errorf("panic: %v", rec))
+			}
+		}()
+		return next(c)
+	}
+}
+
+// CORS constants.
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, X-Request-ID"
+	corsAllowMethods  = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+	corsExposeHeaders = "X-Request-ID, Retry-After, ETag"
+)
+
+// mwCORS answers preflights and marks answers to allowed origins, errors
+// included. Other origins get no CORS headers at all.
+func (s *Server) mwCORS(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		h := c.Response().Header()
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		allowed := origin != "" && s.originAllowed(origin)
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if allowed {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+		if preflight {
+			if allowed {
+				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+				h.Set("Access-Control-Max-Age", "86400")
+			}
+			h.Set("Content-Length", "0")
+			return c.NoContent(http.StatusOK)
+		}
+		if allowed {
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	for _, o := range s.Config.CORSAllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostExempt lists the routes that answer whatever the Host (local probes).
+func hostExempt(path string) bool {
+	p := strings.TrimSuffix(path, "/")
+	return p == "/api/health" || p == "/api/ready"
+}
+
+// mwAllowedHosts applies ALLOWED_HOSTS to the host the client used.
+func (s *Server) mwAllowedHosts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		host := client(c).Host
+		if !hostExempt(c.Request().URL.Path) && !hostAllowed(host, s.Config.AllowedHosts) {
+			return api.Errorf(api.EBADREQUEST, "Invalid HTTP_HOST header: %q. You may need to add it to ALLOWED_HOSTS.", truncate(host, 100))
+		}
+		return next(c)
+	}
+}
+
+// mwTrailingSlash makes every route answer with and without its trailing
+// slash, by rewriting the path (no redirect, so POST bodies survive).
+func mwTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			if r.URL.Path == "" {
+				r.URL.Path = "/"
+			}
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+			}
+		}
+		return next(c)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,134 @@
+// Package apihttp serves the isis API over HTTP with Echo v4: routing,
+// middleware, the error envelope and one file of handlers per resource.
+package apihttp
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/config"
+	"github.com/labstack/echo/v4"
+)
+
+// Readiness is what /api/ready/ asks of the database.
+type Readiness interface {
+	Ping(ctx context.Context) error
+	PendingMigrations(ctx context.Context) (int, error)
+}
+
+// Server is the HTTP server of the API with its dependencies.
+type Server struct {
+	Config     *config.Config
+	Logger     *slog.Logger
+	DB         Readiness
+	GeoService api.GeoService
+	Now        func() time.Time
+
+	echo    *echo.Echo
+	trusted trustedProxies
+}
+
+// NewServer wires the routes over the given dependencies.
+func NewServer(cfg *config.Config, logger *slog.Logger, db Readiness, geo api.GeoService) *Server {
+	s := &Server{Config: cfg, Logger: logger, DB: db, GeoService: geo, Now: time.Now}
+	s.trusted = trustedProxies(cfg.TrustedProxies)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = func(r *http.Request) string { return resolveClient(r, s.trusted).IP.String() }
+	e.Pre(s.mwRequest, s.mwLog, s.mwRecover, s.mwCORS, s.mwAllowedHosts, mwTrailingSlash)
+	s.echo = e
+
+	g := e.Group("/api")
+	s.get(g, "", s.handleRoot)
+	s.get(g, "/health", s.handleHealth)
+	s.get(g, "/ready", s.handleReady)
+	s.registerGeoRoutes(g)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Routes lists the registered "METHOD path" pairs (for the OpenAPI check).
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+// get registers GET and HEAD.
+func (s *Server) get(g *echo.Group, path string, h echo.HandlerFunc) {
+	g.GET(path, h)
+	g.HEAD(path, h)
+}
+
+// writeJSON writes v with status; JSON without HTML escaping.
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf jsonBuffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.b[:len(buf.b)-1], nil // drop Encode's newline
+}
+
+type jsonBuffer struct{ b []byte }
+
+func (j *jsonBuffer) Write(p []byte) (int, error) { j.b = append(j.b, p...); return len(p), nil }
+
+func (s *Server) handleRoot(c echo.Context) error {
+	base := absoluteURL(c, "/api/")
+	return writeJSON(c, http.StatusOK, map[string]string{
+		"name":           "isis",
+		"version":        api.Version,
+		"health":         base + "health/",
+		"ready":          base + "ready/",
+		"departments":    base + "departments/",
+		"municipalities": base + "municipalities/",
+	})
+}
+
+func (s *Server) handleHealth(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "ok", "version": api.Version})
+}
+
+// handleReady checks the database and the migrations, within 2 seconds.
+func (s *Server) handleReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	out := map[string]string{"status": "ok", "database": "ok", "migrations": "ok"}
+	status := http.StatusOK
+	if err := s.DB.Ping(ctx); err != nil {
+		setLogError(c, err)
+		out["database"], out["migrations"] = "unavailable", "unavailable"
+	} else if n, err := s.DB.PendingMigrations(ctx); err != nil {
+		setLogError(c, err)
+		out["database"], out["migrations"] = "unavailable", "unavailable"
+	} else if n > 0 {
+		out["migrations"] = "pending"
+	}
+	if out["database"] != "ok" || out["migrations"] != "ok" {
+		out["status"] = "unavailable"
+		status = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "5")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeJSON(c, status, out)
+}
+
+// absoluteURL builds scheme://host + path as the client saw it.
+func absoluteURL(c echo.Context, path string) string {
+	ci := client(c)
+	return ci.Scheme + "://" + ci.Host + path
+}

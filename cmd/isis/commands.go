@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/isis-project/isis/api"
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "isis",
+		Short:         "The isis API server and its management commands",
+		Version:       api.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCmd(stdout), newMigrateCmd(stdout), newHealthcheckCmd(stdout))
+	return root
+}
+
+func newServeCmd(stdout io.Writer) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:     "serve",
+		Short:   "Serve the API (settings from the environment)",
+		Example: "  SECRET_KEY=… ALLOWED_HOSTS=api.example.com DATABASE_URL=postgres://… isis serve",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := NewMain(os.Getenv, stdout)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if err := m.Listen(addr); err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return m.Serve(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address host:port (default LISTEN_ADDRESS:PORT)")
+	return cmd
+}
+
+func newMigrateCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "migrate",
+		Short:   "Apply the pending database migrations (safe to run concurrently)",
+		Example: "  isis migrate\n  isis migrate status",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := NewMain(os.Getenv, io.Discard)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			ctx, stop := signalContext()
+			defer stop()
+			start := time.Now()
+			applied, err := m.DB.Migrate(ctx)
+			for _, v := range applied {
+				fmt.Fprintf(stdout, "  Applying %s... OK\n", v)
+			}
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(stdout, "No migrations to apply.")
+			} else {
+				fmt.Fprintf(stdout, "Applied %d migration(s) in %s.\n", len(applied), time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		},
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "List the migrations and whether each is applied; exit 1 when any is pending",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := NewMain(os.Getenv, io.Discard)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sts, err := m.DB.MigrationStatuses(ctx)
+			if err != nil {
+				return err
+			}
+			pending := 0
+			for _, st := range sts {
+				if !st.Applied() {
+					pending++
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"migrations": sts, "pending": pending}); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				for _, st := range sts {
+					mark, at := "[ ]", "pending"
+					if st.Applied() {
+						mark, at = "[X]", st.AppliedAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, st.Version, at)
+				}
+				tw.Flush()
+			}
+			if pending > 0 {
+				return exitError{1, fmt.Errorf("%d migration(s) pending: run isis migrate", pending)}
+			}
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(status)
+	return cmd
+}
+
+// newHealthcheckCmd probes the local server, for container health checks
+// that have no shell or curl.
+func newHealthcheckCmd(stdout io.Writer) *cobra.Command {
+	var url string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     "healthcheck",
+		Short:   "Probe the local server's /api/health/ (exit 0 when it answers 200)",
+		Example: "  isis healthcheck\n  isis healthcheck --url http://127.0.0.1:3003/api/ready/",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				port := os.Getenv("PORT")
+				if _, err := strconv.Atoi(port); err != nil {
+					port = "3003"
+				}
+				url = "http://127.0.0.1:" + port + "/api/health/"
+			}
+			c := &http.Client{Timeout: timeout}
+			res, err := c.Get(url)
+			if err != nil {
+				return fmt.Errorf("healthcheck %s: %w", url, err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("healthcheck %s: status %d", url, res.StatusCode)
+			}
+			fmt.Fprintln(stdout, "ok")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "URL to probe (default http://127.0.0.1:$PORT/api/health/)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "probe timeout")
+	return cmd
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/isis-project/isis/internal/pgtest"
+)
+
+var isisBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "isis-bin-")
+	if err != nil {
+		panic(err)
+	}
+	isisBin = filepath.Join(dir, "isis")
+	out, err := exec.Command("go", "build", "-o", isisBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build isis: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	pgtest.Main(m)
+}
+
+const testKey = "cmd-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+// isis runs the binary with env (on top of a minimal base) and returns its
+// output and exit code.
+func isis(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(isisBin, args...)
+	cmd.Env = baseEnv(env)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func baseEnv(env map[string]string) []string {
+	m := map[string]string{"PATH": os.Getenv("PATH"), "SECRET_KEY": testKey, "ALLOWED_HOSTS": "localhost,127.0.0.1"}
+	for k, v := range env {
+		m[k] = v
+	}
+	var out []string
+	for k, v := range m {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
+}
+
+func TestBadSettingsOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SECRET_KEY": ""}, "setting SECRET_KEY:"},
+		{map[string]string{"SECRET_KEY": "changeme-0123456789-abcdefghijklmnopqrstuvwxyz"}, "setting SECRET_KEY:"},
+		{map[string]string{"ALLOWED_HOSTS": ""}, "setting ALLOWED_HOSTS:"},
+		{map[string]string{"PORT": "http"}, "setting PORT:"},
+		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@[bad/x"}, "setting DATABASE_URL:"},
+	} {
+		_, stderr, code := isis(t, tc.env, "serve")
+		if code != 2 || !strings.HasPrefix(stderr, "isis: "+tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", tc.env, code, stderr, tc.want)
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("stderr leaks the password: %q", stderr)
+		}
+	}
+}
+
+func TestMigrateConcurrentProcesses(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, "", nil)
+	env := map[string]string{"DATABASE_URL": dsn}
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var errOut string
+			outs[i], errOut, codes[i] = isis(t, env, "migrate")
+			outs[i] += errOut
+		}()
+	}
+	wg.Wait()
+	applied := 0
+	for i := range 2 {
+		if codes[i] != 0 {
+			t.Fatalf("migrate %d: exit %d: %s", i, codes[i], outs[i])
+		}
+		applied += strings.Count(outs[i], "Applying ")
+	}
+	_, _, code := isis(t, env, "migrate", "status")
+	if code != 0 {
+		t.Errorf("status after migrate: exit %d", code)
+	}
+	out, _, _ := isis(t, env, "migrate")
+	if !strings.Contains(out, "No migrations to apply.") {
+		t.Errorf("third migrate = %q", out)
+	}
+	st, _, _ := isis(t, env, "migrate", "status", "--json")
+	var status struct {
+		Migrations []struct{ Version string } `json:"migrations"`
+		Pending    int                        `json:"pending"`
+	}
+	if err := json.Unmarshal([]byte(st), &status); err != nil || status.Pending != 0 || applied != len(status.Migrations) {
+		t.Errorf("applied %d across both runs, status %s (%v)", applied, st, err)
+	}
+}
+
+func TestMigrateStatusPending(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, "", nil)
+	out, _, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate", "status")
+	if code != 1 || !strings.Contains(out, "0001_init") || !strings.Contains(out, "pending") {
+		t.Errorf("status on empty db: exit %d, %q", code, out)
+	}
+}
+
+func TestMigrateDatabaseDown(t *testing.T) {
+	_, stderr, code := isis(t, map[string]string{"DATABASE_URL": "postgres://isis:hunter2@127.0.0.1:1/isis?sslmode=disable"}, "migrate")
+	if code == 0 || !strings.Contains(stderr, "database is unavailable") || strings.Contains(stderr, "hunter2") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("migrate with no database: exit %d, %q", code, stderr)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestServeGracefulShutdown: a request in flight when SIGTERM arrives still
+// gets its answer, then the process exits 0; LOG_DIR gets the JSON log.
+func TestServeGracefulShutdown(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, "", nil)
+	if _, stderr, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {
+		t.Fatal(stderr)
+	}
+	port := freePort(t)
+	logDir := t.TempDir()
+	cmd := exec.Command(isisBin, "serve")
+	cmd.Env = baseEnv(map[string]string{"DATABASE_URL": dsn, "PORT": fmt.Sprint(port), "LISTEN_ADDRESS": "127.0.0.1", "LOG_DIR": logDir})
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitUp(t, base+"/api/ready/")
+
+	if res, err := http.Get(base + "/api/departments/?page_size=2"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("departments: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stdout.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	// New connections are refused once it is down.
+	if _, err := http.Get(base + "/api/health/"); err == nil {
+		t.Error("server still answering after shutdown")
+	}
+	logged, err := os.ReadFile(filepath.Join(logDir, "isis.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawRequest bool
+	for _, line := range strings.Split(strings.TrimSpace(string(logged)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line not JSON: %q", line)
+		}
+		if m["msg"] == "request" && m["route"] == "/api/departments" {
+			sawRequest = true
+		}
+	}
+	if !sawRequest || strings.Contains(string(logged), testKey) {
+		t.Errorf("LOG_DIR log: request logged %v; key leaked %v", sawRequest, strings.Contains(string(logged), testKey))
+	}
+}
+
+func waitUp(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	port := freePort(t)
+	_, stderr, code := isis(t, map[string]string{"PORT": fmt.Sprint(port)}, "healthcheck")
+	if code == 0 || !strings.Contains(stderr, "healthcheck") {
+		t.Errorf("healthcheck with nothing listening: exit %d %q", code, stderr)
+	}
+}
