@@ -21,7 +21,8 @@ want() { for p in "$@"; do have_pkg "$p" || pkgs+=("$p"); done; }
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then want postgresql; fi
 want postgresql-client make git ca-certificates
 if [ "$mode" = test ]; then
-	want wrk
+	# wrk: load benchmarks. The real SimpleJWT (and Django) for the token interoperability test.
+	want wrk python3-djangorestframework-simplejwt
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
 	echo "setup: installing ${pkgs[*]}"

@@ -1,3 +1,440 @@
 package apihttp
 
-const ctxUserID = "isis.user_id"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/auth"
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	ctxUserID = "isis.user_id"
+	ctxUser   = "isis.user"
+)
+
+// mwAuthenticate reads "Authorization: Bearer <access>" like SimpleJWT's
+// JWTAuthentication under DRF: no header (or another scheme) is anonymous; a
+// bad token is a 401 on every route, public ones included.
+func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		if h == "" || hostExempt(c.Request().URL.Path) {
+			return next(c)
+		}
+		parts := strings.Fields(h)
+		if len(parts) == 0 || !strings.EqualFold(parts[0], "Bearer") {
+			return next(c)
+		}
+		if len(parts) != 2 {
+			return api.Errorf(api.ETOKENINVALID, "Authorization header must contain two space-delimited values")
+		}
+		claims, err := s.Tokens.Parse(parts[1], auth.Access)
+		if err != nil {
+			return api.Errorf(api.ETOKENINVALID, "Given token not valid for any token type")
+		}
+		u, err := s.Users.FindUserByID(c.Request().Context(), int64(claims.UserID))
+		if err != nil {
+			if api.ErrorCode(err) == api.ENOTFOUND {
+				return api.Errorf(api.EAUTHFAILED, "User not found")
+			}
+			return err
+		}
+		if !u.IsActive {
+			return api.Errorf(api.EAUTHFAILED, "User is inactive")
+		}
+		c.Set(ctxUser, u)
+		c.Set(ctxUserID, u.ID)
+		return next(c)
+	}
+}
+
+// currentUser is the authenticated user, or nil.
+func currentUser(c echo.Context) *api.User {
+	u, _ := c.Get(ctxUser).(*api.User)
+	return u
+}
+
+// requireUser returns the user or a 401 not_authenticated.
+func requireUser(c echo.Context) (*api.User, error) {
+	if u := currentUser(c); u != nil {
+		return u, nil
+	}
+	return nil, api.Errorf(api.EUNAUTHENTICATED, "Authentication credentials were not provided.")
+}
+
+// requireStaff returns the staff user, 401 when anonymous, 403 otherwise.
+func requireStaff(c echo.Context) (*api.User, error) {
+	u, err := requireUser(c)
+	if err != nil {
+		return nil, err
+	}
+	if !u.IsStaff {
+		return nil, errForbidden()
+	}
+	return u, nil
+}
+
+func errForbidden() error {
+	return api.Errorf(api.EFORBIDDEN, "You do not have permission to perform this action.")
+}
+
+// staffOnly wraps a handler with requireStaff.
+func staffOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := requireStaff(c); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) registerAuthRoutes(g *echo.Group) {
+	g.POST("/token", s.throttled(s.throttleToken, s.handleTokenObtain))
+	g.POST("/token/refresh", s.handleTokenRefresh)
+	g.POST("/token/verify", s.handleTokenVerify)
+	g.POST("/token/blacklist", s.handleTokenBlacklist)
+	g.POST("/auth/register", s.throttled(s.throttleRegister, s.handleRegister))
+	g.POST("/auth/google", s.throttled(s.throttleGoogle, s.handleGoogle))
+}
+
+// required checks a string field is present and not blank (DRF's messages).
+func required(fe *api.FieldErrors, name string, v *string) string {
+	switch {
+	case v == nil:
+		fe.Add(name, "This field is required.")
+		return ""
+	case strings.TrimSpace(*v) == "":
+		fe.Add(name, "This field may not be blank.")
+		return ""
+	}
+	return *v
+}
+
+func errBadCredentials() error {
+	return api.Errorf(api.EAUTHFAILED, "No active account found with the given credentials")
+}
+
+type tokenPair struct {
+	Access  string `json:"access"`
+	Refresh string `json:"refresh"`
+}
+
+// issuePair mints an access and a refresh token and records the refresh one.
+func (s *Server) issuePair(ctx context.Context, userID int64) (*tokenPair, error) {
+	access, _, err := s.Tokens.Mint(userID, auth.Access)
+	if err != nil {
+		return nil, err
+	}
+	refresh, rc, err := s.Tokens.Mint(userID, auth.Refresh)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.TokenStore.AddOutstanding(ctx, outstanding(rc)); err != nil {
+		return nil, err
+	}
+	return &tokenPair{Access: access, Refresh: refresh}, nil
+}
+
+func outstanding(c *auth.Claims) api.OutstandingToken {
+	return api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), CreatedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+}
+
+func (s *Server) handleTokenObtain(c echo.Context) error {
+	var in struct {
+		Email    *string `json:"email"`
+		Username *string `json:"username"`
+		Password *string `json:"password"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	if in.Email == nil {
+		in.Email = in.Username
+	}
+	email := required(&fe, "email", in.Email)
+	password := required(&fe, "password", in.Password)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, err := s.Users.FindUserByEmail(ctx, email)
+	if err != nil {
+		if api.ErrorCode(err) == api.ENOTFOUND {
+			auth.CheckDummy(password) // same time as a wrong password
+			return errBadCredentials()
+		}
+		return err
+	}
+	ok, upgrade := auth.CheckPassword(password, u.Password)
+	if !ok || !u.IsActive {
+		return errBadCredentials()
+	}
+	if upgrade {
+		if h, err := auth.HashPassword(password); err == nil {
+			if err := s.Users.SetPassword(ctx, u.ID, h); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
+		return err
+	}
+	c.Set(ctxUserID, u.ID)
+	pair, err := s.issuePair(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, pair)
+}
+
+func errTokenInvalid() error {
+	return api.Errorf(api.ETOKENINVALID, "Token is invalid or expired")
+}
+
+// checkRefresh parses a refresh token and checks the blacklist.
+func (s *Server) checkRefresh(ctx context.Context, token string) (*auth.Claims, error) {
+	claims, err := s.Tokens.Parse(token, auth.Refresh)
+	if err != nil {
+		return nil, errTokenInvalid()
+	}
+	black, err := s.TokenStore.IsBlacklisted(ctx, claims.ID)
+	if err != nil {
+		return nil, err
+	}
+	if black {
+		return nil, api.Errorf(api.ETOKENINVALID, "Token is blacklisted")
+	}
+	return claims, nil
+}
+
+func (s *Server) handleTokenRefresh(c echo.Context) error {
+	var in struct {
+		Refresh *string `json:"refresh"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	token := required(&fe, "refresh", in.Refresh)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	claims, err := s.checkRefresh(ctx, token)
+	if err != nil {
+		return err
+	}
+	u, err := s.Users.FindUserByID(ctx, int64(claims.UserID))
+	if err != nil || !u.IsActive {
+		if err != nil && api.ErrorCode(err) != api.ENOTFOUND {
+			return err
+		}
+		return api.Errorf(api.ETOKENINVALID, "No active account found for the given token.")
+	}
+	access, _, err := s.Tokens.Mint(u.ID, auth.Access)
+	if err != nil {
+		return err
+	}
+	out := map[string]string{"access": access}
+	if s.Config.RotateRefreshTokens {
+		if s.Config.BlacklistAfterRotation {
+			// A concurrent refresh with the same token loses here (token_not_valid).
+			if err := s.TokenStore.Blacklist(ctx, outstanding(claims)); err != nil {
+				return err
+			}
+		}
+		refresh, rc, err := s.Tokens.Mint(u.ID, auth.Refresh)
+		if err != nil {
+			return err
+		}
+		if err := s.TokenStore.AddOutstanding(ctx, outstanding(rc)); err != nil {
+			return err
+		}
+		out["refresh"] = refresh
+	}
+	return writeJSON(c, http.StatusOK, out)
+}
+
+func (s *Server) handleTokenVerify(c echo.Context) error {
+	var in struct {
+		Token *string `json:"token"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	token := required(&fe, "token", in.Token)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	claims, err := s.Tokens.Parse(token, "")
+	if err != nil {
+		return errTokenInvalid()
+	}
+	if claims.TokenType == auth.Refresh {
+		if _, err := s.checkRefresh(c.Request().Context(), token); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c, http.StatusOK, struct{}{})
+}
+
+func (s *Server) handleTokenBlacklist(c echo.Context) error {
+	var in struct {
+		Refresh *string `json:"refresh"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	token := required(&fe, "refresh", in.Refresh)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	claims, err := s.Tokens.Parse(token, auth.Refresh)
+	if err != nil {
+		return errTokenInvalid()
+	}
+	if err := s.TokenStore.Blacklist(c.Request().Context(), outstanding(claims)); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, struct{}{})
+}
+
+// validEmail is a pragmatic version of Django's EmailValidator.
+func validEmail(e string) bool {
+	if len(e) > 254 || strings.ContainsAny(e, " \t\r\n<>()[]\\,;:\"") {
+		return false
+	}
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 || at == len(e)-1 {
+		return false
+	}
+	local, domain := e[:at], e[at+1:]
+	if strings.Contains(local, "@") || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return false
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return domain == "localhost"
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return false
+		}
+	}
+	return true
+}
+
+func checkName(fe *api.FieldErrors, field string, v *string) {
+	if v != nil && len([]rune(*v)) > 150 {
+		fe.Add(field, "Ensure this field has no more than 150 characters.")
+	}
+}
+
+func (s *Server) handleRegister(c echo.Context) error {
+	var in struct {
+		Email     *string `json:"email"`
+		Password  *string `json:"password"`
+		FirstName *string `json:"first_name"`
+		LastName  *string `json:"last_name"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	email := strings.TrimSpace(required(&fe, "email", in.Email))
+	if email != "" && !validEmail(email) {
+		fe.Add("email", "Enter a valid email address.")
+	}
+	password := required(&fe, "password", in.Password)
+	checkName(&fe, "first_name", in.FirstName)
+	checkName(&fe, "last_name", in.LastName)
+	u := &api.User{Email: email, IsActive: true}
+	if in.FirstName != nil {
+		u.FirstName = strings.TrimSpace(*in.FirstName)
+	}
+	if in.LastName != nil {
+		u.LastName = strings.TrimSpace(*in.LastName)
+	}
+	if password != "" {
+		for _, msg := range auth.ValidatePassword(password, auth.UserAttributes{Email: email, FirstName: u.FirstName, LastName: u.LastName}) {
+			fe.Add("password", msg)
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	u.Password = hash
+	if err := s.Users.CreateUser(c.Request().Context(), u); err != nil {
+		return err
+	}
+	c.Set(ctxUserID, u.ID)
+	return writeJSON(c, http.StatusCreated, u)
+}
+
+func (s *Server) handleGoogle(c echo.Context) error {
+	if s.Google == nil {
+		return api.Errorf(api.ENOTFOUND, "Not found.")
+	}
+	var in struct {
+		IDToken *string `json:"id_token"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	token := required(&fe, "id_token", in.IDToken)
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id, err := s.Google.Verify(ctx, token)
+	if err != nil {
+		if errors.Is(err, auth.ErrJWKSUnavailable) {
+			return api.WrapError(api.EUNAVAILABLE, auth.ErrJWKSUnavailable.Error(), err)
+		}
+		return api.Errorf(api.EAUTHFAILED, "%s", auth.ErrGoogleToken.Error())
+	}
+	u, err := s.Users.FindUserByEmail(ctx, id.Email)
+	if api.ErrorCode(err) == api.ENOTFOUND {
+		u = &api.User{Email: id.Email, FirstName: truncateRunes(id.GivenName, 150), LastName: truncateRunes(id.FamilyName, 150),
+			IsActive: true, Password: auth.UnusablePassword()}
+		err = s.Users.CreateUser(ctx, u)
+		if api.ErrorCode(err) == api.EINVALID { // created concurrently
+			u, err = s.Users.FindUserByEmail(ctx, id.Email)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !u.IsActive {
+		return errBadCredentials()
+	}
+	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
+		return err
+	}
+	c.Set(ctxUserID, u.ID)
+	pair, err := s.issuePair(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, pair)
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

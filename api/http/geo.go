@@ -158,3 +158,108 @@ func isDigits(s string, n int) bool {
 	}
 	return true
 }
+
+func (s *Server) registerGeoWriteRoutes(g *echo.Group) {
+	g.POST("/departments", staffOnly(s.handleDepartmentCreate))
+	g.PATCH("/departments/:code", staffOnly(s.handleDepartmentUpdate))
+	g.PUT("/departments/:code", staffOnly(s.handleDepartmentUpdate))
+	g.DELETE("/departments/:code", staffOnly(s.handleDepartmentDelete))
+	g.POST("/municipalities", staffOnly(s.handleMunicipalityCreate))
+	g.PATCH("/municipalities/:code", staffOnly(s.handleMunicipalityUpdate))
+	g.PUT("/municipalities/:code", staffOnly(s.handleMunicipalityUpdate))
+	g.DELETE("/municipalities/:code", staffOnly(s.handleMunicipalityDelete))
+}
+
+func (s *Server) handleDepartmentCreate(c echo.Context) error {
+	var in struct {
+		Code *string `json:"code"`
+		Name *string `json:"name"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	d := &api.Department{Code: required(&fe, "code", in.Code), Name: required(&fe, "name", in.Name)}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	if err := s.GeoService.CreateDepartment(c.Request().Context(), d); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusCreated, d)
+}
+
+func (s *Server) handleDepartmentUpdate(c echo.Context) error {
+	var in struct {
+		Name *string `json:"name"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodPut && in.Name == nil {
+		var fe api.FieldErrors
+		fe.Add("name", "This field is required.")
+		return fe.Err()
+	}
+	d, err := s.GeoService.UpdateDepartment(c.Request().Context(), c.Param("code"), api.DepartmentUpdate{Name: in.Name})
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, d)
+}
+
+func (s *Server) handleDepartmentDelete(c echo.Context) error {
+	if err := s.GeoService.DeleteDepartment(c.Request().Context(), c.Param("code")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleMunicipalityCreate(c echo.Context) error {
+	var in struct {
+		Code           *string `json:"code"`
+		Name           *string `json:"name"`
+		DepartmentCode *string `json:"department_code"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	m := &api.Municipality{Code: required(&fe, "code", in.Code), Name: required(&fe, "name", in.Name),
+		DepartmentCode: required(&fe, "department_code", in.DepartmentCode)}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	if err := s.GeoService.CreateMunicipality(c.Request().Context(), m); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusCreated, m)
+}
+
+func (s *Server) handleMunicipalityUpdate(c echo.Context) error {
+	var in struct {
+		Name           *string `json:"name"`
+		DepartmentCode *string `json:"department_code"`
+	}
+	if err := s.bindJSON(c, &in); err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodPut && in.Name == nil {
+		var fe api.FieldErrors
+		fe.Add("name", "This field is required.")
+		return fe.Err()
+	}
+	m, err := s.GeoService.UpdateMunicipality(c.Request().Context(), c.Param("code"),
+		api.MunicipalityUpdate{Name: in.Name, DepartmentCode: in.DepartmentCode})
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, m)
+}
+
+func (s *Server) handleMunicipalityDelete(c echo.Context) error {
+	if err := s.GeoService.DeleteMunicipality(c.Request().Context(), c.Param("code")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

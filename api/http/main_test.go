@@ -2,6 +2,8 @@ package apihttp
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -88,7 +90,7 @@ func newTestServerDB(t testing.TB, db *postgres.DB, over map[string]string) *tes
 	cfg := testEnv(t, over)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	s := NewServer(cfg, logger, db, postgres.NewGeoService(db))
+	s := NewServer(cfg, logger, Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), Tokens: postgres.NewTokenService(db)})
 	return &testServer{Server: s, DB: db, Log: logs}
 }
 
@@ -177,4 +179,31 @@ func wantError(t testing.TB, w *httptest.ResponseRecorder, status int, code stri
 		}
 	}
 	return m
+}
+
+type httptestRecorder = httptest.ResponseRecorder
+
+// newHTTPServer serves ts over real loopback HTTP and returns its base URL.
+func newHTTPServer(t testing.TB, ts *testServer) string {
+	t.Helper()
+	srv := httptest.NewServer(ts)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+var (
+	rsaOnce sync.Once
+	rsaKey  *rsa.PrivateKey
+)
+
+// testRSAKey is an RSA key made once per test binary.
+func testRSAKey(t testing.TB) *rsa.PrivateKey {
+	rsaOnce.Do(func() {
+		var err error
+		rsaKey, err = rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+	})
+	return rsaKey
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/auth"
 	"github.com/isis-project/isis/api/config"
 	"github.com/labstack/echo/v4"
 )
@@ -20,27 +21,54 @@ type Readiness interface {
 	PendingMigrations(ctx context.Context) (int, error)
 }
 
+// Services are the domain services the handlers use.
+type Services struct {
+	DB     Readiness
+	Geo    api.GeoService
+	Users  api.UserService
+	Tokens api.TokenService
+	Media  api.MediaStore // nil: avatars disabled
+}
+
 // Server is the HTTP server of the API with its dependencies.
 type Server struct {
 	Config     *config.Config
 	Logger     *slog.Logger
 	DB         Readiness
 	GeoService api.GeoService
+	Users      api.UserService
+	TokenStore api.TokenService
+	Media      api.MediaStore
+	Tokens     *auth.Tokens
+	Google     *auth.GoogleVerifier // nil unless GOOGLE_CLIENT_ID is set
 	Now        func() time.Time
 
 	echo    *echo.Echo
 	trusted trustedProxies
+
+	throttleToken, throttleRegister, throttleGoogle *throttle
 }
 
-// NewServer wires the routes over the given dependencies.
-func NewServer(cfg *config.Config, logger *slog.Logger, db Readiness, geo api.GeoService) *Server {
-	s := &Server{Config: cfg, Logger: logger, DB: db, GeoService: geo, Now: time.Now}
+// NewServer wires the routes over the given services.
+func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
+	s := &Server{Config: cfg, Logger: logger, DB: svc.DB, GeoService: svc.Geo, Users: svc.Users,
+		TokenStore: svc.Tokens, Media: svc.Media, Now: time.Now}
+	now := func() time.Time { return s.Now() }
+	s.Tokens = &auth.Tokens{Key: []byte(cfg.SecretKey), AccessTTL: cfg.AccessTokenLifetime, RefreshTTL: cfg.RefreshTokenLifetime, Now: now}
+	if cfg.GoogleClientID != "" {
+		s.Google = &auth.GoogleVerifier{ClientID: cfg.GoogleClientID, JWKSURL: cfg.GoogleJWKSURL, Issuers: cfg.GoogleIssuers,
+			HTTP: &http.Client{Timeout: 5 * time.Second}, Now: now}
+	}
+	s.throttleToken = newThrottle("token", cfg.ThrottleToken, now)
+	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, now)
+	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, now)
 	s.trusted = trustedProxies(cfg.TrustedProxies)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = func(r *http.Request) string { return resolveClient(r, s.trusted).IP.String() }
 	e.Pre(s.mwRequest, s.mwLog, s.mwRecover, s.mwCORS, s.mwAllowedHosts, mwTrailingSlash)
+	e.Use(s.mwAuthenticate)
 	s.echo = e
 
 	g := e.Group("/api")
@@ -48,6 +76,9 @@ func NewServer(cfg *config.Config, logger *slog.Logger, db Readiness, geo api.Ge
 	s.get(g, "/health", s.handleHealth)
 	s.get(g, "/ready", s.handleReady)
 	s.registerGeoRoutes(g)
+	s.registerGeoWriteRoutes(g)
+	s.registerAuthRoutes(g)
+	s.registerUserRoutes(g)
 	return s
 }
 

@@ -122,6 +122,9 @@ func FormatError(err error) error {
 		case pqerror.QueryCanceled:
 			return api.WrapError(api.EUNAVAILABLE, "The database took too long to answer; try again shortly.", err)
 		}
+		if pqErr.Code.Class() == "22" { // data exception: a NUL byte, bad UTF-8, a value out of range
+			return api.WrapError(api.EINVALID, "Invalid input.", err)
+		}
 	}
 	return api.WrapError(api.EINTERNAL, "Internal error.", err)
 }

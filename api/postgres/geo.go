@@ -162,6 +162,9 @@ func (s *GeoService) countDepartments(ctx context.Context, f api.GeoFilter) (int
 
 // FindDepartmentByCode implements api.GeoService.
 func (s *GeoService) FindDepartmentByCode(ctx context.Context, code string) (*api.Department, error) {
+	if !isDigits(code, 2) {
+		return nil, notFound(api.Errorf(api.ENOTFOUND, ""), "department", code)
+	}
 	var d api.Department
 	err := s.db.GetContext(ctx, &d, `SELECT d.code, d.name,
 		(SELECT count(*) FROM municipalities m WHERE m.department_code = d.code) AS municipality_count
@@ -210,6 +213,9 @@ func (s *GeoService) FindMunicipalities(ctx context.Context, f api.GeoFilter) ([
 
 // FindMunicipalityByCode implements api.GeoService.
 func (s *GeoService) FindMunicipalityByCode(ctx context.Context, code string) (*api.Municipality, error) {
+	if !isDigits(code, 5) {
+		return nil, notFound(api.Errorf(api.ENOTFOUND, ""), "municipality", code)
+	}
 	return findMunicipality(ctx, s.db, code)
 }
 

@@ -26,7 +26,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(stdout), newMigrateCmd(stdout), newHealthcheckCmd(stdout))
+	root.AddCommand(newServeCmd(stdout), newMigrateCmd(stdout), newHealthcheckCmd(stdout),
+		newCreateSuperuserCmd(stdin, stdout), newChangePasswordCmd(stdin, stdout), newFlushExpiredTokensCmd(stdout))
 	return root
 }
 

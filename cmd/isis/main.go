@@ -103,7 +103,9 @@ func (m *Main) Listen(addr string) error {
 		return fmt.Errorf("listen on %s (setting PORT/LISTEN_ADDRESS): %w", addr, errors.Unwrap(err))
 	}
 	m.listener = ln
-	m.Server = apihttp.NewServer(m.Config, m.Logger, m.DB, postgres.NewGeoService(m.DB))
+	m.Server = apihttp.NewServer(m.Config, m.Logger, apihttp.Services{
+		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), Tokens: postgres.NewTokenService(m.DB),
+	})
 	m.httpServer = &http.Server{
 		Handler:           m.Server,
 		ReadHeaderTimeout: 5 * time.Second,

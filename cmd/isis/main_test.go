@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
 )
 
@@ -176,11 +181,28 @@ func TestServeGracefulShutdown(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitUp(t, base+"/api/ready/")
 
-	if res, err := http.Get(base + "/api/departments/?page_size=2"); err != nil || res.StatusCode != 200 {
-		t.Fatalf("departments: %v", err)
+	// A request in flight: headers sent, the handler reading a body that is
+	// only half there when SIGTERM arrives.
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer conn.Close()
+	body := `{"email":"nobody@example.com","password":"wrong-password"}`
+	fmt.Fprintf(conn, "POST /api/token/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body[:10])
+	time.Sleep(300 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(conn, body[10:])
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request lost: %v\n%s", err, stdout.String())
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("in-flight request: %d, want 401", res.StatusCode)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -206,7 +228,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line not JSON: %q", line)
 		}
-		if m["msg"] == "request" && m["route"] == "/api/departments" {
+		if m["msg"] == "request" && m["route"] == "/api/token" {
 			sawRequest = true
 		}
 	}
@@ -237,5 +259,85 @@ func TestHealthcheckCommand(t *testing.T) {
 	_, stderr, code := isis(t, map[string]string{"PORT": fmt.Sprint(port)}, "healthcheck")
 	if code == 0 || !strings.Contains(stderr, "healthcheck") {
 		t.Errorf("healthcheck with nothing listening: exit %d %q", code, stderr)
+	}
+}
+
+func isisStdin(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(isisBin, args...)
+	cmd.Env = baseEnv(env)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestAccountCommands(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, "", nil)
+	env := map[string]string{"DATABASE_URL": dsn}
+	if _, e, code := isis(t, env, "migrate"); code != 0 {
+		t.Fatal(e)
+	}
+	db, err := postgres.Open(dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	users := postgres.NewUserService(db)
+	ctx := context.Background()
+
+	env["ISIS_SUPERUSER_PASSWORD"] = "admin-pass-for-tests-1"
+	out, e, code := isis(t, env, "createsuperuser", "--email", "admin@example.com", "--no-input")
+	if code != 0 || !strings.Contains(out, "Superuser admin@example.com created") {
+		t.Fatalf("createsuperuser: %d %s %s", code, out, e)
+	}
+	u, err := users.FindUserByEmail(ctx, "admin@example.com")
+	if err != nil || !u.IsStaff || !u.IsSuperuser || !u.IsActive {
+		t.Fatalf("superuser = %+v, %v", u, err)
+	}
+	if ok, _ := auth.CheckPassword("admin-pass-for-tests-1", u.Password); !ok {
+		t.Error("superuser password not set")
+	}
+	if _, e, code := isis(t, env, "createsuperuser", "--email", "ADMIN@example.com", "--no-input"); code == 0 || !strings.Contains(e, "already taken") {
+		t.Errorf("duplicate superuser: %d %s", code, e)
+	}
+	env["ISIS_SUPERUSER_PASSWORD"] = "12345678"
+	if _, e, code := isis(t, env, "createsuperuser", "--email", "weak@example.com", "--no-input"); code != 2 || !strings.Contains(e, "entirely numeric") || strings.Contains(e, "12345678") {
+		t.Errorf("weak password: %d %q", code, e)
+	}
+	delete(env, "ISIS_SUPERUSER_PASSWORD")
+	if _, _, code := isisStdin(t, env, "stdin-pass-for-tests-2\n", "createsuperuser", "--email", "two@example.com", "--no-input"); code != 0 {
+		t.Error("password from stdin refused")
+	}
+
+	out, e, code = isisStdin(t, env, "brand-new-secret-77\n", "changepassword", "admin@example.com")
+	if code != 0 || !strings.Contains(out, "Password changed successfully") {
+		t.Fatalf("changepassword: %d %s %s", code, out, e)
+	}
+	u, _ = users.FindUserByEmail(ctx, "admin@example.com")
+	if ok, _ := auth.CheckPassword("brand-new-secret-77", u.Password); !ok {
+		t.Error("changepassword did not change it")
+	}
+	if _, e, code := isisStdin(t, env, "x\n", "changepassword", "nobody@example.com"); code == 0 || !strings.Contains(e, "does not exist") {
+		t.Errorf("changepassword unknown user: %d %s", code, e)
+	}
+	if _, _, code := isisStdin(t, env, "", "changepassword", "admin@example.com"); code != 2 {
+		t.Errorf("changepassword with no input: %d", code)
+	}
+
+	tokens := postgres.NewTokenService(db)
+	past := time.Now().Add(-time.Hour)
+	tokens.AddOutstanding(ctx, api.OutstandingToken{JTI: "old", UserID: u.ID, CreatedAt: past.Add(-time.Hour), ExpiresAt: past})
+	tokens.AddOutstanding(ctx, api.OutstandingToken{JTI: "new", UserID: u.ID, CreatedAt: past, ExpiresAt: time.Now().Add(time.Hour)})
+	out, _, code = isis(t, env, "flushexpiredtokens")
+	if code != 0 || !strings.Contains(out, "Deleted 1 expired token") {
+		t.Errorf("flushexpiredtokens: %d %s", code, out)
 	}
 }

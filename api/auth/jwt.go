@@ -1,0 +1,108 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Token types, SimpleJWT's token_type claim.
+const (
+	Access  = "access"
+	Refresh = "refresh"
+)
+
+// UserID is the user_id claim: SimpleJWT writes the primary key as a number
+// (or, in some versions, as a string); both are read.
+type UserID int64
+
+// UnmarshalJSON accepts 42 and "42".
+func (u *UserID) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return errors.New("user_id is not a positive integer")
+	}
+	*u = UserID(n)
+	return nil
+}
+
+// Claims are SimpleJWT's: token_type, exp, iat, jti, user_id.
+type Claims struct {
+	TokenType string `json:"token_type"`
+	UserID    UserID `json:"user_id"`
+	jwt.RegisteredClaims
+}
+
+// Tokens mints and checks HS256 tokens with the SECRET_KEY, as SimpleJWT's
+// defaults do.
+type Tokens struct {
+	Key        []byte
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	Now        func() time.Time
+}
+
+// ErrTokenInvalid is returned for any token that must be refused; its text
+// is safe to show.
+var ErrTokenInvalid = errors.New("Token is invalid or expired")
+
+// NewJTI returns a random token id (uuid4().hex in SimpleJWT).
+func NewJTI() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return hex.EncodeToString(b)
+}
+
+// Mint signs a token of the given type for userID.
+func (t *Tokens) Mint(userID int64, tokenType string) (string, *Claims, error) {
+	now := t.Now().UTC().Truncate(time.Second)
+	ttl := t.AccessTTL
+	if tokenType == Refresh {
+		ttl = t.RefreshTTL
+	}
+	c := &Claims{
+		TokenType: tokenType,
+		UserID:    UserID(userID),
+		RegisteredClaims: jwt.RegisteredClaims{
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        NewJTI(),
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.Key)
+	return s, c, err
+}
+
+// Parse verifies signature (HS256 only: "none", other HMACs and RS/ES are
+// refused), expiry and claims, and that the type is wantType ("" accepts
+// either).
+func (t *Tokens) Parse(token, wantType string) (*Claims, error) {
+	if token == "" || len(token) > 4096 {
+		return nil, ErrTokenInvalid
+	}
+	c := &Claims{}
+	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return t.Key, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithTimeFunc(t.Now),
+		jwt.WithExpirationRequired(),
+		jwt.WithJSONNumber(),
+	)
+	if err != nil {
+		return nil, ErrTokenInvalid
+	}
+	if c.ID == "" || c.UserID <= 0 || (c.TokenType != Access && c.TokenType != Refresh) {
+		return nil, ErrTokenInvalid
+	}
+	if wantType != "" && c.TokenType != wantType {
+		return nil, ErrTokenInvalid
+	}
+	return c, nil
+}

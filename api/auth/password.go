@@ -1,0 +1,275 @@
+// Package auth holds isis's credentials logic: password hashing (argon2id,
+// with Django's pbkdf2_sha256 hashes accepted and upgraded), Django's
+// password rules, SimpleJWT-compatible JWTs and Google ID-token checks.
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1
+// lane). Hashing is limited to one per CPU at a time, so memory stays bounded
+// under a burst of logins.
+const (
+	argonMemory  = 19 * 1024 // KiB
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+
+	// maxPBKDF2Iterations bounds the work an imported hash may ask for.
+	maxPBKDF2Iterations = 10_000_000
+	// MaxPasswordBytes bounds what is hashed at all.
+	MaxPasswordBytes = 4096
+)
+
+var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+
+func withSlot(f func()) {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	f()
+}
+
+var b64 = base64.RawStdEncoding
+
+// HashPassword returns an argon2id hash in Django's format:
+// argon2$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
+func HashPassword(password string) (string, error) {
+	if len(password) > MaxPasswordBytes {
+		return "", errors.New("password too long")
+	}
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	var key []byte
+	withSlot(func() { key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen) })
+	return fmt.Sprintf("argon2$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// UnusablePassword marks an account that cannot log in with a password
+// (Django's "!" prefix), e.g. one created by Google sign-in.
+func UnusablePassword() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return "!" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CheckPassword reports whether password matches encoded, and whether the
+// hash should be replaced by a fresh HashPassword (an imported Django hash or
+// older parameters). Malformed or unusable hashes never match.
+func CheckPassword(password, encoded string) (ok, upgrade bool) {
+	if len(password) > MaxPasswordBytes {
+		return false, false
+	}
+	algo, _, _ := strings.Cut(encoded, "$")
+	switch algo {
+	case "argon2":
+		ok, current := checkArgon2(password, encoded)
+		return ok, ok && !current
+	case "pbkdf2_sha256":
+		ok := checkPBKDF2(password, encoded)
+		return ok, ok
+	}
+	return false, false
+}
+
+// dummyHash is verified against when a login names no known user, so the
+// answer takes as long as a wrong password does.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("dummy password for timing")
+	return h
+})
+
+// CheckDummy spends the time of one password check.
+func CheckDummy(password string) { CheckPassword(password, dummyHash()) }
+
+func checkArgon2(password, encoded string) (ok, current bool) {
+	// argon2$argon2id$v=19$m=…,t=…,p=…$salt$hash
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return false, false
+	}
+	var m, t uint32
+	var p uint8
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return false, false
+		}
+		switch k {
+		case "m":
+			m = uint32(n)
+		case "t":
+			t = uint32(n)
+		case "p":
+			if n > 255 {
+				return false, false
+			}
+			p = uint8(n)
+		}
+	}
+	// Bound what a stored hash may make us spend (1 GiB, 16 passes).
+	if m == 0 || t == 0 || p == 0 || m > 1<<20 || t > 16 {
+		return false, false
+	}
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 128 {
+		return false, false
+	}
+	var got []byte
+	withSlot(func() { got = argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want))) })
+	ok = subtle.ConstantTimeCompare(got, want) == 1
+	return ok, m == argonMemory && t == argonTime && p == argonThreads && len(want) == argonKeyLen
+}
+
+// checkPBKDF2 verifies Django's pbkdf2_sha256$iterations$salt$base64(hash).
+func checkPBKDF2(password, encoded string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 4 {
+		return false
+	}
+	iter, err := strconv.Atoi(parts[1])
+	if err != nil || iter < 1 || iter > maxPBKDF2Iterations || parts[2] == "" || strings.Contains(parts[2], "$") {
+		return false
+	}
+	want, err := base64.StdEncoding.DecodeString(parts[3])
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	var got []byte
+	withSlot(func() { got, err = pbkdf2.Key(sha256.New, password, []byte(parts[2]), iter, len(want)) })
+	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// DjangoPBKDF2 encodes a password the way Django's PBKDF2PasswordHasher does
+// (for tests and for importing).
+func DjangoPBKDF2(password, salt string, iterations int) string {
+	key, _ := pbkdf2.Key(sha256.New, password, []byte(salt), iterations, sha256.Size)
+	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", iterations, salt, base64.StdEncoding.EncodeToString(key))
+}
+
+//go:embed data/common-passwords.txt.gz
+var commonPasswordsGz []byte
+
+// commonPasswords is Django's list of 20,000 common passwords (lower case).
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	zr, err := gzip.NewReader(bytes.NewReader(commonPasswordsGz))
+	if err != nil {
+		panic(err)
+	}
+	set := make(map[string]struct{}, 20000)
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		if w := strings.TrimSpace(sc.Text()); w != "" {
+			set[strings.ToLower(w)] = struct{}{}
+		}
+	}
+	return set
+})
+
+// UserAttributes are what a password must not resemble.
+type UserAttributes struct {
+	Email, FirstName, LastName string
+}
+
+// ValidatePassword applies Django's default validators and returns every
+// message that applies, in Django's words.
+func ValidatePassword(password string, u UserAttributes) []string {
+	var msgs []string
+	if msg := similarity(password, u); msg != "" {
+		msgs = append(msgs, msg)
+	}
+	if len([]rune(password)) < 8 {
+		msgs = append(msgs, "This password is too short. It must contain at least 8 characters.")
+	}
+	if len(password) > MaxPasswordBytes {
+		msgs = append(msgs, fmt.Sprintf("Ensure this field has no more than %d characters.", MaxPasswordBytes))
+	}
+	if _, ok := commonPasswords()[strings.ToLower(strings.TrimSpace(password))]; ok {
+		msgs = append(msgs, "This password is too common.")
+	}
+	if password != "" && isNumeric(password) {
+		msgs = append(msgs, "This password is entirely numeric.")
+	}
+	return msgs
+}
+
+func isNumeric(s string) bool {
+	for _, r := range s {
+		if !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+var nonWord = regexp.MustCompile(`\W+`)
+
+// similarity is Django's UserAttributeSimilarityValidator (max 0.7).
+func similarity(password string, u UserAttributes) string {
+	const maxSimilarity = 0.7
+	pw := []rune(strings.ToLower(password))
+	for _, attr := range []struct{ value, name string }{
+		{u.FirstName, "first name"}, {u.LastName, "last name"}, {u.Email, "email address"},
+	} {
+		if attr.value == "" {
+			continue
+		}
+		lower := strings.ToLower(attr.value)
+		parts := append(nonWord.Split(lower, -1), lower)
+		for _, part := range parts {
+			pr := []rune(part)
+			// Django's exceeds_maximum_length_ratio: skip parts much shorter than the password.
+			if len(pw) >= 10*len(pr) && float64(len(pr)) < maxSimilarity/2*float64(len(pw)) {
+				continue
+			}
+			if quickRatio(pw, pr) >= maxSimilarity {
+				return "The password is too similar to the " + attr.name + "."
+			}
+		}
+	}
+	return ""
+}
+
+// quickRatio is difflib.SequenceMatcher.quick_ratio: 2*M/T where M counts
+// the characters the two strings share (as multisets).
+func quickRatio(a, b []rune) float64 {
+	if len(a)+len(b) == 0 {
+		return 1
+	}
+	counts := map[rune]int{}
+	for _, r := range b {
+		counts[r]++
+	}
+	matches := 0
+	for _, r := range a {
+		if counts[r] > 0 {
+			counts[r]--
+			matches++
+		}
+	}
+	return 2 * float64(matches) / float64(len(a)+len(b))
+}

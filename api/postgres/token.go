@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/isis-project/isis/api"
+)
+
+// TokenService implements api.TokenService (SimpleJWT's token_blacklist).
+type TokenService struct{ db *DB }
+
+// NewTokenService returns the token service over db.
+func NewTokenService(db *DB) *TokenService { return &TokenService{db: db} }
+
+var _ api.TokenService = (*TokenService)(nil)
+
+// AddOutstanding implements api.TokenService.
+func (s *TokenService) AddOutstanding(ctx context.Context, t api.OutstandingToken) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
+		VALUES ($1, (SELECT id FROM users WHERE id = $2), $3, $4) ON CONFLICT (jti) DO NOTHING`,
+		t.JTI, t.UserID, t.CreatedAt.UTC(), t.ExpiresAt.UTC())
+	return FormatError(err)
+}
+
+// Blacklist implements api.TokenService.
+func (s *TokenService) Blacklist(ctx context.Context, t api.OutstandingToken) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return FormatError(err)
+	}
+	defer tx.Rollback()
+	var id int64
+	err = tx.GetContext(ctx, &id, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
+		VALUES ($1, (SELECT id FROM users WHERE id = $2), $3, $4)
+		ON CONFLICT (jti) DO UPDATE SET jti = EXCLUDED.jti RETURNING id`,
+		t.JTI, t.UserID, t.CreatedAt.UTC(), t.ExpiresAt.UTC())
+	if err != nil {
+		return FormatError(err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at) VALUES ($1, $2)
+		ON CONFLICT (token_id) DO NOTHING`, id, s.db.Now().UTC())
+	if err != nil {
+		return FormatError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return api.Errorf(api.ETOKENINVALID, "Token is blacklisted")
+	}
+	return FormatError(tx.Commit())
+}
+
+// IsBlacklisted implements api.TokenService.
+func (s *TokenService) IsBlacklisted(ctx context.Context, jti string) (bool, error) {
+	var ok bool
+	err := s.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM token_blacklisted b
+		JOIN token_outstanding o ON o.id = b.token_id WHERE o.jti = $1)`, jti)
+	return ok, FormatError(err)
+}
+
+// BlacklistUser implements api.TokenService.
+func (s *TokenService) BlacklistUser(ctx context.Context, userID int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
+		SELECT id, $2 FROM token_outstanding WHERE user_id = $1 AND expires_at > $2
+		ON CONFLICT (token_id) DO NOTHING`, userID, s.db.Now().UTC())
+	return FormatError(err)
+}
+
+// FlushExpired implements api.TokenService.
+func (s *TokenService) FlushExpired(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM token_outstanding WHERE expires_at < $1`, s.db.Now().UTC())
+	if err != nil {
+		return 0, FormatError(err)
+	}
+	return res.RowsAffected()
+}

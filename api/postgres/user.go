@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/isis-project/isis/api"
+	"github.com/jmoiron/sqlx"
+)
+
+// UserService implements api.UserService.
+type UserService struct{ db *DB }
+
+// NewUserService returns the account service over db.
+func NewUserService(db *DB) *UserService { return &UserService{db: db} }
+
+var _ api.UserService = (*UserService)(nil)
+
+const userColumns = `id, email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, last_login`
+
+func userSearchText(u *api.User) string {
+	return api.Fold(u.Email + " " + u.FirstName + " " + u.LastName)
+}
+
+// NormalizeEmail lower-cases the domain part, as Django's normalize_email.
+func NormalizeEmail(email string) string {
+	email = strings.TrimSpace(email)
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok {
+		return email
+	}
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		local, domain = email[:i], email[i+1:]
+	}
+	return local + "@" + strings.ToLower(domain)
+}
+
+func emailTaken() error {
+	return fieldInvalid("email", "user with this email already exists.")
+}
+
+func findUser(ctx context.Context, q sqlx.QueryerContext, where string, arg any) (*api.User, error) {
+	var u api.User
+	if err := sqlx.GetContext(ctx, q, &u, `SELECT `+userColumns+` FROM users WHERE `+where, arg); err != nil {
+		if err := FormatError(err); api.ErrorCode(err) == api.ENOTFOUND {
+			return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+		} else {
+			return nil, err
+		}
+	}
+	return &u, nil
+}
+
+// FindUserByID implements api.UserService.
+func (s *UserService) FindUserByID(ctx context.Context, id int64) (*api.User, error) {
+	return findUser(ctx, s.db, `id = $1`, id)
+}
+
+// FindUserByEmail implements api.UserService.
+func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*api.User, error) {
+	return findUser(ctx, s.db, `lower(email) = lower($1)`, strings.TrimSpace(email))
+}
+
+var userOrdering = map[string]string{
+	"id": "id", "email": "lower(email)", "date_joined": "date_joined", "last_login": "last_login",
+	"first_name": "first_name", "last_name": "last_name",
+}
+
+// FindUsers implements api.UserService.
+func (s *UserService) FindUsers(ctx context.Context, f api.UserFilter) ([]*api.User, int, error) {
+	var conds []string
+	var args []any
+	for _, t := range searchTerms(f.Search) {
+		args = append(args, t)
+		conds = append(conds, "search_text LIKE $"+itoa(len(args)))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, f.Limit, f.Offset)
+	q := `SELECT ` + userColumns + `, count(*) OVER () AS total FROM users ` + where +
+		` ORDER BY ` + orderBy(f.Ordering, userOrdering, "id") +
+		` LIMIT $` + itoa(len(args)-1) + ` OFFSET $` + itoa(len(args))
+	var rows []struct {
+		api.User
+		Total int `db:"total"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, 0, FormatError(err)
+	}
+	out := make([]*api.User, len(rows))
+	total := 0
+	for i := range rows {
+		out[i], total = &rows[i].User, rows[i].Total
+	}
+	if len(rows) == 0 && f.Offset > 0 {
+		var n int
+		err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM users `+where, args[:len(args)-2]...)
+		return out, n, FormatError(err)
+	}
+	return out, total, nil
+}
+
+// CreateUser implements api.UserService.
+func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
+	u.Email = NormalizeEmail(u.Email)
+	now := s.db.Now().UTC().Truncate(time.Microsecond)
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return FormatError(err)
+	}
+	defer tx.Rollback()
+	err = tx.QueryRowxContext(ctx, `INSERT INTO users
+		(email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, search_text)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, now, userSearchText(u)).Scan(&u.ID)
+	if err != nil {
+		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
+			return emailTaken()
+		}
+		return FormatError(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO profiles (user_id, updated_at) VALUES ($1, $2)`, u.ID, now); err != nil {
+		return FormatError(err)
+	}
+	u.DateJoined = now
+	return FormatError(tx.Commit())
+}
+
+// UpdateUser implements api.UserService.
+func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpdate) (*api.User, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, FormatError(err)
+	}
+	defer tx.Rollback()
+	u, err := findUser(ctx, tx, `id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return nil, err
+	}
+	if upd.Email != nil {
+		u.Email = NormalizeEmail(*upd.Email)
+	}
+	if upd.FirstName != nil {
+		u.FirstName = *upd.FirstName
+	}
+	if upd.LastName != nil {
+		u.LastName = *upd.LastName
+	}
+	if upd.IsStaff != nil {
+		u.IsStaff = *upd.IsStaff
+	}
+	if upd.IsActive != nil {
+		u.IsActive = *upd.IsActive
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE users SET email = $2, first_name = $3, last_name = $4,
+		is_staff = $5, is_active = $6, search_text = $7 WHERE id = $1`,
+		id, u.Email, u.FirstName, u.LastName, u.IsStaff, u.IsActive, userSearchText(u))
+	if err != nil {
+		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
+			return nil, emailTaken()
+		}
+		return nil, FormatError(err)
+	}
+	return u, FormatError(tx.Commit())
+}
+
+// SetPassword implements api.UserService.
+func (s *UserService) SetPassword(ctx context.Context, id int64, hash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password = $2 WHERE id = $1`, id, hash)
+	return rowsOrNotFound(res, err, "user")
+}
+
+// TouchLogin implements api.UserService.
+func (s *UserService) TouchLogin(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_login = $2 WHERE id = $1`, id, s.db.Now().UTC())
+	return rowsOrNotFound(res, err, "user")
+}
+
+func rowsOrNotFound(res sql.Result, err error, what string) error {
+	if err != nil {
+		return FormatError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return api.Errorf(api.ENOTFOUND, "No %s matches the given query.", what)
+	}
+	return nil
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
