@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test: vet, a short run of every fuzz
-# target, then the unit and integration tests against real services.
+# target, then the unit and integration tests against real services
+# (PostgreSQL started by the tests themselves, Podman started here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
+ISIS_PODMAN_URL=$(scripts/podman-setup.sh | tail -n1)
+export ISIS_PODMAN_URL
 make build vet
 make fuzz FUZZTIME=${FUZZTIME:-5s}
 make test

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/isis-project/isis/ops"
+)
+
+const buildTags = "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp"
+
+// podmanURL is the Podman service the end-to-end tests use; scripts/test.sh
+// starts it (scripts/podman-setup.sh) and exports ISIS_PODMAN_URL.
+func podmanURL(t *testing.T) string {
+	u := os.Getenv("ISIS_PODMAN_URL")
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ISIS_PODMAN_URL is not set: run the tests through scripts/test.sh, which starts Podman")
+		}
+		t.Skip("ISIS_PODMAN_URL not set (scripts/test.sh sets it up)")
+	}
+	return u
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// binaries builds isis, isisctl and the broken stand-ins once.
+func binaries(t *testing.T) string {
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "isisctl-e2e-bin-")
+		if binErr != nil {
+			return
+		}
+		build := func(out, pkg string, ldflags string) {
+			if binErr != nil {
+				return
+			}
+			cmd := exec.Command("go", "build", "-tags", buildTags, "-ldflags", ldflags, "-o", filepath.Join(binDir, out), pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+			}
+		}
+		build("isis", "github.com/isis-project/isis/cmd/isis", "-s -w -X github.com/isis-project/isis/api.Version=e2e")
+		build("isisctl", "github.com/isis-project/isis/cmd/isisctl", "-s -w")
+		build("broken-health/isis", "../../ops/testdata/brokenisis", "-X main.mode=health")
+		build("broken-migrate/isis", "../../ops/testdata/brokenisis", "-X main.mode=migrate")
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+// e2e is one deployment under test, with names of its own.
+type e2e struct {
+	t      *testing.T
+	dir    string
+	bin    string
+	url    string
+	port   int
+	config string
+}
+
+const e2eDomain = "api.e2e.test"
+
+func newE2E(t *testing.T, port int, extra string) *e2e {
+	e := &e2e{t: t, dir: t.TempDir(), bin: binaries(t), url: podmanURL(t), port: port}
+	e.config = filepath.Join(e.dir, "isisctl.yaml")
+	e.writeConfig(extra)
+	return e
+}
+
+func (e *e2e) writeConfig(extra string) {
+	cfg := fmt.Sprintf(`domain: %s
+network: swe2e
+egress_network: swe2e-egress
+backend:
+  name: isis-e2e
+  publish: 127.0.0.1:%d
+  log_dir: %s/log
+  static_dir: %s/static
+postgres:
+  name: pg-e2e
+  image: localhost/isis-postgres-test:15
+  data: isis-e2e-pgdata
+secrets:
+  secret_key: e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz
+  database_password: e2e-database-password
+%s`, e2eDomain, e.port, e.dir, e.dir, extra)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// isisctl runs the real binary and returns its combined output and exit code.
+func (e *e2e) isisctl(args ...string) (string, int) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), append([]string{"--config", e.config, "--url", e.url}, args...)...)
+	cmd.Env = append(os.Environ(), "ISISCTL_AUDIT_LOG="+filepath.Join(e.dir, "audit.jsonl"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.String(), code
+}
+
+func (e *e2e) get(path string) (int, string) {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), nil)
+	req.Host = e2eDomain
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (e *e2e) post(path, body string) (int, string) {
+	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), strings.NewReader(body))
+	req.Host = e2eDomain
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// cleanup removes what the e2e deployment created.
+func (e *e2e) cleanup() {
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		return
+	}
+	for _, n := range []string{"isis-e2e", "isis-e2e-next", "isis-e2e-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "pg-e2e"} {
+		ops.RemoveContainer(conn, n, 0)
+	}
+	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isis-e2e-pgdata").Run()
+	exec.Command("podman", "--url", e.url, "network", "rm", "-f", "swe2e", "swe2e-egress").Run()
+}
+
+func (e *e2e) backendState() *ops.ContainerState {
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := ops.InspectContainer(conn, "isis-e2e")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// TestEndToEnd deploys the project's own image on the real Podman service,
+// verifies, redeploys (no-op), survives a broken image and a rollback, and
+// keeps the database's data throughout.
+func TestEndToEnd(t *testing.T) {
+	e := newE2E(t, 3013, "")
+	e.cleanup()
+	t.Cleanup(e.cleanup)
+
+	start := time.Now()
+	out, code := e.isisctl("deploy")
+	first := time.Since(start)
+	if code != 0 {
+		t.Fatalf("first deploy: exit %d\n%s", code, out)
+	}
+	t.Logf("first deploy: %s", first.Round(time.Millisecond))
+	for _, want := range []string{"[1/10] preflight", "[10/10] verify", "deployed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy output lacks %q:\n%s", want, out)
+		}
+	}
+	start = time.Now()
+	if out, code := e.isisctl("verify"); code != 0 || strings.Contains(out, "FAIL") {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	t.Logf("verify: %s", time.Since(start).Round(time.Millisecond))
+	status, body := e.get("/api/municipalities/?search=medellin")
+	if status != 200 || !strings.Contains(body, "Medellín") {
+		t.Fatalf("geography through the published port: %d %s", status, body)
+	}
+	// Data written now must survive everything below.
+	if status, body := e.post("/api/auth/register/", `{"email":"survivor@example.com","password":"survive-every-deploy-1"}`); status != 201 {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	login := func(when string) {
+		t.Helper()
+		if status, body := e.post("/api/token/", `{"email":"survivor@example.com","password":"survive-every-deploy-1"}`); status != 200 {
+			t.Fatalf("login %s: %d %s", when, status, body)
+		}
+	}
+	before := e.backendState()
+
+	// A second deploy changes nothing and restarts nothing.
+	start = time.Now()
+	out, code = e.isisctl("deploy")
+	if code != 0 || !strings.Contains(out, "nothing restarted") {
+		t.Fatalf("no-op deploy: exit %d\n%s", code, out)
+	}
+	t.Logf("no-op deploy: %s", time.Since(start).Round(time.Millisecond))
+	after := e.backendState()
+	if after.StartedAt != before.StartedAt || after.ImageID != before.ImageID {
+		t.Errorf("no-op deploy restarted the backend: %s -> %s", before.StartedAt, after.StartedAt)
+	}
+
+	// JSON output for CI.
+	out, code = e.isisctl("status", "-o", "json")
+	var st struct {
+		Containers []ops.ContainerState `json:"containers"`
+		Audit      []ops.AuditEntry     `json:"audit"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Containers) != 2 || len(st.Audit) < 2 {
+		t.Errorf("status -o json: exit %d\n%s", code, out)
+	}
+
+	// A broken image: its health check fails; the deploy rolls back while
+	// the old backend keeps serving every request.
+	var served, failed atomic.Int32
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if s, _ := e.get("/api/health/"); s == 200 {
+				served.Add(1)
+			} else {
+				failed.Add(1)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	e.writeConfig("build:\n  isis_binary: " + filepath.Join(e.bin, "broken-health", "isis") + "\n")
+	out, code = e.isisctl("deploy")
+	close(stop)
+	wg.Wait()
+	if code != 1 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("broken deploy: exit %d, want 1 with a rollback\n%s", code, out)
+	}
+	if failed.Load() != 0 || served.Load() == 0 {
+		t.Errorf("during the broken deploy the old backend answered %d and failed %d requests", served.Load(), failed.Load())
+	}
+	if got := e.backendState(); got.ImageID != before.ImageID || !got.Running {
+		t.Errorf("after rollback the backend runs %s (running %v), want %s", got.ImageID, got.Running, before.ImageID)
+	}
+	login("after the broken deploy")
+
+	// A failing migration stops the deploy before anything is replaced.
+	e.writeConfig("build:\n  isis_binary: " + filepath.Join(e.bin, "broken-migrate", "isis") + "\n")
+	out, code = e.isisctl("deploy")
+	if code != 1 || !strings.Contains(out, "migrate") || !strings.Contains(out, "broken on purpose") {
+		t.Errorf("failing migration: exit %d\n%s", code, out)
+	}
+	if got := e.backendState(); got.ImageID != before.ImageID || got.StartedAt != before.StartedAt {
+		t.Error("a failed migration touched the running backend")
+	}
+
+	// A real replacement (new tag) and a rollback to the previous image.
+	e.writeConfig("")
+	out, code = e.isisctl("deploy", "--tag", "e2e-v2")
+	if code != 0 || !strings.Contains(out, "replaced") {
+		t.Fatalf("deploy --tag e2e-v2: exit %d\n%s", code, out)
+	}
+	if got := e.backendState(); !strings.HasSuffix(got.Image, ":e2e-v2") {
+		t.Errorf("backend image after replace = %s", got.Image)
+	}
+	login("after a replacing deploy")
+	out, code = e.isisctl("rollback")
+	if code != 0 {
+		t.Fatalf("rollback: exit %d\n%s", code, out)
+	}
+	if got := e.backendState(); got.Image != before.Image {
+		t.Errorf("rollback went to %s, want %s", got.Image, before.Image)
+	}
+	login("after rollback")
+	if out, code := e.isisctl("verify"); code != 0 {
+		t.Fatalf("verify after rollback: exit %d\n%s", code, out)
+	}
+	// Logs of both services.
+	if out, code := e.isisctl("logs", "postgres", "--tail", "5"); code != 0 || out == "" {
+		t.Errorf("logs postgres: exit %d %q", code, out)
+	}
+}
+
+// TestFailureModes: one clear line and the right exit code for each.
+func TestFailureModes(t *testing.T) {
+	e := newE2E(t, 3014, "")
+	bin := filepath.Join(e.bin, "isisctl")
+	run := func(env []string, args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return out.String(), ee.ExitCode()
+		}
+		return out.String(), 0
+	}
+	// Podman unreachable: exit 4, names the URL and how to start it.
+	out, code := run(nil, "--config", e.config, "--url", "unix:///nonexistent/podman.sock", "verify")
+	if code != 4 || !strings.Contains(out, "unix:///nonexistent/podman.sock") || !strings.Contains(out, "podman system service") {
+		t.Errorf("unreachable: exit %d %q", code, out)
+	}
+	// CONTAINER_HOST is honoured.
+	out, code = run([]string{"CONTAINER_HOST=unix:///nonexistent/other.sock"}, "--config", e.config, "status")
+	if code != 4 || !strings.Contains(out, "other.sock") {
+		t.Errorf("CONTAINER_HOST: exit %d %q", code, out)
+	}
+	// Unknown key: exit 2, names the key, the file and the line.
+	bad := filepath.Join(e.dir, "bad.yaml")
+	os.WriteFile(bad, []byte("domain: api.example.com\nbackend:\n  name: x\n  colour: blue\n"), 0o600)
+	out, code = run(nil, "--config", bad, "render", "--out", e.dir)
+	if code != 2 || !strings.Contains(out, "bad.yaml:4") || !strings.Contains(out, "backend.colour") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("unknown key: exit %d %q", code, out)
+	}
+	// changeme-* left in: exit 2.
+	starter := filepath.Join(e.dir, "starter.yaml")
+	if out, code := run(nil, "--config", starter, "init"); code != 0 {
+		t.Fatalf("init: %d %s", code, out)
+	}
+	out, code = run(nil, "--config", starter, "render", "--out", e.dir)
+	if code != 2 || !strings.Contains(out, "changeme") || !strings.Contains(out, "secrets.") {
+		t.Errorf("placeholders: exit %d %q", code, out)
+	}
+	if out, code := run(nil, "--config", starter, "render", "--check", "--allow-placeholders", "--out", filepath.Join(e.dir, "u")); code != 0 {
+		t.Errorf("render --allow-placeholders: exit %d %q", code, out)
+	}
+	out, code = run(nil, "--config", starter, "--url", e.url, "deploy", "--dry-run")
+	if code != 2 || !strings.Contains(out, "changeme") {
+		t.Errorf("deploy with placeholders: exit %d %q", code, out)
+	}
+	// Bad flags: exit 2.
+	if _, code := run(nil, "deploy", "--frobnicate"); code != 2 {
+		t.Errorf("unknown flag: exit %d", code)
+	}
+	if _, code := run(nil, "--output", "yaml", "status"); code != 2 {
+		t.Errorf("bad --output: exit %d", code)
+	}
+	// Port taken by another program: exit 1 naming the port.
+	l, err := net.Listen("tcp", "127.0.0.1:3014")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code = e.isisctl("deploy")
+	l.Close()
+	if code != 1 || !strings.Contains(out, "127.0.0.1:3014") || !strings.Contains(out, "taken") {
+		t.Errorf("port taken: exit %d %q", code, out)
+	}
+	// Image missing: exit 1.
+	out, code = e.isisctl("up", "--tag", "does-not-exist")
+	if code != 1 || !strings.Contains(out, "missing") {
+		t.Errorf("image missing: exit %d %q", code, out)
+	}
+	// The dry run changes nothing and shows the plan and the unit diff.
+	out, code = e.isisctl("deploy", "--dry-run", "--units-dir", filepath.Join(e.dir, "units"))
+	if code != 0 || !strings.Contains(out, "Plan (dry run") || !strings.Contains(out, "+++ isis-e2e.container (new)") {
+		t.Errorf("dry run: exit %d\n%s", code, out)
+	}
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ops.InspectContainer(conn, "isis-e2e"); st != nil && st.Exists && !strings.Contains(t.Name(), "EndToEnd") {
+		// Only TestEndToEnd creates it, and it cleans up after itself.
+		t.Log("isis-e2e exists from another test run")
+	}
+	// Secrets never printed, also not with --verbose.
+	out, _ = e.isisctl("deploy", "--dry-run", "-v", "-o", "json")
+	if strings.Contains(out, "e2e-secret-key") || strings.Contains(out, "e2e-database-password") {
+		t.Error("a secret value was printed")
+	}
+}

@@ -1,0 +1,357 @@
+// Package ops is everything isisctl does, as a library over the Podman Go
+// bindings: configuration, rendering quadlet units, building the image,
+// networks, secrets, containers, migrations, verification and deploys.
+package ops
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is isisctl.yaml.
+type Config struct {
+	Domain        string         `yaml:"domain"`
+	PodmanURL     string         `yaml:"podman_url"`
+	Network       string         `yaml:"network"`
+	EgressNetwork string         `yaml:"egress_network"`
+	Backend       BackendConfig  `yaml:"backend"`
+	Postgres      PostgresConfig `yaml:"postgres"`
+	Secrets       SecretsConfig  `yaml:"secrets"`
+	Build         BuildConfig    `yaml:"build"`
+	Units         UnitsConfig    `yaml:"units"`
+
+	// File is where the configuration came from ("" for defaults only).
+	File string `yaml:"-"`
+}
+
+// BackendConfig describes the isis-backend container.
+type BackendConfig struct {
+	Name      string            `yaml:"name"`
+	Image     string            `yaml:"image"`
+	Tag       string            `yaml:"tag"`
+	Publish   string            `yaml:"publish"`
+	LogDir    string            `yaml:"log_dir"`
+	StaticDir string            `yaml:"static_dir"`
+	Env       map[string]string `yaml:"env"`
+}
+
+// PostgresConfig describes the postgres18 container.
+type PostgresConfig struct {
+	Name     string `yaml:"name"`
+	Image    string `yaml:"image"`
+	Data     string `yaml:"data"`
+	Database string `yaml:"database"`
+	User     string `yaml:"user"`
+}
+
+// SecretsConfig holds secret values or the files they come from.
+type SecretsConfig struct {
+	SecretKey              string `yaml:"secret_key"`
+	SecretKeyFile          string `yaml:"secret_key_file"`
+	DatabasePassword       string `yaml:"database_password"`
+	DatabasePasswordFile   string `yaml:"database_password_file"`
+	AWSSecretAccessKey     string `yaml:"aws_secret_access_key"`
+	AWSSecretAccessKeyFile string `yaml:"aws_secret_access_key_file"`
+}
+
+// BuildConfig says what goes into the image.
+type BuildConfig struct {
+	IsisBinary string `yaml:"isis_binary"`
+}
+
+// UnitsConfig says where quadlet units go.
+type UnitsConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// ConfigError is a bad or missing configuration value (exit code 2).
+type ConfigError struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	where := e.File
+	if where == "" {
+		where = "configuration"
+	}
+	if e.Line > 0 {
+		where += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: key %s: %s", where, e.Key, e.Msg)
+	}
+	return where + ": " + e.Msg
+}
+
+// DefaultConfig is the configuration with nothing set.
+func DefaultConfig() *Config {
+	return &Config{
+		Network:       "swe2",
+		EgressNetwork: "isis-egress",
+		Backend: BackendConfig{
+			Name: "isis-backend", Image: "localhost/isis-backend", Publish: "127.0.0.1:3003",
+			LogDir: "/var/log/isis", StaticDir: "/var/lib/isis/static",
+		},
+		Postgres: PostgresConfig{
+			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
+			Database: "isis", User: "isis",
+		},
+	}
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+// LoadConfig reads path (when it exists or was asked for explicitly), then
+// applies ISISCTL_* variables from getenv, then validates.
+func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config, error) {
+	c := DefaultConfig()
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		c.File = path
+		if err := decodeStrict(b, c, path); err != nil {
+			return nil, err
+		}
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+	default:
+		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", unwrapPath(err))}
+	}
+	if err := applyEnv(c, getenv); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// decodeStrict decodes YAML, refusing unknown keys with their line.
+func decodeStrict(b []byte, c *Config, file string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, errEOF(err)) {
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return &ConfigError{File: file, Line: line, Key: keyPath(m[3], m[2]), Msg: "unknown key"}
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.ReplaceAll(msg, "\n", " ")
+		line := 0
+		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		return &ConfigError{File: file, Line: line, Msg: "invalid YAML: " + msg}
+	}
+	return nil
+}
+
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not EOF")
+}
+
+// keyPath names a field of a section type as it appears in the file.
+func keyPath(typ, field string) string {
+	sections := map[string]string{
+		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
+		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.",
+	}
+	return sections[typ] + field
+}
+
+// envVars lists every scalar key with its ISISCTL_ variable, in file order.
+func envVars(c *Config) []struct {
+	Key, Env string
+	Field    reflect.Value
+} {
+	var out []struct {
+		Key, Env string
+		Field    reflect.Value
+	}
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			f := v.Field(i)
+			switch f.Kind() {
+			case reflect.Struct:
+				walk(f, prefix+tag+".")
+			case reflect.String:
+				key := prefix + tag
+				out = append(out, struct {
+					Key, Env string
+					Field    reflect.Value
+				}{key, "ISISCTL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")), f})
+			}
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), "")
+	return out
+}
+
+// applyEnv overrides keys from ISISCTL_* variables; ISISCTL_BACKEND_ENV_X
+// sets backend.env.X.
+func applyEnv(c *Config, getenv func(string) string) error {
+	for _, ev := range envVars(c) {
+		if v := getenv(ev.Env); v != "" {
+			ev.Field.SetString(v)
+		}
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if name, ok := strings.CutPrefix(k, "ISISCTL_BACKEND_ENV_"); ok && getenv(k) != "" {
+			if c.Backend.Env == nil {
+				c.Backend.Env = map[string]string{}
+			}
+			c.Backend.Env[name] = v
+		}
+	}
+	return nil
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	envRE  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// Settings that must never be plain environment values of the backend.
+var secretEnv = map[string]string{
+	"SECRET_KEY": "secrets.secret_key", "DATABASE_PASSWORD": "secrets.database_password",
+	"AWS_SECRET_ACCESS_KEY": "secrets.aws_secret_access_key", "DATABASE_URL": "postgres.*",
+}
+
+// Validate checks every key, naming the first bad one.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if c.Domain == "" {
+		return bad("domain", "required: the public host name, e.g. api.example.com")
+	}
+	if !hostRE.MatchString(c.Domain) {
+		return bad("domain", "%q is not a host name", c.Domain)
+	}
+	for key, v := range map[string]string{
+		"network": c.Network, "egress_network": c.EgressNetwork, "backend.name": c.Backend.Name,
+		"postgres.name": c.Postgres.Name, "postgres.database": c.Postgres.Database, "postgres.user": c.Postgres.User,
+	} {
+		if !nameRE.MatchString(v) {
+			return bad(key, "%q is not a valid name (letters, digits, _ . -)", v)
+		}
+	}
+	if c.Network == c.EgressNetwork {
+		return bad("egress_network", "must differ from network")
+	}
+	if c.Backend.Image == "" || strings.ContainsAny(c.Backend.Image, " @") || strings.Count(c.Backend.Image, ":") > 1 {
+		return bad("backend.image", "%q is not an image name without tag", c.Backend.Image)
+	}
+	if c.Postgres.Image == "" || strings.ContainsAny(c.Postgres.Image, " ") {
+		return bad("postgres.image", "%q is not an image reference", c.Postgres.Image)
+	}
+	if _, err := c.PublishAddr(); err != nil {
+		return bad("backend.publish", "%v", err)
+	}
+	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {
+		if p != "" && !filepath.IsAbs(p) {
+			return bad(key, "%q is not an absolute path", p)
+		}
+	}
+	if d := c.Postgres.Data; d == "" || (strings.Contains(d, "/") && !filepath.IsAbs(d)) || (!strings.Contains(d, "/") && !nameRE.MatchString(d)) {
+		return bad("postgres.data", "%q is neither a volume name nor an absolute host path", d)
+	}
+	keys := make([]string, 0, len(c.Backend.Env))
+	for k := range c.Backend.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !envRE.MatchString(k) {
+			return bad("backend.env."+k, "not an environment variable name")
+		}
+		if where, ok := secretEnv[k]; ok || strings.HasSuffix(k, "_FILE") {
+			return bad("backend.env."+k, "secrets are not plain environment values; set %s instead", where)
+		}
+	}
+	for _, pair := range [][3]string{
+		{"secrets.secret_key", c.Secrets.SecretKey, c.Secrets.SecretKeyFile},
+		{"secrets.database_password", c.Secrets.DatabasePassword, c.Secrets.DatabasePasswordFile},
+		{"secrets.aws_secret_access_key", c.Secrets.AWSSecretAccessKey, c.Secrets.AWSSecretAccessKeyFile},
+	} {
+		if pair[1] != "" && pair[2] != "" {
+			return bad(pair[0], "set either the value or %s_file, not both", pair[0])
+		}
+	}
+	return nil
+}
+
+// PublishAddr parses backend.publish ("127.0.0.1:3003").
+func (c *Config) PublishAddr() (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(c.Backend.Publish)
+	if err != nil || ap.Port() == 0 {
+		return ap, fmt.Errorf("%q is not an address:port like 127.0.0.1:3003", c.Backend.Publish)
+	}
+	if !ap.Addr().IsLoopback() {
+		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.Publish)
+	}
+	return ap, nil
+}
+
+// Placeholders lists the keys still holding changeme-* values.
+func (c *Config) Placeholders() []string {
+	var out []string
+	for _, ev := range envVars(c) {
+		if strings.HasPrefix(strings.ToLower(ev.Field.String()), "changeme") {
+			out = append(out, ev.Key)
+		}
+	}
+	for k, v := range c.Backend.Env {
+		if strings.HasPrefix(strings.ToLower(v), "changeme") {
+			out = append(out, "backend.env."+k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PlaceholderError reports changeme-* values left in (exit code 2).
+func (c *Config) PlaceholderError() error {
+	if ph := c.Placeholders(); len(ph) > 0 {
+		return &ConfigError{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
+	}
+	return nil
+}
+
+// StarterConfig is the commented isisctl.yaml that init writes.
+func StarterConfig(domain string) ([]byte, error) {
+	if !hostRE.MatchString(domain) {
+		return nil, &ConfigError{Key: "domain", Msg: fmt.Sprintf("%q is not a host name", domain)}
+	}
+	s, err := execTemplate("isisctl.yaml.tmpl", struct{ Domain string }{domain})
+	return []byte(s), err
+}

@@ -1,0 +1,126 @@
+package ops
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeYAML(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "isisctl.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func noEnv(string) string { return "" }
+
+func TestLoadConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want string // substring of the one-line error
+	}{
+		{"domain: api.example.com\nfoo: 1\n", ":2: key foo: unknown key"},
+		{"domain: api.example.com\npostgres:\n  image: x\n  pasword: y\n", ":4: key postgres.pasword: unknown key"},
+		{"domain: [unclosed\n", "invalid YAML"},
+		{"network: swe2\n", "key domain: required"},
+		{"domain: API_EXAMPLE\n", "key domain:"},
+		{"domain: a.b\nbackend:\n  publish: 0.0.0.0:3003\n", "key backend.publish: \"0.0.0.0:3003\" is not a loopback address"},
+		{"domain: a.b\nbackend:\n  publish: 3003\n", "key backend.publish:"},
+		{"domain: a.b\nnetwork: same\negress_network: same\n", "key egress_network: must differ"},
+		{"domain: a.b\nbackend:\n  log_dir: relative/logs\n", "key backend.log_dir:"},
+		{"domain: a.b\nbackend:\n  env:\n    SECRET_KEY: oops\n", "key backend.env.SECRET_KEY: secrets are not plain environment values"},
+		{"domain: a.b\nbackend:\n  env:\n    lower: x\n", "key backend.env.lower:"},
+		{"domain: a.b\npostgres:\n  data: rel/path\n", "key postgres.data:"},
+		{"domain: a.b\nsecrets:\n  secret_key: x\n  secret_key_file: /y\n", "key secrets.secret_key: set either"},
+	} {
+		_, err := LoadConfig(writeYAML(t, tc.body), true, noEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %v, want one line with %q", tc.body, err, tc.want)
+		}
+		if _, ok := err.(*ConfigError); !ok {
+			t.Errorf("%q: %T is not a ConfigError (exit 2)", tc.body, err)
+		}
+	}
+	if _, err := LoadConfig("/nonexistent/isisctl.yaml", true, noEnv); err == nil || !strings.Contains(err.Error(), "isisctl init") {
+		t.Errorf("missing explicit file: %v", err)
+	}
+}
+
+func TestLoadConfigEnvOverrides(t *testing.T) {
+	env := map[string]string{"ISISCTL_DOMAIN": "api.other.test", "ISISCTL_BACKEND_PUBLISH": "127.0.0.1:4000",
+		"ISISCTL_SECRETS_SECRET_KEY": "from-env-0123456789-abcdefghijklmnopqrstuvwxyz"}
+	c, err := LoadConfig(writeYAML(t, "domain: api.example.com\n"), true, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Domain != "api.other.test" || c.Backend.Publish != "127.0.0.1:4000" || c.Secrets.SecretKey != env["ISISCTL_SECRETS_SECRET_KEY"] {
+		t.Errorf("env not applied: %+v", c)
+	}
+	// Defaults fill what the file leaves out.
+	if c.Network != "swe2" || c.Postgres.Name != "postgres18" || c.Backend.Name != "isis-backend" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	b, err := StarterConfig("api.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(writeYAML(t, string(b)), true, noEnv)
+	if err != nil {
+		t.Fatalf("the starter config does not load: %v", err)
+	}
+	ph := c.Placeholders()
+	if len(ph) != 2 || ph[0] != "secrets.database_password" || ph[1] != "secrets.secret_key" {
+		t.Errorf("placeholders = %v", ph)
+	}
+	if err := c.PlaceholderError(); err == nil || !strings.Contains(err.Error(), "changeme") {
+		t.Errorf("PlaceholderError = %v", err)
+	}
+	if _, err := StarterConfig("not a host"); err == nil {
+		t.Error("StarterConfig accepted a bad domain")
+	}
+}
+
+func TestSecretValues(t *testing.T) {
+	c := exampleConfig()
+	if _, err := c.secretValues(); err == nil || !strings.Contains(err.Error(), "secrets.secret_key") {
+		t.Errorf("missing secret: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(f, []byte("file-secret-0123456789-abcdefghijklmnopqrstuvwxyz\n"), 0o600)
+	c.Secrets.SecretKeyFile, c.Secrets.DatabasePassword = f, "pw"
+	v, err := c.secretValues()
+	if err != nil || v[SecretKeyName] != "file-secret-0123456789-abcdefghijklmnopqrstuvwxyz" || v[DatabasePasswordName] != "pw" {
+		t.Errorf("secretValues = %v, %v", v, err)
+	}
+	c.Secrets.SecretKeyFile, c.Secrets.SecretKey = "", "short"
+	if _, err := c.secretValues(); err == nil || strings.Contains(err.Error(), "short\"") {
+		t.Errorf("short key: %v", err)
+	}
+}
+
+// FuzzLoadConfig: any file gives a config or one ConfigError line.
+func FuzzLoadConfig(f *testing.F) {
+	f.Add("domain: api.example.com\n")
+	f.Add("domain: a.b\nbackend:\n  env:\n    X: y\n")
+	f.Add("- [\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, body string) {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		_, err := LoadConfig(p, true, noEnv)
+		if err != nil {
+			if _, ok := err.(*ConfigError); !ok {
+				t.Fatalf("%T: %v", err, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error: %q", err)
+			}
+		}
+	})
+}

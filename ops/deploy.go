@@ -1,0 +1,426 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings/volumes"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+)
+
+// Progress receives each step as it ends.
+type Progress func(s Step)
+
+// Step is one step of a deploy.
+type Step struct {
+	N        int           `json:"n"`
+	Total    int           `json:"total"`
+	Name     string        `json:"name"`
+	Status   string        `json:"status"` // ok, changed, unchanged, skipped, failed, planned
+	Detail   string        `json:"detail,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// StepError is a deploy step that failed (exit code 1).
+type StepError struct {
+	Step       string
+	Err        error
+	RolledBack string // the image rolled back to, if any
+}
+
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("%s failed: %v", e.Step, e.Err)
+	if e.RolledBack != "" {
+		msg += "; rolled back to " + e.RolledBack + ", which is serving"
+	}
+	return msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// UpResult reports what up changed.
+type UpResult struct {
+	Postgres string `json:"postgres"` // created, recreated, started, unchanged
+	Backend  string `json:"backend"`
+	Image    string `json:"image"`
+	Previous string `json:"previous_image,omitempty"`
+}
+
+// prepareHostDirs creates the backend's host directories (local hosts only)
+// owned by the container user.
+func prepareHostDirs(c *Config, local bool) error {
+	if !local {
+		return nil
+	}
+	for _, d := range []string{c.Backend.LogDir, c.Backend.StaticDir} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+		if os.Geteuid() == 0 {
+			if err := os.Chown(d, backendUID, backendUID); err != nil {
+				return fmt.Errorf("chown %s: %w", d, err)
+			}
+		}
+	}
+	return nil
+}
+
+// IsLocal reports whether url is a socket on this machine.
+func IsLocal(url string) bool { return url == "" || strings.HasPrefix(url, "unix://") }
+
+// EnsurePostgres creates or updates the database container and waits for it.
+func EnsurePostgres(ctx, conn context.Context, c *Config) (string, error) {
+	spec := c.PostgresSpec()
+	st, err := InspectContainer(conn, spec.Name)
+	if err != nil {
+		return "", err
+	}
+	action := "unchanged"
+	if st.Exists && st.SpecHash != spec.Hash() {
+		if err := RemoveContainer(conn, spec.Name, spec.StopTimeout); err != nil {
+			return "", err
+		}
+		st.Exists, action = false, "recreated"
+	}
+	if !st.Exists {
+		if ok, err := ImageExists(conn, spec.Image); err != nil || !ok {
+			return "", fmt.Errorf("image %s is missing on the host (podman pull %s)", spec.Image, spec.Image)
+		}
+		if err := CreateContainer(conn, spec); err != nil {
+			return "", err
+		}
+		if action == "unchanged" {
+			action = "created"
+		}
+	}
+	if !st.Running || action != "unchanged" {
+		if err := StartContainer(conn, spec.Name); err != nil {
+			return "", err
+		}
+		if action == "unchanged" {
+			action = "started"
+		}
+	}
+	return action, WaitHealthy(ctx, conn, spec.Name, 90*time.Second, spec.Health)
+}
+
+// backendSpecFor is the backend spec for an image, with its ID in the hash.
+func backendSpecFor(conn context.Context, c *Config, image string) (*ContainerSpec, error) {
+	id, err := ImageID(conn, image)
+	if err != nil {
+		return nil, err
+	}
+	spec := c.BackendSpec(image)
+	spec.ImageID = id // part of the hash: a rebuilt tag restarts the backend
+	return spec, nil
+}
+
+// candidateName is where a new backend proves itself before it takes over.
+func candidateName(c *Config) string { return c.Backend.Name + "-next" }
+func previousName(c *Config) string  { return c.Backend.Name + "-previous" }
+
+// EnsureBackend brings the backend to image: unchanged when the running
+// container already has the same spec; otherwise a candidate (no published
+// port) must pass its health check before the old backend is replaced, so a
+// broken image never takes the old one down.
+func EnsureBackend(ctx, conn context.Context, c *Config, image string) (action, previous string, err error) {
+	spec, err := backendSpecFor(conn, c, image)
+	if err != nil {
+		return "", "", err
+	}
+	st, err := InspectContainer(conn, spec.Name)
+	if err != nil {
+		return "", "", err
+	}
+	if st.Exists && st.SpecHash == spec.Hash() {
+		if st.Running {
+			return "unchanged", "", nil
+		}
+		if err := StartContainer(conn, spec.Name); err != nil {
+			return "", "", err
+		}
+		return "started", "", WaitHealthy(ctx, conn, spec.Name, 60*time.Second, spec.Health)
+	}
+	if st.Exists {
+		previous = st.Image
+		spec.Labels["io.isis.previous-image"] = st.Image
+	}
+	// 1. The candidate: same spec, private network only, nothing published.
+	cand := *spec
+	cand.Name = candidateName(c)
+	cand.Publish = nil
+	cand.Networks = []string{c.Network}
+	cand.Labels = map[string]string{LabelManaged: "true", LabelRole: "candidate"}
+	_ = RemoveContainer(conn, cand.Name, 0)
+	if err := CreateContainer(conn, &cand); err != nil {
+		return "", previous, err
+	}
+	defer RemoveContainer(context.WithoutCancel(conn), cand.Name, 5)
+	if err := StartContainer(conn, cand.Name); err != nil {
+		return "", previous, err
+	}
+	if err := WaitHealthy(ctx, conn, cand.Name, 60*time.Second, cand.Health); err != nil {
+		return "", previous, fmt.Errorf("new backend %s: %w", image, err)
+	}
+	_ = RemoveContainer(conn, cand.Name, 5)
+
+	// 2. The swap: the old one steps aside (kept until the new one is healthy).
+	if st.Exists {
+		_ = RemoveContainer(conn, previousName(c), 0)
+		if err := StopContainer(conn, spec.Name, 10); err != nil {
+			return "", previous, err
+		}
+		if err := RenameContainer(conn, spec.Name, previousName(c)); err != nil {
+			return "", previous, err
+		}
+	}
+	restore := func(cause error) error {
+		_ = RemoveContainer(conn, spec.Name, 5)
+		if !st.Exists {
+			return cause
+		}
+		if err := RenameContainer(conn, previousName(c), spec.Name); err != nil {
+			return fmt.Errorf("%v; restoring the previous backend failed too: %w", cause, err)
+		}
+		if err := StartContainer(conn, spec.Name); err != nil {
+			return fmt.Errorf("%v; restarting the previous backend failed too: %w", cause, err)
+		}
+		return cause
+	}
+	if err := CreateContainer(conn, spec); err != nil {
+		return "", previous, restore(err)
+	}
+	if err := StartContainer(conn, spec.Name); err != nil {
+		return "", previous, restore(err)
+	}
+	if err := WaitHealthy(ctx, conn, spec.Name, 60*time.Second, spec.Health); err != nil {
+		return "", previous, restore(err)
+	}
+	if st.Exists {
+		_ = RemoveContainer(conn, previousName(c), 0)
+		return "replaced", previous, nil
+	}
+	return "created", "", nil
+}
+
+// Up applies the whole deployment through the API.
+func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResult, error) {
+	if err := prepareHostDirs(c, local); err != nil {
+		return nil, err
+	}
+	if _, err := EnsureNetworks(conn, c); err != nil {
+		return nil, err
+	}
+	if _, err := EnsureSecrets(conn, c, false); err != nil {
+		return nil, err
+	}
+	r := &UpResult{Image: image}
+	var err error
+	if r.Postgres, err = EnsurePostgres(ctx, conn, c); err != nil {
+		return r, err
+	}
+	r.Backend, r.Previous, err = EnsureBackend(ctx, conn, c, image)
+	return r, err
+}
+
+// oneOff is a one-off container of the backend image running args.
+func oneOff(conn context.Context, c *Config, image, name string, args ...string) (*ContainerSpec, error) {
+	spec, err := backendSpecFor(conn, c, image)
+	if err != nil {
+		return nil, err
+	}
+	spec.Name = name
+	spec.Publish = nil
+	spec.Networks = []string{c.Network}
+	spec.Health = nil
+	spec.Command = args
+	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
+	return spec, nil
+}
+
+// RunJob runs `isis ARGS` in a one-off container of image on the private
+// network (a deploy migrates with the new code before replacing the old
+// backend); a non-zero exit is an error naming the code.
+func RunJob(conn context.Context, c *Config, image string, out func(string), args ...string) error {
+	spec, err := oneOff(conn, c, image, c.Backend.Name+"-"+args[0], args...)
+	if err != nil {
+		return err
+	}
+	var last string
+	code, err := RunOnce(conn, spec, func(l string) {
+		if strings.TrimSpace(l) != "" {
+			last = strings.TrimSpace(l)
+		}
+		if out != nil {
+			out(l)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("isis %s exited with code %d: %s", strings.Join(args, " "), code, last)
+	}
+	return nil
+}
+
+// CurrentImage is the image the running backend uses ("" when none).
+func CurrentImage(conn context.Context, c *Config) (string, error) {
+	st, err := InspectContainer(conn, c.Backend.Name)
+	if err != nil || !st.Exists {
+		return "", err
+	}
+	return st.Image, nil
+}
+
+// portFree reports whether addr can be bound here (local hosts only).
+func portFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// Lock is the host-wide deploy lock: a Podman volume whose creation is
+// atomic, labelled with its holder.
+type Lock struct {
+	conn context.Context
+	name string
+}
+
+const lockVolume = "isisctl-deploy-lock"
+
+// LockedError says who holds the deploy lock.
+type LockedError struct{ Holder, Since string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("another deploy holds the lock (%s, since %s); if it died, remove it: podman volume rm %s", e.Holder, e.Since, lockVolume)
+}
+
+// AcquireLock takes the deploy lock or says who has it.
+func AcquireLock(conn context.Context) (*Lock, error) {
+	holder := whoami()
+	_, err := volumes.Create(conn, types.VolumeCreateOptions{Name: lockVolume,
+		Labels: map[string]string{"holder": holder, "since": time.Now().UTC().Format(time.RFC3339), LabelManaged: "true"}}, nil)
+	if err != nil {
+		if v, ierr := volumes.Inspect(conn, lockVolume, nil); ierr == nil {
+			return nil, &LockedError{Holder: v.Labels["holder"], Since: v.Labels["since"]}
+		}
+		return nil, fmt.Errorf("take the deploy lock: %w", err)
+	}
+	return &Lock{conn: conn, name: lockVolume}, nil
+}
+
+// Release drops the lock.
+func (l *Lock) Release() {
+	force := true
+	_ = volumes.Remove(context.WithoutCancel(l.conn), l.name, new(volumes.RemoveOptions).WithForce(force))
+}
+
+func whoami() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
+}
+
+// AuditEntry is one line of the audit trail.
+type AuditEntry struct {
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	Action   string    `json:"action"`
+	Image    string    `json:"image"`
+	ImageID  string    `json:"image_id,omitempty"`
+	Result   string    `json:"result"`
+	Duration string    `json:"duration"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// AuditPath is where the audit trail is kept on this host.
+func AuditPath() string {
+	if p := os.Getenv("ISISCTL_AUDIT_LOG"); p != "" {
+		return p
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/isisctl/audit.jsonl"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "isisctl", "audit.jsonl")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "isisctl", "audit.jsonl")
+}
+
+// AppendAudit adds an entry to the audit trail.
+func AppendAudit(e AuditEntry) error {
+	p := AuditPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, _ := json.Marshal(e)
+	_, err = f.Write(append(b, '\n'))
+	return err
+}
+
+// ReadAudit returns the last n entries.
+func ReadAudit(n int) ([]AuditEntry, error) {
+	b, err := os.ReadFile(AuditPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEntry
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e AuditEntry
+		if json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out, nil
+}
+
+// PreviousImage is the image the backend ran before the current one (from
+// the running container's label, else the audit trail).
+func PreviousImage(conn context.Context, c *Config) (string, error) {
+	st, err := InspectContainer(conn, c.Backend.Name)
+	if err != nil {
+		return "", err
+	}
+	if st.Exists {
+		if d, err := containersInspectLabels(conn, c.Backend.Name); err == nil && d["io.isis.previous-image"] != "" {
+			return d["io.isis.previous-image"], nil
+		}
+	}
+	entries, _ := ReadAudit(100)
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Result == "ok" && e.Image != "" && e.Image != st.Image {
+			return e.Image, nil
+		}
+	}
+	return "", fmt.Errorf("no previous image is known; pass --to TAG")
+}

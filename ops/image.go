@@ -1,0 +1,166 @@
+package ops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	buildahDefine "github.com/containers/buildah/define"
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/isis-project/isis/api"
+)
+
+// caBundles are tried in order for the image's CA certificates.
+var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}
+
+// BuildResult reports a build.
+type BuildResult struct {
+	Image   string `json:"image"`
+	ID      string `json:"id"`
+	Size    int64  `json:"size_bytes"`
+	Built   bool   `json:"built"` // false when the same content was already built
+	Context string `json:"-"`
+}
+
+// IsisBinary locates the static isis binary to ship.
+func (c *Config) IsisBinary() (string, error) {
+	if c.Build.IsisBinary != "" {
+		if _, err := os.Stat(c.Build.IsisBinary); err != nil {
+			return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: fmt.Sprintf("%v", unwrapPath(err))}
+		}
+		return c.Build.IsisBinary, nil
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		p := filepath.Join(filepath.Dir(exe), "isis")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: "no isis binary next to isisctl; run make build or set build.isis_binary"}
+}
+
+// StageContext writes the build context (Containerfile, isis, CA bundle,
+// passwd, group) to a new directory and returns it with a content tag.
+func StageContext(c *Config) (dir, tag string, err error) {
+	bin, err := c.IsisBinary()
+	if err != nil {
+		return "", "", err
+	}
+	dir, err = os.MkdirTemp("", "isisctl-build-")
+	if err != nil {
+		return "", "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	cf, err := execTemplate("Containerfile.tmpl", struct {
+		UID, GID, Port int
+		Version        string
+	}{backendUID, backendUID, backendPort, api.Version})
+	if err != nil {
+		return "", "", err
+	}
+	files := map[string][]byte{
+		"Containerfile": []byte(cf),
+		"passwd":        []byte(fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\nisis:x:%d:%d:isis:/nonexistent:/sbin/nologin\n", backendUID, backendUID)),
+		"group":         []byte(fmt.Sprintf("root:x:0:\nisis:x:%d:\n", backendUID)),
+	}
+	if files["isis"], err = os.ReadFile(bin); err != nil {
+		return "", "", fmt.Errorf("read isis binary: %w", err)
+	}
+	for _, ca := range caBundles {
+		if b, err := os.ReadFile(ca); err == nil {
+			files["ca-certificates.crt"] = b
+			break
+		}
+	}
+	if files["ca-certificates.crt"] == nil {
+		return "", "", fmt.Errorf("no CA bundle found (looked in %v); install ca-certificates", caBundles)
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+		mode := os.FileMode(0o644)
+		if n == "isis" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), files[n], mode); err != nil {
+			return "", "", err
+		}
+	}
+	return dir, "c" + hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// BuildImage builds the backend image through the API, tagged by content:
+// the same binary and template give the same tag, and no rebuild.
+func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*BuildResult, error) {
+	dir, ctag, err := StageContext(c)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if tag == "" {
+		tag = ctag
+	}
+	ref := c.BackendImage(tag)
+	if ok, _ := images.Exists(conn, ref, nil); ok && tag == ctag {
+		img, err := images.GetImage(conn, ref, nil)
+		if err == nil {
+			return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
+		}
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	opts := types.BuildOptions{BuildOptions: buildahDefine.BuildOptions{
+		ContextDirectory: dir,
+		Output:           ref,
+		Out:              out,
+		Err:              out,
+		ReportWriter:     out,
+		Layers:           true,
+		AdditionalTags:   []string{c.BackendImage("latest")},
+		Labels:           []string{LabelManaged + "=true"},
+	}}
+	rep, err := images.Build(conn, []string{filepath.Join(dir, "Containerfile")}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", ref, err)
+	}
+	img, err := images.GetImage(conn, ref, nil)
+	if err != nil {
+		return nil, fmt.Errorf("inspect built image %s: %w", ref, err)
+	}
+	return &BuildResult{Image: ref, ID: rep.ID, Size: img.Size, Built: true}, nil
+}
+
+// ImageExists reports whether ref is present on the host.
+func ImageExists(conn context.Context, ref string) (bool, error) {
+	return images.Exists(conn, ref, nil)
+}
+
+// ImageID returns the ID of ref.
+func ImageID(conn context.Context, ref string) (string, error) {
+	img, err := images.GetImage(conn, ref, nil)
+	if err != nil {
+		if isNotFound(err) {
+			return "", fmt.Errorf("image %s is missing on the host (run isisctl build)", ref)
+		}
+		return "", err
+	}
+	return img.ID, nil
+}

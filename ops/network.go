@@ -1,0 +1,141 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containers/podman/v5/pkg/bindings/network"
+	"github.com/containers/podman/v5/pkg/bindings/secrets"
+	nettypes "go.podman.io/common/libnetwork/types"
+)
+
+// NetworkResult reports one network.
+type NetworkResult struct {
+	Name     string `json:"name"`
+	Created  bool   `json:"created"`
+	Internal bool   `json:"internal"`
+	DNS      bool   `json:"dns"`
+}
+
+// EnsureNetwork creates the network when missing. An existing network is
+// never recreated (containers may use it); a mismatch is an error to fix by hand.
+func EnsureNetwork(conn context.Context, name string, internal bool) (*NetworkResult, error) {
+	rep, err := network.Inspect(conn, name, nil)
+	if err == nil {
+		if rep.Internal != internal {
+			return nil, fmt.Errorf("network %q exists with internal=%v, want %v; it is not recreated while in use: remove it by hand (podman network rm %s) when nothing uses it",
+				name, rep.Internal, internal, name)
+		}
+		return &NetworkResult{Name: name, Internal: rep.Internal, DNS: rep.DNSEnabled}, nil
+	}
+	if !isNotFound(err) {
+		return nil, fmt.Errorf("inspect network %q: %w", name, err)
+	}
+	n, err := network.Create(conn, &nettypes.Network{Name: name, Internal: internal, DNSEnabled: true,
+		Labels: map[string]string{LabelManaged: "true"}})
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", name, err)
+	}
+	return &NetworkResult{Name: name, Created: true, Internal: n.Internal, DNS: n.DNSEnabled}, nil
+}
+
+// EnsureNetworks creates the private and egress networks.
+func EnsureNetworks(conn context.Context, c *Config) ([]*NetworkResult, error) {
+	priv, err := EnsureNetwork(conn, c.Network, true)
+	if err != nil {
+		return nil, err
+	}
+	egress, err := EnsureNetwork(conn, c.EgressNetwork, false)
+	if err != nil {
+		return nil, err
+	}
+	return []*NetworkResult{priv, egress}, nil
+}
+
+// SecretResult reports one Podman secret (never its value).
+type SecretResult struct {
+	Name    string `json:"name"`
+	Created bool   `json:"created"`
+	Rotated bool   `json:"rotated"`
+}
+
+// secretValues resolves the configured secrets (value or file).
+func (c *Config) secretValues() (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range []struct{ name, key, value, file string }{
+		{SecretKeyName, "secrets.secret_key", c.Secrets.SecretKey, c.Secrets.SecretKeyFile},
+		{DatabasePasswordName, "secrets.database_password", c.Secrets.DatabasePassword, c.Secrets.DatabasePasswordFile},
+		{AWSSecretName, "secrets.aws_secret_access_key", c.Secrets.AWSSecretAccessKey, c.Secrets.AWSSecretAccessKeyFile},
+	} {
+		v := s.value
+		if s.file != "" {
+			b, err := readSecretFile(s.file)
+			if err != nil {
+				return nil, &ConfigError{File: c.File, Key: s.key + "_file", Msg: err.Error()}
+			}
+			v = b
+		}
+		if v == "" {
+			if s.name == AWSSecretName {
+				continue
+			}
+			return nil, &ConfigError{File: c.File, Key: s.key, Msg: "required (or " + s.key + "_file, or ISISCTL_" + envName(s.key) + ")"}
+		}
+		if s.name == SecretKeyName && len(v) < 32 {
+			return nil, &ConfigError{File: c.File, Key: s.key, Msg: "too short: use at least 32 random characters (openssl rand -base64 48)"}
+		}
+		out[s.name] = v
+	}
+	return out, nil
+}
+
+// EnsureSecrets creates missing Podman secrets; rotate replaces them all.
+func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResult, error) {
+	if err := c.PlaceholderError(); err != nil {
+		return nil, err
+	}
+	values, err := c.secretValues()
+	if err != nil {
+		return nil, err
+	}
+	var out []*SecretResult
+	for _, name := range []string{SecretKeyName, DatabasePasswordName, AWSSecretName} {
+		v, ok := values[name]
+		if !ok {
+			continue
+		}
+		// secrets.Exists needs Podman 5's exists endpoint; Inspect works on 4.x too.
+		_, err := secrets.Inspect(conn, name, nil)
+		exists := err == nil
+		if err != nil && !isNotFound(err) {
+			return nil, fmt.Errorf("check secret %q: %w", name, err)
+		}
+		res := &SecretResult{Name: name}
+		if exists && !rotate {
+			out = append(out, res)
+			continue
+		}
+		if exists {
+			if err := secrets.Remove(conn, name); err != nil {
+				return nil, fmt.Errorf("rotate secret %q: %w", name, err)
+			}
+			res.Rotated = true
+		} else {
+			res.Created = true
+		}
+		if _, err := secrets.Create(conn, stringsReader(v), new(secrets.CreateOptions).WithName(name).
+			WithLabels(map[string]string{LabelManaged: "true"})); err != nil {
+			return nil, fmt.Errorf("create secret %q: %w", name, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// EnsureNetworkDry says what EnsureNetwork would do.
+func EnsureNetworkDry(conn context.Context, name string) (bool, string) {
+	if _, err := network.Inspect(conn, name, nil); err == nil {
+		return false, "exists"
+	}
+	return true, "would be created"
+}

@@ -1,0 +1,272 @@
+package ops
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+
+	"github.com/containers/podman/v5/pkg/systemd/parser"
+	"github.com/containers/podman/v5/pkg/systemd/quadlet"
+	"github.com/isis-project/isis/templates"
+)
+
+// File is one rendered file, relative to the output directory.
+type File struct {
+	Name    string `json:"name"`
+	Content string `json:"-"`
+	Mode    os.FileMode
+}
+
+var parsedTemplates = sync.OnceValues(func() (*template.Template, error) {
+	return template.New("").Option("missingkey=error").ParseFS(templates.FS, "*.tmpl")
+})
+
+func execTemplate(name string, data any) (string, error) {
+	t, err := parsedTemplates()
+	if err != nil {
+		return "", fmt.Errorf("parse templates: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// RenderOptions say how units are rendered.
+type RenderOptions struct {
+	Image  string // backend image reference
+	System bool   // units for root's systemd (multi-user.target) instead of a user's
+}
+
+// Unit file names.
+func (c *Config) networkUnit() string  { return c.Network + ".network" }
+func (c *Config) egressUnit() string   { return c.EgressNetwork + ".network" }
+func (c *Config) volumeUnit() string   { return c.Postgres.Data + ".volume" }
+func (c *Config) postgresUnit() string { return c.Network + "-postgres.container" }
+func (c *Config) backendUnit() string  { return c.Backend.Name + ".container" }
+
+// serviceName is the systemd service quadlet makes of a unit file.
+func serviceName(unit string) string {
+	ext := filepath.Ext(unit)
+	base := strings.TrimSuffix(unit, ext)
+	if ext == ".container" {
+		return base + ".service"
+	}
+	return base + "-" + ext[1:] + ".service"
+}
+
+type containerData struct {
+	File, Description string
+	Requires          []string
+	Spec              *ContainerSpec
+	Networks          []string
+	Env               []string
+	Volumes           []string
+	HealthCmd         string
+	Labels            []string
+	Exec              string
+	WantedBy          string
+}
+
+// quoteUnit quotes a unit-file value when systemd would split or unescape it.
+func quoteUnit(s string) string {
+	if !strings.ContainsAny(s, " \t\"'\\") {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func (c *Config) containerUnit(file, desc string, spec *ContainerSpec, requires []string, o RenderOptions) (string, error) {
+	d := containerData{File: file, Description: desc, Spec: spec, Requires: requires, WantedBy: "default.target"}
+	if o.System {
+		d.WantedBy = "multi-user.target"
+	}
+	for _, n := range spec.Networks {
+		d.Networks = append(d.Networks, n+".network")
+	}
+	for _, e := range sortedEnv(spec.Env) {
+		d.Env = append(d.Env, quoteUnit(e))
+	}
+	for _, m := range spec.Mounts {
+		src := m.Source
+		if m.IsVolume() {
+			src += ".volume"
+		}
+		v := src + ":" + m.Dest
+		if len(m.Options) > 0 {
+			v += ":" + strings.Join(m.Options, ",")
+		}
+		d.Volumes = append(d.Volumes, v)
+	}
+	if spec.Health != nil {
+		b, _ := json.Marshal(spec.Health.Cmd)
+		d.HealthCmd = string(b)
+	}
+	keys := make([]string, 0, len(spec.Labels))
+	for k := range spec.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d.Labels = append(d.Labels, quoteUnit(k+"="+spec.Labels[k]))
+	}
+	if len(spec.Command) > 0 {
+		q := make([]string, len(spec.Command))
+		for i, a := range spec.Command {
+			q[i] = quoteUnit(a)
+		}
+		d.Exec = strings.Join(q, " ")
+	}
+	return execTemplate("container.tmpl", d)
+}
+
+// Render renders every quadlet unit and the reverse-proxy snippets.
+func Render(c *Config, o RenderOptions) ([]File, error) {
+	var files []File
+	add := func(name, content string, err error) error {
+		if err != nil {
+			return err
+		}
+		files = append(files, File{Name: name, Content: content, Mode: 0o644})
+		return nil
+	}
+	addT := func(name, tmpl string, data any) error {
+		s, err := execTemplate(tmpl, data)
+		return add(name, s, err)
+	}
+	type netData struct {
+		File, Description, Name string
+		Internal                bool
+	}
+	if err := addT(c.networkUnit(), "network.tmpl", netData{c.networkUnit(),
+		"isis private network: backend and PostgreSQL, no route out", c.Network, true}); err != nil {
+		return nil, err
+	}
+	if err := addT(c.egressUnit(), "network.tmpl", netData{c.egressUnit(),
+		"isis egress network: the backend's way out to S3/R2 and Google", c.EgressNetwork, false}); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(c.Postgres.Data, "/") {
+		if err := addT(c.volumeUnit(), "volume.tmpl", struct{ File, Description, Name string }{
+			c.volumeUnit(), "isis PostgreSQL data", c.Postgres.Data}); err != nil {
+			return nil, err
+		}
+	}
+	pg, err := c.containerUnit(c.postgresUnit(), "isis PostgreSQL ("+c.Postgres.Name+")", c.PostgresSpec(), nil, o)
+	if err := add(c.postgresUnit(), pg, err); err != nil {
+		return nil, err
+	}
+	be, err := c.containerUnit(c.backendUnit(), "isis API backend ("+c.Backend.Name+")", c.BackendSpec(o.Image),
+		[]string{serviceName(c.postgresUnit())}, o)
+	if err := add(c.backendUnit(), be, err); err != nil {
+		return nil, err
+	}
+	ap, _ := c.PublishAddr()
+	proxy := struct{ Domain, Upstream string }{c.Domain, ap.String()}
+	if err := addT("proxy/Caddyfile", "Caddyfile.tmpl", proxy); err != nil {
+		return nil, err
+	}
+	if err := addT("proxy/nginx-isis.conf", "nginx.conf.tmpl", proxy); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// CheckUnits converts each quadlet unit with Podman's own quadlet code, as
+// `quadlet -dryrun` does, and fails on any error, warning or unknown key.
+func CheckUnits(files []File, user bool) error {
+	units := map[string]*parser.UnitFile{}
+	info := map[string]*quadlet.UnitInfo{}
+	for _, f := range files {
+		if _, ok := quadlet.SupportedExtensions[filepath.Ext(f.Name)]; !ok || strings.Contains(f.Name, "/") {
+			continue
+		}
+		u := parser.NewUnitFile()
+		if err := u.Parse(f.Content); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		u.Filename = f.Name
+		units[f.Name] = u
+		ui := &quadlet.UnitInfo{}
+		if name, err := quadlet.GetUnitServiceName(u); err == nil {
+			ui.ServiceName = name
+		}
+		if strings.HasSuffix(f.Name, ".container") {
+			ui.ResourceName = quadlet.GetContainerResourceName(u)
+		}
+		info[f.Name] = ui
+	}
+	names := make([]string, 0, len(units))
+	for n := range units {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		oi, oj := quadlet.SupportedExtensions[filepath.Ext(names[i])], quadlet.SupportedExtensions[filepath.Ext(names[j])]
+		if oi != oj {
+			return oi < oj
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		u := units[n]
+		var warn, err error
+		switch filepath.Ext(n) {
+		case ".container":
+			_, warn, err = quadlet.ConvertContainer(u, info, user)
+		case ".network":
+			_, warn, err = quadlet.ConvertNetwork(u, info, user)
+		case ".volume":
+			_, warn, err = quadlet.ConvertVolume(u, info, user)
+		default:
+			return fmt.Errorf("%s: isisctl does not render this unit type", n)
+		}
+		if err != nil {
+			return fmt.Errorf("quadlet rejects %s: %w", n, err)
+		}
+		if warn != nil {
+			return fmt.Errorf("quadlet warns about %s: %w", n, warn)
+		}
+	}
+	return nil
+}
+
+// WriteFiles writes files under dir (0644: they hold no secrets) and
+// reports which changed.
+func WriteFiles(dir string, files []File) (changed []string, err error) {
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if old, err := os.ReadFile(p); err == nil && string(old) == f.Content {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return changed, err
+		}
+		if err := os.WriteFile(p, []byte(f.Content), f.Mode); err != nil {
+			return changed, err
+		}
+		if err := os.Chmod(p, f.Mode); err != nil {
+			return changed, err
+		}
+		changed = append(changed, f.Name)
+	}
+	return changed, nil
+}
+
+// DefaultUnitsDir is where quadlet looks for this user's units.
+func DefaultUnitsDir() string {
+	if os.Geteuid() == 0 {
+		return "/etc/containers/systemd"
+	}
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "containers", "systemd")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".config", "containers", "systemd")
+}

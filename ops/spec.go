@@ -1,0 +1,202 @@
+package ops
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Podman secret names and where the containers read them.
+const (
+	SecretKeyName        = "isis-secret-key"
+	DatabasePasswordName = "isis-database-password"
+	AWSSecretName        = "isis-aws-secret-access-key"
+
+	backendPort = 3003
+	backendUID  = 65532
+
+	// Labels on everything isisctl creates.
+	LabelManaged  = "io.isis.managed"
+	LabelSpecHash = "io.isis.spec-hash"
+	LabelRole     = "io.isis.role"
+)
+
+// SecretRef mounts a Podman secret at /run/secrets/Target.
+type SecretRef struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	// UID/GID own the mounted file, readable by its owner only (0400).
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// Mount is a bind mount (Source is an absolute host path) or a named volume.
+type Mount struct {
+	Source  string   `json:"source"`
+	Dest    string   `json:"dest"`
+	Options []string `json:"options,omitempty"`
+}
+
+// IsVolume reports whether Source names a volume rather than a host path.
+func (m Mount) IsVolume() bool { return !strings.HasPrefix(m.Source, "/") }
+
+// Health is a container health check run without a shell.
+type Health struct {
+	Cmd         []string      `json:"cmd"`
+	Interval    time.Duration `json:"interval"`
+	Timeout     time.Duration `json:"timeout"`
+	StartPeriod time.Duration `json:"start_period"`
+	Retries     uint          `json:"retries"`
+}
+
+// ContainerSpec is one container as isisctl deploys it. Both the quadlet unit
+// (render) and the API call (up) are made from it, so they cannot drift.
+type ContainerSpec struct {
+	Name            string            `json:"name"`
+	Image           string            `json:"image"`
+	Networks        []string          `json:"networks"`
+	Publish         []string          `json:"publish,omitempty"` // hostIP:hostPort:containerPort
+	Env             map[string]string `json:"env"`
+	Secrets         []SecretRef       `json:"secrets,omitempty"`
+	Mounts          []Mount           `json:"mounts,omitempty"`
+	Tmpfs           []string          `json:"tmpfs,omitempty"`
+	User            string            `json:"user,omitempty"`
+	ReadOnly        bool              `json:"read_only"`
+	NoNewPrivileges bool              `json:"no_new_privileges"`
+	DropCaps        []string          `json:"drop_caps,omitempty"`
+	AddCaps         []string          `json:"add_caps,omitempty"`
+	Health          *Health           `json:"health,omitempty"`
+	Command         []string          `json:"command,omitempty"`
+	StopTimeout     uint              `json:"stop_timeout"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	// ImageID pins the image content in the hash (API deploys only).
+	ImageID string `json:"image_id,omitempty"`
+}
+
+// Hash is a digest of the specification (image ID included by the caller
+// through Image), used to tell whether a running container is up to date.
+func (s *ContainerSpec) Hash() string {
+	c := *s
+	c.Labels = nil
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// BackendImage is the image reference with tag.
+func (c *Config) BackendImage(tag string) string {
+	if tag == "" {
+		tag = "latest"
+	}
+	return c.Backend.Image + ":" + tag
+}
+
+// BackendSpec is the isis-backend container running image.
+func (c *Config) BackendSpec(image string) *ContainerSpec {
+	ap, _ := c.PublishAddr()
+	env := map[string]string{
+		"DEBUG":                  "0",
+		"PORT":                   strconv.Itoa(backendPort),
+		"ALLOWED_HOSTS":          c.Domain,
+		"SECRET_KEY_FILE":        "/run/secrets/" + SecretKeyName,
+		"DATABASE_HOST":          c.Postgres.Name,
+		"DATABASE_PORT":          "5432",
+		"DATABASE_NAME":          c.Postgres.Database,
+		"DATABASE_USER":          c.Postgres.User,
+		"DATABASE_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
+		"DATABASE_SSLMODE":       "disable", // the internal network never leaves the host
+	}
+	own := func(name string) SecretRef {
+		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}
+	}
+	secrets := []SecretRef{own(SecretKeyName), own(DatabasePasswordName)}
+	if c.HasAWSSecret() {
+		secrets = append(secrets, own(AWSSecretName))
+		env["AWS_SECRET_ACCESS_KEY_FILE"] = "/run/secrets/" + AWSSecretName
+	}
+	var mounts []Mount
+	if c.Backend.LogDir != "" {
+		env["LOG_DIR"] = "/var/log/isis"
+		mounts = append(mounts, Mount{Source: c.Backend.LogDir, Dest: "/var/log/isis", Options: []string{"Z"}})
+	}
+	if c.Backend.StaticDir != "" {
+		env["STATIC_ROOT"] = "/var/lib/isis/static"
+		mounts = append(mounts, Mount{Source: c.Backend.StaticDir, Dest: "/var/lib/isis/static", Options: []string{"Z"}})
+	}
+	for k, v := range c.Backend.Env {
+		env[k] = v
+	}
+	return &ContainerSpec{
+		Name:     c.Backend.Name,
+		Image:    image,
+		Networks: []string{c.Network, c.EgressNetwork},
+		Publish:  []string{fmt.Sprintf("%s:%d:%d", ap.Addr(), ap.Port(), backendPort)},
+		Env:      env,
+		Secrets:  secrets,
+		Mounts:   mounts,
+		// Podman 4 with runc cannot mount a secret file into a read-only root
+		// unless /run/secrets is writable itself: a tmpfs makes it so.
+		Tmpfs:           []string{"/run/secrets"},
+		User:            fmt.Sprintf("%d:%d", backendUID, backendUID),
+		ReadOnly:        true,
+		NoNewPrivileges: true,
+		DropCaps:        []string{"ALL"},
+		Health: &Health{Cmd: []string{"/isis", "healthcheck"}, Interval: 10 * time.Second, Timeout: 3 * time.Second,
+			StartPeriod: 5 * time.Second, Retries: 3},
+		StopTimeout: 30,
+		Labels:      map[string]string{LabelManaged: "true", LabelRole: "backend"},
+	}
+}
+
+// HasAWSSecret reports whether an S3/R2 secret is configured.
+func (c *Config) HasAWSSecret() bool {
+	return c.Secrets.AWSSecretAccessKey != "" || c.Secrets.AWSSecretAccessKeyFile != ""
+}
+
+// PostgresSpec is the postgres18 container. It speaks the official image's
+// interface (POSTGRES_* variables, data under /var/lib/postgresql).
+func (c *Config) PostgresSpec() *ContainerSpec {
+	return &ContainerSpec{
+		Name:     c.Postgres.Name,
+		Image:    c.Postgres.Image,
+		Networks: []string{c.Network},
+		Env: map[string]string{
+			"POSTGRES_USER":          c.Postgres.User,
+			"POSTGRES_DB":            c.Postgres.Database,
+			"POSTGRES_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
+		},
+		Secrets:         []SecretRef{{Name: DatabasePasswordName, Target: DatabasePasswordName}},
+		Mounts:          []Mount{{Source: c.Postgres.Data, Dest: "/var/lib/postgresql", Options: mountOpts(c.Postgres.Data)}},
+		NoNewPrivileges: true,
+		Health: &Health{Cmd: []string{"pg_isready", "-U", c.Postgres.User, "-d", c.Postgres.Database},
+			Interval: 5 * time.Second, Timeout: 3 * time.Second, StartPeriod: 10 * time.Second, Retries: 5},
+		StopTimeout: 60,
+		Labels:      map[string]string{LabelManaged: "true", LabelRole: "postgres"},
+	}
+}
+
+func mountOpts(src string) []string {
+	if strings.HasPrefix(src, "/") {
+		return []string{"Z"}
+	}
+	return nil
+}
+
+// sortedEnv returns KEY=value lines in key order.
+func sortedEnv(env map[string]string) []string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "=" + env[k]
+	}
+	return out
+}

@@ -1,0 +1,230 @@
+package ops
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/network"
+)
+
+// Check is one verify check.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// VerifyResult is every check; OK only when all pass.
+type VerifyResult struct {
+	OK     bool    `json:"ok"`
+	Checks []Check `json:"checks"`
+}
+
+// VerifyFailedError means at least one check failed (exit code 3).
+type VerifyFailedError struct{ Failed []string }
+
+func (e *VerifyFailedError) Error() string {
+	return fmt.Sprintf("verify failed: %d check(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
+}
+
+// VerifyOptions tune verify.
+type VerifyOptions struct {
+	PublicURL string
+	// BaseURL overrides http://<backend.publish> (tests).
+	BaseURL string
+	HTTP    *http.Client
+}
+
+// Verify runs the smoke test of OPS.md.
+func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult {
+	r := &VerifyResult{OK: true}
+	add := func(name string, err error, okDetail string) {
+		ch := Check{Name: name, OK: err == nil, Detail: okDetail}
+		if err != nil {
+			ch.Detail = err.Error()
+			r.OK = false
+		}
+		r.Checks = append(r.Checks, ch)
+	}
+	v, err := PodmanVersion(conn)
+	add("podman reachable", err, "version "+v)
+
+	net, err := network.Inspect(conn, c.Network, nil)
+	switch {
+	case err != nil:
+		add("network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
+	case !net.Internal:
+		add("network "+c.Network, fmt.Errorf("exists but is not internal"), "")
+	default:
+		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNSEnabled))
+	}
+
+	pg, err := InspectContainer(conn, c.Postgres.Name)
+	add("container "+c.Postgres.Name, containerCheck(conn, pg, err), "running, healthy")
+	if pg != nil && pg.Exists {
+		var perr error
+		if !slices.Equal(pg.Networks, []string{c.Network}) {
+			perr = fmt.Errorf("attached to %v, want only %s", pg.Networks, c.Network)
+		} else if len(pg.Published) > 0 {
+			perr = fmt.Errorf("publishes %v, want nothing", pg.Published)
+		}
+		add(c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
+	}
+
+	be, err := InspectContainer(conn, c.Backend.Name)
+	add("container "+c.Backend.Name, containerCheck(conn, be, err), "running, healthy")
+	ap, _ := c.PublishAddr()
+	if be != nil && be.Exists {
+		var berr error
+		want := fmt.Sprintf("%s:%d->%d/tcp", ap.Addr(), ap.Port(), backendPort)
+		if !slices.Contains(be.Networks, c.Network) {
+			berr = fmt.Errorf("not attached to %s (networks %v)", c.Network, be.Networks)
+		} else if !slices.Equal(be.Published, []string{want}) {
+			berr = fmt.Errorf("publishes %v, want only %s", be.Published, want)
+		}
+		add(c.Backend.Name+" published", berr, "on "+c.Network+", published only on "+ap.String())
+	}
+	add("no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
+
+	base := o.BaseURL
+	if base == "" {
+		base = "http://" + ap.String()
+	}
+	client := o.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	add("HEAD /api/", httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200")
+	add("GET /api/ready/", httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+	if o.PublicURL != "" {
+		pub := strings.TrimSuffix(o.PublicURL, "/")
+		tlsClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+		var err error
+		if !strings.HasPrefix(pub, "https://") {
+			err = fmt.Errorf("%s is not an https:// URL", pub)
+		}
+		if err == nil {
+			err = httpCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
+		}
+		add("HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
+		if err == nil {
+			add("GET "+pub+"/api/ready/", httpCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", readyOK), "200 through the proxy")
+		}
+	}
+	return r
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s) > 120 {
+		return s[i+2:]
+	}
+	return s
+}
+
+func containerCheck(conn context.Context, st *ContainerState, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case !st.Exists:
+		return fmt.Errorf("missing")
+	case !st.Running:
+		return fmt.Errorf("not running")
+	}
+	res, err := containers.RunHealthCheck(conn, st.Name, nil)
+	if err != nil {
+		return fmt.Errorf("health check could not run: %v", shortErr(err))
+	}
+	if res.Status != "healthy" {
+		return fmt.Errorf("health check: %s", res.Status)
+	}
+	return nil
+}
+
+// secretsNotInEnv checks no configured secret value, and no well-known
+// secret variable, appears in any container's plain environment.
+func secretsNotInEnv(conn context.Context, c *Config) error {
+	values, _ := c.secretValues()
+	list, err := containers.List(conn, new(containers.ListOptions).WithAll(true))
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, lc := range list {
+		data, err := containers.Inspect(conn, lc.ID, nil)
+		if err != nil || data.Config == nil {
+			continue
+		}
+		for _, kv := range data.Config.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			leak := false
+			switch k {
+			case "SECRET_KEY", "DATABASE_PASSWORD", "AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DATABASE_URL":
+				leak = v != ""
+			}
+			for _, s := range values {
+				if len(s) >= 8 && strings.Contains(v, s) {
+					leak = true
+				}
+			}
+			if leak {
+				bad = append(bad, data.Name+":"+k)
+			}
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		return fmt.Errorf("secret in plain environment: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func readyOK(body []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("body is not the ready JSON: %.80s", body)
+	}
+	if m["database"] != "ok" || m["migrations"] != "ok" {
+		return fmt.Errorf("database %s, migrations %s", m["database"], m["migrations"])
+	}
+	return nil
+}
+
+func httpCheck(ctx context.Context, client *http.Client, method, url, host string, body func([]byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%v", shortErr(err))
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d: %.120s", res.StatusCode, b)
+	}
+	if body != nil {
+		return body(b)
+	}
+	return nil
+}
