@@ -23,6 +23,9 @@ want postgresql-client make git ca-certificates
 if [ "$mode" = test ]; then
 	# wrk: load benchmarks. The real SimpleJWT (and Django) for the token interoperability test.
 	want wrk python3-djangorestframework-simplejwt
+	# Headless Chromium for the reference-client test (driven by playwright-core from npm).
+	want chromium
+	command -v node >/dev/null 2>&1 || want nodejs npm
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
 	echo "setup: installing ${pkgs[*]}"
@@ -35,3 +38,16 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
 fi
 
 go mod download
+
+if [ "$mode" = test ]; then
+	# A real S3 server for the media and collectstatic tests.
+	gobin=$(go env GOPATH)/bin
+	if ! go version -m "$gobin/versitygw" 2>/dev/null | grep -q 'versitygw\s*v1.8.0'; then
+		echo "setup: installing versitygw v1.8.0"
+		GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+	fi
+	# playwright-core, pinned by test/browser/package-lock.json (never its own browser download).
+	if ! node -e 'const d = "./test/browser/"; process.exit(require(d + "node_modules/playwright-core/package.json").version === require(d + "package.json").dependencies["playwright-core"] ? 0 : 1)' 2>/dev/null; then
+		(cd test/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+	fi
+fi

@@ -195,7 +195,7 @@ func (s *Server) mwAllowedHosts(next echo.HandlerFunc) echo.HandlerFunc {
 func mwTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasPrefix(p, "/static/") && !strings.HasPrefix(p, "/media/") {
 			r.URL.Path = strings.TrimRight(p, "/")
 			if r.URL.Path == "" {
 				r.URL.Path = "/"

@@ -79,6 +79,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.registerGeoWriteRoutes(g)
 	s.registerAuthRoutes(g)
 	s.registerUserRoutes(g)
+	s.registerAvatarRoutes(g)
+	s.registerStaticRoutes(e, g)
 	return s
 }
 
@@ -149,7 +151,14 @@ func (s *Server) handleReady(c echo.Context) error {
 	} else if n > 0 {
 		out["migrations"] = "pending"
 	}
-	if out["database"] != "ok" || out["migrations"] != "ok" {
+	if s.Config.S3Enabled() && s.Media != nil {
+		out["storage"] = "ok"
+		if err := s.Media.Check(ctx); err != nil {
+			setLogError(c, err)
+			out["storage"] = "unavailable"
+		}
+	}
+	if out["database"] != "ok" || out["migrations"] != "ok" || (out["storage"] != "" && out["storage"] != "ok") {
 		out["status"] = "unavailable"
 		status = http.StatusServiceUnavailable
 		c.Response().Header().Set("Retry-After", "5")

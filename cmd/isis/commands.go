@@ -27,7 +27,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(stdout), newMigrateCmd(stdout), newHealthcheckCmd(stdout),
-		newCreateSuperuserCmd(stdin, stdout), newChangePasswordCmd(stdin, stdout), newFlushExpiredTokensCmd(stdout), newCollectStaticCmd(stdout))
+		newCreateSuperuserCmd(stdin, stdout), newChangePasswordCmd(stdin, stdout), newFlushExpiredTokensCmd(stdout), newCollectStaticCmd(stdout), newCheckCmd(stdout))
 	return root
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/config"
 	apihttp "github.com/isis-project/isis/api/http"
+	"github.com/isis-project/isis/api/media"
 	"github.com/isis-project/isis/api/postgres"
 )
 
@@ -102,9 +103,15 @@ func (m *Main) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (setting PORT/LISTEN_ADDRESS): %w", addr, errors.Unwrap(err))
 	}
+	store, err := media.New(m.Config)
+	if err != nil {
+		ln.Close()
+		return exitError{2, err}
+	}
 	m.listener = ln
 	m.Server = apihttp.NewServer(m.Config, m.Logger, apihttp.Services{
 		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), Tokens: postgres.NewTokenService(m.DB),
+		Media: store,
 	})
 	m.httpServer = &http.Server{
 		Handler:           m.Server,

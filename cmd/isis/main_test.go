@@ -22,6 +22,8 @@ import (
 	"github.com/isis-project/isis/api/auth"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
+	"github.com/isis-project/isis/internal/s3test"
+	"github.com/minio/minio-go/v7"
 )
 
 var isisBin string
@@ -339,5 +341,94 @@ func TestAccountCommands(t *testing.T) {
 	out, _, code = isis(t, env, "flushexpiredtokens")
 	if code != 0 || !strings.Contains(out, "Deleted 1 expired token") {
 		t.Errorf("flushexpiredtokens: %d %s", code, out)
+	}
+}
+
+func TestCollectStatic(t *testing.T) {
+	dest := t.TempDir()
+	out, e, code := isis(t, nil, "collectstatic", "--dest", dest)
+	if code != 0 || !strings.Contains(out, "Copied docs/index.html") || !strings.Contains(out, "0 unmodified") {
+		t.Fatalf("first collectstatic: %d %s %s", code, out, e)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "docs", "swagger-ui", "swagger-ui-bundle.js")); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = isis(t, nil, "collectstatic", "--dest", dest)
+	if strings.Contains(out, "Copied") || !strings.Contains(out, "0 static file(s) copied") {
+		t.Errorf("second collectstatic copied again: %s", out)
+	}
+	// A file an earlier run wrote that the binary no longer has is removed;
+	// a file nobody wrote is left alone; a changed file is copied again.
+	os.WriteFile(filepath.Join(dest, "docs", "old.js"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dest, "mine.txt"), []byte("keep"), 0o644)
+	os.WriteFile(filepath.Join(dest, "docs", "init.js"), []byte("tampered"), 0o644)
+	man := filepath.Join(dest, ".isis-static.json")
+	b, _ := os.ReadFile(man)
+	os.WriteFile(man, []byte(strings.Replace(string(b), "{", `{"docs/old.js": "x",`, 1)), 0o644)
+	out, _, _ = isis(t, nil, "collectstatic", "--dest", dest)
+	if !strings.Contains(out, "Removed docs/old.js") || !strings.Contains(out, "Copied docs/init.js") {
+		t.Errorf("third collectstatic: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "mine.txt")); err != nil {
+		t.Error("collectstatic removed a file it did not write")
+	}
+	// STATIC_ROOT from the settings; nothing set is a clear error.
+	if out, _, code := isis(t, map[string]string{"STATIC_ROOT": t.TempDir()}, "collectstatic"); code != 0 || !strings.Contains(out, "Copied") {
+		t.Errorf("STATIC_ROOT: %d %s", code, out)
+	}
+	if _, e, code := isis(t, nil, "collectstatic"); code != 2 || !strings.Contains(e, "STATIC_ROOT") {
+		t.Errorf("no destination: %d %s", code, e)
+	}
+}
+
+func TestCollectStaticS3(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, "static-bucket")
+	env := map[string]string{"AWS_STORAGE_BUCKET_NAME": bucket, "AWS_S3_ENDPOINT_URL": srv.Endpoint,
+		"AWS_ACCESS_KEY_ID": s3test.AccessKey, "AWS_SECRET_ACCESS_KEY": s3test.SecretKey}
+	out, e, code := isis(t, env, "collectstatic")
+	if code != 0 || !strings.Contains(out, "s3://static-bucket/static/") || !strings.Contains(out, "Copied docs/index.html") {
+		t.Fatalf("collectstatic to S3: %d %s %s", code, out, e)
+	}
+	st, body := s3test.Get(t, srv.Endpoint+"/static-bucket/static/docs/index.html")
+	_ = st
+	ctx := context.Background()
+	obj, err := srv.Client.StatObject(ctx, bucket, "static/docs/index.html", minio.StatObjectOptions{})
+	if err != nil || obj.ContentType != "text/html; charset=utf-8" {
+		t.Errorf("stored object: %+v %v (%d bytes fetched anonymously)", obj.ContentType, err, len(body))
+	}
+	out, _, _ = isis(t, env, "collectstatic")
+	if strings.Contains(out, "Copied") {
+		t.Errorf("unchanged files copied again: %s", out)
+	}
+	srv.Client.PutObject(ctx, bucket, "static/stale.css", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	out, _, _ = isis(t, env, "collectstatic")
+	if !strings.Contains(out, "Removed stale.css") {
+		t.Errorf("stale object not removed: %s", out)
+	}
+}
+
+func TestCheckDeploy(t *testing.T) {
+	out, _, code := isis(t, map[string]string{"STATIC_ROOT": "/srv/static", "MEDIA_ROOT": "/srv/media",
+		"SECRET_KEY": "Kq8vZ2mN4xR7tB1yW5cE9uJ3hL6pD0sA-fG_iO2kT8wQ4zX7nV1bM5", "DATABASE_HOST": "postgres18"}, "check", "--deploy")
+	if code != 0 || !strings.Contains(out, "no issues") {
+		t.Errorf("a good production config: %d %s", code, out)
+	}
+	out, _, code = isis(t, map[string]string{"DEBUG": "1", "ALLOWED_HOSTS": "*", "TRUSTED_PROXIES": "0.0.0.0/0",
+		"CORS_ALLOWED_ORIGINS": "http://app.example.com", "DATABASE_HOST": "db.example.com", "THROTTLE_TOKEN": "off"}, "check", "--deploy")
+	for _, want := range []string{"DEBUG:", "ALLOWED_HOSTS:", "TRUSTED_PROXIES:", "CORS_ALLOWED_ORIGINS:", "DATABASE_SSLMODE:", "THROTTLE_TOKEN:", "MEDIA_ROOT:", "STATIC_ROOT:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check --deploy does not report %s:\n%s", want, out)
+		}
+	}
+	if code == 0 {
+		t.Error("check --deploy exited 0 with problems")
+	}
+	if strings.Contains(out, testKey) {
+		t.Error("check printed the secret key")
+	}
+	out, _, code = isis(t, map[string]string{"SECRET_KEY": ""}, "check", "--deploy")
+	if code == 0 || !strings.HasPrefix(out, "SECRET_KEY:") {
+		t.Errorf("missing key: %d %s", code, out)
 	}
 }
