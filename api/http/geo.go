@@ -21,23 +21,23 @@ func (s *Server) registerGeoRoutes(g *echo.Group) {
 	s.get(g, "/municipalities/:code", s.handleMunicipalityView)
 }
 
-// writeCacheable writes a public GET answer with a strong ETag over its bytes
-// and answers If-None-Match with 304.
-func writeCacheable(c echo.Context, v any) error {
-	b, err := marshal(v)
-	if err != nil {
-		return err
-	}
+// etagOf is a strong ETag over the answer's bytes.
+func etagOf(b []byte) string {
 	h := fnv.New64a()
 	h.Write(b)
-	etag := `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+}
+
+// writeETagged writes a public GET answer with its ETag and answers
+// If-None-Match with 304.
+func writeETagged(c echo.Context, a *cachedAnswer) error {
 	hdr := c.Response().Header()
-	hdr.Set("ETag", etag)
+	hdr.Set("ETag", a.etag)
 	hdr.Set("Cache-Control", "public, max-age="+strconv.Itoa(geoMaxAge))
-	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+	if etagMatch(c.Request().Header.Get("If-None-Match"), a.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, a.body)
 }
 
 // etagMatch applies If-None-Match's weak comparison.
@@ -65,27 +65,23 @@ func geoFilter(c echo.Context, p pageRequest) api.GeoFilter {
 }
 
 func (s *Server) handleDepartmentList(c echo.Context) error {
-	p, err := parsePage(c.QueryParams())
-	if err != nil {
-		return err
-	}
-	deps, n, err := s.GeoService.FindDepartments(c.Request().Context(), geoFilter(c, p))
-	if err != nil {
-		return err
-	}
-	body, err := newPage(c, p, n, deps)
-	if err != nil {
-		return err
-	}
-	return writeCacheable(c, body)
+	return s.cachedGeo(c, func() (any, error) {
+		p, err := parsePage(c.QueryParams())
+		if err != nil {
+			return nil, err
+		}
+		deps, n, err := s.GeoService.FindDepartments(c.Request().Context(), geoFilter(c, p))
+		if err != nil {
+			return nil, err
+		}
+		return newPage(c, p, n, deps)
+	})
 }
 
 func (s *Server) handleDepartmentView(c echo.Context) error {
-	d, err := s.GeoService.FindDepartmentByCode(c.Request().Context(), c.Param("code"))
-	if err != nil {
-		return err
-	}
-	return writeCacheable(c, d)
+	return s.cachedGeo(c, func() (any, error) {
+		return s.GeoService.FindDepartmentByCode(c.Request().Context(), c.Param("code"))
+	})
 }
 
 func (s *Server) handleDepartmentMunicipalities(c echo.Context) error {
@@ -113,38 +109,34 @@ func invalidDepartmentFilter() error {
 // listMunicipalities lists one page; an unknown department is a 404 on the
 // nested route and a 400 on the filter.
 func (s *Server) listMunicipalities(c echo.Context, dep string, nested bool) error {
-	ctx := c.Request().Context()
-	p, err := parsePage(c.QueryParams())
-	if err != nil {
-		return err
-	}
-	f := geoFilter(c, p)
-	f.DepartmentCode = dep
-	muns, n, err := s.GeoService.FindMunicipalities(ctx, f)
-	if err != nil {
-		return err
-	}
-	if n == 0 && dep != "" {
-		if _, err := s.GeoService.FindDepartmentByCode(ctx, dep); err != nil {
-			if api.ErrorCode(err) == api.ENOTFOUND && !nested {
-				return invalidDepartmentFilter()
-			}
-			return err
+	return s.cachedGeo(c, func() (any, error) {
+		ctx := c.Request().Context()
+		p, err := parsePage(c.QueryParams())
+		if err != nil {
+			return nil, err
 		}
-	}
-	body, err := newPage(c, p, n, muns)
-	if err != nil {
-		return err
-	}
-	return writeCacheable(c, body)
+		f := geoFilter(c, p)
+		f.DepartmentCode = dep
+		muns, n, err := s.GeoService.FindMunicipalities(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 && dep != "" {
+			if _, err := s.GeoService.FindDepartmentByCode(ctx, dep); err != nil {
+				if api.ErrorCode(err) == api.ENOTFOUND && !nested {
+					return nil, invalidDepartmentFilter()
+				}
+				return nil, err
+			}
+		}
+		return newPage(c, p, n, muns)
+	})
 }
 
 func (s *Server) handleMunicipalityView(c echo.Context) error {
-	m, err := s.GeoService.FindMunicipalityByCode(c.Request().Context(), c.Param("code"))
-	if err != nil {
-		return err
-	}
-	return writeCacheable(c, m)
+	return s.cachedGeo(c, func() (any, error) {
+		return s.GeoService.FindMunicipalityByCode(c.Request().Context(), c.Param("code"))
+	})
 }
 
 func isDigits(s string, n int) bool {
@@ -183,7 +175,9 @@ func (s *Server) handleDepartmentCreate(c echo.Context) error {
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	if err := s.GeoService.CreateDepartment(c.Request().Context(), d); err != nil {
+	err := s.GeoService.CreateDepartment(c.Request().Context(), d)
+	s.InvalidateGeo() // at once, before answering: the notification only follows
+	if err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusCreated, d)
@@ -202,6 +196,7 @@ func (s *Server) handleDepartmentUpdate(c echo.Context) error {
 		return fe.Err()
 	}
 	d, err := s.GeoService.UpdateDepartment(c.Request().Context(), c.Param("code"), api.DepartmentUpdate{Name: in.Name})
+	s.InvalidateGeo()
 	if err != nil {
 		return err
 	}
@@ -209,7 +204,9 @@ func (s *Server) handleDepartmentUpdate(c echo.Context) error {
 }
 
 func (s *Server) handleDepartmentDelete(c echo.Context) error {
-	if err := s.GeoService.DeleteDepartment(c.Request().Context(), c.Param("code")); err != nil {
+	err := s.GeoService.DeleteDepartment(c.Request().Context(), c.Param("code"))
+	s.InvalidateGeo()
+	if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -230,7 +227,9 @@ func (s *Server) handleMunicipalityCreate(c echo.Context) error {
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	if err := s.GeoService.CreateMunicipality(c.Request().Context(), m); err != nil {
+	err := s.GeoService.CreateMunicipality(c.Request().Context(), m)
+	s.InvalidateGeo()
+	if err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusCreated, m)
@@ -251,6 +250,7 @@ func (s *Server) handleMunicipalityUpdate(c echo.Context) error {
 	}
 	m, err := s.GeoService.UpdateMunicipality(c.Request().Context(), c.Param("code"),
 		api.MunicipalityUpdate{Name: in.Name, DepartmentCode: in.DepartmentCode})
+	s.InvalidateGeo()
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,9 @@ func (s *Server) handleMunicipalityUpdate(c echo.Context) error {
 }
 
 func (s *Server) handleMunicipalityDelete(c echo.Context) error {
-	if err := s.GeoService.DeleteMunicipality(c.Request().Context(), c.Param("code")); err != nil {
+	err := s.GeoService.DeleteMunicipality(c.Request().Context(), c.Param("code"))
+	s.InvalidateGeo()
+	if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
 )
@@ -246,14 +245,51 @@ func TestETag(t *testing.T) {
 			t.Errorf("%s other etag: %d", u, w.Code)
 		}
 	}
-	// A write changes the ETag at once.
+	// A staff write through the API changes the ETag at once.
+	mustUser(t, ts, "staff@example.com", true)
+	staff, _ := login(t, ts, "staff@example.com", goodPassword)
 	before := ts.do(t, req{URL: "/api/departments/"}).Header().Get("ETag")
-	if _, err := ts.GeoService.UpdateDepartment(t.Context(), "05", departmentName("Antioquia (renamed)")); err != nil {
+	w := ts.do(t, req{Method: "PATCH", URL: "/api/departments/05/", Header: bearer(staff), Body: `{"name":"Antioquia (renamed)"}`})
+	if w.Code != 200 {
+		t.Fatalf("PATCH = %d", w.Code)
+	}
+	w = ts.do(t, req{URL: "/api/departments/", Header: map[string]string{"If-None-Match": before}})
+	if w.Code != 200 || w.Header().Get("ETag") == before || !strings.Contains(w.Body.String(), "Antioquia (renamed)") {
+		t.Errorf("ETag unchanged after a staff write: %d", w.Code)
+	}
+}
+
+// TestGeoCacheFollowsOtherWriters: a write that does not go through this
+// server (another replica, psql, a migration) reaches the cache through
+// PostgreSQL's notification within moments, never leaving it stale.
+func TestGeoCacheFollowsOtherWriters(t *testing.T) {
+	ts := newTestServer(t, nil)
+	waitFor(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
+	first := ts.do(t, req{URL: "/api/municipalities/05001/"})
+	if first.Code != 200 {
+		t.Fatal(first.Code)
+	}
+	if a := ts.geo.get(cacheKey2(ts, "/api/municipalities/05001/")); a == nil {
+		t.Fatal("the answer was not cached: the test would prove nothing")
+	}
+	if _, err := ts.DB.Exec(`UPDATE municipalities SET name = 'Medellín (psql)' WHERE code = '05001'`); err != nil {
 		t.Fatal(err)
 	}
-	w := ts.do(t, req{URL: "/api/departments/", Header: map[string]string{"If-None-Match": before}})
-	if w.Code != 200 || w.Header().Get("ETag") == before {
-		t.Errorf("ETag unchanged after a write: %d", w.Code)
+	waitFor(t, "the renamed municipality", func() bool {
+		return strings.Contains(ts.do(t, req{URL: "/api/municipalities/05001/"}).Body.String(), "Medellín (psql)")
+	})
+}
+
+func cacheKey2(ts *testServer, path string) string { return "http://api.example.com" + path + "?" }
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -280,6 +316,9 @@ func TestDatabaseDown(t *testing.T) {
 		}
 	}
 	pg.Stop()
+	// The cache turns off once the notification connection drops (it cannot
+	// know what it missed): then every list goes to the database.
+	waitFor(t, "the cache to turn off", func() bool { return !ts.geo.enabled.Load() })
 	for _, u := range []string{"/api/ready/", "/api/departments/", "/api/municipalities/?department=05", "/api/municipalities/05001/"} {
 		start := time.Now()
 		w := ts.do(t, req{URL: u})
@@ -318,5 +357,3 @@ func TestDatabaseDown(t *testing.T) {
 		}
 	}
 }
-
-func departmentName(s string) api.DepartmentUpdate { return api.DepartmentUpdate{Name: &s} }

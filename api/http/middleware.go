@@ -80,6 +80,14 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		r, res := c.Request(), c.Response()
+		level := slog.LevelInfo
+		logErr, hasErr := c.Get(ctxLogError).(error)
+		if hasErr && res.Status >= 500 {
+			level = slog.LevelError
+		}
+		if !s.Logger.Enabled(r.Context(), level) {
+			return nil
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", requestID(c)),
 			slog.String("method", r.Method),
@@ -93,12 +101,8 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if uid, ok := c.Get(ctxUserID).(int64); ok {
 			attrs = append(attrs, slog.Int64("user_id", uid))
 		}
-		level := slog.LevelInfo
-		if err, ok := c.Get(ctxLogError).(error); ok {
-			attrs = append(attrs, slog.String("error", err.Error()))
-			if res.Status >= 500 {
-				level = slog.LevelError
-			}
+		if hasErr {
+			attrs = append(attrs, slog.String("error", logErr.Error()))
 		}
 		if st, ok := c.Get(ctxStack).(string); ok {
 			attrs = append(attrs, slog.String("stack", st))

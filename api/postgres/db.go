@@ -28,6 +28,7 @@ const (
 // DB is the connection pool with the clock the services use.
 type DB struct {
 	*sqlx.DB
+	dsn string // for LISTEN connections; holds the password: never log it
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -77,7 +78,7 @@ func Open(dsn string, opt Options) (*DB, error) {
 	sdb.SetMaxIdleConns(opt.MaxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	sdb.SetConnMaxLifetime(time.Hour)
-	return &DB{DB: sqlx.NewDb(sdb, "postgres"), Now: time.Now}, nil
+	return &DB{DB: sqlx.NewDb(sdb, "postgres"), Now: time.Now, dsn: dsn}, nil
 }
 
 // scrubDSNError drops anything after the first line of a DSN parse error:

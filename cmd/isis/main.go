@@ -59,6 +59,7 @@ type Main struct {
 	httpServer *http.Server
 	listener   net.Listener
 	logFile    *os.File
+	logBuf     *bufferedLog
 }
 
 // NewMain loads the settings and opens the pool and the logger.
@@ -81,7 +82,8 @@ func NewMain(getenv config.Getenv, stdout io.Writer) (*Main, error) {
 		out = io.MultiWriter(stdout, f)
 	}
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
-	m.Logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
+	m.logBuf = newBufferedLog(out)
+	m.Logger = slog.New(slog.NewJSONHandler(m.logBuf, &slog.HandlerOptions{Level: level}))
 	db, err := postgres.Open(cfg.DatabaseDSN, postgres.Options{
 		MaxOpenConns:     cfg.DatabaseMaxConns,
 		StatementTimeout: fmt.Sprintf("%dms", cfg.StatementTimeout.Milliseconds()),
@@ -135,6 +137,9 @@ func (m *Main) Serve(ctx context.Context) error {
 		m.Logger.Warn("SECRET_KEY is not set: using a random key for this run (DEBUG=1 only); tokens die with the process")
 	}
 	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	m.DB.ListenGeo(lctx, m.Server) // the geography cache follows every write, wherever it comes from
 	errc := make(chan error, 1)
 	go func() { errc <- m.httpServer.Serve(m.listener) }()
 	select {
@@ -153,10 +158,13 @@ func (m *Main) Serve(ctx context.Context) error {
 	return err
 }
 
-// Close releases the pool and the log file.
+// Close releases the pool, flushes the log and closes the log file.
 func (m *Main) Close() {
 	if m.DB != nil {
 		m.DB.Close()
+	}
+	if m.logBuf != nil {
+		m.logBuf.Close()
 	}
 	if m.logFile != nil {
 		m.logFile.Close()

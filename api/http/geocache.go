@@ -1,0 +1,110 @@
+package apihttp
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/labstack/echo/v4"
+)
+
+// geoCache keeps the public geography answers (body and ETag) by URL. It is
+// used only while change notifications flow (see postgres.ListenGeo); every
+// write bumps the generation, and an answer read under an older generation
+// is never stored, so no write is followed by a stale answer.
+type geoCache struct {
+	enabled atomic.Bool
+	gen     atomic.Uint64
+
+	mu      sync.RWMutex
+	entries map[string]*cachedAnswer
+	bytes   int
+}
+
+type cachedAnswer struct {
+	body []byte
+	etag string
+}
+
+const (
+	geoCacheMaxEntries = 4096
+	geoCacheMaxBytes   = 16 << 20
+)
+
+func newGeoCache() *geoCache { return &geoCache{entries: map[string]*cachedAnswer{}} }
+
+func (g *geoCache) get(key string) *cachedAnswer {
+	if !g.enabled.Load() {
+		return nil
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.entries[key]
+}
+
+// put stores an answer computed under generation gen, unless a write has
+// happened since.
+func (g *geoCache) put(key string, gen uint64, a *cachedAnswer) {
+	if !g.enabled.Load() {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gen.Load() != gen {
+		return
+	}
+	if len(g.entries) >= geoCacheMaxEntries || g.bytes+len(a.body) > geoCacheMaxBytes {
+		g.entries, g.bytes = map[string]*cachedAnswer{}, 0
+	}
+	if old := g.entries[key]; old != nil {
+		g.bytes -= len(old.body)
+	}
+	g.entries[key] = a
+	g.bytes += len(a.body)
+}
+
+func (g *geoCache) invalidate() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gen.Add(1)
+	g.entries, g.bytes = map[string]*cachedAnswer{}, 0
+}
+
+// InvalidateGeo drops every cached geography answer (a write happened, or
+// notifications may have been missed).
+func (s *Server) InvalidateGeo() { s.geo.invalidate() }
+
+// SetGeoCacheEnabled turns the cache on while change notifications flow.
+func (s *Server) SetGeoCacheEnabled(on bool) {
+	if !on {
+		s.geo.invalidate()
+	}
+	s.geo.enabled.Store(on)
+}
+
+// cacheKey is what the answer depends on: the URL as the client used it
+// (next/previous links hold the scheme and host).
+func cacheKey(c echo.Context) string {
+	ci := client(c)
+	path, _ := c.Get(ctxPath).(string)
+	return ci.Scheme + "://" + ci.Host + path + "?" + c.Request().URL.RawQuery
+}
+
+// cachedGeo answers from the cache, or loads, writes and caches.
+func (s *Server) cachedGeo(c echo.Context, load func() (any, error)) error {
+	key := cacheKey(c)
+	if a := s.geo.get(key); a != nil {
+		return writeETagged(c, a)
+	}
+	gen := s.geo.gen.Load()
+	v, err := load()
+	if err != nil {
+		return err
+	}
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	a := &cachedAnswer{body: b, etag: etagOf(b)}
+	s.geo.put(key, gen, a)
+	return writeETagged(c, a)
+}

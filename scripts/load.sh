@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Load benchmark on loopback: starts its own PostgreSQL and isis, then wrk
+# against each endpoint, a bare net/http handler as the ceiling, and pgbench
+# running the municipality query with the same connection count. Prints one
+# table with requests/s, p50/p99 and the ratios the targets are stated in.
+# Usage: scripts/load.sh [seconds per run, default 10] [connections, default 32]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-32}
+threads=2
+# PIN=1 puts wrk and pgbench's client on CPU 0 and the servers (isis, the bare
+# handler, PostgreSQL) on the other CPUs; by default everything shares them.
+ncpu=$(nproc)
+client_cpus=0-$((ncpu - 1)) server_cpus=0-$((ncpu - 1))
+if [ "${PIN:-0}" = 1 ] && [ "$ncpu" -gt 1 ]; then client_cpus=0 server_cpus=1-$((ncpu - 1)) threads=1; fi
+on_client() { taskset -c "$client_cpus" "$@"; }
+on_server_pg() { if [ "$(id -u)" -eq 0 ]; then taskset -c "$server_cpus" runuser -u postgres -- "$@"; else taskset -c "$server_cpus" "$@"; fi; }
+scripts/setup.sh test >/dev/null
+make build >/dev/null
+work=$(mktemp -d /tmp/isis-load.XXXXXX)
+chmod 755 "$work"
+pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pgport=$(free_port); apiport=$(free_port); bareport=$(free_port)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	as_pg "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+[ "$(id -u)" -eq 0 ] && chown postgres: "$work"
+as_pg "$pgbin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+on_server_pg "$pgbin/pg_ctl" -D "$work/pg" -w -l "$work/pg.log" \
+	-o "-p $pgport -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB" start >/dev/null
+psql -qh 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE isis" >/dev/null
+
+export DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/isis?sslmode=disable"
+export SECRET_KEY="load-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+export ALLOWED_HOSTS="127.0.0.1,localhost" LISTEN_ADDRESS=127.0.0.1 PORT=$apiport
+# Logging stays on (one JSON line per request, to a file), as in production.
+export THROTTLE_TOKEN=off THROTTLE_REGISTER=off ACCESS_TOKEN_LIFETIME=1h
+export DATABASE_MAX_CONNS=$conns
+bin/isis migrate >/dev/null
+ISIS_SUPERUSER_PASSWORD="load-test-password-1" bin/isis createsuperuser --email load@example.com --no-input >/dev/null
+
+# Start-up to ready, measured from exec.
+start_ns=$(date +%s%N)
+taskset -c "$server_cpus" bin/isis serve >"$work/isis.log" 2>&1 &
+isis_pid=$!; pids+=("$isis_pid")
+until curl -fso /dev/null "http://127.0.0.1:$apiport/api/ready/"; do sleep 0.002; done
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+
+go build -o "$work/bare" ./scripts/load/bare
+taskset -c "$server_cpus" "$work/bare" "127.0.0.1:$bareport" &
+pids+=("$!")
+until curl -fso /dev/null "http://127.0.0.1:$bareport/"; do sleep 0.05; done
+token=$(curl -fs -H 'Content-Type: application/json' -d '{"email":"load@example.com","password":"load-test-password-1"}' \
+	"http://127.0.0.1:$apiport/api/token/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+
+# wrk prints latency percentiles with --latency; normalise to milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}'; }
+declare -A rps p50 p99
+run_wrk() { # name url [header]
+	local name=$1 url=$2 out
+	if [ $# -ge 3 ]; then
+		out=$(on_client wrk -t$threads -c"$conns" -d"${secs}s" --latency -H "$3" "$url")
+	else
+		out=$(on_client wrk -t$threads -c"$conns" -d"${secs}s" --latency "$url")
+	fi
+	if echo "$out" | grep -q "Non-2xx"; then echo "load: $name answered non-2xx:" >&2; echo "$out" >&2; exit 1; fi
+	rps[$name]=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+	p50[$name]=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+	p99[$name]=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+}
+api="http://127.0.0.1:$apiport"
+run_wrk bare "http://127.0.0.1:$bareport/api/health/"
+run_wrk health "$api/api/health/"
+run_wrk municipalities "$api/api/municipalities/?department=05"
+run_wrk departments "$api/api/departments/"
+run_wrk users_me "$api/api/users/me/" "Authorization: Bearer $token"
+
+# The database's own limit: the same municipality query, same connections.
+cat >"$work/mun.sql" <<'SQL'
+SELECT m.code, m.name, m.department_code, d.name AS department_name, count(*) OVER () AS total
+FROM municipalities m JOIN departments d ON d.code = m.department_code
+WHERE m.department_code = '05' ORDER BY m.code LIMIT 50 OFFSET 0;
+SQL
+pgb=$(on_client "$pgbin/pgbench" -n -M extended -c "$conns" -j $threads -T "$secs" -f "$work/mun.sql" -h 127.0.0.1 -p "$pgport" -U postgres isis 2>/dev/null)
+rps[pgbench]=$(echo "$pgb" | awk '/^tps/ {printf "%.0f", $3}')
+p50[pgbench]="-"; p99[pgbench]=$(echo "$pgb" | awk '/latency average/ {print $4}')
+
+# Peak RSS of the server under 64 connections.
+on_client wrk -t$threads -c64 -d"${secs}s" "$api/api/municipalities/?department=05" >/dev/null
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$isis_pid/status")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b; else print "-" }'; }
+echo
+echo "isis load benchmark: $(nproc) cores (load generators on CPUs $client_cpus, servers on CPUs $server_cpus), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${secs}s per run, $conns connections, wrk -t$threads"
+printf '%-34s %10s %9s %9s\n' "endpoint" "req/s" "p50 ms" "p99 ms"
+for n in bare health municipalities departments users_me pgbench; do
+	label=$n
+	case $n in
+	bare) label="bare net/http handler (ceiling)";;
+	health) label="GET /api/health/";;
+	municipalities) label="GET /api/municipalities/?department=05";;
+	departments) label="GET /api/departments/";;
+	users_me) label="GET /api/users/me/ (Bearer)";;
+	pgbench) label="pgbench, same SQL (avg latency)";;
+	esac
+	printf '%-34s %10s %9s %9s\n' "$label" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}"
+done
+echo
+echo "health / bare:            $(ratio "${rps[health]}" "${rps[bare]}")   (target >= 70%)"
+echo "municipalities / pgbench: $(ratio "${rps[municipalities]}" "${rps[pgbench]}")   (target >= 60%)"
+echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[municipalities]} ms, departments ${p99[departments]} ms, users/me ${p99[users_me]} ms   (target < 10 ms)"
+echo "peak RSS at 64 connections: $((rss_kb / 1024)) MB   (target < 60 MB)"
+echo "start-up to ready: ${ready_ms} ms   (target < 300 ms)"
