@@ -73,3 +73,17 @@ type GeoService interface {
 	// DeleteMunicipality returns ENOTFOUND, or ECONFLICT while profiles use it.
 	DeleteMunicipality(ctx context.Context, code string) error
 }
+
+// IsDigits reports whether s is exactly n ASCII digits (a DANE code: 2 for a
+// department, 5 for a municipality).
+func IsDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

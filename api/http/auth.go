@@ -114,6 +114,26 @@ func required(fe *api.FieldErrors, name string, v *string) string {
 	return *v
 }
 
+// bindField reads a JSON object body holding one required string field.
+func (s *Server) bindField(c echo.Context, name string) (string, error) {
+	var in map[string]any
+	if err := s.bindJSON(c, &in); err != nil {
+		return "", err
+	}
+	var fe api.FieldErrors
+	var v *string
+	switch x := in[name].(type) {
+	case nil:
+	case string:
+		v = &x
+	default:
+		fe.Add(name, "Not a valid string.")
+		return "", fe.Err()
+	}
+	token := required(&fe, name, v)
+	return token, fe.Err()
+}
+
 func errBadCredentials() error {
 	return api.Errorf(api.EAUTHFAILED, "No active account found with the given credentials")
 }
@@ -213,15 +233,8 @@ func (s *Server) checkRefresh(ctx context.Context, token string) (*auth.Claims, 
 }
 
 func (s *Server) handleTokenRefresh(c echo.Context) error {
-	var in struct {
-		Refresh *string `json:"refresh"`
-	}
-	if err := s.bindJSON(c, &in); err != nil {
-		return err
-	}
-	var fe api.FieldErrors
-	token := required(&fe, "refresh", in.Refresh)
-	if err := fe.Err(); err != nil {
+	token, err := s.bindField(c, "refresh")
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -261,15 +274,8 @@ func (s *Server) handleTokenRefresh(c echo.Context) error {
 }
 
 func (s *Server) handleTokenVerify(c echo.Context) error {
-	var in struct {
-		Token *string `json:"token"`
-	}
-	if err := s.bindJSON(c, &in); err != nil {
-		return err
-	}
-	var fe api.FieldErrors
-	token := required(&fe, "token", in.Token)
-	if err := fe.Err(); err != nil {
+	token, err := s.bindField(c, "token")
+	if err != nil {
 		return err
 	}
 	claims, err := s.Tokens.Parse(token, "")
@@ -285,15 +291,8 @@ func (s *Server) handleTokenVerify(c echo.Context) error {
 }
 
 func (s *Server) handleTokenBlacklist(c echo.Context) error {
-	var in struct {
-		Refresh *string `json:"refresh"`
-	}
-	if err := s.bindJSON(c, &in); err != nil {
-		return err
-	}
-	var fe api.FieldErrors
-	token := required(&fe, "refresh", in.Refresh)
-	if err := fe.Err(); err != nil {
+	token, err := s.bindField(c, "refresh")
+	if err != nil {
 		return err
 	}
 	claims, err := s.Tokens.Parse(token, auth.Refresh)
@@ -386,15 +385,8 @@ func (s *Server) handleGoogle(c echo.Context) error {
 	if s.Google == nil {
 		return api.Errorf(api.ENOTFOUND, "Not found.")
 	}
-	var in struct {
-		IDToken *string `json:"id_token"`
-	}
-	if err := s.bindJSON(c, &in); err != nil {
-		return err
-	}
-	var fe api.FieldErrors
-	token := required(&fe, "id_token", in.IDToken)
-	if err := fe.Err(); err != nil {
+	token, err := s.bindField(c, "id_token")
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

@@ -94,7 +94,7 @@ func (s *Server) handleMunicipalityList(c echo.Context) error {
 	if dep == "" {
 		dep = c.QueryParam("department_code")
 	}
-	if dep != "" && !isDigits(dep, 2) {
+	if dep != "" && !api.IsDigits(dep, 2) {
 		return invalidDepartmentFilter()
 	}
 	return s.listMunicipalities(c, dep, false)
@@ -137,18 +137,6 @@ func (s *Server) handleMunicipalityView(c echo.Context) error {
 	return s.cachedGeo(c, func() (any, error) {
 		return s.GeoService.FindMunicipalityByCode(c.Request().Context(), c.Param("code"))
 	})
-}
-
-func isDigits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) registerGeoWriteRoutes(g *echo.Group) {

@@ -316,7 +316,7 @@ func (s *Server) handleProfileMeUpdate(c echo.Context) error {
 func codeField(fe *api.FieldErrors, name string, v nullable[string], n int) api.Optional[string] {
 	out := api.Optional[string]{Set: v.Set}
 	if v.Value != nil && *v.Value != "" {
-		if !isDigits(*v.Value, n) {
+		if !api.IsDigits(*v.Value, n) {
 			fe.Add(name, "Invalid code \""+truncate(*v.Value, 20)+"\" - object does not exist.")
 		}
 		out.Value = v.Value

@@ -162,7 +162,7 @@ func (s *GeoService) countDepartments(ctx context.Context, f api.GeoFilter) (int
 
 // FindDepartmentByCode implements api.GeoService.
 func (s *GeoService) FindDepartmentByCode(ctx context.Context, code string) (*api.Department, error) {
-	if !isDigits(code, 2) {
+	if !api.IsDigits(code, 2) {
 		return nil, notFound(api.Errorf(api.ENOTFOUND, ""), "department", code)
 	}
 	var d api.Department
@@ -213,7 +213,7 @@ func (s *GeoService) FindMunicipalities(ctx context.Context, f api.GeoFilter) ([
 
 // FindMunicipalityByCode implements api.GeoService.
 func (s *GeoService) FindMunicipalityByCode(ctx context.Context, code string) (*api.Municipality, error) {
-	if !isDigits(code, 5) {
+	if !api.IsDigits(code, 5) {
 		return nil, notFound(api.Errorf(api.ENOTFOUND, ""), "municipality", code)
 	}
 	return findMunicipality(ctx, s.db, code)
@@ -252,7 +252,7 @@ func validName(fe *api.FieldErrors, name string) string {
 // CreateDepartment implements api.GeoService.
 func (s *GeoService) CreateDepartment(ctx context.Context, d *api.Department) error {
 	var fe api.FieldErrors
-	if !isDigits(d.Code, 2) {
+	if !api.IsDigits(d.Code, 2) {
 		fe.Add("code", "Enter a 2-digit DANE code.")
 	}
 	d.Name = validName(&fe, d.Name)
@@ -309,12 +309,12 @@ func (s *GeoService) DeleteDepartment(ctx context.Context, code string) error {
 // CreateMunicipality implements api.GeoService.
 func (s *GeoService) CreateMunicipality(ctx context.Context, m *api.Municipality) error {
 	var fe api.FieldErrors
-	if !isDigits(m.Code, 5) {
+	if !api.IsDigits(m.Code, 5) {
 		fe.Add("code", "Enter a 5-digit DANE code.")
 	}
-	if !isDigits(m.DepartmentCode, 2) {
+	if !api.IsDigits(m.DepartmentCode, 2) {
 		fe.Add("department_code", "Enter a 2-digit DANE code.")
-	} else if isDigits(m.Code, 5) && m.Code[:2] != m.DepartmentCode {
+	} else if api.IsDigits(m.Code, 5) && m.Code[:2] != m.DepartmentCode {
 		fe.Add("code", "A municipality code starts with its department code.")
 	}
 	m.Name = validName(&fe, m.Name)
@@ -389,18 +389,6 @@ func (s *GeoService) DeleteMunicipality(ctx context.Context, code string) error 
 		return api.Errorf(api.ENOTFOUND, "No municipality matches the given query.")
 	}
 	return nil
-}
-
-func isDigits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func fieldInvalid(field, msg string) error {
