@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -116,13 +115,11 @@ func newCreateSuperuserCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := NewMain(os.Getenv, io.Discard)
+			m, ctx, done, err := openMain(30 * time.Second)
 			if err != nil {
 				return err
 			}
-			defer m.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+			defer done()
 			u := &api.User{Email: email, Password: hash, IsStaff: true, IsSuperuser: true, IsActive: true}
 			if err := postgres.NewUserService(m.DB).CreateUser(ctx, u); err != nil {
 				if api.ErrorCode(err) == api.EINVALID {
@@ -148,13 +145,11 @@ func newChangePasswordCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 		Example: "  isis changepassword ana@example.com\n  printf '%s\\n' \"$NEWPW\" | isis changepassword ana@example.com",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := NewMain(os.Getenv, io.Discard)
+			m, ctx, done, err := openMain(5 * time.Minute)
 			if err != nil {
 				return err
 			}
-			defer m.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
+			defer done()
 			users := postgres.NewUserService(m.DB)
 			u, err := users.FindUserByEmail(ctx, args[0])
 			if err != nil {
@@ -194,13 +189,11 @@ func newFlushExpiredTokensCmd(stdout io.Writer) *cobra.Command {
 		Example: "  isis flushexpiredtokens",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := NewMain(os.Getenv, io.Discard)
+			m, ctx, done, err := openMain(5 * time.Minute)
 			if err != nil {
 				return err
 			}
-			defer m.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
+			defer done()
 			n, err := postgres.NewTokenService(m.DB).FlushExpired(ctx)
 			if err != nil {
 				return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,13 +62,11 @@ func newMigrateCmd(stdout io.Writer) *cobra.Command {
 		Example: "  isis migrate\n  isis migrate status",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := NewMain(os.Getenv, io.Discard)
+			m, ctx, done, err := openMain(24 * time.Hour)
 			if err != nil {
 				return err
 			}
-			defer m.Close()
-			ctx, stop := signalContext()
-			defer stop()
+			defer done()
 			start := time.Now()
 			applied, err := m.DB.Migrate(ctx)
 			for _, v := range applied {
@@ -92,13 +89,11 @@ func newMigrateCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the migrations and whether each is applied; exit 1 when any is pending",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := NewMain(os.Getenv, io.Discard)
+			m, ctx, done, err := openMain(30 * time.Second)
 			if err != nil {
 				return err
 			}
-			defer m.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+			defer done()
 			sts, err := m.DB.MigrationStatuses(ctx)
 			if err != nil {
 				return err

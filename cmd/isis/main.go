@@ -171,6 +171,19 @@ func (m *Main) Close() {
 	}
 }
 
+// openMain is what the management commands start with: the settings and
+// the pool (logs discarded), and a context that ends on SIGINT/SIGTERM or
+// after timeout. done releases both.
+func openMain(timeout time.Duration) (m *Main, ctx context.Context, done func(), err error) {
+	m, err = NewMain(os.Getenv, io.Discard)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sctx, stop := signalContext()
+	ctx, cancel := context.WithTimeout(sctx, timeout)
+	return m, ctx, func() { cancel(); stop(); m.Close() }, nil
+}
+
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
