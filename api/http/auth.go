@@ -11,11 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-const (
-	ctxUserID = "isis.user_id"
-	ctxUser   = "isis.user"
-)
-
 // mwAuthenticate reads "Authorization: Bearer <access>" like SimpleJWT's
 // JWTAuthentication under DRF: no header (or another scheme) is anonymous; a
 // bad token is a 401 on every route, public ones included.
@@ -46,16 +41,14 @@ func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !u.IsActive {
 			return api.Errorf(api.EAUTHFAILED, "User is inactive")
 		}
-		c.Set(ctxUser, u)
-		c.Set(ctxUserID, u.ID)
+		state(c).user = u
 		return next(c)
 	}
 }
 
 // currentUser is the authenticated user, or nil.
 func currentUser(c echo.Context) *api.User {
-	u, _ := c.Get(ctxUser).(*api.User)
-	return u
+	return state(c).user
 }
 
 // requireUser returns the user or a 401 not_authenticated.
@@ -204,7 +197,7 @@ func (s *Server) handleTokenObtain(c echo.Context) error {
 	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
 		return err
 	}
-	c.Set(ctxUserID, u.ID)
+	state(c).user = u // for the log line
 	pair, err := s.issuePair(ctx, u.ID)
 	if err != nil {
 		return err
@@ -377,7 +370,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := s.Users.CreateUser(c.Request().Context(), u); err != nil {
 		return err
 	}
-	c.Set(ctxUserID, u.ID)
+	state(c).user = u // for the log line
 	return writeJSON(c, http.StatusCreated, u)
 }
 
@@ -415,7 +408,7 @@ func (s *Server) handleGoogle(c echo.Context) error {
 	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
 		return err
 	}
-	c.Set(ctxUserID, u.ID)
+	state(c).user = u // for the log line
 	pair, err := s.issuePair(ctx, u.ID)
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func (s *Server) SetGeoCacheEnabled(on bool) {
 // (next/previous links hold the scheme and host).
 func cacheKey(c echo.Context) string {
 	ci := client(c)
-	path, _ := c.Get(ctxPath).(string)
+	path := state(c).path
 	return ci.Scheme + "://" + ci.Host + path + "?" + c.Request().URL.RawQuery
 }
 

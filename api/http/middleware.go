@@ -14,26 +14,34 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Context keys.
-const (
-	ctxRequestID = "isis.request_id"
-	ctxClient    = "isis.client"
-	ctxLogError  = "isis.log_error"
-	ctxPath      = "isis.path"
-)
-
-func requestID(c echo.Context) string {
-	id, _ := c.Get(ctxRequestID).(string)
-	return id
+// reqState is everything the middleware and handlers note about one
+// request, kept under one context key (one map entry, not six).
+type reqState struct {
+	id     string
+	client clientInfo
+	path   string // as the client sent it, before the trailing-slash rewrite
+	logErr error  // the full error chain, for the log line only
+	stack  string // a recovered panic's stack, for the log line only
+	user   *api.User
 }
 
-func client(c echo.Context) clientInfo {
-	ci, _ := c.Get(ctxClient).(clientInfo)
-	return ci
+const ctxState = "isis.state"
+
+func state(c echo.Context) *reqState {
+	if st, ok := c.Get(ctxState).(*reqState); ok {
+		return st
+	}
+	st := &reqState{}
+	c.Set(ctxState, st)
+	return st
 }
+
+func requestID(c echo.Context) string { return state(c).id }
+
+func client(c echo.Context) clientInfo { return state(c).client }
 
 // setLogError attaches the full error chain to the request's log line.
-func setLogError(c echo.Context, err error) { c.Set(ctxLogError, err) }
+func setLogError(c echo.Context, err error) { state(c).logErr = err }
 
 // saneRequestID reports whether an incoming X-Request-ID can be reused: 1 to
 // 128 characters of letters, digits and . _ - :.
@@ -64,10 +72,8 @@ func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set(ctxRequestID, id)
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		c.Set(ctxClient, resolveClient(r, s.trusted))
-		c.Set(ctxPath, r.URL.Path)
+		c.Response().Header()["X-Request-Id"] = []string{id}
+		c.Set(ctxState, &reqState{id: id, client: resolveClient(r, s.trusted), path: r.URL.Path})
 		return next(c)
 	}
 }
@@ -79,9 +85,9 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		r, res := c.Request(), c.Response()
+		r, res, st := c.Request(), c.Response(), state(c)
 		level := slog.LevelInfo
-		logErr, hasErr := c.Get(ctxLogError).(error)
+		logErr, hasErr := st.logErr, st.logErr != nil
 		if hasErr && res.Status >= 500 {
 			level = slog.LevelError
 		}
@@ -89,30 +95,28 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		attrs := []slog.Attr{
-			slog.String("request_id", requestID(c)),
+			slog.String("request_id", st.id),
 			slog.String("method", r.Method),
-			slog.String("path", c.Get(ctxPath).(string)),
+			slog.String("path", st.path),
 			slog.String("route", c.Path()),
 			slog.Int("status", res.Status),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("client_ip", client(c).IP.String()),
+			slog.String("client_ip", st.client.IP.String()),
 			slog.Int64("bytes", res.Size),
 		}
-		if uid, ok := c.Get(ctxUserID).(int64); ok {
-			attrs = append(attrs, slog.Int64("user_id", uid))
+		if st.user != nil {
+			attrs = append(attrs, slog.Int64("user_id", st.user.ID))
 		}
 		if hasErr {
 			attrs = append(attrs, slog.String("error", logErr.Error()))
 		}
-		if st, ok := c.Get(ctxStack).(string); ok {
-			attrs = append(attrs, slog.String("stack", st))
+		if st.stack != "" {
+			attrs = append(attrs, slog.String("stack", st.stack))
 		}
 		s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 		return nil
 	}
 }
-
-const ctxStack = "isis.stack"
 
 // mwRecover turns a panic into a 500 envelope; the stack goes to the log only.
 func (s *Server) mwRecover(next echo.HandlerFunc) echo.HandlerFunc {
@@ -124,7 +128,7 @@ func (s *Server) mwRecover(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				buf := make([]byte, 8<<10)
 				buf = buf[:runtime.Stack(buf, false)]
-				c.Set(ctxStack, string(buf))
+				state(c).stack = string(buf)
 				err = api.WrapError(api.EINTERNAL, "A server error occurred.", fmt.Errorf("panic: %v", rec))
 			}
 		}()
@@ -145,7 +149,7 @@ func (s *Server) mwCORS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		h.Add("Vary", "Origin")
+		h["Vary"] = append(h["Vary"], "Origin") // canonical key: no per-request canonicalization
 		origin := r.Header.Get("Origin")
 		allowed := origin != "" && s.originAllowed(origin)
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""

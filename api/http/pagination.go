@@ -82,7 +82,7 @@ func pageURL(c echo.Context, n int) string {
 	} else {
 		q.Set("page", strconv.Itoa(n))
 	}
-	path, _ := c.Get(ctxPath).(string)
+	path := state(c).path
 	u := url.URL{Path: path}
 	s := absoluteURL(c, u.EscapedPath())
 	if enc := q.Encode(); enc != "" {
