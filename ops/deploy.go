@@ -2,13 +2,11 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/user"
-	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -329,6 +327,9 @@ func (l *Lock) Release() {
 	_ = volumes.Remove(context.WithoutCancel(l.conn), l.name, new(volumes.RemoveOptions).WithForce(force))
 }
 
+// WhoAmI names the operator for the lock and the audit trail: user@host pid.
+func WhoAmI() string { return whoami() }
+
 func whoami() string {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
@@ -350,57 +351,65 @@ type AuditEntry struct {
 	Detail   string    `json:"detail,omitempty"`
 }
 
-// AuditPath is where the audit trail is kept on this host.
-func AuditPath() string {
-	if p := os.Getenv("ISISCTL_AUDIT_LOG"); p != "" {
-		return p
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/isisctl/audit.jsonl"
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "isisctl", "audit.jsonl")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "state", "isisctl", "audit.jsonl")
-}
+// The audit trail lives on the Podman host itself, whatever machine isisctl
+// runs on: one empty, labelled volume per entry (created atomically, listed
+// with a label filter, readable over ssh:// as over a local socket).
+const (
+	auditPrefix = "isisctl-audit-"
+	auditLabel  = "io.isis.audit"
+	auditKeep   = 200
+)
 
-// AppendAudit adds an entry to the audit trail.
-func AppendAudit(e AuditEntry) error {
-	p := AuditPath()
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+// AppendAudit adds an entry to the host's audit trail, keeping the newest
+// auditKeep entries.
+func AppendAudit(conn context.Context, e AuditEntry) error {
+	labels := map[string]string{
+		auditLabel: "1", LabelManaged: "true",
+		"time": e.Time.UTC().Format(time.RFC3339Nano), "user": e.User, "action": e.Action, "image": e.Image,
+		"image_id": e.ImageID, "result": e.Result, "duration": e.Duration, "detail": truncate(e.Detail, 500),
+	}
+	name := fmt.Sprintf("%s%d", auditPrefix, e.Time.UnixNano())
+	if _, err := volumes.Create(conn, types.VolumeCreateOptions{Name: name, Labels: labels}, nil); err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	all, err := ReadAudit(conn, 1<<30)
+	if err != nil || len(all) <= auditKeep {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
+	for _, old := range all[:len(all)-auditKeep] {
+		_ = volumes.Remove(conn, fmt.Sprintf("%s%d", auditPrefix, old.Time.UnixNano()), nil)
 	}
-	defer f.Close()
-	b, _ := json.Marshal(e)
-	_, err = f.Write(append(b, '\n'))
-	return err
+	return nil
 }
 
-// ReadAudit returns the last n entries.
-func ReadAudit(n int) ([]AuditEntry, error) {
-	b, err := os.ReadFile(AuditPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+// ReadAudit returns the newest n entries, oldest first.
+func ReadAudit(conn context.Context, n int) ([]AuditEntry, error) {
+	vols, err := volumes.List(conn, new(volumes.ListOptions).WithFilters(map[string][]string{"label": {auditLabel + "=1"}}))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit trail: %w", err)
 	}
-	var out []AuditEntry
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var e AuditEntry
-		if json.Unmarshal([]byte(line), &e) == nil {
-			out = append(out, e)
+	out := make([]AuditEntry, 0, len(vols))
+	for _, v := range vols {
+		l := v.Labels
+		t, err := time.Parse(time.RFC3339Nano, l["time"])
+		if err != nil {
+			continue
 		}
+		out = append(out, AuditEntry{Time: t, User: l["user"], Action: l["action"], Image: l["image"], ImageID: l["image_id"],
+			Result: l["result"], Duration: l["duration"], Detail: l["detail"]})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	if len(out) > n {
 		out = out[len(out)-n:]
 	}
 	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // PreviousImage is the image the backend ran before the current one (from
@@ -415,7 +424,7 @@ func PreviousImage(conn context.Context, c *Config) (string, error) {
 			return d["io.isis.previous-image"], nil
 		}
 	}
-	entries, _ := ReadAudit(100)
+	entries, _ := ReadAudit(conn, 100)
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		if e.Result == "ok" && e.Image != "" && e.Image != st.Image {

@@ -110,7 +110,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		case len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Status == "failed":
 			res = "failed"
 		}
-		_ = AppendAudit(AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
+		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
 

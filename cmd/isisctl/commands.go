@@ -573,7 +573,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 			if err != nil {
 				res = "failed"
 			}
-			_ = ops.AppendAudit(ops.AuditEntry{Time: start.UTC(), User: os.Getenv("USER"), Action: "rollback", Image: target, Result: res,
+			_ = ops.AppendAudit(conn, ops.AuditEntry{Time: start.UTC(), User: ops.WhoAmI(), Action: "rollback", Image: target, Result: res,
 				Duration: time.Since(start).Round(time.Millisecond).String()})
 			if err != nil {
 				return err
@@ -609,8 +609,11 @@ func newStatusCmd(f *factory) *cobra.Command {
 				}
 				sts = append(sts, st)
 			}
-			audit, _ := ops.ReadAudit(10)
-			f.print(map[string]any{"containers": sts, "audit": audit, "audit_file": ops.AuditPath()}, func(w io.Writer) {
+			audit, err := ops.ReadAudit(conn, 10)
+			if err != nil {
+				return err
+			}
+			f.print(map[string]any{"containers": sts, "audit": audit}, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER\tSTATE\tHEALTH\tIMAGE\tPUBLISHED")
 				for _, st := range sts {
@@ -621,7 +624,7 @@ func newStatusCmd(f *factory) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.Name, state, firstNonEmpty(st.Health, "-"), firstNonEmpty(st.Image, "-"), firstNonEmpty(strings.Join(st.Published, ","), "-"))
 				}
 				tw.Flush()
-				fmt.Fprintf(w, "\nLast deploys (%s):\n", ops.AuditPath())
+				fmt.Fprintln(w, "\nLast deploys (audit trail on the host):")
 				if len(audit) == 0 {
 					fmt.Fprintln(w, "  none")
 				}

@@ -114,7 +114,6 @@ secrets:
 func (e *e2e) isisctl(args ...string) (string, int) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), append([]string{"--config", e.config, "--url", e.url}, args...)...)
-	cmd.Env = append(os.Environ(), "ISISCTL_AUDIT_LOG="+filepath.Join(e.dir, "audit.jsonl"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -239,6 +238,9 @@ func TestEndToEnd(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Containers) != 2 || len(st.Audit) < 2 {
 		t.Errorf("status -o json: exit %d\n%s", code, out)
 	}
+	if last := st.Audit[len(st.Audit)-1]; last.Action != "deploy" || last.Result != "ok" || last.Image != before.Image || last.User == "" {
+		t.Errorf("last audit entry = %+v", last)
+	}
 
 	// A broken image: its health check fails; the deploy rolls back while
 	// the old backend keeps serving every request.
@@ -276,6 +278,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("after rollback the backend runs %s (running %v), want %s", got.ImageID, got.Running, before.ImageID)
 	}
 	login("after the broken deploy")
+	out, _ = e.isisctl("status")
+	if !strings.Contains(out, "rolled back") {
+		t.Errorf("the audit trail does not show the rollback:\n%s", out)
+	}
 
 	// A failing migration stops the deploy before anything is replaced.
 	e.writeConfig("build:\n  isis_binary: " + filepath.Join(e.bin, "broken-migrate", "isis") + "\n")
@@ -378,6 +384,14 @@ func TestFailureModes(t *testing.T) {
 	l.Close()
 	if code != 1 || !strings.Contains(out, "127.0.0.1:3014") || !strings.Contains(out, "taken") {
 		t.Errorf("port taken: exit %d %q", code, out)
+	}
+	// A deploy while another holds the lock stops at once and names the holder.
+	exec.Command("podman", "--url", e.url, "volume", "create", "--label", "holder=ci@elsewhere pid 1",
+		"--label", "since=2026-01-01T00:00:00Z", "isisctl-deploy-lock").Run()
+	out, code = e.isisctl("deploy")
+	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isisctl-deploy-lock").Run()
+	if code != 1 || !strings.Contains(out, "ci@elsewhere pid 1") {
+		t.Errorf("locked deploy: exit %d %q", code, out)
 	}
 	// Image missing: exit 1.
 	out, code = e.isisctl("up", "--tag", "does-not-exist")
