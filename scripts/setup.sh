@@ -25,6 +25,8 @@ if [ "$mode" = test ]; then
 	want wrk python3-djangorestframework-simplejwt
 	# Headless Chromium for the reference-client test (driven by playwright-core from npm).
 	want chromium
+	# sshd on loopback for the ssh:// test of isisctl.
+	want openssh-server
 	command -v node >/dev/null 2>&1 || want nodejs npm
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
