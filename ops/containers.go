@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/api/handlers"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -284,4 +286,24 @@ func containersInspectLabels(conn context.Context, name string) (map[string]stri
 		return nil, err
 	}
 	return d.Config.Labels, nil
+}
+
+// Exec runs cmd in a running container, streaming its output to out, and
+// returns its exit code.
+func Exec(conn context.Context, name string, cmd []string, out io.Writer) (int, error) {
+	cfg := new(handlers.ExecCreateConfig)
+	cfg.Cmd, cfg.AttachStdout, cfg.AttachStderr = cmd, true, true
+	id, err := containers.ExecCreate(conn, name, cfg)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %q: %w", name, err)
+	}
+	opts := new(containers.ExecStartAndAttachOptions).WithOutputStream(out).WithErrorStream(out).WithAttachOutput(true).WithAttachError(true)
+	if err := containers.ExecStartAndAttach(conn, id, opts); err != nil {
+		return -1, err
+	}
+	insp, err := containers.ExecInspect(conn, id, nil)
+	if err != nil {
+		return -1, err
+	}
+	return insp.ExitCode, nil
 }

@@ -214,6 +214,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	if err := step("verify", func() (string, string, error) {
 		vo := o.Verify
 		vo.PublicURL = o.PublicURL
+		vo.Remote = !local
 		r.Verify = Verify(ctx, conn, c, vo)
 		if !r.Verify.OK {
 			var failed []string

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -42,6 +43,9 @@ type VerifyOptions struct {
 	// BaseURL overrides http://<backend.publish> (tests).
 	BaseURL string
 	HTTP    *http.Client
+	// Remote: the Podman host is not this machine (ssh://), so the HTTP
+	// checks run inside the backend container instead of from here.
+	Remote bool
 }
 
 // Verify runs the smoke test of OPS.md.
@@ -103,8 +107,13 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	add("HEAD /api/", httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200")
-	add("GET /api/ready/", httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+	if o.Remote {
+		add("HEAD /api/ (inside "+c.Backend.Name+")", execCheck(conn, c, http.MethodHead, "/api/", nil), "200")
+		add("GET /api/ready/ (inside "+c.Backend.Name+")", execCheck(conn, c, http.MethodGet, "/api/ready/", readyOK), "200, database ok, migrations ok")
+	} else {
+		add("HEAD /api/", httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200")
+		add("GET /api/ready/", httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+	}
 	if o.PublicURL != "" {
 		pub := strings.TrimSuffix(o.PublicURL, "/")
 		tlsClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
@@ -225,6 +234,24 @@ func httpCheck(ctx context.Context, client *http.Client, method, url, host strin
 	}
 	if body != nil {
 		return body(b)
+	}
+	return nil
+}
+
+// execCheck asks the backend to probe itself (`isis healthcheck`), for hosts
+// whose loopback this machine cannot reach.
+func execCheck(conn context.Context, c *Config, method, path string, body func([]byte) error) error {
+	var out bytes.Buffer
+	code, err := Exec(conn, c.Backend.Name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
+		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", backendPort, path)}, &out)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s", strings.TrimSpace(out.String()))
+	}
+	if body != nil {
+		return body(bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
 }

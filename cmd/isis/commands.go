@@ -135,12 +135,13 @@ func newMigrateCmd(stdout io.Writer) *cobra.Command {
 // newHealthcheckCmd probes the local server, for container health checks
 // that have no shell or curl.
 func newHealthcheckCmd(stdout io.Writer) *cobra.Command {
-	var url string
+	var url, host, method string
 	var timeout time.Duration
+	var body bool
 	cmd := &cobra.Command{
 		Use:     "healthcheck",
 		Short:   "Probe the local server's /api/health/ (exit 0 when it answers 200)",
-		Example: "  isis healthcheck\n  isis healthcheck --url http://127.0.0.1:3003/api/ready/",
+		Example: "  isis healthcheck\n  isis healthcheck --url http://127.0.0.1:3003/api/ready/ --host api.example.com --body",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
@@ -150,20 +151,34 @@ func newHealthcheckCmd(stdout io.Writer) *cobra.Command {
 				}
 				url = "http://127.0.0.1:" + port + "/api/health/"
 			}
-			c := &http.Client{Timeout: timeout}
-			res, err := c.Get(url)
+			req, err := http.NewRequest(method, url, nil)
+			if err != nil {
+				return exitError{2, fmt.Errorf("healthcheck: %w", err)}
+			}
+			if host != "" {
+				req.Host = host
+			}
+			res, err := (&http.Client{Timeout: timeout}).Do(req)
 			if err != nil {
 				return fmt.Errorf("healthcheck %s: %w", url, err)
 			}
 			defer res.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 			if res.StatusCode != http.StatusOK {
-				return fmt.Errorf("healthcheck %s: status %d", url, res.StatusCode)
+				return fmt.Errorf("healthcheck %s: status %d: %.200s", url, res.StatusCode, b)
 			}
-			fmt.Fprintln(stdout, "ok")
+			if body {
+				fmt.Fprintln(stdout, string(b))
+			} else {
+				fmt.Fprintln(stdout, "ok")
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "URL to probe (default http://127.0.0.1:$PORT/api/health/)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "probe timeout")
+	cmd.Flags().StringVar(&host, "host", "", "Host header to send (the served domain, for ALLOWED_HOSTS)")
+	cmd.Flags().StringVar(&method, "method", "GET", "HTTP method (GET or HEAD)")
+	cmd.Flags().BoolVar(&body, "body", false, "print the answer's body instead of ok")
 	return cmd
 }

@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/api/handlers"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/isis-project/isis/ops"
 	"github.com/spf13/cobra"
@@ -386,7 +385,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 			}
 			print := func(l string) { fmt.Fprintln(f.io.Out, l) }
 			if inRunning {
-				code, err := execInContainer(conn, c.Backend.Name, []string{"/isis", name}, f.io.Out)
+				code, err := ops.Exec(conn, c.Backend.Name, []string{"/isis", name}, f.io.Out)
 				if err != nil {
 					return err
 				}
@@ -415,24 +414,6 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 	return cmd
 }
 
-func execInContainer(conn context.Context, name string, cmd []string, out io.Writer) (int, error) {
-	cfg := new(handlers.ExecCreateConfig)
-	cfg.Cmd, cfg.AttachStdout, cfg.AttachStderr = cmd, true, true
-	id, err := containers.ExecCreate(conn, name, cfg)
-	if err != nil {
-		return -1, fmt.Errorf("exec in %q: %w", name, err)
-	}
-	opts := new(containers.ExecStartAndAttachOptions).WithOutputStream(out).WithErrorStream(out).WithAttachOutput(true).WithAttachError(true)
-	if err := containers.ExecStartAndAttach(conn, id, opts); err != nil {
-		return -1, err
-	}
-	insp, err := containers.ExecInspect(conn, id, nil)
-	if err != nil {
-		return -1, err
-	}
-	return insp.ExitCode, nil
-}
-
 func newVerifyCmd(f *factory) *cobra.Command {
 	var public string
 	cmd := &cobra.Command{
@@ -447,7 +428,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: public})
+			r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: public, Remote: !ops.IsLocal(f.URL())})
 			f.print(r, func(w io.Writer) { printChecks(w, r) })
 			if !r.OK {
 				var failed []string

@@ -201,6 +201,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s", code, out)
 	}
 	t.Logf("verify: %s", time.Since(start).Round(time.Millisecond))
+	// The same verify through ssh://, as from an operator's laptop: the HTTP
+	// checks then run inside the backend.
+	sshURL, sshEnv := sshTunnel(t)
+	vc := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", sshURL, "verify")
+	vc.Env = append(os.Environ(), sshEnv...)
+	if out, err := vc.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS  GET /api/ready/ (inside isis-e2e)") {
+		t.Errorf("verify over ssh://: %v\n%s", err, out)
+	}
 	status, body := e.get("/api/municipalities/?search=medellin")
 	if status != 200 || !strings.Contains(body, "Medellín") {
 		t.Fatalf("geography through the published port: %d %s", status, body)

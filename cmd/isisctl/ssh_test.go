@@ -12,15 +12,15 @@ import (
 	"time"
 )
 
-// TestSSHURL drives the Podman service through ssh:// (a real sshd on a
-// loopback port, key authentication), as an operator reaches a VPS.
-func TestSSHURL(t *testing.T) {
+// sshTunnel starts a real sshd on a loopback port with key authentication
+// and returns the ssh:// URL of the local Podman socket through it, and the
+// environment isisctl needs to use it.
+func sshTunnel(t *testing.T) (url string, env []string) {
 	local := podmanURL(t)
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
 		t.Fatalf("%s is missing: scripts/setup.sh test installs openssh-server", sshd)
 	}
-	bin := binaries(t)
 	dir, err := os.MkdirTemp("", "isisctl-ssh-")
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +66,23 @@ UsePAM no
 		time.Sleep(50 * time.Millisecond)
 	}
 	sock := strings.TrimPrefix(local, "unix://")
+	// known_hosts goes to the test's own home.
+	return fmt.Sprintf("ssh://root@127.0.0.1:%d%s", port, sock), []string{"CONTAINER_SSHKEY=" + filepath.Join(dir, "id"), "HOME=" + dir}
+}
+
+// TestSSHURL drives the Podman service through ssh://, as an operator
+// reaches a VPS.
+func TestSSHURL(t *testing.T) {
+	local := podmanURL(t)
+	url, sshEnv := sshTunnel(t)
+	bin := binaries(t)
+	dir := t.TempDir()
+	sock := strings.TrimPrefix(local, "unix://")
 	conf := filepath.Join(dir, "isisctl.yaml")
 	os.WriteFile(conf, []byte("domain: api.ssh.test\nnetwork: swe2ssh\negress_network: swe2ssh-egress\n"), 0o600)
 	run := func(url string) (string, int) {
 		c := exec.Command(filepath.Join(bin, "isisctl"), "--url", url, "--config", conf, "-o", "json", "network")
-		c.Env = append(os.Environ(), "CONTAINER_SSHKEY="+filepath.Join(dir, "id"), "HOME="+dir) // known_hosts goes to the test's home
+		c.Env = append(os.Environ(), sshEnv...)
 		var out bytes.Buffer
 		c.Stdout, c.Stderr = &out, &out
 		err := c.Run()
@@ -82,7 +94,6 @@ UsePAM no
 	t.Cleanup(func() {
 		exec.Command("podman", "--url", local, "network", "rm", "-f", "swe2ssh", "swe2ssh-egress").Run()
 	})
-	url := fmt.Sprintf("ssh://root@127.0.0.1:%d%s", port, sock)
 	out, code := run(url)
 	if code != 0 || !strings.Contains(out, `"name": "swe2ssh"`) {
 		t.Fatalf("isisctl network over %s: exit %d\n%s", url, code, out)
