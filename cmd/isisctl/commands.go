@@ -23,6 +23,21 @@ func cmdContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// withPodman makes a RunE that loads the configuration, connects (in that
+// order, so a bad file is exit 2 before Podman is tried), and runs f with a
+// context that ends on SIGINT/SIGTERM.
+func (f *factory) withPodman(run func(ctx, conn context.Context, c *ops.Config, args []string) error) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		ctx, cancel := cmdContext()
+		defer cancel()
+		c, conn, err := f.setup(ctx)
+		if err != nil {
+			return err
+		}
+		return run(ctx, conn, c, args)
+	}
+}
+
 // setup loads the configuration and connects, in that order.
 func (f *factory) setup(ctx context.Context) (*ops.Config, context.Context, error) {
 	c, err := f.Config()
@@ -74,13 +89,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 		Short:   "Build and tag the backend image through the API, streaming the build output",
 		Example: "  isisctl build\n  isisctl build --tag v1.4.0",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			var out io.Writer = f.io.Out
 			if f.output == "json" {
 				out = f.io.ErrOut
@@ -98,7 +107,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 				fmt.Fprintf(w, "%s %s (%s, %.1f MB) in %s\n", verb, r.Image, shortID(r.ID), float64(r.Size)/1e6, time.Since(start).Round(time.Millisecond))
 			})
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "image tag (default: a digest of the image's content)")
 	return cmd
@@ -118,13 +127,7 @@ func newNetworkCmd(f *factory) *cobra.Command {
 		Short:   "Create the private (internal) and egress networks if missing; never recreate one in use",
 		Example: "  isisctl network",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			nets, err := ops.EnsureNetworks(conn, c)
 			if err != nil {
 				return err
@@ -139,7 +142,7 @@ func newNetworkCmd(f *factory) *cobra.Command {
 				}
 			})
 			return nil
-		},
+		}),
 	}
 }
 
@@ -151,13 +154,7 @@ func newSecretsCmd(f *factory) *cobra.Command {
 		Example: "  ISISCTL_SECRETS_SECRET_KEY=$(openssl rand -base64 48) isisctl secrets\n" +
 			"  isisctl secrets --rotate",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			res, err := ops.EnsureSecrets(conn, c, rotate)
 			if err != nil {
 				return err
@@ -175,7 +172,7 @@ func newSecretsCmd(f *factory) *cobra.Command {
 				}
 			})
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "replace existing secrets with the configured values")
 	return cmd
@@ -258,13 +255,7 @@ func newUpCmd(f *factory) *cobra.Command {
 		Short:   "Apply the deployment directly through the API (hosts without a systemd user session, CI)",
 		Example: "  isisctl up\n  isisctl up --tag c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			if err := c.PlaceholderError(); err != nil {
 				return err
 			}
@@ -281,7 +272,7 @@ func newUpCmd(f *factory) *cobra.Command {
 				fmt.Fprintf(w, "%s: %s\n%s: %s (%s)\n", c.Postgres.Name, r.Postgres, c.Backend.Name, r.Backend, r.Image)
 			})
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "backend image tag (default: what the backend runs, else backend.tag, else latest)")
 	return cmd
@@ -376,13 +367,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 		Short:   fmt.Sprintf("Run the %s (isis %s) in a one-off container of the target image on the private network", what, name),
 		Example: fmt.Sprintf("  isisctl %s\n  isisctl %s --tag c0ffee123456\n  isisctl %s --exec", name, name, name),
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			print := func(l string) { fmt.Fprintln(f.io.Out, l) }
 			if inRunning {
 				code, err := ops.Exec(conn, c.Backend.Name, []string{"/isis", name}, f.io.Out)
@@ -407,7 +392,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 				}
 			}
 			return ops.RunJob(conn, c, image, print, name)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "image tag to run (default: the running backend's)")
 	cmd.Flags().BoolVar(&inRunning, "exec", false, "run inside the running backend instead")
@@ -421,13 +406,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 		Short:   "Smoke-test the deployment: every check printed as pass/fail; exit 0 only if all pass",
 		Example: "  isisctl verify\n  isisctl verify --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: public, Remote: !ops.IsLocal(f.URL())})
 			f.print(r, func(w io.Writer) { printChecks(w, r) })
 			if !r.OK {
@@ -441,7 +420,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 				return &ops.VerifyFailedError{Failed: failed}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&public, "public-url", "", "also check the API through the reverse proxy (HTTPS, certificate verified)")
 	return cmd
@@ -464,13 +443,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 		Short:   "preflight, build, network, secrets, render, migrate, up, wait healthy, collectstatic, verify; rolls back on failure",
 		Example: "  isisctl deploy --dry-run\n  isisctl deploy\n  isisctl deploy --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			o.URL = f.URL()
 			if o.Install && o.UnitsDir == "" {
 				o.UnitsDir = unitsDir(c)
@@ -509,7 +482,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 				fmt.Fprintf(w, "%s %s in %s\n", r.Image, state, time.Since(start).Round(time.Millisecond))
 			})
 			return nil
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.DryRun, "dry-run", false, "print the plan and the unit diff; change nothing")
@@ -527,22 +500,15 @@ func newRollbackCmd(f *factory) *cobra.Command {
 		Short:   "Put the backend back on its previous image (or --to TAG)",
 		Example: "  isisctl rollback\n  isisctl rollback --to c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			start := time.Now()
-			target := ""
-			if tag != "" {
-				target = c.BackendImage(tag)
-			} else {
-				target, err = ops.PreviousImage(conn, c)
+			target := c.BackendImage(tag)
+			if tag == "" {
+				prev, err := ops.PreviousImage(conn, c)
 				if err != nil {
 					return err
 				}
+				target = prev
 			}
 			lock, err := ops.AcquireLock(conn)
 			if err != nil {
@@ -563,7 +529,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 				fmt.Fprintf(w, "%s now runs %s (%s)\n", c.Backend.Name, target, action)
 			})
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&tag, "to", "", "the tag to go back to (default: the image before the current one)")
 	return cmd
@@ -575,13 +541,7 @@ func newStatusCmd(f *factory) *cobra.Command {
 		Short:   "Show the containers, networks and the last deploys from the audit trail",
 		Example: "  isisctl status\n  isisctl status -o json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			var sts []*ops.ContainerState
 			for _, n := range []string{c.Postgres.Name, c.Backend.Name} {
 				st, err := ops.InspectContainer(conn, n)
@@ -614,7 +574,7 @@ func newStatusCmd(f *factory) *cobra.Command {
 				}
 			})
 			return nil
-		},
+		}),
 	}
 }
 
@@ -626,13 +586,7 @@ func newLogsCmd(f *factory) *cobra.Command {
 		Short:   "Show a container's logs: backend (default) or postgres",
 		Example: "  isisctl logs\n  isisctl logs -f postgres",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := cmdContext()
-			defer cancel()
-			c, conn, err := f.setup(ctx)
-			if err != nil {
-				return err
-			}
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			name := c.Backend.Name
 			if len(args) == 1 {
 				switch args[0] {
@@ -667,7 +621,7 @@ func newLogsCmd(f *factory) *cobra.Command {
 					return nil
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log")
 	cmd.Flags().StringVar(&tail, "tail", "100", "lines from the end (all for everything)")
