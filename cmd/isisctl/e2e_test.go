@@ -401,6 +401,12 @@ func TestFailureModes(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "ci@elsewhere pid 1") {
 		t.Errorf("locked deploy: exit %d %q", code, out)
 	}
+	// Verify with nothing deployed under these names: exit 3, each check in JSON.
+	out, code = e.isisctl("verify", "-o", "json")
+	var vr ops.VerifyResult
+	if code != 3 || json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &vr) != nil || vr.OK || len(vr.Checks) < 5 {
+		t.Errorf("verify without a deployment: exit %d\n%s", code, out)
+	}
 	// Image missing: exit 1.
 	out, code = e.isisctl("up", "--tag", "does-not-exist")
 	if code != 1 || !strings.Contains(out, "missing") {
