@@ -251,10 +251,7 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &ConfigError{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
-	if c.Domain == "" {
-		return bad("domain", "required: the public host name, e.g. api.example.com")
-	}
-	if !hostRE.MatchString(c.Domain) {
+	if c.Domain != "" && !hostRE.MatchString(c.Domain) {
 		return bad("domain", "%q is not a host name", c.Domain)
 	}
 	for key, v := range map[string]string{
@@ -306,6 +303,15 @@ func (c *Config) Validate() error {
 		if pair[1] != "" && pair[2] != "" {
 			return bad(pair[0], "set either the value or %s_file, not both", pair[0])
 		}
+	}
+	return nil
+}
+
+// NeedDomain is checked by the commands that use the public host name
+// (render, up, deploy, verify); status and logs work without it.
+func (c *Config) NeedDomain() error {
+	if c.Domain == "" {
+		return &ConfigError{File: c.File, Key: "domain", Msg: "required: the public host name, e.g. api.example.com (isisctl init writes a starter file)"}
 	}
 	return nil
 }

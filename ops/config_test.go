@@ -25,7 +25,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"domain: api.example.com\nfoo: 1\n", ":2: key foo: unknown key"},
 		{"domain: api.example.com\npostgres:\n  image: x\n  pasword: y\n", ":4: key postgres.pasword: unknown key"},
 		{"domain: [unclosed\n", "invalid YAML"},
-		{"network: swe2\n", "key domain: required"},
 		{"domain: API_EXAMPLE\n", "key domain:"},
 		{"domain: a.b\nbackend:\n  publish: 0.0.0.0:3003\n", "key backend.publish: \"0.0.0.0:3003\" is not a loopback address"},
 		{"domain: a.b\nbackend:\n  publish: 3003\n", "key backend.publish:"},
@@ -46,6 +45,19 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig("/nonexistent/isisctl.yaml", true, noEnv); err == nil || !strings.Contains(err.Error(), "isisctl init") {
 		t.Errorf("missing explicit file: %v", err)
+	}
+}
+
+func TestDomainNeededOnlyWhereUsed(t *testing.T) {
+	c, err := LoadConfig(writeYAML(t, "network: swe2\n"), true, noEnv)
+	if err != nil {
+		t.Fatalf("a file without domain must load (status, logs): %v", err)
+	}
+	if err := c.NeedDomain(); err == nil || !strings.Contains(err.Error(), "key domain: required") {
+		t.Errorf("NeedDomain = %v", err)
+	}
+	if _, err := Render(c, RenderOptions{Image: "x:1"}); err == nil || !strings.Contains(err.Error(), "key domain") {
+		t.Errorf("Render without a domain: %v", err)
 	}
 }
 

@@ -214,6 +214,9 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string) (action, 
 
 // Up applies the whole deployment through the API.
 func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResult, error) {
+	if err := c.NeedDomain(); err != nil {
+		return nil, err
+	}
 	if err := prepareHostDirs(c, local); err != nil {
 		return nil, err
 	}

@@ -73,6 +73,9 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		if err != nil {
 			return "", "", err
 		}
+		if err := c.NeedDomain(); err != nil {
+			return "", "", err
+		}
 		if err := c.PlaceholderError(); err != nil {
 			return "", "", err
 		}

@@ -129,6 +129,9 @@ func (c *Config) containerUnit(file, desc string, spec *ContainerSpec, requires 
 
 // Render renders every quadlet unit and the reverse-proxy snippets.
 func Render(c *Config, o RenderOptions) ([]File, error) {
+	if err := c.NeedDomain(); err != nil {
+		return nil, err
+	}
 	var files []File
 	add := func(name, content string, err error) error {
 		if err != nil {

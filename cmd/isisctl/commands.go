@@ -407,6 +407,9 @@ func newVerifyCmd(f *factory) *cobra.Command {
 		Example: "  isisctl verify\n  isisctl verify --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
+			if err := c.NeedDomain(); err != nil {
+				return err
+			}
 			r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: public, Remote: !ops.IsLocal(f.URL())})
 			f.print(r, func(w io.Writer) { printChecks(w, r) })
 			if !r.OK {
