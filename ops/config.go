@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func unwrapPath(err error) error {
 func decodeStrict(b []byte, c *Config, file string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, errEOF(err)) {
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is the defaults
 		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return &ConfigError{File: file, Line: line, Key: keyPath(m[3], m[2]), Msg: "unknown key"}
@@ -162,13 +163,6 @@ func decodeStrict(b []byte, c *Config, file string) error {
 		return &ConfigError{File: file, Line: line, Msg: "invalid YAML: " + msg}
 	}
 	return nil
-}
-
-func errEOF(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not EOF")
 }
 
 // keyPath names a field of a section type as it appears in the file.

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -236,35 +237,29 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	return r, nil
 }
 
+// rolledBack names the image a failed deploy went back to.
 func rolledBack(err error, r *DeployResult) error {
+	if !r.RolledBack {
+		return err
+	}
 	var se *StepError
-	if r.RolledBack {
-		if asStep(err, &se) {
-			se.RolledBack = r.Previous
-			return se
-		}
-		return &StepError{Step: "deploy", Err: err, RolledBack: r.Previous}
+	if errors.As(err, &se) {
+		se.RolledBack = r.Previous
+		return se
 	}
-	return err
+	return &StepError{Step: "deploy", Err: err, RolledBack: r.Previous}
 }
 
-func asStep(err error, se **StepError) bool {
-	s, ok := err.(*StepError)
-	if ok {
-		*se = s
-	}
-	return ok
-}
-
-// unwrapConfig lets a configuration problem keep its exit code 2.
+// unwrapConfig lets a configuration problem (exit 2) or an unreachable
+// Podman (exit 4) keep its own exit code rather than a step failure's.
 func unwrapConfig(err error) error {
-	if se, ok := err.(*StepError); ok {
-		if ce, ok := se.Err.(*ConfigError); ok {
-			return ce
-		}
-		if ue, ok := se.Err.(*UnreachableError); ok {
-			return ue
-		}
+	var ce *ConfigError
+	var ue *UnreachableError
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &ue):
+		return ue
 	}
 	return err
 }
@@ -308,8 +303,7 @@ func dryRun(conn context.Context, c *Config, o DeployOptions, r *DeployResult) e
 	current, _ := CurrentImage(conn, c)
 	r.Plan = append(r.Plan, fmt.Sprintf("build %s (%s)", r.Image, map[bool]string{true: "exists: no rebuild", false: "new"}[exists]))
 	for _, n := range []string{c.Network, c.EgressNetwork} {
-		_, err := EnsureNetworkDry(conn, n)
-		r.Plan = append(r.Plan, "network "+n+": "+err)
+		r.Plan = append(r.Plan, "network "+n+": "+networkPlan(conn, n))
 	}
 	r.Plan = append(r.Plan, "secrets: create the missing ones", "render and check quadlet units",
 		"migrate with "+r.Image+" in a one-off container on "+c.Network)

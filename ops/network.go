@@ -132,10 +132,10 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 	return out, nil
 }
 
-// EnsureNetworkDry says what EnsureNetwork would do.
-func EnsureNetworkDry(conn context.Context, name string) (bool, string) {
+// networkPlan says what EnsureNetwork would do.
+func networkPlan(conn context.Context, name string) string {
 	if _, err := network.Inspect(conn, name, nil); err == nil {
-		return false, "exists"
+		return "exists"
 	}
-	return true, "would be created"
+	return "would be created"
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,7 +128,7 @@ func fromInspect(t *testing.T, conn context.Context, name string, envKeys map[st
 		}
 	}
 	for _, s := range d.Config.Secrets {
-		r.Secrets = append(r.Secrets, s.Name+":"+itoa(int(s.UID))+":"+itoa(int(s.GID))+":"+strings.TrimPrefix(octal(s.Mode), "0"))
+		r.Secrets = append(r.Secrets, s.Name+":"+strconv.Itoa(int(s.UID))+":"+strconv.Itoa(int(s.GID))+":"+strconv.FormatUint(uint64(s.Mode), 8))
 	}
 	for _, m := range d.Mounts {
 		src := m.Source
@@ -166,17 +167,6 @@ func fromInspect(t *testing.T, conn context.Context, name string, envKeys map[st
 	}
 	r.sort()
 	return r
-}
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-func octal(m uint32) string {
-	const digits = "01234567"
-	s := ""
-	for m > 0 {
-		s = string(digits[m%8]) + s
-		m /= 8
-	}
-	return "0" + s
 }
 
 // TestQuadletMatchesAPI: the service quadlet generates for each container

@@ -152,6 +152,20 @@ func (s *Server) issuePair(ctx context.Context, userID int64) (*tokenPair, error
 	return &tokenPair{Access: access, Refresh: refresh}, nil
 }
 
+// signIn ends a successful login: last_login, then a recorded token pair.
+func (s *Server) signIn(c echo.Context, u *api.User) error {
+	ctx := c.Request().Context()
+	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
+		return err
+	}
+	state(c).user = u // for the log line
+	pair, err := s.issuePair(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, pair)
+}
+
 func outstanding(c *auth.Claims) api.OutstandingToken {
 	return api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), CreatedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
 }
@@ -194,15 +208,7 @@ func (s *Server) handleTokenObtain(c echo.Context) error {
 			}
 		}
 	}
-	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
-		return err
-	}
-	state(c).user = u // for the log line
-	pair, err := s.issuePair(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, pair)
+	return s.signIn(c, u)
 }
 
 func errTokenInvalid() error {
@@ -405,15 +411,7 @@ func (s *Server) handleGoogle(c echo.Context) error {
 	if !u.IsActive {
 		return errBadCredentials()
 	}
-	if err := s.Users.TouchLogin(ctx, u.ID); err != nil {
-		return err
-	}
-	state(c).user = u // for the log line
-	pair, err := s.issuePair(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, pair)
+	return s.signIn(c, u)
 }
 
 func truncateRunes(s string, n int) string {

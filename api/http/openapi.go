@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -201,7 +202,7 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 		if o.Resp != "" {
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": ref(o.Resp)}}
 		}
-		responses := map[string]any{itoa(o.Status): resp}
+		responses := map[string]any{strconv.Itoa(o.Status): resp}
 		codes := append([]int{}, o.Errors...)
 		if o.Auth != "" {
 			codes = append(codes, 401)
@@ -216,7 +217,7 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 				responses["304"] = map[string]any{"description": errorText[304]}
 				continue
 			}
-			responses[itoa(code)] = map[string]any{"$ref": "#/components/responses/Error"}
+			responses[strconv.Itoa(code)] = map[string]any{"$ref": "#/components/responses/Error"}
 		}
 		operation := map[string]any{"operationId": o.ID, "summary": o.Summary, "tags": []string{o.Tag}, "responses": responses}
 		if len(params) > 0 {
@@ -247,11 +248,6 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 		},
 	}
 })
-
-func itoa(n int) string {
-	b, _ := marshal(n)
-	return string(b)
-}
 
 var openAPIJSON = sync.OnceValues(func() ([]byte, error) { return marshal(OpenAPI()) })
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,14 +28,11 @@ func userSearchText(u *api.User) string {
 // NormalizeEmail lower-cases the domain part, as Django's normalize_email.
 func NormalizeEmail(email string) string {
 	email = strings.TrimSpace(email)
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok {
+	i := strings.LastIndexByte(email, '@')
+	if i < 0 {
 		return email
 	}
-	if i := strings.LastIndexByte(email, '@'); i >= 0 {
-		local, domain = email[:i], email[i+1:]
-	}
-	return local + "@" + strings.ToLower(domain)
+	return email[:i] + "@" + strings.ToLower(email[i+1:])
 }
 
 func emailTaken() error {
@@ -74,7 +72,7 @@ func (s *UserService) FindUsers(ctx context.Context, f api.UserFilter) ([]*api.U
 	var args []any
 	for _, t := range searchTerms(f.Search) {
 		args = append(args, t)
-		conds = append(conds, "search_text LIKE $"+itoa(len(args)))
+		conds = append(conds, "search_text LIKE $"+strconv.Itoa(len(args)))
 	}
 	where := ""
 	if len(conds) > 0 {
@@ -83,7 +81,7 @@ func (s *UserService) FindUsers(ctx context.Context, f api.UserFilter) ([]*api.U
 	args = append(args, f.Limit, f.Offset)
 	q := `SELECT ` + userColumns + `, count(*) OVER () AS total FROM users ` + where +
 		` ORDER BY ` + orderBy(f.Ordering, userOrdering, "id") +
-		` LIMIT $` + itoa(len(args)-1) + ` OFFSET $` + itoa(len(args))
+		` LIMIT $` + strconv.Itoa(len(args)-1) + ` OFFSET $` + strconv.Itoa(len(args))
 	var rows []struct {
 		api.User
 		Total int `db:"total"`
@@ -188,12 +186,4 @@ func rowsOrNotFound(res sql.Result, err error, what string) error {
 		return api.Errorf(api.ENOTFOUND, "No %s matches the given query.", what)
 	}
 	return nil
-}
-
-func itoa(n int) string {
-	const digits = "0123456789"
-	if n < 10 {
-		return digits[n : n+1]
-	}
-	return itoa(n/10) + digits[n%10:n%10+1]
 }
