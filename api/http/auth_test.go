@@ -310,6 +310,19 @@ func TestTokenSecurity(t *testing.T) {
 	ts.Users.UpdateUser(context.Background(), u.ID, api.UserUpdate{IsActive: &inactive})
 	wantError(t, ts.do(t, req{URL: "/api/users/me/", Header: bearer(access)}), 401, "authentication_failed")
 	wantError(t, ts.do(t, req{Method: "POST", URL: "/api/token/refresh/", Body: jsonBody(map[string]string{"refresh": refresh})}), 401, "token_not_valid")
+	// Deactivated outside this server (psql, another replica): refused as soon
+	// as the notification lands, though the row had been cached.
+	u3 := mustUser(t, ts, "cached@example.com", false)
+	access3, _ := login(t, ts, "cached@example.com", goodPassword)
+	if w := ts.do(t, req{URL: "/api/users/me/", Header: bearer(access3)}); w.Code != 200 {
+		t.Fatalf("me = %d", w.Code)
+	}
+	if _, err := ts.DB.Exec(`UPDATE users SET is_active = false WHERE id = $1`, u3.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deactivation to reach the server", func() bool {
+		return ts.do(t, req{URL: "/api/users/me/", Header: bearer(access3)}).Code == 401
+	})
 	// A token for a user that does not exist.
 	ghost := forge(t, jwt.SigningMethodHS256, []byte(testSecret), claims(map[string]any{"user_id": 424242}))
 	wantError(t, ts.do(t, req{URL: "/api/users/me/", Header: bearer(ghost)}), 401, "authentication_failed")

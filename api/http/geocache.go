@@ -8,7 +8,7 @@ import (
 )
 
 // geoCache keeps the public geography answers (body and ETag) by URL. It is
-// used only while change notifications flow (see postgres.ListenGeo); every
+// used only while change notifications flow (see postgres.Listen); every
 // write bumps the generation, and an answer read under an older generation
 // is never stored, so no write is followed by a stale answer.
 type geoCache struct {

@@ -94,7 +94,7 @@ func newTestServerDB(t testing.TB, db *postgres.DB, over map[string]string) *tes
 	s := NewServer(cfg, logger, Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), Tokens: postgres.NewTokenService(db)})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	db.ListenGeo(ctx, s) // as cmd/isis does: the geography cache is on in tests too
+	db.Listen(ctx, s) // as cmd/isis does: the geography cache is on in tests too
 	return &testServer{Server: s, DB: db, Log: logs}
 }
 

@@ -31,6 +31,8 @@ type DB struct {
 	dsn string // for LISTEN connections; holds the password: never log it
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	users userCache // on while Listen runs
 }
 
 // Options tune the pool.

@@ -52,8 +52,18 @@ func findUser(ctx context.Context, q sqlx.QueryerContext, where string, arg any)
 }
 
 // FindUserByID implements api.UserService.
+// Rows are cached while Listen runs.
 func (s *UserService) FindUserByID(ctx context.Context, id int64) (*api.User, error) {
-	return findUser(ctx, s.db, `id = $1`, id)
+	if u, ok := s.db.users.get(id); ok {
+		return u, nil
+	}
+	gen := s.db.users.gen.Load()
+	u, err := findUser(ctx, s.db, `id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	s.db.users.put(gen, u)
+	return u, nil
 }
 
 // FindUserByEmail implements api.UserService.
@@ -130,6 +140,7 @@ func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
 
 // UpdateUser implements api.UserService.
 func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpdate) (*api.User, error) {
+	defer s.db.users.drop(id) // after the commit: the next read sees this write
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, FormatError(err)
@@ -168,12 +179,14 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 
 // SetPassword implements api.UserService.
 func (s *UserService) SetPassword(ctx context.Context, id int64, hash string) error {
+	defer s.db.users.drop(id)
 	res, err := s.db.ExecContext(ctx, `UPDATE users SET password = $2 WHERE id = $1`, id, hash)
 	return rowsOrNotFound(res, err, "user")
 }
 
 // TouchLogin implements api.UserService.
 func (s *UserService) TouchLogin(ctx context.Context, id int64) error {
+	defer s.db.users.drop(id)
 	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_login = $2 WHERE id = $1`, id, s.db.Now().UTC())
 	return rowsOrNotFound(res, err, "user")
 }

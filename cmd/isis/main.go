@@ -139,7 +139,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
-	m.DB.ListenGeo(lctx, m.Server) // the geography cache follows every write, wherever it comes from
+	m.DB.Listen(lctx, m.Server) // the geography and user caches follow every write, wherever it comes from
 	errc := make(chan error, 1)
 	go func() { errc <- m.httpServer.Serve(m.listener) }()
 	select {
