@@ -42,11 +42,14 @@ type Config struct {
 	DatabaseMaxConns int
 	StatementTimeout time.Duration
 
-	LogDir     string
-	LogLevel   string
-	StaticRoot string
-	MediaRoot  string
-	MediaURL   string
+	LogDir   string
+	LogLevel string
+	// PprofAddress serves net/http/pprof on a loopback address when set
+	// (PPROF_ADDRESS, host:port); empty means off.
+	PprofAddress string
+	StaticRoot   string
+	MediaRoot    string
+	MediaURL     string
 
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
@@ -252,6 +255,7 @@ func Load(get Getenv) (*Config, error) {
 	c.StatementTimeout = e.duration("DATABASE_STATEMENT_TIMEOUT", 10*time.Second)
 	c.LogDir = e.str("LOG_DIR", "")
 	c.LogLevel = strings.ToLower(e.str("LOG_LEVEL", "info"))
+	c.PprofAddress = strings.TrimSpace(e.str("PPROF_ADDRESS", ""))
 	c.StaticRoot = e.str("STATIC_ROOT", "")
 	c.MediaRoot = e.str("MEDIA_ROOT", "")
 	c.MediaURL = e.str("MEDIA_URL", "/media/")
@@ -376,6 +380,13 @@ func (c *Config) validate(proxies []string) error {
 	if c.ListenAddress != "" && net.ParseIP(strings.Trim(c.ListenAddress, "[]")) == nil && c.ListenAddress != "localhost" {
 		return &Error{"LISTEN_ADDRESS", fmt.Sprintf("%q is not an IP address", c.ListenAddress)}
 	}
+	if c.PprofAddress != "" {
+		host, port, err := net.SplitHostPort(c.PprofAddress)
+		ip, ipErr := netip.ParseAddr(host)
+		if err != nil || port == "" || (host != "localhost" && (ipErr != nil || !ip.IsLoopback())) {
+			return &Error{"PPROF_ADDRESS", fmt.Sprintf("%q is not a loopback host:port (profiles are for operators on the host only)", c.PprofAddress)}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -463,6 +474,7 @@ func (c *Config) Redacted() map[string]any {
 		"PORT":                    c.Port,
 		"DATABASE":                redactDSN(c.DatabaseDSN),
 		"LOG_DIR":                 c.LogDir,
+		"PPROF_ADDRESS":           c.PprofAddress,
 		"STATIC_ROOT":             c.StaticRoot,
 		"MEDIA_ROOT":              c.MediaRoot,
 		"MAX_BODY_BYTES":          c.MaxBodyBytes,

@@ -140,6 +140,14 @@ func (m *Main) Serve(ctx context.Context) error {
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	m.DB.Listen(lctx, m.Server) // the geography and user caches follow every write, wherever it comes from
+	if m.Config.PprofAddress != "" {
+		stopPprof, err := servePprof(m.Config.PprofAddress)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+		m.Logger.Info("profiling on", "addr", m.Config.PprofAddress)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.httpServer.Serve(m.listener) }()
 	select {
