@@ -1,6 +1,7 @@
 package apihttp
 
 import (
+	"context"
 	"hash/fnv"
 	"net/http"
 	"strconv"
@@ -32,13 +33,15 @@ func etagOf(b []byte) string {
 // If-None-Match with 304.
 func writeETagged(c echo.Context, a *cachedAnswer) error {
 	hdr := c.Response().Header()
-	hdr.Set("ETag", a.etag)
-	hdr.Set("Cache-Control", "public, max-age="+strconv.Itoa(geoMaxAge))
+	hdr["Etag"] = a.etagHdr // canonical keys, shared slices: see varyOrigin
+	hdr["Cache-Control"] = geoCacheControl
 	if etagMatch(c.Request().Header.Get("If-None-Match"), a.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, a.body)
+	return writeBlobJSON(c, http.StatusOK, a.body)
 }
+
+var geoCacheControl = []string{"public, max-age=" + strconv.Itoa(geoMaxAge)}
 
 // etagMatch applies If-None-Match's weak comparison.
 func etagMatch(header, etag string) bool {
@@ -65,12 +68,12 @@ func geoFilter(c echo.Context, p pageRequest) api.GeoFilter {
 }
 
 func (s *Server) handleDepartmentList(c echo.Context) error {
-	return s.cachedGeo(c, func() (any, error) {
+	return s.cachedGeo(c, func(ctx context.Context) (any, error) {
 		p, err := parsePage(c.QueryParams())
 		if err != nil {
 			return nil, err
 		}
-		deps, n, err := s.GeoService.FindDepartments(c.Request().Context(), geoFilter(c, p))
+		deps, n, err := s.GeoService.FindDepartments(ctx, geoFilter(c, p))
 		if err != nil {
 			return nil, err
 		}
@@ -79,8 +82,8 @@ func (s *Server) handleDepartmentList(c echo.Context) error {
 }
 
 func (s *Server) handleDepartmentView(c echo.Context) error {
-	return s.cachedGeo(c, func() (any, error) {
-		return s.GeoService.FindDepartmentByCode(c.Request().Context(), c.Param("code"))
+	return s.cachedGeo(c, func(ctx context.Context) (any, error) {
+		return s.GeoService.FindDepartmentByCode(ctx, c.Param("code"))
 	})
 }
 
@@ -109,8 +112,7 @@ func invalidDepartmentFilter() error {
 // listMunicipalities lists one page; an unknown department is a 404 on the
 // nested route and a 400 on the filter.
 func (s *Server) listMunicipalities(c echo.Context, dep string, nested bool) error {
-	return s.cachedGeo(c, func() (any, error) {
-		ctx := c.Request().Context()
+	return s.cachedGeo(c, func(ctx context.Context) (any, error) {
 		p, err := parsePage(c.QueryParams())
 		if err != nil {
 			return nil, err
@@ -134,8 +136,8 @@ func (s *Server) listMunicipalities(c echo.Context, dep string, nested bool) err
 }
 
 func (s *Server) handleMunicipalityView(c echo.Context) error {
-	return s.cachedGeo(c, func() (any, error) {
-		return s.GeoService.FindMunicipalityByCode(c.Request().Context(), c.Param("code"))
+	return s.cachedGeo(c, func(ctx context.Context) (any, error) {
+		return s.GeoService.FindMunicipalityByCode(ctx, c.Param("code"))
 	})
 }
 

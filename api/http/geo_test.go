@@ -1,13 +1,18 @@
 package apihttp
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
 )
@@ -354,6 +359,58 @@ func TestDatabaseDown(t *testing.T) {
 				t.Fatalf("%s did not recover: %d %s", u, w.Code, w.Body.String())
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// countingGeo counts the municipality list loads that reach PostgreSQL,
+// each taking a little longer, as under load.
+type countingGeo struct {
+	api.GeoService
+	loads atomic.Int32
+}
+
+func (g *countingGeo) FindMunicipalities(ctx context.Context, f api.GeoFilter) ([]*api.Municipality, int, error) {
+	g.loads.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return g.GeoService.FindMunicipalities(ctx, f)
+}
+
+// TestGeoCacheOneLoadPerMiss: many clients asking for the same cold page at
+// once cost the database one query, and all get the answer.
+func TestGeoCacheOneLoadPerMiss(t *testing.T) {
+	ts := newTestServer(t, nil)
+	g := &countingGeo{GeoService: ts.GeoService}
+	ts.GeoService = g
+	waitFor(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
+	var wg sync.WaitGroup
+	codes := make([]int, 32)
+	for i := range codes {
+		wg.Go(func() { codes[i] = ts.do(t, req{URL: "/api/municipalities/?department=05"}).Code })
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("request %d = %d", i, c)
+		}
+	}
+	if n := g.loads.Load(); n != 1 {
+		t.Errorf("%d loads for one cold page, want 1", n)
+	}
+}
+
+// TestContentLength: JSON answers declare their length (net/http would
+// otherwise chunk every body over 2 KiB), HEAD included.
+func TestContentLength(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, u := range []string{"/api/municipalities/?department=05", "/api/departments/", "/api/health/", "/api/schema/"} {
+		w := ts.do(t, req{URL: u})
+		if got := w.Header().Get("Content-Length"); got != strconv.Itoa(w.Body.Len()) || w.Body.Len() == 0 {
+			t.Errorf("GET %s: Content-Length %q for %d bytes", u, got, w.Body.Len())
+		}
+		h := ts.do(t, req{Method: "HEAD", URL: u})
+		if got := h.Header().Get("Content-Length"); got != strconv.Itoa(w.Body.Len()) {
+			t.Errorf("HEAD %s: Content-Length %q, GET has %d bytes", u, got, w.Body.Len())
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package apihttp
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 )
 
 // geoCache keeps the public geography answers (body and ETag) by URL. It is
@@ -18,11 +20,19 @@ type geoCache struct {
 	mu      sync.RWMutex
 	entries map[string]*cachedAnswer
 	bytes   int
+
+	flight singleflight.Group
 }
 
 type cachedAnswer struct {
-	body []byte
-	etag string
+	body    []byte
+	etag    string
+	etagHdr []string // the ETag header's value, shared by every answer from the cache
+}
+
+func newAnswer(body []byte) *cachedAnswer {
+	etag := etagOf(body)
+	return &cachedAnswer{body: body, etag: etag, etagHdr: []string{etag}}
 }
 
 const (
@@ -89,22 +99,31 @@ func cacheKey(c echo.Context) string {
 	return ci.Scheme + "://" + ci.Host + path + "?" + c.Request().URL.RawQuery
 }
 
-// cachedGeo answers from the cache, or loads, writes and caches.
-func (s *Server) cachedGeo(c echo.Context, load func() (any, error)) error {
+// cachedGeo answers from the cache, or loads, writes and caches. Concurrent
+// misses on one URL share a single load (a cold cache under load would
+// otherwise send every waiting request to PostgreSQL at once); the load
+// outlives the client that started it, bounded by the statement timeout.
+func (s *Server) cachedGeo(c echo.Context, load func(ctx context.Context) (any, error)) error {
 	key := cacheKey(c)
 	if a := s.geo.get(key); a != nil {
 		return writeETagged(c, a)
 	}
-	gen := s.geo.gen.Load()
-	v, err := load()
+	v, err, _ := s.geo.flight.Do(key, func() (any, error) {
+		gen := s.geo.gen.Load()
+		v, err := load(context.WithoutCancel(c.Request().Context()))
+		if err != nil {
+			return nil, err
+		}
+		b, err := marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		a := newAnswer(b)
+		s.geo.put(key, gen, a)
+		return a, nil
+	})
 	if err != nil {
 		return err
 	}
-	b, err := marshal(v)
-	if err != nil {
-		return err
-	}
-	a := &cachedAnswer{body: b, etag: etagOf(b)}
-	s.geo.put(key, gen, a)
-	return writeETagged(c, a)
+	return writeETagged(c, v.(*cachedAnswer))
 }

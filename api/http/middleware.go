@@ -23,6 +23,7 @@ type reqState struct {
 	logErr error  // the full error chain, for the log line only
 	stack  string // a recovered panic's stack, for the log line only
 	user   *api.User
+	idHdr  [1]string // the X-Request-Id header's value slice, allocated with the state
 }
 
 const ctxState = "isis.state"
@@ -72,8 +73,9 @@ func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		c.Response().Header()["X-Request-Id"] = []string{id}
-		c.Set(ctxState, &reqState{id: id, client: resolveClient(r, s.trusted), path: r.URL.Path})
+		st := &reqState{id: id, client: resolveClient(r, s.trusted), path: r.URL.Path, idHdr: [1]string{id}}
+		c.Response().Header()["X-Request-Id"] = st.idHdr[:]
+		c.Set(ctxState, st)
 		return next(c)
 	}
 }
@@ -85,35 +87,26 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		if s.accessLog == nil {
+			return nil
+		}
 		r, res, st := c.Request(), c.Response(), state(c)
 		level := slog.LevelInfo
-		logErr, hasErr := st.logErr, st.logErr != nil
-		if hasErr && res.Status >= 500 {
+		if st.logErr != nil && res.Status >= 500 {
 			level = slog.LevelError
 		}
 		if !s.Logger.Enabled(r.Context(), level) {
 			return nil
 		}
-		attrs := []slog.Attr{
-			slog.String("request_id", st.id),
-			slog.String("method", r.Method),
-			slog.String("path", st.path),
-			slog.String("route", c.Path()),
-			slog.Int("status", res.Status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("client_ip", st.client.IP.String()),
-			slog.Int64("bytes", res.Size),
+		now := time.Now()
+		line := accessLine{time: now, level: level, requestID: st.id, method: r.Method, path: st.path, route: c.Path(),
+			status: res.Status, latency: now.Sub(start), st: st, bytes: res.Size}
+		buf := lineBufs.Get().(*[]byte)
+		*buf = line.append((*buf)[:0])
+		_, _ = s.accessLog.Write(*buf)
+		if cap(*buf) <= 64<<10 { // a panic's stack can make one huge line: let that buffer go
+			lineBufs.Put(buf)
 		}
-		if st.user != nil {
-			attrs = append(attrs, slog.Int64("user_id", st.user.ID))
-		}
-		if hasErr {
-			attrs = append(attrs, slog.String("error", logErr.Error()))
-		}
-		if st.stack != "" {
-			attrs = append(attrs, slog.String("stack", st.stack))
-		}
-		s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 		return nil
 	}
 }
@@ -143,13 +136,21 @@ const (
 	corsExposeHeaders = "X-Request-ID, Retry-After, ETag"
 )
 
+// varyOrigin is shared by every response: a header value slice with
+// len == cap, so an append elsewhere copies it rather than writing into it.
+var varyOrigin = []string{"Origin"}
+
 // mwCORS answers preflights and marks answers to allowed origins, errors
 // included. Other origins get no CORS headers at all.
 func (s *Server) mwCORS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		h["Vary"] = append(h["Vary"], "Origin") // canonical key: no per-request canonicalization
+		if v := h["Vary"]; v == nil { // canonical keys: no per-request canonicalization
+			h["Vary"] = varyOrigin
+		} else {
+			h["Vary"] = append(v, "Origin")
+		}
 		origin := r.Header.Get("Origin")
 		allowed := origin != "" && s.originAllowed(origin)
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""

@@ -257,5 +257,5 @@ func (s *Server) handleSchema(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	return writeBlobJSON(c, http.StatusOK, b)
 }

@@ -5,8 +5,10 @@ package apihttp
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +31,9 @@ type Services struct {
 	Users  api.UserService
 	Tokens api.TokenService
 	Media  api.MediaStore // nil: avatars disabled
+	// AccessLog receives one JSON line per request (nil: none). Logger's
+	// level applies; other records go through Logger.
+	AccessLog io.Writer
 }
 
 // Server is the HTTP server of the API with its dependencies.
@@ -44,8 +49,11 @@ type Server struct {
 	Google     *auth.GoogleVerifier // nil unless GOOGLE_CLIENT_ID is set
 	Now        func() time.Time
 
-	echo    *echo.Echo
-	trusted trustedProxies
+	echo      *echo.Echo
+	handler   echo.HandlerFunc // the whole chain, routing included
+	routed    echo.HandlerFunc // authentication, then the route's handler
+	trusted   trustedProxies
+	accessLog io.Writer
 
 	throttleToken, throttleRegister, throttleGoogle *throttle
 	geo                                             *geoCache
@@ -54,7 +62,7 @@ type Server struct {
 // NewServer wires the routes over the given services.
 func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s := &Server{Config: cfg, Logger: logger, DB: svc.DB, GeoService: svc.Geo, Users: svc.Users,
-		TokenStore: svc.Tokens, Media: svc.Media, Now: time.Now, geo: newGeoCache()}
+		TokenStore: svc.Tokens, Media: svc.Media, Now: time.Now, geo: newGeoCache(), accessLog: svc.AccessLog}
 	now := func() time.Time { return s.Now() }
 	s.Tokens = &auth.Tokens{Key: []byte(cfg.SecretKey), AccessTTL: cfg.AccessTokenLifetime, RefreshTTL: cfg.RefreshTokenLifetime, Now: now}
 	if cfg.GoogleClientID != "" {
@@ -69,9 +77,12 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = func(r *http.Request) string { return resolveClient(r, s.trusted).IP.String() }
-	e.Pre(s.mwRequest, s.mwLog, s.mwRecover, s.mwCORS, s.mwAllowedHosts, mwTrailingSlash)
-	e.Use(s.mwAuthenticate)
 	s.echo = e
+	// The middleware chain is composed once, here. (Echo's own ServeHTTP
+	// composes Pre and Use middleware anew for every request: a closure
+	// allocation per middleware per request.)
+	s.routed = s.mwAuthenticate(func(c echo.Context) error { return c.Handler()(c) })
+	s.handler = s.mwRequest(s.mwLog(s.mwRecover(s.mwCORS(s.mwAllowedHosts(mwTrailingSlash(s.route))))))
 
 	g := e.Group("/api")
 	s.get(g, "", s.handleRoot)
@@ -86,8 +97,26 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: what echo.ServeHTTP does, with the
+// chain built in NewServer.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := s.echo.AcquireContext()
+	c.Reset(r, w)
+	if err := s.handler(c); err != nil {
+		s.handleError(err, c)
+	}
+	s.echo.ReleaseContext(c)
+}
+
+// route finds the handler (after the trailing-slash rewrite) and runs it
+// behind authentication; unknown paths and methods get Echo's 404 and 405
+// handlers, behind authentication too, as DRF authenticates before it
+// answers 405.
+func (s *Server) route(c echo.Context) error {
+	r := c.Request()
+	s.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	return s.routed(c)
+}
 
 // Routes lists the registered "METHOD path" pairs (for the OpenAPI check).
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
@@ -104,6 +133,15 @@ func writeJSON(c echo.Context, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBlobJSON(c, status, b)
+}
+
+// writeBlobJSON writes an encoded JSON body with its Content-Length (without
+// one, net/http chunks every body over 2 KiB).
+func writeBlobJSON(c echo.Context, status int, b []byte) error {
+	h := c.Response().Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
@@ -139,9 +177,15 @@ var healthBody = sync.OnceValue(func() []byte {
 	return b
 })
 
+// Header values shared by every response: see varyOrigin.
+var (
+	noStore         = []string{"no-store"}
+	contentTypeJSON = []string{echo.MIMEApplicationJSON}
+)
+
 func (s *Server) handleHealth(c echo.Context) error {
-	c.Response().Header()["Cache-Control"] = []string{"no-store"}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, healthBody())
+	c.Response().Header()["Cache-Control"] = noStore
+	return writeBlobJSON(c, http.StatusOK, healthBody())
 }
 
 // handleReady checks the database and the migrations, within 2 seconds.

@@ -113,7 +113,7 @@ func (m *Main) Listen(addr string) error {
 	m.listener = ln
 	m.Server = apihttp.NewServer(m.Config, m.Logger, apihttp.Services{
 		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), Tokens: postgres.NewTokenService(m.DB),
-		Media: store,
+		Media: store, AccessLog: m.logBuf,
 	})
 	m.httpServer = &http.Server{
 		Handler:           m.Server,

@@ -1,0 +1,101 @@
+package apihttp
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/isis-project/isis/api"
+)
+
+func TestAppendJSONString(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", `""`},
+		{"/api/health/", `"/api/health/"`},
+		{`say "hi"\`, `"say \"hi\"\\"`},
+		{"a\nb\rc\td\x00\x1f\x7f", `"a\nb\rc\td\u0000\u001f` + "\x7f" + `"`},
+		{"Bogotá, D.C.", `"Bogotá, D.C."`},
+		{"bad \xff\xfe utf8", `"bad \ufffd\ufffd utf8"`},
+		{"line\u2028sep\u2029", `"line\u2028sep\u2029"`},
+		{"<script>&", `"<script>&"`},
+	} {
+		if got := string(appendJSONString(nil, tc.in)); got != tc.want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzAppendJSONString: whatever a client puts in a path or header, the log
+// line stays valid JSON and decodes to what encoding/json would have written.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "/api/x", "\"\\\n\x00", "\xff\xc3", "é\u2028", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got, want string
+		out := appendJSONString([]byte("x"), s)[1:]
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%q encodes to invalid JSON %s: %v", s, out, err)
+		}
+		std, _ := json.Marshal(s)
+		if err := json.Unmarshal(std, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%q decodes to %q, encoding/json gives %q", s, got, want)
+		}
+	})
+}
+
+// TestAccessLine: every field, in slog's JSONHandler shape.
+func TestAccessLine(t *testing.T) {
+	at := time.Date(2026, 11, 26, 1, 2, 3, 456789000, time.UTC)
+	st := &reqState{client: clientInfo{IP: netip.MustParseAddr("2001:db8::1")}, user: &api.User{ID: 7},
+		logErr: errors.New("pq: \"boom\"\n"), stack: "goroutine 1 [running]:\n\tmain.go:1"}
+	l := accessLine{time: at, level: slog.LevelError, requestID: "abc", method: "GET", path: "/api/x/\xff", route: "/api/x",
+		status: 500, latency: 1234567 * time.Nanosecond, st: st, bytes: 42}
+	b := l.append(nil)
+	if b[len(b)-1] != '\n' {
+		t.Fatalf("line does not end in a newline: %q", b)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("not JSON: %s: %v", b, err)
+	}
+	want := map[string]any{"time": "2026-11-26T01:02:03.456789Z", "level": "ERROR", "msg": "request", "request_id": "abc",
+		"method": "GET", "path": "/api/x/\ufffd", "route": "/api/x", "status": 500.0, "latency_ms": 1.234,
+		"client_ip": "2001:db8::1", "bytes": 42.0, "user_id": 7.0, "error": "pq: \"boom\"\n", "stack": st.stack}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("line = %v\nwant   %v", got, want)
+	}
+
+	// No client address, no user, no error: the optional fields are absent.
+	b = (&accessLine{time: at, level: slog.LevelInfo, st: &reqState{}}).append(nil)
+	got = nil
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("not JSON: %s: %v", b, err)
+	}
+	for _, k := range []string{"user_id", "error", "stack"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("%s present in %s", k, b)
+		}
+	}
+	if got["client_ip"] != "" || got["level"] != "INFO" {
+		t.Errorf("line = %s", b)
+	}
+}
+
+func BenchmarkAccessLine(b *testing.B) {
+	st := &reqState{client: clientInfo{IP: netip.MustParseAddr("127.0.0.1")}}
+	l := accessLine{time: time.Now(), level: slog.LevelInfo, requestID: newRequestID(), method: "GET", path: "/api/health/",
+		route: "/api/health", status: 200, latency: 150 * time.Microsecond, st: st, bytes: 33}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = l.append(buf[:0])
+	}
+}
