@@ -16,7 +16,7 @@ import (
 // bad token is a 401 on every route, public ones included.
 func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
+		h := header(c.Request().Header, "Authorization")
 		if h == "" || hostExempt(c.Request().URL.Path) {
 			return next(c)
 		}

@@ -45,25 +45,25 @@ func resolveClient(r *http.Request, trusted trustedProxies) clientInfo {
 	}
 	var hops []string
 	var proto, host string
-	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+	if fwd := r.Header["Forwarded"]; len(fwd) > 0 {
 		hops, proto, host = parseForwarded(strings.Join(fwd, ","))
 	}
 	if len(hops) == 0 {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
 			hops = splitList(strings.Join(xff, ","))
 		}
 	}
 	if len(hops) == 0 {
-		if xr := strings.TrimSpace(r.Header.Get("X-Real-IP")); xr != "" {
+		if xr := strings.TrimSpace(header(r.Header, "X-Real-Ip")); xr != "" {
 			hops = []string{xr}
 		}
 	}
 	info.IP = rightmostUntrusted(peer, hops, trusted)
 	if proto == "" {
-		proto = firstListValue(r.Header.Get("X-Forwarded-Proto"))
+		proto = firstListValue(header(r.Header, "X-Forwarded-Proto"))
 	}
 	if host == "" {
-		host = firstListValue(r.Header.Get("X-Forwarded-Host"))
+		host = firstListValue(header(r.Header, "X-Forwarded-Host"))
 	}
 	switch strings.ToLower(proto) {
 	case "https":

@@ -35,10 +35,10 @@ func writeETagged(c echo.Context, a *cachedAnswer) error {
 	hdr := c.Response().Header()
 	hdr["Etag"] = a.etagHdr // canonical keys, shared slices: see varyOrigin
 	hdr["Cache-Control"] = geoCacheControl
-	if etagMatch(c.Request().Header.Get("If-None-Match"), a.etag) {
+	if etagMatch(header(c.Request().Header, "If-None-Match"), a.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	return writeBlobJSON(c, http.StatusOK, a.body)
+	return writeBlobJSONLen(c, http.StatusOK, a.body, a.lenHdr)
 }
 
 var geoCacheControl = []string{"public, max-age=" + strconv.Itoa(geoMaxAge)}

@@ -2,6 +2,7 @@ package apihttp
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -27,12 +28,13 @@ type geoCache struct {
 type cachedAnswer struct {
 	body    []byte
 	etag    string
-	etagHdr []string // the ETag header's value, shared by every answer from the cache
+	etagHdr []string // the ETag and Content-Length header values, shared by
+	lenHdr  []string // every answer from the cache
 }
 
 func newAnswer(body []byte) *cachedAnswer {
 	etag := etagOf(body)
-	return &cachedAnswer{body: body, etag: etag, etagHdr: []string{etag}}
+	return &cachedAnswer{body: body, etag: etag, etagHdr: []string{etag}, lenHdr: []string{strconv.Itoa(len(body))}}
 }
 
 const (

@@ -1,10 +1,11 @@
 package apihttp
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strings"
@@ -15,8 +16,11 @@ import (
 )
 
 // reqState is everything the middleware and handlers note about one
-// request, kept under one context key (one map entry, not six).
+// request. It wraps the connection's ResponseWriter, so it rides on Echo's
+// context as c.Response().Writer: one allocation per request, not a state
+// plus a context map.
 type reqState struct {
+	http.ResponseWriter
 	id     string
 	client clientInfo
 	path   string // as the client sent it, before the trailing-slash rewrite
@@ -26,9 +30,16 @@ type reqState struct {
 	idHdr  [1]string // the X-Request-Id header's value slice, allocated with the state
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (st *reqState) Unwrap() http.ResponseWriter { return st.ResponseWriter }
+
 const ctxState = "isis.state"
 
 func state(c echo.Context) *reqState {
+	if st, ok := c.Response().Writer.(*reqState); ok {
+		return st
+	}
+	// A context Server.ServeHTTP did not make (a test calling a handler).
 	if st, ok := c.Get(ctxState).(*reqState); ok {
 		return st
 	}
@@ -43,6 +54,16 @@ func client(c echo.Context) clientInfo { return state(c).client }
 
 // setLogError attaches the full error chain to the request's log line.
 func setLogError(c echo.Context, err error) { state(c).logErr = err }
+
+// header is h.Get(key) for a key already in canonical form, as net/http
+// stores what it reads: Get re-canonicalizes the key on every call (a scan,
+// and an allocation for keys like X-Request-ID), on every request.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // saneRequestID reports whether an incoming X-Request-ID can be reused: 1 to
 // 128 characters of letters, digits and . _ - :.
@@ -59,9 +80,13 @@ func saneRequestID(id string) bool {
 	return true
 }
 
+// newRequestID returns 32 random hex digits. Request ids correlate log
+// lines, they guard nothing: math/rand/v2's generator (ChaCha8, seeded from
+// the OS) is plenty, and cheaper than a getrandom per request.
 func newRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 
@@ -69,13 +94,13 @@ func newRequestID() string {
 func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		id := r.Header.Get(echo.HeaderXRequestID)
+		id := header(r.Header, "X-Request-Id")
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		st := &reqState{id: id, client: resolveClient(r, s.trusted), path: r.URL.Path, idHdr: [1]string{id}}
+		st := state(c)
+		st.id, st.client, st.path, st.idHdr = id, resolveClient(r, s.trusted), r.URL.Path, [1]string{id}
 		c.Response().Header()["X-Request-Id"] = st.idHdr[:]
-		c.Set(ctxState, st)
 		return next(c)
 	}
 }
@@ -151,9 +176,9 @@ func (s *Server) mwCORS(next echo.HandlerFunc) echo.HandlerFunc {
 		} else {
 			h["Vary"] = append(v, "Origin")
 		}
-		origin := r.Header.Get("Origin")
+		origin := header(r.Header, "Origin")
 		allowed := origin != "" && s.originAllowed(origin)
-		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		preflight := r.Method == http.MethodOptions && header(r.Header, "Access-Control-Request-Method") != ""
 		if allowed {
 			h.Set("Access-Control-Allow-Origin", origin)
 		}

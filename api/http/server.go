@@ -101,7 +101,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 // chain built in NewServer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.echo.AcquireContext()
-	c.Reset(r, w)
+	c.Reset(r, &reqState{ResponseWriter: w})
 	if err := s.handler(c); err != nil {
 		s.handleError(err, c)
 	}
@@ -139,9 +139,15 @@ func writeJSON(c echo.Context, status int, v any) error {
 // writeBlobJSON writes an encoded JSON body with its Content-Length (without
 // one, net/http chunks every body over 2 KiB).
 func writeBlobJSON(c echo.Context, status int, b []byte) error {
+	return writeBlobJSONLen(c, status, b, []string{strconv.Itoa(len(b))})
+}
+
+// writeBlobJSONLen is writeBlobJSON with the Content-Length value made once
+// for a body that is sent many times.
+func writeBlobJSONLen(c echo.Context, status int, b []byte, length []string) error {
 	h := c.Response().Header()
 	h["Content-Type"] = contentTypeJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Content-Length"] = length
 	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
@@ -171,10 +177,10 @@ func (s *Server) handleRoot(c echo.Context) error {
 	})
 }
 
-// healthBody never changes: made once, not per probe.
-var healthBody = sync.OnceValue(func() []byte {
+// healthAnswer never changes: made once, not per probe.
+var healthAnswer = sync.OnceValue(func() *cachedAnswer {
 	b, _ := marshal(map[string]string{"status": "ok", "version": api.Version})
-	return b
+	return newAnswer(b)
 })
 
 // Header values shared by every response: see varyOrigin.
@@ -185,7 +191,8 @@ var (
 
 func (s *Server) handleHealth(c echo.Context) error {
 	c.Response().Header()["Cache-Control"] = noStore
-	return writeBlobJSON(c, http.StatusOK, healthBody())
+	a := healthAnswer()
+	return writeBlobJSONLen(c, http.StatusOK, a.body, a.lenHdr)
 }
 
 // handleReady checks the database and the migrations, within 2 seconds.
