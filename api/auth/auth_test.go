@@ -107,7 +107,23 @@ func TestTokens(t *testing.T) {
 	if got, err := tk.Parse(str, Access); err != nil || got.UserID != 42 {
 		t.Errorf("string user_id: %+v %v", got, err)
 	}
-	now = now.Add(5*time.Minute + time.Second)
+	// Verified access tokens are remembered; what Parse hands out is a copy.
+	if len(tk.verified) != 2 {
+		t.Errorf("%d tokens remembered, want 2", len(tk.verified))
+	}
+	got.UserID = 7
+	if again, err := tk.Parse(s, Access); err != nil || again.UserID != 42 {
+		t.Errorf("remembered claims changed by a caller: %+v %v", again, err)
+	}
+	if _, err := tk.Parse(s[:len(s)-2]+"xx", Access); err == nil {
+		t.Error("tampered token accepted")
+	}
+	// Remembered or not, a token is dead from its exp on.
+	now = c.ExpiresAt.Time
+	if _, err := tk.Parse(s, Access); err == nil {
+		t.Error("token accepted at its exp")
+	}
+	now = now.Add(time.Second)
 	if _, err := tk.Parse(s, Access); err == nil {
 		t.Error("expired token accepted")
 	}
