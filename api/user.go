@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -22,15 +23,39 @@ type User struct {
 }
 
 // MarshalJSON writes times in UTC.
-func (u User) MarshalJSON() ([]byte, error) {
-	type plain User
-	p := plain(u)
-	p.DateJoined = p.DateJoined.UTC()
-	if p.LastLogin != nil {
-		t := p.LastLogin.UTC()
-		p.LastLogin = &t
+func (u User) MarshalJSON() ([]byte, error) { return u.AppendJSON(nil), nil }
+
+// AppendJSON appends the user as MarshalJSON writes it, encoded by hand: an
+// authenticated request writes one, and reflection cost a fifth of it.
+func (u *User) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, u.ID, 10)
+	b = append(b, `,"email":`...)
+	b = AppendJSONString(b, u.Email)
+	b = append(b, `,"first_name":`...)
+	b = AppendJSONString(b, u.FirstName)
+	b = append(b, `,"last_name":`...)
+	b = AppendJSONString(b, u.LastName)
+	b = append(b, `,"is_staff":`...)
+	b = strconv.AppendBool(b, u.IsStaff)
+	b = append(b, `,"is_active":`...)
+	b = strconv.AppendBool(b, u.IsActive)
+	b = append(b, `,"date_joined":`...)
+	b = appendJSONTime(b, u.DateJoined)
+	b = append(b, `,"last_login":`...)
+	if u.LastLogin == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONTime(b, *u.LastLogin)
 	}
-	return json.Marshal(p)
+	return append(b, '}')
+}
+
+// appendJSONTime writes t in UTC as time.Time's MarshalJSON does.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // UserFilter selects users for the staff list.

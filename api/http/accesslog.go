@@ -1,11 +1,11 @@
 package apihttp
 
 import (
+	"github.com/isis-project/isis/api"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // The access log is the hot path of every request, so its line is encoded
@@ -37,13 +37,13 @@ func (l *accessLine) append(b []byte) []byte {
 	b = append(b, `","level":"`...)
 	b = append(b, l.level.String()...)
 	b = append(b, `","msg":"request","request_id":`...)
-	b = appendJSONString(b, l.requestID)
+	b = api.AppendJSONString(b, l.requestID)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, l.method)
+	b = api.AppendJSONString(b, l.method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, l.path)
+	b = api.AppendJSONString(b, l.path)
 	b = append(b, `,"route":`...)
-	b = appendJSONString(b, l.route)
+	b = api.AppendJSONString(b, l.route)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(l.status), 10)
 	b = append(b, `,"latency_ms":`...)
@@ -60,62 +60,11 @@ func (l *accessLine) append(b []byte) []byte {
 	}
 	if l.st.logErr != nil {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, l.st.logErr.Error())
+		b = api.AppendJSONString(b, l.st.logErr.Error())
 	}
 	if l.st.stack != "" {
 		b = append(b, `,"stack":`...)
-		b = appendJSONString(b, l.st.stack)
+		b = api.AppendJSONString(b, l.st.stack)
 	}
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it
-// without HTML escaping: control characters escaped, each invalid UTF-8 byte
-// as U+FFFD, U+2028 and U+2029 escaped (they end lines in JavaScript).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -20,14 +20,14 @@ func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if h == "" || hostExempt(c.Request().URL.Path) {
 			return next(c)
 		}
-		parts := strings.Fields(h)
-		if len(parts) == 0 || !strings.EqualFold(parts[0], "Bearer") {
+		scheme, token, n := authFields(h)
+		if n == 0 || !strings.EqualFold(scheme, "Bearer") {
 			return next(c)
 		}
-		if len(parts) != 2 {
+		if n != 2 {
 			return api.Errorf(api.ETOKENINVALID, "Authorization header must contain two space-delimited values")
 		}
-		claims, err := s.Tokens.Parse(parts[1], auth.Access)
+		claims, err := s.Tokens.Parse(token, auth.Access)
 		if err != nil {
 			return api.Errorf(api.ETOKENINVALID, "Given token not valid for any token type")
 		}
@@ -45,6 +45,36 @@ func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// authFields splits an Authorization header on whitespace as DRF does
+// (header.split()): the first two fields and how many there are (3 means 3
+// or more). strings.Fields, without the slice it allocates per request.
+func authFields(h string) (first, second string, n int) {
+	for i := 0; i < len(h) && n < 3; {
+		for i < len(h) && isSpace(h[i]) {
+			i++
+		}
+		if i == len(h) {
+			break
+		}
+		j := i
+		for j < len(h) && !isSpace(h[j]) {
+			j++
+		}
+		switch n {
+		case 0:
+			first = h[i:j]
+		case 1:
+			second = h[i:j]
+		}
+		n++
+		i = j
+	}
+	return first, second, n
+}
+
+// isSpace is Python's bytes whitespace: space, \t, \n, \v, \f, \r.
+func isSpace(b byte) bool { return b == ' ' || (b >= '\t' && b <= '\r') }
 
 // currentUser is the authenticated user, or nil.
 func currentUser(c echo.Context) *api.User {

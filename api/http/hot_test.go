@@ -3,6 +3,7 @@ package apihttp
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +43,63 @@ func TestHeaderKeysCanonical(t *testing.T) {
 	if header(h, "X-Real-Ip") != "192.0.2.1" || header(h, "Origin") != "" {
 		t.Error("header() does not read what Header.Set stored")
 	}
+}
+
+// BenchmarkMeHandler is the server's own cost for an authenticated
+// GET /api/users/me/: token check, user row (cached), JSON.
+func BenchmarkMeHandler(b *testing.B) {
+	ts := newTestServer(b, nil)
+	ts.accessLog = io.Discard
+	mustUser(b, ts, "bench@example.com", false)
+	access, _ := login(b, ts, "bench@example.com", goodPassword)
+	r, _ := http.NewRequest(http.MethodGet, "http://api.example.com/api/users/me/", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("Authorization", "Bearer "+access)
+	w := &discardRW{}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.h = http.Header{}
+		r.URL.Path = "/api/users/me/"
+		ts.ServeHTTP(w, r)
+	}
+}
+
+func TestAuthFields(t *testing.T) {
+	for _, tc := range []struct {
+		in            string
+		first, second string
+		n             int
+	}{
+		{"", "", "", 0},
+		{"   \t", "", "", 0},
+		{"Bearer", "Bearer", "", 1},
+		{"Bearer abc.def.ghi", "Bearer", "abc.def.ghi", 2},
+		{"  bearer \t abc  ", "bearer", "abc", 2},
+		{"Bearer a b", "Bearer", "a", 3},
+		{"Bearer a b c d", "Bearer", "a", 3},
+		{"Basic\x0bYTpi", "Basic", "YTpi", 2},
+	} {
+		f, s, n := authFields(tc.in)
+		if f != tc.first || s != tc.second || n != tc.n {
+			t.Errorf("authFields(%q) = %q %q %d, want %q %q %d", tc.in, f, s, n, tc.first, tc.second, tc.n)
+		}
+	}
+}
+
+// FuzzAuthFields: the same answer as strings.Fields on ASCII input.
+func FuzzAuthFields(f *testing.F) {
+	f.Add("Bearer abc")
+	f.Add(" a\tb\nc ")
+	f.Fuzz(func(t *testing.T, h string) {
+		for i := 0; i < len(h); i++ {
+			if h[i] >= 0x80 || h[i] == 0x1c || h[i] == 0x1d || h[i] == 0x1e || h[i] == 0x1f {
+				return // strings.Fields also splits on Unicode spaces; headers are bytes
+			}
+		}
+		want := strings.Fields(h)
+		first, second, n := authFields(h)
+		if min(len(want), 3) != n || (n > 0 && first != want[0]) || (n > 1 && second != want[1]) {
+			t.Fatalf("authFields(%q) = %q %q %d; strings.Fields = %q", h, first, second, n, want)
+		}
+	})
 }

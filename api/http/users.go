@@ -33,7 +33,7 @@ func (s *Server) handleUserMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, u)
+	return writeBlobJSON(c, http.StatusOK, u.AppendJSON(make([]byte, 0, 256)))
 }
 
 func (s *Server) handleUserMeUpdate(c echo.Context) error {
