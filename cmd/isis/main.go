@@ -156,6 +156,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.Logger.Info("shutting down: finishing in-flight requests")
+	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
+		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	err := m.httpServer.Shutdown(sctx)
