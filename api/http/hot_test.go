@@ -7,26 +7,45 @@ import (
 	"testing"
 )
 
-type discardRW struct{ h http.Header }
+// discardRW is a ResponseWriter that keeps only the status.
+type discardRW struct {
+	h    http.Header
+	code int
+}
 
 func (d *discardRW) Header() http.Header         { return d.h }
 func (d *discardRW) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discardRW) WriteHeader(int)             {}
+func (d *discardRW) WriteHeader(code int)        { d.code = code }
 
-// BenchmarkHealthHandler is the server's own cost for one /api/health/,
-// without net/http or a recorder around it.
-func BenchmarkHealthHandler(b *testing.B) {
-	ts := newTestServer(b, nil)
+// benchHandler measures the server's own cost for one GET of path, without
+// net/http or a recorder around it (access log on, to io.Discard).
+func benchHandler(b *testing.B, ts *testServer, path, authorization string) {
 	ts.accessLog = io.Discard
-	r, _ := http.NewRequest(http.MethodGet, "http://api.example.com/api/health/", nil)
+	r, _ := http.NewRequest(http.MethodGet, "http://api.example.com"+path, nil)
 	r.RemoteAddr = "127.0.0.1:40000"
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
 	w := &discardRW{}
 	b.ReportAllocs()
 	for b.Loop() {
-		w.h = http.Header{}
-		r.URL.Path = "/api/health/"
+		w.h, w.code = http.Header{}, 0
+		r.URL.Path = path // the trailing-slash rewrite changes it
 		ts.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			b.Fatalf("GET %s = %d", path, w.code)
+		}
 	}
+}
+
+func BenchmarkHealthHandler(b *testing.B) { benchHandler(b, newTestServer(b, nil), "/api/health/", "") }
+
+// BenchmarkMeHandler: token check, user row (cached), JSON.
+func BenchmarkMeHandler(b *testing.B) {
+	ts := newTestServer(b, nil)
+	mustUser(b, ts, "bench@example.com", false)
+	access, _ := login(b, ts, "bench@example.com", goodPassword)
+	benchHandler(b, ts, "/api/users/me/", "Bearer "+access)
 }
 
 // TestHeaderKeysCanonical: header() reads the map directly, so every key it
@@ -42,25 +61,6 @@ func TestHeaderKeysCanonical(t *testing.T) {
 	h.Set("x-real-ip", "192.0.2.1")
 	if header(h, "X-Real-Ip") != "192.0.2.1" || header(h, "Origin") != "" {
 		t.Error("header() does not read what Header.Set stored")
-	}
-}
-
-// BenchmarkMeHandler is the server's own cost for an authenticated
-// GET /api/users/me/: token check, user row (cached), JSON.
-func BenchmarkMeHandler(b *testing.B) {
-	ts := newTestServer(b, nil)
-	ts.accessLog = io.Discard
-	mustUser(b, ts, "bench@example.com", false)
-	access, _ := login(b, ts, "bench@example.com", goodPassword)
-	r, _ := http.NewRequest(http.MethodGet, "http://api.example.com/api/users/me/", nil)
-	r.RemoteAddr = "127.0.0.1:40000"
-	r.Header.Set("Authorization", "Bearer "+access)
-	w := &discardRW{}
-	b.ReportAllocs()
-	for b.Loop() {
-		w.h = http.Header{}
-		r.URL.Path = "/api/users/me/"
-		ts.ServeHTTP(w, r)
 	}
 }
 
