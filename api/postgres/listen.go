@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -25,35 +26,59 @@ type Invalidator interface {
 // keeps both caches true to the database: the geography answers (inv) and
 // the user rows authentication reads (this DB's). Each notification drops
 // what changed; every reconnect (notifications may have been missed) drops
-// everything; while disconnected, both caches are off.
+// everything; the caches serve only while both LISTENs are in place. It
+// returns at once: an unreachable database must not keep the server from
+// serving (health answers, ready says unavailable).
 func (db *DB) Listen(ctx context.Context, inv Invalidator) {
-	setEnabled := func(on bool) {
+	var (
+		mu        sync.Mutex
+		connected bool // the listener's connection is up
+		listening bool // and both LISTENs were issued on it
+	)
+	set := func() { // with mu held
+		on := connected && listening
+		if on {
+			inv.InvalidateGeo()
+		}
 		inv.SetGeoCacheEnabled(on)
 		db.users.setEnabled(on)
 	}
 	l := pq.NewListener(db.dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch ev {
 		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
-			inv.InvalidateGeo()
-			setEnabled(true)
+			connected = true // a reconnect re-issues every LISTEN before it reports
 		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
-			setEnabled(false)
+			connected = false
 		}
+		set()
 	})
-	if err := l.Listen(GeoChannel); err != nil {
-		setEnabled(false)
-	}
-	if err := l.Listen(UsersChannel); err != nil {
-		setEnabled(false)
-	}
+	go func() { // Listen blocks until the first connection: Close unblocks it
+		<-ctx.Done()
+		l.Close()
+	}()
 	go func() {
-		defer l.Close()
+		defer func() {
+			mu.Lock()
+			connected = false
+			set()
+			mu.Unlock()
+		}()
+		for _, ch := range []string{GeoChannel, UsersChannel} {
+			if err := l.Listen(ch); err != nil {
+				return // closed
+			}
+		}
+		mu.Lock()
+		listening = true
+		set()
+		mu.Unlock()
 		ping := time.NewTicker(30 * time.Second)
 		defer ping.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				setEnabled(false)
 				return
 			case n := <-l.Notify:
 				switch {
@@ -68,7 +93,10 @@ func (db *DB) Listen(ctx context.Context, inv Invalidator) {
 				}
 			case <-ping.C:
 				if err := l.Ping(); err != nil {
-					setEnabled(false)
+					mu.Lock()
+					connected = false
+					set()
+					mu.Unlock()
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
+	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
 )
 
@@ -147,4 +148,40 @@ func TestUserCacheOffWithoutNotifications(t *testing.T) {
 	if db.UserCached(u.ID) {
 		t.Error("cached without notifications")
 	}
+}
+
+// TestListenWaitsForTheDatabase: Listen returns at once with PostgreSQL
+// down, the caches stay off, and they come on by themselves once it is up.
+func TestListenWaitsForTheDatabase(t *testing.T) {
+	pg, err := pgtest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	db, err := postgres.Open(pg.DSN("postgres"), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop()
+	done := make(chan struct{})
+	go func() { db.Listen(t.Context(), nopInvalidator{}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Listen blocked while the database was down")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if db.UserCacheEnabled() {
+		t.Fatal("cache on with the database down")
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the cache to come on", db.UserCacheEnabled)
+	pg.Stop()
+	waitUntil(t, "the cache to go off", func() bool { return !db.UserCacheEnabled() })
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -351,4 +352,23 @@ func getFull(client *http.Client, url string) (int, error) {
 		err = fmt.Errorf("truncated body: %q", b)
 	}
 	return res.StatusCode, err
+}
+
+// TestServeWithDatabaseDown: started while PostgreSQL is unreachable, the
+// server serves at once: health 200, ready 503 naming the database.
+func TestServeWithDatabaseDown(t *testing.T) {
+	dead := fmt.Sprintf("postgres://isis@127.0.0.1:%d/isis?sslmode=disable", freePort(t))
+	srv := startServer(t, map[string]string{"DATABASE_URL": dead}) // waits for /api/health/ = 200
+	req, _ := http.NewRequest("GET", srv.base+"/api/ready/", nil)
+	req.Host = "localhost"
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]string
+	json.NewDecoder(res.Body).Decode(&body)
+	if res.StatusCode != 503 || body["database"] != "unavailable" {
+		t.Errorf("ready with the database down = %d %v", res.StatusCode, body)
+	}
 }

@@ -243,6 +243,7 @@ func waitUp(t *testing.T, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	client := &http.Client{Timeout: time.Second} // a server that accepts but never answers fails too
 	for ctx.Err() == nil {
 		res, err := http.Get(url)
 		if err == nil {
