@@ -63,6 +63,9 @@ func deployProblems(c *config.Config) []string {
 			add("STATIC_ROOT: not set; collectstatic has nowhere to write")
 		}
 	}
+	if c.PprofAddress != "" {
+		add("PPROF_ADDRESS: profiling is on at %s; anyone on the host can read the process's memory profile, unset it when done", c.PprofAddress)
+	}
 	if c.AccessTokenLifetime > time.Hour {
 		add("ACCESS_TOKEN_LIFETIME: %s; access tokens cannot be revoked, keep them short (5m)", c.AccessTokenLifetime)
 	}

@@ -245,7 +245,7 @@ func waitUp(t *testing.T, url string) {
 	defer cancel()
 	client := &http.Client{Timeout: time.Second} // a server that accepts but never answers fails too
 	for ctx.Err() == nil {
-		res, err := http.Get(url)
+		res, err := client.Get(url)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -416,8 +416,9 @@ func TestCheckDeploy(t *testing.T) {
 		t.Errorf("a good production config: %d %s", code, out)
 	}
 	out, _, code = isis(t, map[string]string{"DEBUG": "1", "ALLOWED_HOSTS": "*", "TRUSTED_PROXIES": "0.0.0.0/0",
-		"CORS_ALLOWED_ORIGINS": "http://app.example.com", "DATABASE_HOST": "db.example.com", "THROTTLE_TOKEN": "off"}, "check", "--deploy")
-	for _, want := range []string{"DEBUG:", "ALLOWED_HOSTS:", "TRUSTED_PROXIES:", "CORS_ALLOWED_ORIGINS:", "DATABASE_SSLMODE:", "THROTTLE_TOKEN:", "MEDIA_ROOT:", "STATIC_ROOT:"} {
+		"CORS_ALLOWED_ORIGINS": "http://app.example.com", "DATABASE_HOST": "db.example.com", "THROTTLE_TOKEN": "off",
+		"PPROF_ADDRESS": "127.0.0.1:6060"}, "check", "--deploy")
+	for _, want := range []string{"DEBUG:", "ALLOWED_HOSTS:", "TRUSTED_PROXIES:", "CORS_ALLOWED_ORIGINS:", "DATABASE_SSLMODE:", "THROTTLE_TOKEN:", "MEDIA_ROOT:", "STATIC_ROOT:", "PPROF_ADDRESS:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check --deploy does not report %s:\n%s", want, out)
 		}
@@ -431,5 +432,33 @@ func TestCheckDeploy(t *testing.T) {
 	out, _, code = isis(t, map[string]string{"SECRET_KEY": ""}, "check", "--deploy")
 	if code == 0 || !strings.HasPrefix(out, "SECRET_KEY:") {
 		t.Errorf("missing key: %d %s", code, out)
+	}
+}
+
+// TestPprofAddress: PPROF_ADDRESS serves the profiles on its own loopback
+// listener, never on the API's.
+func TestPprofAddress(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	srv := startServer(t, map[string]string{"PPROF_ADDRESS": addr})
+	res, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("pprof on %s = %d", addr, res.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", srv.base+"/debug/pprof/cmdline", nil)
+	req.Host = "localhost"
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Errorf("pprof on the API's port = %d, want 404", res.StatusCode)
+	}
+	if _, e, code := isis(t, map[string]string{"PPROF_ADDRESS": "0.0.0.0:6060"}, "serve"); code != 2 || !strings.Contains(e, "PPROF_ADDRESS") {
+		t.Errorf("a public PPROF_ADDRESS: exit %d, %q", code, e)
 	}
 }
