@@ -33,20 +33,9 @@ type reqState struct {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (st *reqState) Unwrap() http.ResponseWriter { return st.ResponseWriter }
 
-const ctxState = "isis.state"
-
-func state(c echo.Context) *reqState {
-	if st, ok := c.Response().Writer.(*reqState); ok {
-		return st
-	}
-	// A context Server.ServeHTTP did not make (a test calling a handler).
-	if st, ok := c.Get(ctxState).(*reqState); ok {
-		return st
-	}
-	st := &reqState{}
-	c.Set(ctxState, st)
-	return st
-}
+// state is the request's state; Server.ServeHTTP put it there, and nothing
+// replaces the writer after it (a middleware that did would fail every test).
+func state(c echo.Context) *reqState { return c.Response().Writer.(*reqState) }
 
 func requestID(c echo.Context) string { return state(c).id }
 
