@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/internal/wait"
 )
 
 const goodPassword = "correct-horse-battery-9"
@@ -320,7 +321,7 @@ func TestTokenSecurity(t *testing.T) {
 	if _, err := ts.DB.Exec(`UPDATE users SET is_active = false WHERE id = $1`, u3.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deactivation to reach the server", func() bool {
+	wait.For(t, "the deactivation to reach the server", func() bool {
 		return ts.do(t, req{URL: "/api/users/me/", Header: bearer(access3)}).Code == 401
 	})
 	// A token for a user that does not exist.

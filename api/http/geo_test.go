@@ -15,6 +15,7 @@ import (
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
+	"github.com/isis-project/isis/internal/wait"
 )
 
 type listBody struct {
@@ -269,7 +270,7 @@ func TestETag(t *testing.T) {
 // PostgreSQL's notification within moments, never leaving it stale.
 func TestGeoCacheFollowsOtherWriters(t *testing.T) {
 	ts := newTestServer(t, nil)
-	waitFor(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
+	wait.For(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
 	first := ts.do(t, req{URL: "/api/municipalities/05001/"})
 	if first.Code != 200 {
 		t.Fatal(first.Code)
@@ -280,23 +281,12 @@ func TestGeoCacheFollowsOtherWriters(t *testing.T) {
 	if _, err := ts.DB.Exec(`UPDATE municipalities SET name = 'Medellín (psql)' WHERE code = '05001'`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the renamed municipality", func() bool {
+	wait.For(t, "the renamed municipality", func() bool {
 		return strings.Contains(ts.do(t, req{URL: "/api/municipalities/05001/"}).Body.String(), "Medellín (psql)")
 	})
 }
 
 func cacheKey2(ts *testServer, path string) string { return "http://api.example.com" + path + "?" }
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestDatabaseDown stops PostgreSQL under a running server: ready and lists
 // answer 503 quickly, and both recover by themselves when it is back.
@@ -323,7 +313,7 @@ func TestDatabaseDown(t *testing.T) {
 	pg.Stop()
 	// The cache turns off once the notification connection drops (it cannot
 	// know what it missed): then every list goes to the database.
-	waitFor(t, "the cache to turn off", func() bool { return !ts.geo.enabled.Load() })
+	wait.For(t, "the cache to turn off", func() bool { return !ts.geo.enabled.Load() })
 	for _, u := range []string{"/api/ready/", "/api/departments/", "/api/municipalities/?department=05", "/api/municipalities/05001/"} {
 		start := time.Now()
 		w := ts.do(t, req{URL: u})
@@ -382,7 +372,7 @@ func TestGeoCacheOneLoadPerMiss(t *testing.T) {
 	ts := newTestServer(t, nil)
 	g := &countingGeo{GeoService: ts.GeoService}
 	ts.GeoService = g
-	waitFor(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
+	wait.For(t, "the cache to come on", func() bool { return ts.geo.enabled.Load() })
 	var wg sync.WaitGroup
 	codes := make([]int, 32)
 	for i := range codes {

@@ -11,6 +11,7 @@ import (
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
+	"github.com/isis-project/isis/internal/wait"
 )
 
 type nopInvalidator struct{}
@@ -27,7 +28,7 @@ func listening(t *testing.T) (*postgres.DB, *postgres.UserService, *api.User) {
 	if err := users.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the cache to come on", db.UserCacheEnabled)
+	wait.For(t, "the cache to come on", db.UserCacheEnabled)
 	if _, err := users.FindUserByID(context.Background(), u.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -35,17 +36,6 @@ func listening(t *testing.T) (*postgres.DB, *postgres.UserService, *api.User) {
 		t.Fatal("the row was not cached: the test would prove nothing")
 	}
 	return db, users, u
-}
-
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestUserCacheFollowsOtherWriters: a change made outside this process
@@ -57,7 +47,7 @@ func TestUserCacheFollowsOtherWriters(t *testing.T) {
 	if _, err := db.Exec(`UPDATE users SET is_active = false WHERE id = $1`, u.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the deactivation", func() bool {
+	wait.For(t, "the deactivation", func() bool {
 		got, err := users.FindUserByID(ctx, u.ID)
 		return err == nil && !got.IsActive
 	})
@@ -70,7 +60,7 @@ func TestUserCacheFollowsOtherWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the delete", func() bool {
+	wait.For(t, "the delete", func() bool {
 		_, err := users.FindUserByID(ctx, u.ID)
 		return api.ErrorCode(err) == api.ENOTFOUND
 	})
@@ -81,7 +71,7 @@ func TestUserCacheTruncate(t *testing.T) {
 	if _, err := db.Exec(`TRUNCATE users CASCADE`); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the truncate", func() bool {
+	wait.For(t, "the truncate", func() bool {
 		_, err := users.FindUserByID(context.Background(), u.ID)
 		return api.ErrorCode(err) == api.ENOTFOUND
 	})
@@ -181,7 +171,7 @@ func TestListenWaitsForTheDatabase(t *testing.T) {
 	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the cache to come on", db.UserCacheEnabled)
+	wait.For(t, "the cache to come on", db.UserCacheEnabled)
 	pg.Stop()
-	waitUntil(t, "the cache to go off", func() bool { return !db.UserCacheEnabled() })
+	wait.For(t, "the cache to go off", func() bool { return !db.UserCacheEnabled() })
 }
