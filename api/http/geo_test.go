@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
-	"github.com/isis-project/isis/api/postgres"
-	"github.com/isis-project/isis/internal/pgtest"
+	"github.com/isis-project/isis/internal/testdb"
 	"github.com/isis-project/isis/internal/wait"
 )
 
@@ -291,19 +290,7 @@ func cacheKey2(ts *testServer, path string) string { return "http://api.example.
 // TestDatabaseDown stops PostgreSQL under a running server: ready and lists
 // answer 503 quickly, and both recover by themselves when it is back.
 func TestDatabaseDown(t *testing.T) {
-	pg, err := pgtest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Close)
-	db, err := postgres.Open(pg.DSN("postgres"), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	pg, db := testdb.OwnServer(t)
 	ts := newTestServerDB(t, db, nil)
 	for _, u := range []string{"/api/ready/", "/api/departments/", "/api/municipalities/?department=05"} {
 		if w := ts.do(t, req{URL: u}); w.Code != 200 {

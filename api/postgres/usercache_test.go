@@ -9,7 +9,6 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
-	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
 	"github.com/isis-project/isis/internal/wait"
 )
@@ -143,19 +142,7 @@ func TestUserCacheOffWithoutNotifications(t *testing.T) {
 // TestListenWaitsForTheDatabase: Listen returns at once with PostgreSQL
 // down, the caches stay off, and they come on by themselves once it is up.
 func TestListenWaitsForTheDatabase(t *testing.T) {
-	pg, err := pgtest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Close)
-	db, err := postgres.Open(pg.DSN("postgres"), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	pg, db := testdb.OwnServer(t)
 	pg.Stop()
 	done := make(chan struct{})
 	go func() { db.Listen(t.Context(), nopInvalidator{}); close(done) }()

@@ -38,3 +38,26 @@ func Open(tb testing.TB) *postgres.DB {
 	tb.Cleanup(func() { db.Close() })
 	return db
 }
+
+// OwnServer starts a PostgreSQL of the test's own (to stop and start under
+// it) and returns it with a pool on its migrated postgres database; both end
+// with tb.
+func OwnServer(tb testing.TB) (*pgtest.Server, *postgres.DB) {
+	tb.Helper()
+	pg, err := pgtest.NewServer()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pg.Close)
+	db, err := postgres.Open(pg.DSN("postgres"), postgres.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return pg, db
+}
