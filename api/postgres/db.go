@@ -89,14 +89,6 @@ func scrubDSNError(err error) error {
 	return errors.New("invalid connection string (check DATABASE_URL or DATABASE_* settings)")
 }
 
-// Ping checks the database answers, within ctx.
-func (db *DB) Ping(ctx context.Context) error {
-	if err := db.PingContext(ctx); err != nil {
-		return FormatError(err)
-	}
-	return nil
-}
-
 // FormatError turns a driver error into a domain error. Unique and
 // foreign-key violations become ECONFLICT/EINVALID, no rows ENOTFOUND,
 // anything that means "the database is not there" EUNAVAILABLE; the rest is
