@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/isis-project/isis/api.Version=$(VERSION)
 GO      := CGO_ENABLED=0 go
 FUZZTIME ?= 5s
 
-.PHONY: build test vet fuzz bench clean
+.PHONY: build test race vet fuzz bench clean
 
 build:
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/isis ./cmd/isis
@@ -18,6 +18,11 @@ vet:
 
 test: vet
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m ./...
+
+# The server's packages again under the race detector: its caches, token
+# memory and shared header values are read by every request at once.
+race:
+	CGO_ENABLED=1 go test -race -count=1 -timeout 20m ./api/...
 
 # Each fuzz target runs for FUZZTIME; crashers land in testdata/fuzz and stay as regression cases.
 fuzz:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test: vet, a short run of every fuzz
 # target, then the unit and integration tests against real services
-# (PostgreSQL started by the tests themselves, Podman started here).
+# (PostgreSQL started by the tests themselves, Podman started here), then the
+# server's packages under the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
@@ -10,3 +11,4 @@ export ISIS_PODMAN_URL
 make build vet
 make fuzz FUZZTIME=${FUZZTIME:-5s}
 make test
+make race
