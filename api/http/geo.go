@@ -165,9 +165,7 @@ func (s *Server) handleDepartmentCreate(c echo.Context) error {
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	err := s.GeoService.CreateDepartment(c.Request().Context(), d)
-	s.InvalidateGeo() // at once, before answering: the notification only follows
-	if err != nil {
+	if err := s.GeoService.CreateDepartment(c.Request().Context(), d); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusCreated, d)
@@ -186,7 +184,6 @@ func (s *Server) handleDepartmentUpdate(c echo.Context) error {
 		return fe.Err()
 	}
 	d, err := s.GeoService.UpdateDepartment(c.Request().Context(), c.Param("code"), api.DepartmentUpdate{Name: in.Name})
-	s.InvalidateGeo()
 	if err != nil {
 		return err
 	}
@@ -194,9 +191,7 @@ func (s *Server) handleDepartmentUpdate(c echo.Context) error {
 }
 
 func (s *Server) handleDepartmentDelete(c echo.Context) error {
-	err := s.GeoService.DeleteDepartment(c.Request().Context(), c.Param("code"))
-	s.InvalidateGeo()
-	if err != nil {
+	if err := s.GeoService.DeleteDepartment(c.Request().Context(), c.Param("code")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -217,9 +212,7 @@ func (s *Server) handleMunicipalityCreate(c echo.Context) error {
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	err := s.GeoService.CreateMunicipality(c.Request().Context(), m)
-	s.InvalidateGeo()
-	if err != nil {
+	if err := s.GeoService.CreateMunicipality(c.Request().Context(), m); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusCreated, m)
@@ -240,7 +233,6 @@ func (s *Server) handleMunicipalityUpdate(c echo.Context) error {
 	}
 	m, err := s.GeoService.UpdateMunicipality(c.Request().Context(), c.Param("code"),
 		api.MunicipalityUpdate{Name: in.Name, DepartmentCode: in.DepartmentCode})
-	s.InvalidateGeo()
 	if err != nil {
 		return err
 	}
@@ -248,9 +240,7 @@ func (s *Server) handleMunicipalityUpdate(c echo.Context) error {
 }
 
 func (s *Server) handleMunicipalityDelete(c echo.Context) error {
-	err := s.GeoService.DeleteMunicipality(c.Request().Context(), c.Param("code"))
-	s.InvalidateGeo()
-	if err != nil {
+	if err := s.GeoService.DeleteMunicipality(c.Request().Context(), c.Param("code")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/isis-project/isis/api"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/singleflight"
 )
@@ -79,6 +80,44 @@ func (g *geoCache) invalidate() {
 	defer g.mu.Unlock()
 	g.gen.Add(1)
 	g.entries, g.bytes = map[string]*cachedAnswer{}, 0
+}
+
+// invalidatingGeo drops the cache after every write made through it (at
+// once, before the handler answers: the notification only follows), failed
+// writes included, so no write path can forget to.
+type invalidatingGeo struct {
+	api.GeoService
+	cache *geoCache
+}
+
+func (g invalidatingGeo) CreateDepartment(ctx context.Context, d *api.Department) error {
+	defer g.cache.invalidate()
+	return g.GeoService.CreateDepartment(ctx, d)
+}
+
+func (g invalidatingGeo) UpdateDepartment(ctx context.Context, code string, upd api.DepartmentUpdate) (*api.Department, error) {
+	defer g.cache.invalidate()
+	return g.GeoService.UpdateDepartment(ctx, code, upd)
+}
+
+func (g invalidatingGeo) DeleteDepartment(ctx context.Context, code string) error {
+	defer g.cache.invalidate()
+	return g.GeoService.DeleteDepartment(ctx, code)
+}
+
+func (g invalidatingGeo) CreateMunicipality(ctx context.Context, m *api.Municipality) error {
+	defer g.cache.invalidate()
+	return g.GeoService.CreateMunicipality(ctx, m)
+}
+
+func (g invalidatingGeo) UpdateMunicipality(ctx context.Context, code string, upd api.MunicipalityUpdate) (*api.Municipality, error) {
+	defer g.cache.invalidate()
+	return g.GeoService.UpdateMunicipality(ctx, code, upd)
+}
+
+func (g invalidatingGeo) DeleteMunicipality(ctx context.Context, code string) error {
+	defer g.cache.invalidate()
+	return g.GeoService.DeleteMunicipality(ctx, code)
 }
 
 // InvalidateGeo drops every cached geography answer (a write happened, or

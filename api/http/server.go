@@ -62,8 +62,9 @@ type Server struct {
 
 // NewServer wires the routes over the given services.
 func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
-	s := &Server{Config: cfg, Logger: logger, DB: svc.DB, GeoService: svc.Geo, Users: svc.Users,
+	s := &Server{Config: cfg, Logger: logger, DB: svc.DB, Users: svc.Users,
 		TokenStore: svc.Tokens, Media: svc.Media, Now: time.Now, geo: newGeoCache(), accessLog: svc.AccessLog}
+	s.GeoService = invalidatingGeo{svc.Geo, s.geo}
 	now := func() time.Time { return s.Now() }
 	s.Tokens = &auth.Tokens{Key: []byte(cfg.SecretKey), AccessTTL: cfg.AccessTokenLifetime, RefreshTTL: cfg.RefreshTokenLifetime, Now: now}
 	if cfg.GoogleClientID != "" {
