@@ -126,22 +126,18 @@ func (e *e2e) isisctl(args ...string) (string, int) {
 	return out.String(), code
 }
 
-func (e *e2e) get(path string) (int, string) {
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), nil)
-	req.Host = e2eDomain
-	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
-}
+func (e *e2e) get(path string) (int, string) { return e.do("GET", path, "") }
 
-func (e *e2e) post(path, body string) (int, string) {
-	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), strings.NewReader(body))
+func (e *e2e) post(path, body string) (int, string) { return e.do("POST", path, body) }
+
+// do sends one request to the published port under the deployed domain;
+// status 0 and the error text when none came back.
+func (e *e2e) do(method, path, body string) (int, string) {
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), strings.NewReader(body))
 	req.Host = e2eDomain
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return 0, err.Error()
