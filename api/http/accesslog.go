@@ -17,18 +17,17 @@ import (
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// accessLine is one request's log record.
+// accessLine is one request's log record: what the request state (id,
+// path as sent, client, user, error) does not hold already.
 type accessLine struct {
-	time      time.Time
-	level     slog.Level
-	requestID string
-	method    string
-	path      string
-	route     string
-	status    int
-	latency   time.Duration
-	st        *reqState
-	bytes     int64
+	time    time.Time
+	level   slog.Level
+	method  string
+	route   string
+	status  int
+	latency time.Duration
+	st      *reqState
+	bytes   int64
 }
 
 func (l *accessLine) append(b []byte) []byte {
@@ -37,11 +36,11 @@ func (l *accessLine) append(b []byte) []byte {
 	b = append(b, `","level":"`...)
 	b = append(b, l.level.String()...)
 	b = append(b, `","msg":"request","request_id":`...)
-	b = api.AppendJSONString(b, l.requestID)
+	b = api.AppendJSONString(b, l.st.id)
 	b = append(b, `,"method":`...)
 	b = api.AppendJSONString(b, l.method)
 	b = append(b, `,"path":`...)
-	b = api.AppendJSONString(b, l.path)
+	b = api.AppendJSONString(b, l.st.path)
 	b = append(b, `,"route":`...)
 	b = api.AppendJSONString(b, l.route)
 	b = append(b, `,"status":`...)

@@ -113,7 +113,7 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		now := time.Now()
-		line := accessLine{time: now, level: level, requestID: st.id, method: r.Method, path: st.path, route: c.Path(),
+		line := accessLine{time: now, level: level, method: r.Method, route: c.Path(),
 			status: res.Status, latency: now.Sub(start), st: st, bytes: res.Size}
 		buf := lineBufs.Get().(*[]byte)
 		*buf = line.append((*buf)[:0])
