@@ -32,6 +32,10 @@ type Config struct {
 	AllowedHosts       []string
 	CORSAllowedOrigins []string
 	TrustedProxies     []netip.Prefix
+	// ClientIPHeader is the one forwarding header believed from a trusted
+	// proxy (CLIENT_IP_HEADER): "X-Forwarded-For", "X-Real-IP",
+	// "Forwarded", or "none" for the peer address alone.
+	ClientIPHeader string
 
 	ListenAddress string // LISTEN_ADDRESS, default all interfaces
 	Port          int
@@ -240,6 +244,28 @@ var DefaultTrustedProxies = []string{
 	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
 }
 
+// Values of CLIENT_IP_HEADER.
+const (
+	HeaderXForwardedFor = "X-Forwarded-For"
+	HeaderXRealIP       = "X-Real-IP"
+	HeaderForwarded     = "Forwarded"
+	HeaderNone          = "none"
+)
+
+// clientIPHeader reads CLIENT_IP_HEADER: the header the reverse proxy in
+// front sets (X-Forwarded-For by default, as the rendered nginx and Caddy
+// configurations do), or none.
+func clientIPHeader(e *env) string {
+	v := strings.TrimSpace(e.str("CLIENT_IP_HEADER", HeaderXForwardedFor))
+	for _, h := range []string{HeaderXForwardedFor, HeaderXRealIP, HeaderForwarded, HeaderNone} {
+		if strings.EqualFold(v, h) {
+			return h
+		}
+	}
+	e.fail("CLIENT_IP_HEADER", "%q is not one of X-Forwarded-For, X-Real-IP, Forwarded, none", v)
+	return HeaderXForwardedFor
+}
+
 // Load reads and validates every setting.
 func Load(get Getenv) (*Config, error) {
 	e := &env{get: get}
@@ -249,6 +275,7 @@ func Load(get Getenv) (*Config, error) {
 	c.AllowedHosts = e.list("ALLOWED_HOSTS", nil)
 	c.CORSAllowedOrigins = e.list("CORS_ALLOWED_ORIGINS", nil)
 	proxies := e.list("TRUSTED_PROXIES", DefaultTrustedProxies)
+	c.ClientIPHeader = clientIPHeader(e)
 	c.ListenAddress = strings.TrimSpace(e.str("LISTEN_ADDRESS", ""))
 	c.Port = int(e.integer("PORT", 3003, 1, 65535))
 	c.DatabaseMaxConns = int(e.integer("DATABASE_MAX_CONNS", 32, 1, 1000))
@@ -471,6 +498,7 @@ func (c *Config) Redacted() map[string]any {
 		"ALLOWED_HOSTS":           c.AllowedHosts,
 		"CORS_ALLOWED_ORIGINS":    c.CORSAllowedOrigins,
 		"TRUSTED_PROXIES":         fmt.Sprint(c.TrustedProxies),
+		"CLIENT_IP_HEADER":        c.ClientIPHeader,
 		"PORT":                    c.Port,
 		"DATABASE":                redactDSN(c.DatabaseDSN),
 		"LOG_DIR":                 c.LogDir,

@@ -38,6 +38,14 @@ func TestLoadDefaults(t *testing.T) {
 	if len(c.TrustedProxies) != len(DefaultTrustedProxies) {
 		t.Errorf("trusted = %v", c.TrustedProxies)
 	}
+	if c.ClientIPHeader != HeaderXForwardedFor {
+		t.Errorf("CLIENT_IP_HEADER = %q", c.ClientIPHeader)
+	}
+	for in, want := range map[string]string{"x-real-ip": HeaderXRealIP, " FORWARDED ": HeaderForwarded, "None": HeaderNone} {
+		if c, err := load(base(map[string]string{"CLIENT_IP_HEADER": in})); err != nil || c.ClientIPHeader != want {
+			t.Errorf("CLIENT_IP_HEADER=%q: %v %v", in, c, err)
+		}
+	}
 }
 
 // TestLoadErrors: every bad or missing value stops start-up with one line
@@ -65,6 +73,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/path"}, "CORS_ALLOWED_ORIGINS"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{map[string]string{"TRUSTED_PROXIES": "not-an-ip"}, "TRUSTED_PROXIES"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Client-IP"}, "CLIENT_IP_HEADER"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For, X-Real-IP"}, "CLIENT_IP_HEADER"},
 		{map[string]string{"DATABASE_PORT": "x"}, "DATABASE_PORT"},
 		{map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@h/db", "DATABASE_HOST": "h"}, "DATABASE_URL"},

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/isis-project/isis/api/config"
 )
 
 // clientInfo is what the proxy headers say about the original request.
@@ -26,11 +28,33 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 	return false
 }
 
-// resolveClient applies the client-IP rules of the API contract: the
-// Forwarded header (RFC 7239), then X-Forwarded-For, then X-Real-IP are read
-// only when the direct peer is a trusted proxy; walking the hops from the
-// right, the first untrusted address is the client.
-func resolveClient(r *http.Request, trusted trustedProxies) clientInfo {
+// clientResolver finds the client behind the reverse proxy, after Echo's
+// IPExtractor design: exactly one forwarding header is believed (the one the
+// operator's proxy sets, CLIENT_IP_HEADER), and only from a peer in
+// TRUSTED_PROXIES; every other forwarding header is ignored, so a header the
+// proxy passes through untouched cannot speak for the client.
+//
+//   - X-Forwarded-For: ExtractIPFromXFFHeader. The peer is appended to the
+//     list, which is walked from the right; the first address that is not a
+//     trusted proxy is the client. An entry that is not an address ends the
+//     walk with the peer (the chain cannot be trusted past it); a list of
+//     trusted proxies only gives its left-most address. Scheme and host come
+//     from X-Forwarded-Proto and X-Forwarded-Host.
+//   - X-Real-IP: ExtractIPFromRealIPHeader, the header's one address.
+//     Scheme and host as for X-Forwarded-For.
+//   - Forwarded (RFC 7239): the for= values walked as X-Forwarded-For; proto=
+//     and host= of the last element that has them.
+//   - none: ExtractIPDirect, the peer address; no forwarded scheme or host.
+//
+// A forwarded host is used only when ALLOWED_HOSTS allows it; otherwise the
+// Host header stands (and is itself checked against ALLOWED_HOSTS).
+type clientResolver struct {
+	trusted trustedProxies
+	header  string // config.Header*
+	allowed []string
+}
+
+func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 	info := clientInfo{Scheme: "http", Host: r.Host}
 	if r.TLS != nil {
 		info.Scheme = "https"
@@ -40,60 +64,60 @@ func resolveClient(r *http.Request, trusted trustedProxies) clientInfo {
 		return info
 	}
 	info.IP = peer
-	if !trusted.contains(peer) {
+	if cr.header == config.HeaderNone || !cr.trusted.contains(peer) {
 		return info
 	}
-	var hops []string
 	var proto, host string
-	if fwd := r.Header["Forwarded"]; len(fwd) > 0 {
-		hops, proto, host = parseForwarded(strings.Join(fwd, ","))
-	}
-	if len(hops) == 0 {
+	switch cr.header {
+	case config.HeaderForwarded:
+		var fors []string
+		if fwd := r.Header["Forwarded"]; len(fwd) > 0 {
+			fors, proto, host = parseForwarded(strings.Join(fwd, ","))
+		}
+		info.IP = walkHops(peer, fors, cr.trusted)
+	case config.HeaderXRealIP:
+		if a, ok := parseNodeAddr(header(r.Header, "X-Real-Ip")); ok {
+			info.IP = a
+		}
+		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
+	default: // X-Forwarded-For
 		if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
-			hops = splitList(strings.Join(xff, ","))
+			info.IP = walkHops(peer, splitList(strings.Join(xff, ",")), cr.trusted)
 		}
+		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
 	}
-	if len(hops) == 0 {
-		if xr := strings.TrimSpace(header(r.Header, "X-Real-Ip")); xr != "" {
-			hops = []string{xr}
-		}
-	}
-	info.IP = rightmostUntrusted(peer, hops, trusted)
-	if proto == "" {
-		proto = firstListValue(header(r.Header, "X-Forwarded-Proto"))
-	}
-	if host == "" {
-		host = firstListValue(header(r.Header, "X-Forwarded-Host"))
-	}
-	switch strings.ToLower(proto) {
+	switch strings.ToLower(firstListValue(proto)) {
 	case "https":
 		info.Scheme = "https"
 	case "http":
 		info.Scheme = "http"
 	}
-	if host != "" && validHost(host) {
+	if host = firstListValue(host); host != "" && hostAllowed(host, cr.allowed) {
 		info.Host = host
 	}
 	return info
 }
 
-// rightmostUntrusted walks hops right to left (the peer being the hop after
-// the last) and returns the first address not in trusted. An entry that is not
-// an address ("unknown", an obfuscated name, garbage) ends the walk: the last
-// address that could be checked is returned, never a claim past it.
-func rightmostUntrusted(peer netip.Addr, hops []string, trusted trustedProxies) netip.Addr {
-	last := peer
+// walkHops walks hops right to left, the peer being the hop after the last,
+// and returns the first address not in trusted. An entry that is not an
+// address ("unknown", an obfuscated name, garbage) gives the peer: nothing
+// past it can be checked. When every hop is trusted, the left-most wins.
+func walkHops(peer netip.Addr, hops []string, trusted trustedProxies) netip.Addr {
+	if len(hops) == 0 {
+		return peer
+	}
+	var left netip.Addr
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := parseNodeAddr(hops[i])
 		if !ok {
-			return last
+			return peer
 		}
-		last = a
 		if !trusted.contains(a) {
 			return a
 		}
+		left = a
 	}
-	return last
+	return left
 }
 
 // parseForwarded returns the for= values of every element of a Forwarded
@@ -204,33 +228,66 @@ func parseHostPortAddr(s string) (netip.Addr, bool) {
 	return parseNodeAddr(s)
 }
 
-// validHost reports whether h looks like a host[:port] (no spaces, slashes,
-// user info or other URL parts).
-func validHost(h string) bool {
-	if h == "" || len(h) > 255 {
-		return false
+// splitDomainPort is Django's split_domain_port: host must be a lower-cased
+// name of letters, digits, dots and hyphens, or a bracketed IPv6 address,
+// optionally followed by a numeric port; anything else gives "" (an invalid
+// host, a 400). A trailing dot is dropped from a name.
+func splitDomainPort(host string) (domain, port string) {
+	host = strings.ToLower(host)
+	rest := host
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return "", ""
+		}
+		inner := host[1:end]
+		colon := strings.IndexByte(inner, ':')
+		if colon < 0 || colon == len(inner)-1 || !allBytes(inner[:colon], "0123456789abcdef") ||
+			!allBytes(inner[colon+1:], "0123456789abcdef.:") {
+			return "", ""
+		}
+		domain, rest = host[:end+1], host[end+1:]
+	} else {
+		end := strings.IndexByte(host, ':')
+		if end < 0 {
+			end = len(host)
+		}
+		domain, rest = host[:end], host[end:]
+		if domain == "" || !allBytes(domain, "abcdefghijklmnopqrstuvwxyz0123456789.-") {
+			return "", ""
+		}
+		domain = strings.TrimSuffix(domain, ".")
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_':
-		default:
+	if rest != "" {
+		port = rest[1:] // rest starts with ':' here, or the host was bad
+		if rest[0] != ':' || port == "" || !allBytes(port, "0123456789") {
+			return "", ""
+		}
+	}
+	return domain, port
+}
+
+func allBytes(s, set string) bool {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(set, s[i]) < 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// hostAllowed applies Django's ALLOWED_HOSTS rule to a Host value: the port
-// is ignored, "*" allows all, ".example.com" matches example.com and its
-// subdomains, everything else must match exactly (case-insensitively).
+// validHost reports whether h is a host[:port] Django accepts.
+func validHost(h string) bool {
+	d, _ := splitDomainPort(h)
+	return d != ""
+}
+
+// hostAllowed applies Django's ALLOWED_HOSTS rule (get_host, validate_host)
+// to a Host value: the host must be valid (see splitDomainPort), then "*"
+// allows all, ".example.com" matches example.com and its subdomains, anything
+// else must match exactly (case-insensitively). The port is not compared.
 func hostAllowed(host string, allowed []string) bool {
-	if !validHost(host) {
-		return false
-	}
-	domain := strings.ToLower(stripPort(host))
-	domain = strings.TrimSuffix(domain, ".")
+	domain, _ := splitDomainPort(host)
 	if domain == "" {
 		return false
 	}
@@ -248,18 +305,4 @@ func hostAllowed(host string, allowed []string) bool {
 		}
 	}
 	return false
-}
-
-// stripPort removes a trailing :port, keeping IPv6 brackets as Django does.
-func stripPort(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.LastIndex(host, "]"); i >= 0 {
-			return host[:i+1]
-		}
-		return host
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
-		return host[:i]
-	}
-	return host
 }

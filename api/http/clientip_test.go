@@ -57,34 +57,56 @@ func TestHostAllowed(t *testing.T) {
 		{"a.b.example.org", true},
 		{"badexample.org", false},
 		{"[::1]:3003", true},
+		{"[::1]", true},
 		{"127.0.0.1:3003", true},
 		{"127.0.0.2", false},
 		{"", false},
 		{"api.example.com/x", false},
 		{"user@api.example.com", false},
 		{"api.example.com evil", false},
+		// Django's host_validation_re: a port is digits, a name has no _ or %.
+		{"api.example.com:abc", false},
+		{"api.example.com:", false},
+		{"api.example.com:80:80", false},
+		{"api.example.com:+80", false},
+		{"api_x.example.com", false},
+		{"api%2eexample.com", false},
+		{"[::1", false},
+		{"[::1]x", false},
+		{"[::1]:", false},
+		{"[:]", false},
+		{"[g::1]", false},
+		{".", false},
 	} {
 		if got := hostAllowed(tc.host, allowed); got != tc.want {
 			t.Errorf("hostAllowed(%q) = %v, want %v", tc.host, got, tc.want)
 		}
 	}
+	if hostAllowed("api.example.com:abc", []string{"*"}) || !hostAllowed("any.where:1", []string{"*"}) {
+		t.Error("* must still refuse an invalid host and allow a valid one")
+	}
 }
 
-// FuzzResolveClient feeds arbitrary proxy headers from a trusted peer: the
-// result must be a valid address that is the peer or appears in the headers.
+// FuzzResolveClient feeds arbitrary proxy headers: the result is the peer
+// unless the peer is trusted, an address in the one configured header, a
+// scheme of http or https, and a host ALLOWED_HOSTS allows or the Host header.
 func FuzzResolveClient(f *testing.F) {
-	f.Add("for=192.0.2.60;proto=http", "1.2.3.4, 10.0.0.1", "5.6.7.8", "127.0.0.1:1")
-	f.Add(`for="[2001:db8::1]:80", for=unknown`, "", "", "[::1]:9")
-	f.Add(`for="\"\\`, ",,,", " ", "10.1.2.3:4")
-	f.Add("", "", "", "203.0.113.1:80")
+	f.Add("for=192.0.2.60;proto=http", "1.2.3.4, 10.0.0.1", "5.6.7.8", "127.0.0.1:1", "api.example.com", uint8(0))
+	f.Add(`for="[2001:db8::1]:80", for=unknown`, "", "", "[::1]:9", "x:1", uint8(2))
+	f.Add(`for="\"\\`, ",,,", " ", "10.1.2.3:4", "", uint8(1))
+	f.Add("", "", "", "203.0.113.1:80", "api.example.com", uint8(3))
+	modes := []string{config.HeaderXForwardedFor, config.HeaderXRealIP, config.HeaderForwarded, config.HeaderNone}
 	tp := defaultTrusted(f)
-	f.Fuzz(func(t *testing.T, fwd, xff, xri, remote string) {
+	allowed := []string{"api.example.com"}
+	f.Fuzz(func(t *testing.T, fwd, xff, xri, remote, fhost string, mode uint8) {
+		cr := &clientResolver{trusted: tp, header: modes[int(mode)%len(modes)], allowed: allowed}
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
 		r.Header.Set("Forwarded", fwd)
 		r.Header.Set("X-Forwarded-For", xff)
 		r.Header.Set("X-Real-IP", xri)
-		ci := resolveClient(r, tp)
+		r.Header.Set("X-Forwarded-Host", fhost)
+		ci := cr.resolve(r)
 		peer, ok := parseHostPortAddr(remote)
 		if !ok {
 			if ci.IP.IsValid() {
@@ -95,11 +117,14 @@ func FuzzResolveClient(f *testing.F) {
 		if !ci.IP.IsValid() {
 			t.Fatalf("no client IP for peer %q", remote)
 		}
-		if !tp.contains(peer) && ci.IP != peer {
-			t.Fatalf("untrusted peer %v: headers were believed (%v)", peer, ci.IP)
+		if (!tp.contains(peer) || cr.header == config.HeaderNone) && ci.IP != peer {
+			t.Fatalf("peer %v, header %s: headers were believed (%v)", peer, cr.header, ci.IP)
 		}
 		if ci.Scheme != "http" && ci.Scheme != "https" {
 			t.Fatalf("scheme %q", ci.Scheme)
+		}
+		if ci.Host != r.Host && !hostAllowed(ci.Host, allowed) {
+			t.Fatalf("forwarded host %q believed though not allowed", ci.Host)
 		}
 	})
 }

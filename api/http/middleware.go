@@ -88,7 +88,7 @@ func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newRequestID()
 		}
 		st := state(c)
-		st.id, st.client, st.path, st.idHdr = id, resolveClient(r, s.trusted), r.URL.Path, [1]string{id}
+		st.id, st.client, st.path, st.idHdr = id, s.clientIP.resolve(r), r.URL.Path, [1]string{id}
 		c.Response().Header()["X-Request-Id"] = st.idHdr[:]
 		return next(c)
 	}
@@ -207,6 +207,9 @@ func (s *Server) mwAllowedHosts(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		host := client(c).Host
 		if !hostExempt(c.Request().URL.Path) && !hostAllowed(host, s.Config.AllowedHosts) {
+			if !validHost(host) { // Django's wording for a host it cannot parse (a port that is not a number, …)
+				return api.Errorf(api.EBADREQUEST, "Invalid HTTP_HOST header: %q. The domain name provided is not valid according to RFC 1034/1035.", truncate(host, 100))
+			}
 			return api.Errorf(api.EBADREQUEST, "Invalid HTTP_HOST header: %q. You may need to add it to ALLOWED_HOSTS.", truncate(host, 100))
 		}
 		return next(c)

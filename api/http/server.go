@@ -53,7 +53,7 @@ type Server struct {
 	echo      *echo.Echo
 	handler   echo.HandlerFunc // the whole chain, routing included
 	routed    echo.HandlerFunc // authentication, then the route's handler
-	trusted   trustedProxies
+	clientIP  clientResolver
 	accessLog io.Writer
 
 	throttleToken, throttleRegister, throttleGoogle *throttle
@@ -74,11 +74,11 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.throttleToken = newThrottle("token", cfg.ThrottleToken, now)
 	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, now)
 	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, now)
-	s.trusted = trustedProxies(cfg.TrustedProxies)
+	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader, allowed: cfg.AllowedHosts}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = func(r *http.Request) string { return resolveClient(r, s.trusted).IP.String() }
+	e.IPExtractor = func(r *http.Request) string { return s.clientIP.resolve(r).IP.String() }
 	s.echo = e
 	// The middleware chain is composed once, here. (Echo's own ServeHTTP
 	// composes Pre and Use middleware anew for every request: a closure

@@ -429,6 +429,18 @@ func TestCheckDeploy(t *testing.T) {
 	if strings.Contains(out, testKey) {
 		t.Error("check printed the secret key")
 	}
+	out, _, _ = isis(t, map[string]string{"TRUSTED_PROXIES": "::/0", "CLIENT_IP_HEADER": "x-real-ip"}, "check", "--deploy")
+	if !strings.Contains(out, "TRUSTED_PROXIES: ::/0 trusts every peer, so any client can forge its IP in X-Real-IP") {
+		t.Errorf("check --deploy does not name the header believed:\n%s", out)
+	}
+	out, _, _ = isis(t, map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0", "CLIENT_IP_HEADER": "none"}, "check", "--deploy")
+	if strings.Contains(out, "TRUSTED_PROXIES") {
+		t.Errorf("CLIENT_IP_HEADER=none believes no header, yet:\n%s", out)
+	}
+	out, _, code = isis(t, map[string]string{"CLIENT_IP_HEADER": "True-Client-IP"}, "check")
+	if code == 0 || !strings.HasPrefix(out, "CLIENT_IP_HEADER:") {
+		t.Errorf("a header isis cannot read: %d %s", code, out)
+	}
 	out, _, code = isis(t, map[string]string{"SECRET_KEY": ""}, "check", "--deploy")
 	if code == 0 || !strings.HasPrefix(out, "SECRET_KEY:") {
 		t.Errorf("missing key: %d %s", code, out)
