@@ -31,6 +31,7 @@ type Config struct {
 	Secrets       SecretsConfig  `yaml:"secrets"`
 	Build         BuildConfig    `yaml:"build"`
 	Units         UnitsConfig    `yaml:"units"`
+	Proxy         ProxyConfig    `yaml:"proxy"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -169,7 +170,7 @@ func decodeStrict(b []byte, c *Config, file string) error {
 func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
-		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.",
+		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
 	}
 	return sections[typ] + field
 }
@@ -267,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.PublishAddr(); err != nil {
 		return bad("backend.publish", "%v", err)
+	}
+	if key, msg := c.Proxy.validate(); key != "" {
+		return bad(key, "%s", msg)
 	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {
 		if p != "" && !filepath.IsAbs(p) {

@@ -172,7 +172,10 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 		return nil, err
 	}
 	ap, _ := c.PublishAddr()
-	proxy := struct{ Domain, Upstream string }{c.Domain, ap.String()}
+	proxy, err := c.proxyData(ap.String())
+	if err != nil {
+		return nil, err
+	}
 	if err := addT("proxy/Caddyfile", "Caddyfile.tmpl", proxy); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ func customConfig() *Config {
 	c.Postgres.Image = "localhost/pg:15"
 	c.Secrets.AWSSecretAccessKey = "s3cr3t"
 	c.Backend.Env = map[string]string{"AWS_STORAGE_BUCKET_NAME": "media", "CORS_ALLOWED_ORIGINS": "https://a.test https://b.test"}
+	c.Proxy = ProxyConfig{HTTP: "8080", HTTPS: "127.0.0.1:8443", Certificate: "/etc/isis/tls/cert.pem", CertificateKey: "/etc/isis/tls/key.pem"}
 	return c
 }
 
