@@ -234,7 +234,7 @@ func testThroughProxy(t *testing.T, name string) {
 	if _, e, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {
 		t.Fatal(e)
 	}
-	srv := startServer(t, map[string]string{"DATABASE_URL": dsn, "THROTTLE_TOKEN": "5/min",
+	srv := startServer(t, map[string]string{"DATABASE_URL": dsn, "THROTTLE_TOKEN": "5/min", "THROTTLE_REGISTER": "3/hour",
 		"ALLOWED_HOSTS": proxyDomain + ",localhost,127.0.0.1"})
 	upstream := strings.TrimPrefix(srv.base, "http://")
 
@@ -310,8 +310,8 @@ func testThroughProxy(t *testing.T, name string) {
 		t.Errorf("request %q logged client_ip %v, want [127.0.0.1]", id, logged)
 	}
 
-	// THROTTLE_TOKEN=5/min: the sixth wrong password is throttled, however
-	// each request dresses up its address.
+	// THROTTLE_TOKEN=5/min and THROTTLE_REGISTER=3/hour: the next attempt is
+	// throttled, however each request dresses up its address.
 	for i := 1; i <= 6; i++ {
 		res, b := do("POST", "/api/token/", `{"email":"nobody@example.com","password":"wrong-password"}`, spoofs(10+i))
 		want := 401
@@ -320,6 +320,17 @@ func testThroughProxy(t *testing.T, name string) {
 		}
 		if res.StatusCode != want {
 			t.Fatalf("login %d through %s with spoofed headers: %d, want %d: %s", i, name, res.StatusCode, want, b)
+		}
+	}
+	for i := 1; i <= 4; i++ {
+		body := fmt.Sprintf(`{"email":"proxy%d@example.com","password":"a-long-enough-password-%d"}`, i, i)
+		res, b := do("POST", "/api/auth/register/", body, spoofs(20+i))
+		want := 201
+		if i == 4 {
+			want = 429
+		}
+		if res.StatusCode != want {
+			t.Fatalf("registration %d through %s with spoofed headers: %d, want %d: %s", i, name, res.StatusCode, want, b)
 		}
 	}
 }
