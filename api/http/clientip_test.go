@@ -3,6 +3,8 @@ package apihttp
 import (
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/isis-project/isis/api/config"
@@ -144,6 +146,35 @@ func FuzzParsePage(f *testing.F) {
 		}
 		if p.Page < 1 || p.Size < 1 || p.Size > maxPageSize || p.offset() < 0 {
 			t.Fatalf("parsePage(%q) = %+v", q, p)
+		}
+	})
+}
+
+// djangoHostRE is Django 3.2's host_validation_re, the oracle for
+// splitDomainPort.
+var djangoHostRE = regexp.MustCompile(`^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$`)
+
+// FuzzSplitDomainPort: a host is valid exactly when Django's regular
+// expression matches it, and the domain is its first group minus a trailing dot.
+func FuzzSplitDomainPort(f *testing.F) {
+	for _, s := range []string{"api.example.com", "API.example.com:8443", "[::1]:80", "[::1]", "a:b", "[:]", "x.:1", "", ":", "[", "[::1]x", "a_b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		domain, port := splitDomainPort(host)
+		m := djangoHostRE.FindStringSubmatch(strings.ToLower(host))
+		if m == nil {
+			if domain != "" || port != "" {
+				t.Fatalf("%q: Django refuses it, got %q %q", host, domain, port)
+			}
+			return
+		}
+		want := m[1]
+		if !strings.HasPrefix(want, "[") {
+			want = strings.TrimSuffix(want, ".")
+		}
+		if domain != want || ":"+port != m[2] && !(port == "" && m[2] == "") {
+			t.Fatalf("%q: got %q %q, Django %q %q", host, domain, port, want, m[2])
 		}
 	})
 }
