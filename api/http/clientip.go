@@ -46,12 +46,12 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 //     and host= of the last element that has them.
 //   - none: ExtractIPDirect, the peer address; no forwarded scheme or host.
 //
-// A forwarded host is used only when ALLOWED_HOSTS allows it; otherwise the
-// Host header stands (and is itself checked against ALLOWED_HOSTS).
+// A forwarded host stands for the Host header and is checked against
+// ALLOWED_HOSTS in its place (a 400 when not allowed, as Django does with
+// USE_X_FORWARDED_HOST), so it is honoured only when allowed.
 type clientResolver struct {
 	trusted trustedProxies
 	header  string // config.Header*
-	allowed []string
 }
 
 func (cr *clientResolver) resolve(r *http.Request) clientInfo {
@@ -92,7 +92,7 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 	case "http":
 		info.Scheme = "http"
 	}
-	if host = firstListValue(host); host != "" && hostAllowed(host, cr.allowed) {
+	if host = firstListValue(host); host != "" {
 		info.Host = host
 	}
 	return info

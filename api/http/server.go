@@ -74,7 +74,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.throttleToken = newThrottle("token", cfg.ThrottleToken, now)
 	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, now)
 	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, now)
-	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader, allowed: cfg.AllowedHosts}
+	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -9,9 +9,10 @@ import (
 // TestClientIPTrust: the rules for believing forwarding headers, straight to
 // the server's port. Exactly one header (CLIENT_IP_HEADER, X-Forwarded-For by
 // default) speaks for the client, and only from a peer in TRUSTED_PROXIES;
-// scheme and host come from the same proxy's headers and the host only when
-// ALLOWED_HOSTS allows it. Each case checks the logged client_ip and the
-// absolute links of the API root.
+// scheme and host come from the same proxy's headers, and a forwarded host
+// must pass ALLOWED_HOSTS as the Host header would (400 otherwise, as in
+// Django). Each case checks the logged client_ip and the absolute links of
+// the API root.
 func TestClientIPTrust(t *testing.T) {
 	const (
 		plain = "http://api.example.com/api/"
@@ -49,10 +50,12 @@ func TestClientIPTrust(t *testing.T) {
 		{"trusted peer: proto and an allowed host", nil, local,
 			map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com:8443"},
 			"127.0.0.1", "https://api.example.com:8443/api/"},
-		{"trusted peer: a host ALLOWED_HOSTS does not allow is ignored", nil, local,
-			map[string]string{"X-Forwarded-Host": "evil.example.net"}, "127.0.0.1", plain},
-		{"trusted peer: a forwarded host with a bad port is ignored", nil, local,
-			map[string]string{"X-Forwarded-Host": "api.example.com:x"}, "127.0.0.1", plain},
+		{"trusted peer: a host ALLOWED_HOSTS does not allow is a 400", nil, local,
+			map[string]string{"X-Forwarded-Host": "evil.example.net"}, "127.0.0.1", "400"},
+		{"trusted peer: a forwarded host with a bad port is a 400", nil, local,
+			map[string]string{"X-Forwarded-Host": "api.example.com:x"}, "127.0.0.1", "400"},
+		{"untrusted peer: a forwarded host is not even looked at", nil, "203.0.113.9:5000",
+			map[string]string{"X-Forwarded-Host": "evil.example.net"}, "203.0.113.9", plain},
 		{"trusted peer: Forwarded proto/host ignored under X-Forwarded-For", nil, local,
 			map[string]string{"Forwarded": "proto=https;host=api.example.com:8443"}, "127.0.0.1", plain},
 		{"CLIENT_IP_HEADER=X-Real-IP", map[string]string{"CLIENT_IP_HEADER": "x-real-ip"}, local,
@@ -66,6 +69,10 @@ func TestClientIPTrust(t *testing.T) {
 			"198.51.100.8", "https://api.example.com/api/"},
 		{"CLIENT_IP_HEADER=Forwarded, for=unknown", map[string]string{"CLIENT_IP_HEADER": "Forwarded"}, local,
 			map[string]string{"Forwarded": "for=unknown"}, "127.0.0.1", plain},
+		{"CLIENT_IP_HEADER=Forwarded, several hops", map[string]string{"CLIENT_IP_HEADER": "Forwarded"}, "10.88.0.1:1",
+			map[string]string{"Forwarded": `for=6.6.6.6, for="198.51.100.9:4711";proto=https, for=172.16.0.5`}, "198.51.100.9", "https://api.example.com/api/"},
+		{"CLIENT_IP_HEADER=Forwarded, IPv6", map[string]string{"CLIENT_IP_HEADER": "Forwarded"}, "[::1]:1",
+			map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711"`}, "2001:db8:cafe::17", plain},
 		{"CLIENT_IP_HEADER=none", map[string]string{"CLIENT_IP_HEADER": "none"}, local,
 			map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com:8443"},
 			"127.0.0.1", plain},
@@ -78,10 +85,12 @@ func TestClientIPTrust(t *testing.T) {
 			logs := &syncBuffer{}
 			ts := &testServer{Server: NewServer(testEnv(t, tc.env), slog.New(slog.NewJSONHandler(logs, nil)), Services{AccessLog: logs}), Log: logs}
 			w := ts.do(t, req{URL: "/api/", Remote: tc.remote, Header: tc.hdr})
-			if w.Code != 200 {
+			if tc.base == "400" {
+				wantError(t, w, 400, "bad_request")
+			} else if w.Code != 200 {
 				t.Fatalf("status %d: %s", w.Code, w.Body.String())
 			}
-			if got := decode(t, w)["health"]; got != tc.base+"health/" {
+			if got := decode(t, w)["health"]; tc.base != "400" && got != tc.base+"health/" {
 				t.Errorf("links start %v, want %s", got, tc.base)
 			}
 			lines := logs.lines(t)
