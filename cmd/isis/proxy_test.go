@@ -294,20 +294,8 @@ func testThroughProxy(t *testing.T, name string) {
 	// The logged client_ip is the address the proxy saw.
 	res, _ := do("GET", "/api/", "", spoofs(2))
 	id := res.Header.Get("X-Request-ID")
-	var logged []string
-	for start := time.Now(); len(logged) == 0 && time.Since(start) < 5*time.Second; time.Sleep(50 * time.Millisecond) {
-		for _, line := range strings.Split(srv.log.String(), "\n") { // the access log is flushed in batches
-			var rec struct {
-				RequestID string `json:"request_id"`
-				ClientIP  string `json:"client_ip"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.RequestID == id && id != "" {
-				logged = append(logged, rec.ClientIP)
-			}
-		}
-	}
-	if len(logged) != 1 || logged[0] != "127.0.0.1" {
-		t.Errorf("request %q logged client_ip %v, want [127.0.0.1]", id, logged)
+	if got := loggedClientIP(t, srv, id); got != "127.0.0.1" {
+		t.Errorf("request %q through %s logged client_ip %s, want 127.0.0.1", id, name, got)
 	}
 
 	// THROTTLE_TOKEN=5/min and THROTTLE_REGISTER=3/hour: the next attempt is
@@ -331,6 +319,73 @@ func testThroughProxy(t *testing.T, name string) {
 		}
 		if res.StatusCode != want {
 			t.Fatalf("registration %d through %s with spoofed headers: %d, want %d: %s", i, name, res.StatusCode, want, b)
+		}
+	}
+}
+
+// loggedClientIP waits for the access log line of request id and returns
+// its client_ip (the access log is flushed in batches).
+func loggedClientIP(t *testing.T, srv *server, id string) string {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(50 * time.Millisecond) {
+		for _, line := range strings.Split(srv.log.String(), "\n") {
+			var rec struct {
+				RequestID string `json:"request_id"`
+				ClientIP  string `json:"client_ip"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.RequestID == id {
+				return rec.ClientIP
+			}
+		}
+	}
+	t.Fatalf("no access log line for request %s", id)
+	return ""
+}
+
+// TestClientIPDirectToPort: the trust rules over a real socket to isis's
+// own port (what any local process or container can open), per setting.
+func TestClientIPDirectToPort(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, "", nil)
+	if _, e, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {
+		t.Fatal(e)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		hdr  map[string]string
+		want string
+		next string // the next link's prefix
+	}{
+		// Loopback is trusted by default: its X-Forwarded-For counts, nothing else.
+		{nil, map[string]string{"Forwarded": "for=198.51.100.1;proto=https;host=localhost:8443", "X-Real-IP": "198.51.100.2"},
+			"127.0.0.1", "http://localhost/"},
+		{nil, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"}, "198.51.100.3", "https://localhost/"},
+		// TRUSTED_PROXIES narrowed to the proxy's address: a local process is a client like any other.
+		{map[string]string{"TRUSTED_PROXIES": "10.89.0.1"}, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https",
+			"X-Forwarded-Host": "localhost:8443"}, "127.0.0.1", "http://localhost/"},
+		{map[string]string{"CLIENT_IP_HEADER": "none"}, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"},
+			"127.0.0.1", "http://localhost/"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Real-IP"}, map[string]string{"X-Real-IP": "198.51.100.2", "X-Forwarded-For": "198.51.100.3"},
+			"198.51.100.2", "http://localhost/"},
+	} {
+		env := map[string]string{"DATABASE_URL": dsn}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		srv := startServer(t, env)
+		req, _ := http.NewRequest("GET", srv.base+"/api/departments/?page_size=1", nil)
+		req.Host = "localhost"
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Next string }
+		json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if got := loggedClientIP(t, srv, res.Header.Get("X-Request-ID")); got != tc.want || !strings.HasPrefix(page.Next, tc.next) {
+			t.Errorf("%v %v: client_ip %s, next %q; want %s and %s…", tc.env, tc.hdr, got, page.Next, tc.want, tc.next)
 		}
 	}
 }
