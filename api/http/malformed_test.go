@@ -126,3 +126,39 @@ func TestMalformedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestServeContentErrorsEnveloped: the answers http.ServeContent makes for
+// static files on its own (416 for a Range it cannot satisfy, 412 for a
+// failed precondition) come in the JSON envelope too, not as text/plain.
+func TestServeContentErrorsEnveloped(t *testing.T) {
+	addr, _ := rawServer(t, nil)
+	const get = "GET /static/docs/index.html HTTP/1.1\r\nHost: api.example.com\r\n"
+	for _, tc := range []struct {
+		head   string
+		status int
+		code   string
+	}{
+		{get + "Range: bytes=99999999-", 416, "range_not_satisfiable"},
+		{get + "Range: bytes=\xff", 416, "range_not_satisfiable"},
+		{get + "Range: bytes=5-1", 416, "range_not_satisfiable"},
+		{get + "If-Match: \"nope\"", 412, "precondition_failed"},
+		{get + "If-Match: \xff", 412, "precondition_failed"},
+		{get + "If-Unmodified-Since: Mon, 01 Jan 1990 00:00:00 GMT", 412, "precondition_failed"},
+		{get + "Range: bytes=0-9", 206, ""},
+		{get + "If-Modified-Since: \xff", 200, ""},
+	} {
+		res, body := rawRequest(t, addr, tc.head)
+		if res.StatusCode != tc.status {
+			t.Errorf("%q: status %d, want %d", tc.head, res.StatusCode, tc.status)
+			continue
+		}
+		if tc.code == "" {
+			continue
+		}
+		var env map[string]any
+		if err := json.Unmarshal(body, &env); err != nil || env["code"] != tc.code || env["detail"] == "" ||
+			env["request_id"] != res.Header.Get("X-Request-ID") || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%q: %s %q, want the envelope with code %s", tc.head, res.Header.Get("Content-Type"), body, tc.code)
+		}
+	}
+}

@@ -55,8 +55,7 @@ func (s *Server) handleStatic(c echo.Context) error {
 		return errNotFound()
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-	http.ServeContent(c.Response(), c.Request(), name, startTime, bytes.NewReader(b))
-	return nil
+	return serveContent(c, name, startTime, bytes.NewReader(b))
 }
 
 func (s *Server) handleMedia(c echo.Context) error {
@@ -79,6 +78,5 @@ func (s *Server) handleMedia(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=86400")
 	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(c.Response(), c.Request(), name, st.ModTime(), f)
-	return nil
+	return serveContent(c, name, st.ModTime(), f)
 }
