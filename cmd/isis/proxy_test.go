@@ -240,8 +240,8 @@ func testThroughProxy(t *testing.T, name string) {
 
 	dir := t.TempDir()
 	cert, key, pool := testCert(t, dir)
-	httpsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	rendered := renderProxy(t, dir, upstream, fmt.Sprintf("127.0.0.1:%d", freePort(t)), httpsAddr, cert, key)
+	httpAddr, httpsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	rendered := renderProxy(t, dir, upstream, httpAddr, httpsAddr, cert, key)
 	startProxy(t, name, dir, rendered)
 	client := proxyClient(httpsAddr, pool)
 	base := "https://" + proxyDomain
@@ -277,6 +277,20 @@ func testThroughProxy(t *testing.T, name string) {
 			t.Fatalf("%s never proxied /api/health/: %v", name, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	if name == "nginx" { // Caddy's redirect listener is its own global option
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/api/?x=1", nil)
+		req.Host = proxyDomain
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		_, port, _ := net.SplitHostPort(httpsAddr)
+		if loc := res.Header.Get("Location"); res.StatusCode != 301 || loc != base+":"+port+"/api/?x=1" {
+			t.Errorf("plain HTTP: %d to %q, want a 301 to the HTTPS listener", res.StatusCode, loc)
+		}
 	}
 
 	// The absolute links of a cacheable answer: a spoofed request first (it
