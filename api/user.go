@@ -146,7 +146,8 @@ type UserService interface {
 type OutstandingToken struct {
 	JTI       string
 	UserID    int64
-	CreatedAt time.Time
+	CreatedAt time.Time // zero when the token has no iat
+
 	ExpiresAt time.Time
 }
 

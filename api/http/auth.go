@@ -196,8 +196,14 @@ func (s *Server) signIn(c echo.Context, u *api.User) error {
 	return writeJSON(c, http.StatusOK, pair)
 }
 
+// outstanding is the blacklist record of a refresh token; a token without
+// iat (valid for SimpleJWT) is recorded without a creation time.
 func outstanding(c *auth.Claims) api.OutstandingToken {
-	return api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), CreatedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	t := api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), ExpiresAt: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		t.CreatedAt = c.IssuedAt.Time
+	}
+	return t
 }
 
 func (s *Server) handleTokenObtain(c echo.Context) error {
