@@ -18,8 +18,8 @@ var emailRules = []struct {
 	{"Kim.Lee+tag@Example.COM", true},
 	{"\u212aim@example.com", true}, // Kelvin sign: valid in Django (re.IGNORECASE), same account as kim@
 	{"ſam@example.com", true},
-	{"kim@ｅｘａｍｐｌｅ.com", true}, // fullwidth domain: IDNA maps it to example.com
-	{"ｋｉｍ@example.com", false},   // fullwidth local part
+	{"kim@ｅｘａｍｐｌｅ.com", true},  // fullwidth domain: IDNA maps it to example.com
+	{"ｋｉｍ@example.com", false}, // fullwidth local part
 	{"k\u200bim@example.com", false},
 	{"kim@ex\u200bample.com", true}, // IDNA 2003 maps zero-width space to nothing
 	{"ki\u202em@example.com", false},
