@@ -49,6 +49,10 @@ func ValidateEmail(email string) error {
 	return ErrInvalidEmail
 }
 
+// TrimEmail trims an address as Django REST framework's fields do (Python's
+// str.strip: Unicode white space and U+001C..U+001F), before ValidateEmail.
+func TrimEmail(email string) string { return strings.TrimFunc(email, isPythonSpace) }
+
 // NormalizeEmail is the one form in which isis compares addresses, for
 // uniqueness and for login: two addresses with the same normal form are the
 // same account. It is NFKC with case folding (Unicode's NFKC_Casefold, with

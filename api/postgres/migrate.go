@@ -34,7 +34,8 @@ type Migration struct {
 
 // goMigrations are migrations written in Go, merged with the SQL files by version.
 var goMigrations = map[string]func(ctx context.Context, tx *sqlx.Tx) error{
-	"0002_geography": loadGeography,
+	"0002_geography":     loadGeography,
+	"0006_user_identity": fillEmailKeys,
 }
 
 // Migrations returns every migration embedded in the binary, in order.
