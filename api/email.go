@@ -121,14 +121,16 @@ func domainKey(domain string) string {
 	return strings.Join(labels, ".")
 }
 
-var folder = cases.Fold()
+// fold is full Unicode case folding. A cases.Caser keeps state, so each
+// call makes its own (they must not be shared between goroutines).
+func fold(s string) string { return cases.Fold().String(s) }
 
 // nfkcCasefold is NFKC_Casefold: default ignorables dropped, NFKC, full
 // case folding, NFKC again; repeated until stable (at most a few rounds).
 func nfkcCasefold(s string) string {
 	for range 4 {
 		t := norm.NFKC.String(strings.Map(dropIgnorable, s))
-		t = norm.NFKC.String(folder.String(t))
+		t = norm.NFKC.String(fold(t))
 		t = strings.Map(dropIgnorable, t)
 		if t == s {
 			break
@@ -455,7 +457,7 @@ func nameprep(label string) (string, bool) {
 		}
 		b.WriteRune(r)
 	}
-	s := norm.NFKC.String(folder.String(norm.NFKC.String(b.String())))
+	s := norm.NFKC.String(fold(norm.NFKC.String(b.String())))
 	randAL, l := false, false
 	rs := []rune(s)
 	for _, r := range rs {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -219,4 +220,23 @@ func TestPunycode(t *testing.T) {
 			t.Errorf("punycode(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestNormalizeEmailConcurrent: the normal form is safe to compute from
+// many goroutines at once (run under -race).
+func TestNormalizeEmailConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				if NormalizeEmail("\u212aim@ＥＸＡＭＰＬＥ.com") != "kim@example.com" || ValidateEmail("kim@exámple.com") != nil {
+					t.Error("wrong answer under concurrency")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

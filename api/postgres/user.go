@@ -74,6 +74,9 @@ func (s *UserService) FindUserByID(ctx context.Context, id int64) (*api.User, er
 
 // FindUserByEmail implements api.UserService.
 func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*api.User, error) {
+	if len(email) > 1024 { // no stored address is that long: spare normalizing it
+		return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+	}
 	return findUser(ctx, s.db, `email_key = $1`, api.NormalizeEmail(email))
 }
 
