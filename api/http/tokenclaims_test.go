@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,45 +66,78 @@ var tokenEndpoints = []func(tok string) req{
 	func(tok string) req { return req{URL: "/api/users/me/", Header: bearer(tok)} },
 }
 
+// claimShape builds a claims object from fuzzed parts: shape's bits say
+// which claims are present and whether exp and iat are numbers or strings;
+// user_id is raw JSON when it parses, else a string.
+func claimShape(shape uint8, tokenType string, exp, iat int64, jti, userID string) []byte {
+	c := map[string]any{}
+	if shape&1 != 0 {
+		c["token_type"] = tokenType
+	}
+	for i, v := range []int64{exp, iat} {
+		name := []string{"exp", "iat"}[i]
+		switch (shape >> (1 + 2*i)) & 3 {
+		case 1:
+			c[name] = v
+		case 2:
+			c[name] = strconv.FormatInt(v, 10)
+		case 3:
+			c[name] = float64(v) + 0.5
+		}
+	}
+	if shape&32 != 0 {
+		c["jti"] = jti
+	}
+	if shape&64 != 0 {
+		var v any
+		if json.Unmarshal([]byte(userID), &v) == nil {
+			c["user_id"] = v
+		} else {
+			c["user_id"] = userID
+		}
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
 // FuzzTokenClaims sends validly signed tokens of every claim shape (missing,
-// extra, wrong-typed, out-of-range claims, payloads that are not even JSON
-// objects) to every token endpoint: the answer is never a 5xx, and always
-// the JSON error envelope when it is an error.
+// extra, wrong-typed, out-of-range claims; with shape's top bit, raw
+// payloads that need not be JSON objects at all) to every token endpoint:
+// the answer is never a 5xx, and an error is always the JSON envelope.
 func FuzzTokenClaims(f *testing.F) {
 	now := time.Now().Unix()
-	for _, c := range []string{
-		`{"token_type":"refresh","exp":%d,"iat":%d,"jti":"a1","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a2","user_id":1}`,
-		`{"token_type":"access","exp":%d,"jti":"a3","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"iat":"yesterday","jti":"a4","user_id":1}`,
-		`{"token_type":"refresh","exp":"%d","jti":"a5","user_id":"1"}`,
-		`{"token_type":"refresh","exp":%d,"jti":7,"user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a6","user_id":99999}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a7","user_id":-1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a8","user_id":1e400}`,
-		`{"token_type":"refresh","exp":1e300,"jti":"a9","user_id":1}`,
-		`{"token_type":"refresh","exp":99999999999999,"jti":"a10","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"nbf":99999999999,"jti":"a11","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"` + strings.Repeat("j", 300) + `","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a\u0000b","user_id":1}`,
-		`{"token_type":["refresh"],"exp":%d,"jti":"a12","user_id":1}`,
-		`{"token_type":"refresh","exp":%d,"jti":"a13","user_id":1,"extra":{"x":[1,2]}}`,
-		`{"token_type":"refresh","exp":null,"jti":null,"user_id":null}`,
-		`{}`, `[]`, `null`, `"refresh"`, `not json`,
-	} {
-		n := strings.Count(c, "%d")
-		args := []any{now + 3600, now}[:n]
-		for ep := range tokenEndpoints {
-			f.Add([]byte(fmt.Sprintf(c, args...)), uint8(ep))
+	all := uint8(1 | 1<<1 | 1<<3 | 32 | 64)
+	for ep := range tokenEndpoints {
+		e := uint8(ep)
+		f.Add(e, all, "refresh", now+3600, now, "a1", "1", []byte(nil))
+		f.Add(e, all&^(3<<3), "refresh", now+3600, now, "a2", "1", []byte(nil)) // no iat
+		f.Add(e, all&^(3<<3), "access", now+3600, now, "a3", "1", []byte(nil))
+		f.Add(e, all|2<<3, "refresh", now+3600, now, "a4", "1", []byte(nil))   // iat as a string
+		f.Add(e, all|3<<1, "refresh", now+3600, now, "a5", `"1"`, []byte(nil)) // exp with a fraction
+		f.Add(e, all, "refresh", now+3600, now+86400, "a6", "1", []byte(nil))  // iat in the future
+		f.Add(e, all, "refresh", int64(99999999999999), now, "a7", "1", []byte(nil))
+		f.Add(e, all, "refresh", now+3600, now, strings.Repeat("j", 300), "1", []byte(nil))
+		f.Add(e, all, "refresh", now+3600, now, "a\x00b", "99999", []byte(nil))
+		f.Add(e, all, "refresh", now+3600, now, "a8", "1e400", []byte(nil))
+		f.Add(e, all, "refresh", now+3600, now, "a9", `[1]`, []byte(nil))
+		f.Add(e, all, "sliding", now+3600, now, "a10", "-1", []byte(nil))
+		f.Add(e, uint8(0), "", int64(0), int64(0), "", "", []byte(nil))
+		for _, raw := range []string{`{"token_type":["refresh"],"exp":1e300,"jti":7,"user_id":1}`, `[]`, `null`, `"refresh"`, `not json`,
+			fmt.Sprintf(`{"token_type":"refresh","exp":%d,"jti":"r1","user_id":1,"extra":{"x":[1,2]},"nbf":99999999999}`, now+3600)} {
+			f.Add(e, uint8(128), "", int64(0), int64(0), "", "", []byte(raw))
 		}
 	}
 	ts := newTestServer(f, map[string]string{"ROTATE_REFRESH_TOKENS": "1"})
 	mustUser(f, ts, "ana@example.com", false)
-	f.Fuzz(func(t *testing.T, payload []byte, ep uint8) {
+	f.Fuzz(func(t *testing.T, ep, shape uint8, tokenType string, exp, iat int64, jti, userID string, raw []byte) {
+		payload := raw
+		if shape&128 == 0 {
+			payload = claimShape(shape, tokenType, exp, iat, jti, userID)
+		}
 		r := tokenEndpoints[int(ep)%len(tokenEndpoints)](signRaw(payload))
 		w := ts.do(t, r)
 		if w.Code >= 500 {
-			t.Fatalf("%s %s with claims %q = %d %s", r.Method, r.URL, payload, w.Code, w.Body.String())
+			t.Fatalf("%s %s with claims %s = %d %s", r.Method, r.URL, payload, w.Code, w.Body.String())
 		}
 		if w.Code >= 400 {
 			if m := decode(t, w); m["code"] == nil || m["detail"] == nil {
