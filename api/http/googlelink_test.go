@@ -3,6 +3,7 @@ package apihttp
 import (
 	"context"
 	"crypto/rsa"
+	"sync"
 	"testing"
 
 	"github.com/isis-project/isis/api"
@@ -161,5 +162,33 @@ func TestGoogleClaims(t *testing.T) {
 			continue
 		}
 		wantError(t, w, tc.status, tc.code)
+	}
+}
+
+// TestGoogleConcurrentFirstSignIn: simultaneous first sign-ins of one Google
+// account make one account, linked, and all succeed.
+func TestGoogleConcurrentFirstSignIn(t *testing.T) {
+	ts, key := googleEnv(t)
+	tok := googleToken(t, key, "k1", nil)
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = ts.do(t, req{Method: "POST", URL: "/api/auth/google/", Body: jsonBody(map[string]string{"id_token": tok})}).Code
+		}()
+	}
+	wg.Wait()
+	var n int
+	ts.DB.Get(&n, `SELECT count(*) FROM users WHERE google_sub = '10769150350006150715113082367'`)
+	for _, c := range codes {
+		if c != 200 {
+			t.Errorf("codes = %v", codes)
+			break
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d linked users, want 1", n)
 	}
 }
