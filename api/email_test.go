@@ -106,7 +106,8 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 // emailCorpus is the table above, every local part with every domain seen in
-// it, and random addresses drawn from characters that matter to the rules.
+// it, random addresses drawn from characters that matter to the rules, and
+// random ones with characters from all of Unicode.
 func emailCorpus() []string {
 	var out, locals, domains []string
 	for _, r := range emailRules {
@@ -148,6 +149,41 @@ func emailCorpus() []string {
 			s += "@example.com"
 		}
 		out = append(out, s)
+	}
+	// And anywhere in Unicode, around a plain local part or domain.
+	pick := func() rune {
+		for {
+			var r rune
+			switch rng.IntN(6) {
+			case 0:
+				r = rune(rng.IntN(0x80))
+			case 1:
+				r = rune(0x80 + rng.IntN(0x780))
+			case 2:
+				r = rune(0x800 + rng.IntN(0xF800))
+			case 3:
+				r = rune(0x10000 + rng.IntN(0x100000))
+			default:
+				r = rune("abcxyz09-."[rng.IntN(10)])
+			}
+			if r < 0xD800 || r > 0xDFFF {
+				return r
+			}
+		}
+	}
+	for range 20000 {
+		rs := make([]rune, 1+rng.IntN(10))
+		for i := range rs {
+			rs[i] = pick()
+		}
+		switch s := string(rs); rng.IntN(3) {
+		case 0:
+			out = append(out, "kim@"+s+".com")
+		case 1:
+			out = append(out, "kim@ab"+s)
+		default:
+			out = append(out, s+"@example.com")
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 # Writes api/email_tables.go: stringprep's bidirectional tables D.1 (R, AL)
 # and D.2 (L) from Unicode 3.2, as Python's stringprep (and so Django's IDNA
-# fallback) reads them. Run from the repository root:
+# fallback) reads them, and the code points Unicode 3.2 assigns (Python's
+# nameprep normalizes with Unicode 3.2's NFKC, which leaves the others be). Run from the repository root:
 #   /usr/bin/python3 api/testdata/gen_idna2003_tables.py > api/email_tables.go && gofmt -w api/email_tables.go
 import unicodedata
 
@@ -50,3 +51,6 @@ print(table("stringprepD1", "is stringprep table D.1: bidirectional class R or A
 print()
 print(table("stringprepD2", "is stringprep table D.2: bidirectional class L in Unicode 3.2.",
             ranges(lambda ch: ucd.bidirectional(ch) == "L")))
+print()
+print(table("unicode32", "holds the code points Unicode 3.2 assigns (category other than Cn).",
+            ranges(lambda ch: ucd.category(ch) != "Cn")))
