@@ -131,6 +131,7 @@ func schemas() map[string]any {
 		"Error": obj(map[string]any{
 			"detail": str(), "code": map[string]any{"type": "string", "enum": []string{api.EINVALID, api.EPARSE, api.EBADREQUEST,
 				api.EUNAUTHENTICATED, api.ETOKENINVALID, api.EAUTHFAILED, api.EFORBIDDEN, api.ENOTFOUND, api.EMETHOD, api.ECONFLICT,
+				api.EGOOGLENOTLINKED, api.EGOOGLEINUSE,
 				api.ETOOLARGE, api.EUNSUPPORTEDMEDIA, api.ETHROTTLED, api.EINTERNAL, api.EUNAVAILABLE}},
 			"request_id": str(),
 			"errors":     map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "array", "items": str()}},
