@@ -9,23 +9,30 @@ import (
 // Error codes. Each maps to one HTTP status in api/http; the strings are the
 // `code` values of the JSON error envelope.
 const (
-	EINVALID          = "invalid"                   // 400, with field errors
-	EPARSE            = "parse_error"               // 400, malformed body
-	EBADREQUEST       = "bad_request"               // 400, e.g. a Host not allowed
-	EUNAUTHENTICATED  = "not_authenticated"         // 401
-	ETOKENINVALID     = "token_not_valid"           // 401
-	EAUTHFAILED       = "authentication_failed"     // 401
-	EFORBIDDEN        = "permission_denied"         // 403
-	ENOTFOUND         = "not_found"                 // 404
-	EMETHOD           = "method_not_allowed"        // 405
-	ECONFLICT         = "conflict"                  // 409
-	EGOOGLENOTLINKED  = "google_account_not_linked" // 409, Google sign-in to an account not linked to it
-	EGOOGLEINUSE      = "google_account_in_use"     // 409, the Google account is linked to another user
-	ETOOLARGE         = "payload_too_large"         // 413
-	EUNSUPPORTEDMEDIA = "unsupported_media_type"    // 415
-	ETHROTTLED        = "throttled"                 // 429
-	EINTERNAL         = "server_error"              // 500
-	EUNAVAILABLE      = "service_unavailable"       // 503
+	EINVALID          = "invalid"                // 400, with field errors
+	EPARSE            = "parse_error"            // 400, malformed body
+	EBADREQUEST       = "bad_request"            // 400, e.g. a Host not allowed
+	EUNAUTHENTICATED  = "not_authenticated"      // 401
+	ETOKENINVALID     = "token_not_valid"        // 401
+	EAUTHFAILED       = "authentication_failed"  // 401
+	EFORBIDDEN        = "permission_denied"      // 403
+	ENOTFOUND         = "not_found"              // 404
+	EMETHOD           = "method_not_allowed"     // 405
+	ECONFLICT         = "conflict"               // 409
+	ETOOLARGE         = "payload_too_large"      // 413
+	EUNSUPPORTEDMEDIA = "unsupported_media_type" // 415
+	ETHROTTLED        = "throttled"              // 429
+	EINTERNAL         = "server_error"           // 500
+	EUNAVAILABLE      = "service_unavailable"    // 503
+)
+
+// Google account linking conflicts (409).
+const (
+	// EGOOGLENOTLINKED: Google sign-in to an existing account not linked to
+	// that Google account.
+	EGOOGLENOTLINKED = "google_account_not_linked"
+	// EGOOGLEINUSE: the Google account is linked to another user.
+	EGOOGLEINUSE = "google_account_in_use"
 )
 
 // Error is the domain error. Message is safe to show to a client; the
