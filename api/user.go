@@ -127,15 +127,15 @@ type UserService interface {
 	// ENOTFOUND when none is.
 	FindUserByGoogleSub(ctx context.Context, sub string) (*User, error)
 	// LinkGoogle links the Google account sub to the user: ECONFLICT when
-	// the user is linked to another Google account or sub to another user.
-	// Linking the same pair again is a no-op.
+	// the user is linked to another Google account, EGOOGLEINUSE when sub is
+	// linked to another user. Linking the same pair again is a no-op.
 	LinkGoogle(ctx context.Context, id int64, sub string) error
 	// UnlinkGoogle removes the user's Google link, if any.
 	UnlinkGoogle(ctx context.Context, id int64) error
 	// FindUsers returns one page of users and the total count.
 	FindUsers(ctx context.Context, f UserFilter) ([]*User, int, error)
 	// CreateUser stores u with the given password hash (and Google link,
-	// when GoogleSub is set); EINVALID when the email is taken, ECONFLICT
+	// when GoogleSub is set); EINVALID when the email is taken, EGOOGLEINUSE
 	// when the Google account is linked to another user. A profile is
 	// created with it.
 	CreateUser(ctx context.Context, u *User) error
