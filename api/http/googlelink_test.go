@@ -192,3 +192,43 @@ func TestGoogleConcurrentFirstSignIn(t *testing.T) {
 		t.Errorf("%d linked users, want 1", n)
 	}
 }
+
+// FuzzGoogleClaims signs ID tokens whose claims hold any strings (and
+// sometimes no email_verified or a foreign azp) and signs in with them:
+// never a 5xx, an error is always the envelope, and a 200 always names an
+// account whose email is valid.
+func FuzzGoogleClaims(f *testing.F) {
+	f.Add("maria@gmail.com", "sub-1", "María", "López", uint8(0))
+	f.Add("ma\x00ria@gmail.com", "sub-2", "a", "b", uint8(0))
+	f.Add("kim@ex_ample.com", "sub-3", "", "", uint8(1))
+	f.Add("kim@ex_ample.com", "sub-4", "", "", uint8(0))
+	f.Add("\u212aim@gmail.com", "s\x00", "\x00", "\xff", uint8(2))
+	f.Add("x@[::1]", "", "", "", uint8(3))
+	key := testRSAKey(f)
+	jwks := newJWKSServer(f, "3600", map[string]*rsa.PrivateKey{"k1": key})
+	ts := newTestServer(f, map[string]string{"GOOGLE_CLIENT_ID": googleClient, "GOOGLE_JWKS_URL": jwks.URL, "THROTTLE_GOOGLE": "1000000/min"})
+	mustUser(f, ts, "kim@gmail.com", false)
+	f.Fuzz(func(t *testing.T, email, sub, given, family string, shape uint8) {
+		over := map[string]any{"email": email, "sub": sub, "given_name": given, "family_name": family}
+		if shape&1 != 0 {
+			over["email_verified"] = nil
+		}
+		if shape&2 != 0 {
+			over["azp"] = sub
+		}
+		w := googleSignIn(t, ts, key, over)
+		switch {
+		case w.Code >= 500:
+			t.Fatalf("claims %+q = %d %s", over, w.Code, w.Body.String())
+		case w.Code >= 400:
+			if m := decode(t, w); m["code"] == nil || m["detail"] == nil {
+				t.Fatalf("error without the envelope: %s", w.Body.String())
+			}
+		case w.Code == 200:
+			me := decode(t, ts.do(t, req{URL: "/api/users/me/", Header: bearer(decode(t, w)["access"].(string))}))
+			if e, _ := me["email"].(string); api.ValidateEmail(e) != nil {
+				t.Fatalf("signed in to an account with email %+q", e)
+			}
+		}
+	})
+}
