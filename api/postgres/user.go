@@ -77,7 +77,19 @@ func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*api.U
 	if len(email) > 1024 { // no stored address is that long: spare normalizing it
 		return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
 	}
-	return findUser(ctx, s.db, `email_key = $1`, api.NormalizeEmail(email))
+	var u api.User
+	// A user without a key was written by a server of the previous release
+	// during an upgrade (see 0006_user_identity): found as it would have.
+	err := s.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users
+		WHERE email_key = $1 OR (email_key IS NULL AND lower(email) = lower($2)) LIMIT 1`,
+		api.NormalizeEmail(email), strings.TrimSpace(email))
+	if err := FormatError(err); err != nil {
+		if api.ErrorCode(err) == api.ENOTFOUND {
+			return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+		}
+		return nil, err
+	}
+	return &u, nil
 }
 
 // FindUserByGoogleSub implements api.UserService.
