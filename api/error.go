@@ -26,6 +26,15 @@ const (
 	EUNAVAILABLE      = "service_unavailable"    // 503
 )
 
+// Google account linking conflicts (409).
+const (
+	// EGOOGLENOTLINKED: Google sign-in to an existing account not linked to
+	// that Google account.
+	EGOOGLENOTLINKED = "google_account_not_linked"
+	// EGOOGLEINUSE: the Google account is linked to another user.
+	EGOOGLEINUSE = "google_account_in_use"
+)
+
 // Error is the domain error. Message is safe to show to a client; the
 // wrapped Err, if any, is for logs only.
 type Error struct {

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// User is an account. Email is the login name (unique, case-insensitively).
+// User is an account. Email is the login name, unique in its normal form
+// (NormalizeEmail).
 type User struct {
 	ID          int64      `json:"id" db:"id"`
 	Email       string     `json:"email" db:"email"`
@@ -20,6 +21,9 @@ type User struct {
 	IsSuperuser bool       `json:"-" db:"is_superuser"`
 	// Password is the stored hash; never serialized.
 	Password string `json:"-" db:"password"`
+	// GoogleSub is the linked Google account's subject ("" when none); never
+	// serialized.
+	GoogleSub string `json:"-" db:"google_sub"`
 }
 
 // MarshalJSON writes times in UTC.
@@ -116,12 +120,24 @@ type Optional[T any] struct {
 type UserService interface {
 	// FindUserByID returns ENOTFOUND when there is no such user.
 	FindUserByID(ctx context.Context, id int64) (*User, error)
-	// FindUserByEmail matches case-insensitively; ENOTFOUND when missing.
+	// FindUserByEmail matches on the normal form (NormalizeEmail); ENOTFOUND
+	// when missing.
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// FindUserByGoogleSub returns the user linked to that Google account;
+	// ENOTFOUND when none is.
+	FindUserByGoogleSub(ctx context.Context, sub string) (*User, error)
+	// LinkGoogle links the Google account sub to the user: ECONFLICT when
+	// the user is linked to another Google account, EGOOGLEINUSE when sub is
+	// linked to another user. Linking the same pair again is a no-op.
+	LinkGoogle(ctx context.Context, id int64, sub string) error
+	// UnlinkGoogle removes the user's Google link, if any.
+	UnlinkGoogle(ctx context.Context, id int64) error
 	// FindUsers returns one page of users and the total count.
 	FindUsers(ctx context.Context, f UserFilter) ([]*User, int, error)
-	// CreateUser stores u with the given password hash; EINVALID when the
-	// email is taken. A profile is created with it.
+	// CreateUser stores u with the given password hash (and Google link,
+	// when GoogleSub is set); EINVALID when the email is taken, EGOOGLEINUSE
+	// when the Google account is linked to another user. A profile is
+	// created with it.
 	CreateUser(ctx context.Context, u *User) error
 	// UpdateUser returns ENOTFOUND or EINVALID.
 	UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*User, error)
@@ -146,7 +162,8 @@ type UserService interface {
 type OutstandingToken struct {
 	JTI       string
 	UserID    int64
-	CreatedAt time.Time
+	CreatedAt time.Time // zero when the token has no iat
+
 	ExpiresAt time.Time
 }
 

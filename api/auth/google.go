@@ -55,10 +55,14 @@ type googleClaims struct {
 	EmailVerified json.RawMessage `json:"email_verified"`
 	GivenName     string          `json:"given_name"`
 	FamilyName    string          `json:"family_name"`
+	AZP           *string         `json:"azp"`
 	jwt.RegisteredClaims
 }
 
-// Verify checks signature, aud, iss, exp and email_verified.
+// Verify checks signature, aud, iss, exp, email_verified (true) and, when
+// present, azp (the client the token was issued to: GOOGLE_CLIENT_ID, as
+// Google's and OpenID Connect's rules say). The claims' content (an email
+// that is not one, NUL characters) is the caller's to judge.
 func (g *GoogleVerifier) Verify(ctx context.Context, idToken string) (*GoogleIdentity, error) {
 	if idToken == "" || len(idToken) > 8192 {
 		return nil, ErrGoogleToken
@@ -88,7 +92,8 @@ func (g *GoogleVerifier) Verify(ctx context.Context, idToken string) (*GoogleIde
 		issOK = issOK || c.Issuer == iss
 	}
 	verified := string(c.EmailVerified) == "true" || string(c.EmailVerified) == `"true"`
-	if !issOK || !verified || c.Email == "" || c.Subject == "" {
+	azpOK := c.AZP == nil || *c.AZP == g.ClientID
+	if !issOK || !verified || !azpOK || c.Email == "" || c.Subject == "" {
 		return nil, ErrGoogleToken
 	}
 	return &GoogleIdentity{Subject: c.Subject, Email: c.Email, GivenName: c.GivenName, FamilyName: c.FamilyName}, nil

@@ -33,7 +33,8 @@ func (u *UserID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Claims are SimpleJWT's: token_type, exp, iat, jti, user_id.
+// Claims are SimpleJWT's: token_type, exp, iat, jti, user_id. iat is
+// optional (SimpleJWT does not need it): IssuedAt may be nil.
 type Claims struct {
 	TokenType string `json:"token_type"`
 	UserID    UserID `json:"user_id"`
@@ -57,6 +58,9 @@ type Tokens struct {
 }
 
 const verifiedMax = 10000
+
+// maxExpiry is the latest exp accepted (Python's datetime ends there too).
+var maxExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // ErrTokenInvalid is returned for any token that must be refused; its text
 // is safe to show.
@@ -106,12 +110,18 @@ func (t *Tokens) Parse(token, wantType string) (*Claims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithTimeFunc(t.Now),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future is refused, as PyJWT does
 		jwt.WithJSONNumber(),
 	)
 	if err != nil {
 		return nil, ErrTokenInvalid
 	}
 	if c.ID == "" || c.UserID <= 0 || (c.TokenType != Access && c.TokenType != Refresh) {
+		return nil, ErrTokenInvalid
+	}
+	// What the blacklist tables cannot hold is not a token isis minted:
+	// a jti past varchar(255) or with a NUL, an expiry past year 9999.
+	if len(c.ID) > 255 || strings.IndexByte(c.ID, 0) >= 0 || c.ExpiresAt.After(maxExpiry) {
 		return nil, ErrTokenInvalid
 	}
 	if wantType != "" && c.TokenType != wantType {

@@ -75,6 +75,13 @@ func UnusablePassword() string {
 	return "!" + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// UsablePassword reports whether encoded could let anyone log in with a
+// password (Django's has_usable_password): false for UnusablePassword's "!"
+// marks and an empty value.
+func UsablePassword(encoded string) bool {
+	return encoded != "" && !strings.HasPrefix(encoded, "!")
+}
+
 // CheckPassword reports whether password matches encoded, and whether the
 // hash should be replaced by a fresh HashPassword (an imported Django hash or
 // older parameters). Malformed or unusable hashes never match.

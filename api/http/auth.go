@@ -3,8 +3,10 @@ package apihttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
@@ -122,6 +124,8 @@ func (s *Server) registerAuthRoutes(g *echo.Group) {
 	g.POST("/token/blacklist", s.handleTokenBlacklist)
 	g.POST("/auth/register", s.throttled(s.throttleRegister, s.handleRegister))
 	g.POST("/auth/google", s.throttled(s.throttleGoogle, s.handleGoogle))
+	g.POST("/auth/google/link", s.throttled(s.throttleGoogle, s.handleGoogleLink))
+	g.DELETE("/auth/google/link", s.handleGoogleUnlink)
 }
 
 // required checks a string field is present and not blank (DRF's messages).
@@ -196,8 +200,14 @@ func (s *Server) signIn(c echo.Context, u *api.User) error {
 	return writeJSON(c, http.StatusOK, pair)
 }
 
+// outstanding is the blacklist record of a refresh token; a token without
+// iat (valid for SimpleJWT) is recorded without a creation time.
 func outstanding(c *auth.Claims) api.OutstandingToken {
-	return api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), CreatedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	t := api.OutstandingToken{JTI: c.ID, UserID: int64(c.UserID), ExpiresAt: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		t.CreatedAt = c.IssuedAt.Time
+	}
+	return t
 }
 
 func (s *Server) handleTokenObtain(c echo.Context) error {
@@ -334,29 +344,19 @@ func (s *Server) handleTokenBlacklist(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, struct{}{})
 }
 
-// validEmail is a pragmatic version of Django's EmailValidator.
-func validEmail(e string) bool {
-	if len(e) > 254 || strings.ContainsAny(e, " \t\r\n<>()[]\\,;:\"") {
-		return false
+// checkEmail validates an address as DRF's EmailField(max_length=254)
+// does, after the caller trimmed it: length, NUL characters, then Django's
+// EmailValidator (api.ValidateEmail).
+func checkEmail(fe *api.FieldErrors, email string) {
+	if utf8.RuneCountInString(email) > 254 {
+		fe.Add("email", "Ensure this field has no more than 254 characters.")
 	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || at == len(e)-1 {
-		return false
+	if strings.IndexByte(email, 0) >= 0 {
+		fe.Add("email", "Null characters are not allowed.")
 	}
-	local, domain := e[:at], e[at+1:]
-	if strings.Contains(local, "@") || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
-		return false
+	if api.ValidateEmail(email) != nil {
+		fe.Add("email", api.ErrInvalidEmail.Error())
 	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return domain == "localhost"
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return false
-		}
-	}
-	return true
 }
 
 func checkName(fe *api.FieldErrors, field string, v *string) {
@@ -376,9 +376,9 @@ func (s *Server) handleRegister(c echo.Context) error {
 		return err
 	}
 	var fe api.FieldErrors
-	email := strings.TrimSpace(required(&fe, "email", in.Email))
-	if email != "" && !validEmail(email) {
-		fe.Add("email", "Enter a valid email address.")
+	email := api.TrimEmail(required(&fe, "email", in.Email))
+	if email != "" {
+		checkEmail(&fe, email)
 	}
 	password := required(&fe, "password", in.Password)
 	checkName(&fe, "first_name", in.FirstName)
@@ -410,30 +410,54 @@ func (s *Server) handleRegister(c echo.Context) error {
 	return writeJSON(c, http.StatusCreated, u)
 }
 
-func (s *Server) handleGoogle(c echo.Context) error {
+// verifyGoogle reads and verifies the body's id_token: 404 when Google
+// sign-in is off, 401 for a token Google did not issue to this client, 400
+// for claims isis cannot store (an email that is not one, NUL characters).
+func (s *Server) verifyGoogle(c echo.Context) (*auth.GoogleIdentity, error) {
 	if s.Google == nil {
-		return api.Errorf(api.ENOTFOUND, "Not found.")
+		return nil, api.Errorf(api.ENOTFOUND, "Not found.")
 	}
 	token, err := s.bindField(c, "id_token")
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.Google.Verify(c.Request().Context(), token)
+	if err != nil {
+		if errors.Is(err, auth.ErrJWKSUnavailable) {
+			return nil, api.WrapError(api.EUNAVAILABLE, auth.ErrJWKSUnavailable.Error(), err)
+		}
+		return nil, api.Errorf(api.EAUTHFAILED, "%s", auth.ErrGoogleToken.Error())
+	}
+	var fe api.FieldErrors
+	for _, claim := range []struct{ name, value string }{
+		{"sub", id.Subject}, {"email", id.Email}, {"given_name", id.GivenName}, {"family_name", id.FamilyName},
+	} {
+		if strings.IndexByte(claim.value, 0) >= 0 {
+			fe.Add("id_token", fmt.Sprintf("The ID token's %s claim contains a null character.", claim.name))
+		}
+	}
+	if len(id.Subject) > 255 {
+		fe.Add("id_token", "The ID token's sub claim is longer than 255 characters.")
+	}
+	if api.ValidateEmail(id.Email) != nil || utf8.RuneCountInString(id.Email) > 254 {
+		fe.Add("id_token", "The ID token's email claim is not a valid email address.")
+	}
+	return id, fe.Err()
+}
+
+// handleGoogle signs in with a Google ID token. The user linked to the
+// Google account (its sub) signs in; failing that, the user holding its
+// email does only when Google already owns that account (see
+// googleUserByEmail); a new email makes a new account linked to it.
+func (s *Server) handleGoogle(c echo.Context) error {
+	id, err := s.verifyGoogle(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	id, err := s.Google.Verify(ctx, token)
-	if err != nil {
-		if errors.Is(err, auth.ErrJWKSUnavailable) {
-			return api.WrapError(api.EUNAVAILABLE, auth.ErrJWKSUnavailable.Error(), err)
-		}
-		return api.Errorf(api.EAUTHFAILED, "%s", auth.ErrGoogleToken.Error())
-	}
-	u, err := s.Users.FindUserByEmail(ctx, id.Email)
+	u, err := s.Users.FindUserByGoogleSub(ctx, id.Subject)
 	if api.ErrorCode(err) == api.ENOTFOUND {
-		u = &api.User{Email: id.Email, FirstName: truncateRunes(id.GivenName, 150), LastName: truncateRunes(id.FamilyName, 150),
-			IsActive: true, Password: auth.UnusablePassword()}
-		err = s.Users.CreateUser(ctx, u)
-		if api.ErrorCode(err) == api.EINVALID { // created concurrently
-			u, err = s.Users.FindUserByEmail(ctx, id.Email)
-		}
+		u, err = s.googleUserByEmail(ctx, id)
 	}
 	if err != nil {
 		return err
@@ -442,6 +466,88 @@ func (s *Server) handleGoogle(c echo.Context) error {
 		return errBadCredentials()
 	}
 	return s.signIn(c, u)
+}
+
+// googleUserByEmail is the account for a Google identity no user is linked
+// to yet. A new email gets a new account, linked. An existing account is
+// linked only when Google could already sign in to it and nothing else
+// could: it has no usable password and no other Google account (an account
+// Google sign-in made before isis recorded subjects, or an imported one
+// without a password). Any other account with that email was made with a
+// password nobody proved to belong to the email's owner: linking it would
+// hand it to whoever registered it first, so the answer is 409
+// google_account_not_linked and its owner links Google while signed in.
+func (s *Server) googleUserByEmail(ctx context.Context, id *auth.GoogleIdentity) (*api.User, error) {
+	for range 2 { // a second round after losing a race with a concurrent sign-in
+		u, err := s.Users.FindUserByEmail(ctx, id.Email)
+		switch {
+		case api.ErrorCode(err) == api.ENOTFOUND:
+			u = &api.User{Email: id.Email, FirstName: truncateRunes(id.GivenName, 150), LastName: truncateRunes(id.FamilyName, 150),
+				IsActive: true, Password: auth.UnusablePassword(), GoogleSub: id.Subject}
+			err = s.Users.CreateUser(ctx, u)
+			if code := api.ErrorCode(err); code == api.EINVALID || code == api.EGOOGLEINUSE {
+				continue
+			}
+			return u, err
+		case err != nil:
+			return nil, err
+		case u.GoogleSub == id.Subject:
+			return u, nil
+		case u.GoogleSub != "":
+			return nil, api.Errorf(api.EGOOGLENOTLINKED, "The account with this email is linked to another Google account.")
+		case auth.UsablePassword(u.Password):
+			return nil, api.Errorf(api.EGOOGLENOTLINKED, "An account with this email already exists and is not linked to Google. "+
+				"Sign in with its password, then link your Google account to it (POST /api/auth/google/link/).")
+		}
+		if err := s.Users.LinkGoogle(ctx, u.ID, id.Subject); err != nil {
+			if api.ErrorCode(err) == api.ECONFLICT || api.ErrorCode(err) == api.EGOOGLEINUSE {
+				continue
+			}
+			return nil, err
+		}
+		u.GoogleSub = id.Subject
+		return u, nil
+	}
+	return s.Users.FindUserByGoogleSub(ctx, id.Subject)
+}
+
+// handleGoogleLink links the Google account of the body's ID token to the
+// signed-in user, who then signs in with either.
+func (s *Server) handleGoogleLink(c echo.Context) error {
+	if s.Google == nil {
+		return api.Errorf(api.ENOTFOUND, "Not found.")
+	}
+	u, err := requireUser(c)
+	if err != nil {
+		return err
+	}
+	id, err := s.verifyGoogle(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Users.LinkGoogle(c.Request().Context(), u.ID, id.Subject); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// handleGoogleUnlink removes the signed-in user's Google link, unless
+// Google is the only way into the account (no usable password).
+func (s *Server) handleGoogleUnlink(c echo.Context) error {
+	if s.Google == nil {
+		return api.Errorf(api.ENOTFOUND, "Not found.")
+	}
+	u, err := requireUser(c)
+	if err != nil {
+		return err
+	}
+	if !auth.UsablePassword(u.Password) {
+		return api.Errorf(api.ECONFLICT, "This account has no password: Google is the only way to sign in to it, so it stays linked.")
+	}
+	if err := s.Users.UnlinkGoogle(c.Request().Context(), u.ID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 func truncateRunes(s string, n int) string {

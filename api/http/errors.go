@@ -21,6 +21,8 @@ var codeStatus = map[string]int{
 	api.ENOTFOUND:         http.StatusNotFound,
 	api.EMETHOD:           http.StatusMethodNotAllowed,
 	api.ECONFLICT:         http.StatusConflict,
+	api.EGOOGLENOTLINKED:  http.StatusConflict,
+	api.EGOOGLEINUSE:      http.StatusConflict,
 	api.ETOOLARGE:         http.StatusRequestEntityTooLarge,
 	api.EUNSUPPORTEDMEDIA: http.StatusUnsupportedMediaType,
 	api.ETHROTTLED:        http.StatusTooManyRequests,

@@ -22,7 +22,7 @@ type jwksServer struct {
 	keys    atomic.Pointer[map[string]*rsa.PrivateKey]
 }
 
-func newJWKSServer(t *testing.T, maxAge string, keys map[string]*rsa.PrivateKey) *jwksServer {
+func newJWKSServer(t testing.TB, maxAge string, keys map[string]*rsa.PrivateKey) *jwksServer {
 	js := &jwksServer{}
 	js.keys.Store(&keys)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,9 @@ var ops = []op{
 	{"POST", "/api/token/verify", "tokenVerify", "Check a token", "auth", "", nil, "TokenVerify", 200, "Empty", []int{400, 401}},
 	{"POST", "/api/token/blacklist", "tokenBlacklist", "Log out: blacklist a refresh token", "auth", "", nil, "TokenRefresh", 200, "Empty", []int{400, 401}},
 	{"POST", "/api/auth/register", "register", "Create an account (throttled)", "auth", "", nil, "Register", 201, "User", []int{400, 429}},
-	{"POST", "/api/auth/google", "googleLogin", "Sign in with a Google ID token (404 unless GOOGLE_CLIENT_ID is set)", "auth", "", nil, "GoogleLogin", 200, "TokenPair", []int{400, 401, 404, 429, 503}},
+	{"POST", "/api/auth/google", "googleLogin", "Sign in with a Google ID token (404 unless GOOGLE_CLIENT_ID is set)", "auth", "", nil, "GoogleLogin", 200, "TokenPair", []int{400, 401, 404, 409, 429, 503}},
+	{"POST", "/api/auth/google/link", "googleLink", "Link a Google account to yours (then sign in with either; 404 unless GOOGLE_CLIENT_ID is set)", "auth", "user", nil, "GoogleLogin", 204, "", []int{400, 401, 404, 409, 429, 503}},
+	{"DELETE", "/api/auth/google/link", "googleUnlink", "Unlink your Google account (409 when it is the only way in)", "auth", "user", nil, "", 204, "", []int{401, 404, 409}},
 
 	{"GET", "/api/users/me", "userMe", "The current user", "users", "user", nil, "", 200, "User", []int{401}},
 	{"PATCH", "/api/users/me", "userMeUpdate", "Change your names", "users", "user", nil, "UserMeUpdate", 200, "User", []int{400, 401}},
@@ -129,6 +131,7 @@ func schemas() map[string]any {
 		"Error": obj(map[string]any{
 			"detail": str(), "code": map[string]any{"type": "string", "enum": []string{api.EINVALID, api.EPARSE, api.EBADREQUEST,
 				api.EUNAUTHENTICATED, api.ETOKENINVALID, api.EAUTHFAILED, api.EFORBIDDEN, api.ENOTFOUND, api.EMETHOD, api.ECONFLICT,
+				api.EGOOGLENOTLINKED, api.EGOOGLEINUSE,
 				api.ETOOLARGE, api.EUNSUPPORTEDMEDIA, api.ETHROTTLED, api.EINTERNAL, api.EUNAVAILABLE}},
 			"request_id": str(),
 			"errors":     map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "array", "items": str()}},

@@ -178,11 +178,9 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	}
 	var fe api.FieldErrors
 	if in.Email != nil {
-		e := strings.TrimSpace(*in.Email)
+		e := api.TrimEmail(*in.Email)
 		in.Email = &e
-		if !validEmail(e) {
-			fe.Add("email", "Enter a valid email address.")
-		}
+		checkEmail(&fe, e)
 	}
 	checkName(&fe, "first_name", in.FirstName)
 	checkName(&fe, "last_name", in.LastName)

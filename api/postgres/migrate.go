@@ -35,6 +35,7 @@ type Migration struct {
 // goMigrations are migrations written in Go, merged with the SQL files by version.
 var goMigrations = map[string]func(ctx context.Context, tx *sqlx.Tx) error{
 	"0002_geography": loadGeography,
+	emailKeyVersion:  fillEmailKeys,
 }
 
 // Migrations returns every migration embedded in the binary, in order.
@@ -84,7 +85,9 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 
 // Migrate applies the pending migrations, each in its own transaction, while
 // holding an advisory lock so concurrent runs wait for each other; re-running
-// is a no-op. It returns the versions it applied.
+// is a no-op (but for filling in the email_key of users a server of the
+// previous release wrote during an upgrade). It returns the versions it
+// applied.
 func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	conn, err := db.Connx(ctx)
 	if err != nil {
@@ -116,6 +119,11 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 			return applied, fmt.Errorf("migrate %s: %w", m.Version, err)
 		}
 		applied = append(applied, m.Version)
+	}
+	if done[emailKeyVersion] { // users a previous release wrote since have no key yet
+		if err := refillEmailKeys(ctx, conn); err != nil {
+			return applied, err
+		}
 	}
 	return applied, nil
 }

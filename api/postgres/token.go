@@ -18,7 +18,7 @@ var _ api.TokenService = (*TokenService)(nil)
 func (s *TokenService) AddOutstanding(ctx context.Context, t api.OutstandingToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
 		VALUES ($1, (SELECT id FROM users WHERE id = $2), $3, $4) ON CONFLICT (jti) DO NOTHING`,
-		t.JTI, t.UserID, t.CreatedAt.UTC(), t.ExpiresAt.UTC())
+		t.JTI, t.UserID, createdAt(t), t.ExpiresAt.UTC())
 	return FormatError(err)
 }
 
@@ -33,7 +33,7 @@ func (s *TokenService) Blacklist(ctx context.Context, t api.OutstandingToken) er
 	err = tx.GetContext(ctx, &id, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
 		VALUES ($1, (SELECT id FROM users WHERE id = $2), $3, $4)
 		ON CONFLICT (jti) DO UPDATE SET jti = EXCLUDED.jti RETURNING id`,
-		t.JTI, t.UserID, t.CreatedAt.UTC(), t.ExpiresAt.UTC())
+		t.JTI, t.UserID, createdAt(t), t.ExpiresAt.UTC())
 	if err != nil {
 		return FormatError(err)
 	}
@@ -71,4 +71,13 @@ func (s *TokenService) FlushExpired(ctx context.Context) (int64, error) {
 		return 0, FormatError(err)
 	}
 	return res.RowsAffected()
+}
+
+// createdAt is the created_at value: NULL for a token without iat, as
+// SimpleJWT records one minted elsewhere.
+func createdAt(t api.OutstandingToken) any {
+	if t.CreatedAt.IsZero() {
+		return nil
+	}
+	return t.CreatedAt.UTC()
 }

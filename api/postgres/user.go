@@ -3,12 +3,15 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isis-project/isis/api"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // UserService implements api.UserService.
@@ -19,14 +22,17 @@ func NewUserService(db *DB) *UserService { return &UserService{db: db} }
 
 var _ api.UserService = (*UserService)(nil)
 
-const userColumns = `id, email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, last_login`
+const userColumns = `id, email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, last_login,
+	COALESCE(google_sub, '') AS google_sub`
 
 func userSearchText(u *api.User) string {
 	return api.Fold(u.Email + " " + u.FirstName + " " + u.LastName)
 }
 
-// NormalizeEmail lower-cases the domain part, as Django's normalize_email.
-func NormalizeEmail(email string) string {
+// storedEmail is the address as stored and shown: trimmed, with its domain
+// lower-cased (Django's BaseUserManager.normalize_email). Comparisons use
+// api.NormalizeEmail (the email_key column) instead.
+func storedEmail(email string) string {
 	email = strings.TrimSpace(email)
 	i := strings.LastIndexByte(email, '@')
 	if i < 0 {
@@ -68,7 +74,76 @@ func (s *UserService) FindUserByID(ctx context.Context, id int64) (*api.User, er
 
 // FindUserByEmail implements api.UserService.
 func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*api.User, error) {
-	return findUser(ctx, s.db, `lower(email) = lower($1)`, strings.TrimSpace(email))
+	if len(email) > 1024 { // no stored address is that long: spare normalizing it
+		return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+	}
+	var u api.User
+	// A user without a key was written by a server of the previous release
+	// during an upgrade (see 0006_user_identity): found as it would have.
+	err := s.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users
+		WHERE email_key = $1 OR (email_key IS NULL AND lower(email) = lower($2)) LIMIT 1`,
+		api.NormalizeEmail(email), strings.TrimSpace(email))
+	if err := FormatError(err); err != nil {
+		if api.ErrorCode(err) == api.ENOTFOUND {
+			return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+		}
+		return nil, err
+	}
+	return &u, nil
+}
+
+// FindUserByGoogleSub implements api.UserService.
+func (s *UserService) FindUserByGoogleSub(ctx context.Context, sub string) (*api.User, error) {
+	if sub == "" {
+		return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
+	}
+	return findUser(ctx, s.db, `google_sub = $1`, sub)
+}
+
+func googleInUse() error {
+	return api.Errorf(api.EGOOGLEINUSE, "This Google account is linked to another user.")
+}
+
+// LinkGoogle implements api.UserService.
+func (s *UserService) LinkGoogle(ctx context.Context, id int64, sub string) error {
+	defer s.db.users.drop(id)
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET google_sub = $2 WHERE id = $1 AND (google_sub IS NULL OR google_sub = $2)`, id, sub)
+	if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
+		return googleInUse()
+	}
+	if err := rowsOrNotFound(res, err, "user"); api.ErrorCode(err) == api.ENOTFOUND {
+		if _, ferr := findUser(ctx, s.db, `id = $1`, id); ferr != nil {
+			return ferr
+		}
+		return api.Errorf(api.ECONFLICT, "This account is linked to another Google account; unlink it first.")
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// UnlinkGoogle implements api.UserService.
+func (s *UserService) UnlinkGoogle(ctx context.Context, id int64) error {
+	defer s.db.users.drop(id)
+	_, err := s.db.ExecContext(ctx, `UPDATE users SET google_sub = NULL WHERE id = $1`, id)
+	return FormatError(err)
+}
+
+// nullIfEmpty is NULL for "".
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// uniqueIndex names the unique index err violates ("" when none).
+func uniqueIndex(err error) string {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == pqerror.UniqueViolation {
+		return pqErr.Constraint
+	}
+	return ""
 }
 
 var userOrdering = map[string]string{
@@ -114,7 +189,7 @@ func (s *UserService) FindUsers(ctx context.Context, f api.UserFilter) ([]*api.U
 
 // CreateUser implements api.UserService.
 func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
-	u.Email = NormalizeEmail(u.Email)
+	u.Email = storedEmail(u.Email)
 	now := s.db.Now().UTC().Truncate(time.Microsecond)
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -122,10 +197,14 @@ func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
 	}
 	defer tx.Rollback()
 	err = tx.QueryRowxContext(ctx, `INSERT INTO users
-		(email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, search_text)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, now, userSearchText(u)).Scan(&u.ID)
+		(email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, search_text, email_key, google_sub)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, now, userSearchText(u),
+		api.NormalizeEmail(u.Email), nullIfEmpty(u.GoogleSub)).Scan(&u.ID)
 	if err != nil {
+		if uniqueIndex(err) == "users_google_sub_key" {
+			return googleInUse()
+		}
 		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
 			return emailTaken()
 		}
@@ -151,7 +230,7 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 		return nil, err
 	}
 	if upd.Email != nil {
-		u.Email = NormalizeEmail(*upd.Email)
+		u.Email = storedEmail(*upd.Email)
 	}
 	if upd.FirstName != nil {
 		u.FirstName = *upd.FirstName
@@ -166,8 +245,8 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 		u.IsActive = *upd.IsActive
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE users SET email = $2, first_name = $3, last_name = $4,
-		is_staff = $5, is_active = $6, search_text = $7 WHERE id = $1`,
-		id, u.Email, u.FirstName, u.LastName, u.IsStaff, u.IsActive, userSearchText(u))
+		is_staff = $5, is_active = $6, search_text = $7, email_key = $8 WHERE id = $1`,
+		id, u.Email, u.FirstName, u.LastName, u.IsStaff, u.IsActive, userSearchText(u), api.NormalizeEmail(u.Email))
 	if err != nil {
 		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
 			return nil, emailTaken()

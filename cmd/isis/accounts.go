@@ -95,8 +95,8 @@ func newCreateSuperuserCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 				line, _ := pr.br.ReadString('\n')
 				email = strings.TrimSpace(line)
 			}
-			if !strings.Contains(email, "@") {
-				return exitError{2, fmt.Errorf("%q is not an email address", email)}
+			if api.ValidateEmail(api.TrimEmail(email)) != nil {
+				return exitError{2, fmt.Errorf("%q is not a valid email address", email)}
 			}
 			pw := os.Getenv("ISIS_SUPERUSER_PASSWORD")
 			if pw == "" {
