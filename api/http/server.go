@@ -58,6 +58,7 @@ type Server struct {
 
 	throttleToken, throttleRegister, throttleGoogle *throttle
 	throttlePassword                                *throttle
+	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
 }
 
