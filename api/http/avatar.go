@@ -58,7 +58,7 @@ func (s *Server) handleAvatarPut(c echo.Context) error {
 		drain(r.Body)
 		return errUploadTooLarge(limit)
 	}
-	s.setUploadDeadlines(c, bodyLimit)
+	defer s.setUploadDeadlines(c, bodyLimit)()
 	mr := multipart.NewReader(http.MaxBytesReader(c.Response(), r.Body, bodyLimit), params["boundary"])
 	var tmp *os.File
 	var size int64
@@ -121,8 +121,10 @@ func (s *Server) handleAvatarPut(c echo.Context) error {
 
 // setUploadDeadlines gives the body (its declared length, else up to
 // bodyLimit) until it would have arrived at UPLOAD_MIN_RATE, after a grace
-// period, and the answer time after that.
-func (s *Server) setUploadDeadlines(c echo.Context, bodyLimit int64) {
+// period, and the answer 30 s more. The returned func clears the write
+// deadline (net/http sets a new one for the next request on the connection
+// only when the server has a WriteTimeout; it always sets the read one).
+func (s *Server) setUploadDeadlines(c echo.Context, bodyLimit int64) (clear func()) {
 	n := bodyLimit
 	if cl := c.Request().ContentLength; cl >= 0 && cl < n {
 		n = cl
@@ -133,8 +135,11 @@ func (s *Server) setUploadDeadlines(c echo.Context, bodyLimit int64) {
 	}
 	read := time.Now().Add(grace + time.Duration(float64(n)/float64(s.Config.UploadMinRate)*float64(time.Second)))
 	rc := http.NewResponseController(c.Response())
-	_ = rc.SetReadDeadline(read) // not supported: a test's recorder
+	if rc.SetReadDeadline(read) != nil { // not supported: a test's recorder
+		return func() {}
+	}
 	_ = rc.SetWriteDeadline(read.Add(30 * time.Second))
+	return func() { _ = rc.SetWriteDeadline(time.Time{}) }
 }
 
 // uploadError maps a failure reading the upload: too large (413), too slow

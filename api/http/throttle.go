@@ -131,7 +131,7 @@ type throttleEntry struct {
 
 func newMemoryStore(rate config.Rate, maxKeys int) *memoryStore {
 	m := &memoryStore{rate: rate, seed: maphash.MakeSeed(), shards: make([]throttleShard, throttleShards)}
-	per := max(1, (maxKeys+throttleShards-1)/throttleShards)
+	per := max(1, maxKeys/throttleShards)
 	for i := range m.shards {
 		m.shards[i] = throttleShard{max: per, keys: map[string]*throttleEntry{}}
 	}
