@@ -3,6 +3,7 @@ package apihttp
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/media"
 )
 
@@ -83,6 +85,9 @@ func TestAvatarConcurrentPuts(t *testing.T) {
 			fetch, count := setup(ts)
 			mustUser(t, ts, "ana@example.com", false)
 			tok, _ := login(t, ts, "ana@example.com", goodPassword)
+			// The ten reach the database together, as under load.
+			gate := &gatedAvatars{UserService: ts.Users, n: 10, open: make(chan struct{})}
+			ts.Users = gate
 			var wg sync.WaitGroup
 			codes := make([]int, 10)
 			for i := range codes {
@@ -202,3 +207,27 @@ func TestAvatarSlowUpload(t *testing.T) {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// gatedAvatars holds SetAvatar calls until n of them wait (or a second has
+// passed), then lets them all run at once against the real database.
+type gatedAvatars struct {
+	api.UserService
+	n    int
+	mu   sync.Mutex
+	open chan struct{}
+}
+
+func (g *gatedAvatars) SetAvatar(ctx context.Context, userID int64, key string) (string, *api.Profile, error) {
+	if key != "" {
+		g.mu.Lock()
+		if g.n--; g.n == 0 {
+			close(g.open)
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.open:
+		case <-time.After(time.Second):
+		}
+	}
+	return g.UserService.SetAvatar(ctx, userID, key)
+}
