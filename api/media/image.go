@@ -81,6 +81,9 @@ func CheckImage(r io.ReaderAt, size int64, maxPixels int64) (*Image, error) {
 		return nil, &ImageError{fmt.Sprintf("The image is %d×%d pixels, more than the %d allowed.", cfg.Width, cfg.Height, maxPixels)}
 	}
 	end, err := f.end(section())
+	if ctype == "image/webp" && end == size+1 && end%2 == 0 {
+		end = size // an odd RIFF size without its pad byte
+	}
 	if err != nil || end > size {
 		return nil, notImage()
 	}
@@ -156,14 +159,12 @@ func jpegEnd(rd io.Reader) (int64, error) {
 	}
 	sawFF := false // the entropy-coded data ended on a marker's 0xFF
 	for {
-		if !sawFF {
+		for !sawFF { // bytes before a marker are skipped, as libjpeg and Go's decoder do
 			b, err := next()
 			if err != nil {
 				return 0, err
 			}
-			if b != 0xFF {
-				return 0, errStructure
-			}
+			sawFF = b == 0xFF
 		}
 		sawFF = false
 		var err error

@@ -93,6 +93,7 @@ func TestCheckImage(t *testing.T) {
 		{"webp then HTML", cat(lossy, html), "", 0, "after the end of the image"},
 		{"jpeg truncated", jpegOK[:len(jpegOK)/2], "", 0, "valid image"},
 		{"jpeg then ZIP: only the JPEG is kept", cat(jpegOK, zip), "image/jpeg", len(jpegOK), ""},
+		{"jpeg with bytes before a marker", jpegJunk(jpegOK), "image/jpeg", len(jpegOK) + 3, ""},
 		{"html", html, "", 0, "valid image"},
 		{"empty", nil, "", 0, "valid image"},
 	} {
@@ -140,4 +141,11 @@ func FuzzCheckImage(f *testing.F) {
 			t.Fatalf("the kept prefix is refused: %v", err)
 		}
 	})
+}
+
+// jpegJunk puts three stray bytes after the first segment, which
+// libjpeg and Go's decoder skip.
+func jpegJunk(b []byte) []byte {
+	n := 4 + int(binary.BigEndian.Uint16(b[4:6])) // SOI, then the segment's marker and length
+	return cat(b[:n], []byte{1, 2, 3}, b[n:])
 }
