@@ -174,7 +174,7 @@ func slowUpload(t *testing.T, addr, tok string, file []byte, rate int) *httptest
 // upload above UPLOAD_MIN_RATE succeeds; one below it gets 408 with the
 // error envelope instead of a connection cut without an answer.
 func TestAvatarSlowUpload(t *testing.T) {
-	ts := newTestServer(t, map[string]string{"MAX_UPLOAD_BYTES": "65536", "UPLOAD_MIN_RATE": "16384"})
+	ts := newTestServer(t, map[string]string{"MAX_UPLOAD_BYTES": "65536", "UPLOAD_MIN_RATE": "8192"})
 	ts.Media = &media.Disk{Root: t.TempDir(), URLPrefix: "/media/"}
 	ts.uploadGrace = 300 * time.Millisecond
 	mustUser(t, ts, "ana@example.com", false)
@@ -186,17 +186,19 @@ func TestAvatarSlowUpload(t *testing.T) {
 	srv := &http.Server{Handler: ts, ReadHeaderTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	file := noise(80, 75) // some 24 KiB: 1.5 s at the minimum rate
+	file := noise(80, 75) // some 24 KiB: 3 s at the minimum rate
 	if len(file) < 20<<10 || len(file) > 30<<10 {
 		t.Fatalf("test image of %d bytes", len(file))
 	}
 
-	// 24 KiB/s: about a second, twice the ReadTimeout, within the deadline.
+	// 24 KiB/s: about a second, twice the ReadTimeout, well within the deadline.
 	if w := slowUpload(t, ln.Addr().String(), tok, file, 24<<10); w == nil || w.Code != 200 {
 		t.Fatalf("steady upload above the minimum rate: %v", w)
 	}
-	// 4 KiB/s: it would take 6 s; the deadline (1.8 s) cuts it with a 408.
-	w := slowUpload(t, ln.Addr().String(), tok, file, 4<<10)
+	// 2 KiB/s: it would take 12 s; the deadline (3.4 s) cuts it with a 408.
+	start := time.Now()
+	w := slowUpload(t, ln.Addr().String(), tok, file, 2<<10)
+	t.Logf("slow upload answered after %s", time.Since(start))
 	if w == nil {
 		t.Fatal("a too slow upload got no answer")
 	}
