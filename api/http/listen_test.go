@@ -4,6 +4,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/testdb"
@@ -40,6 +41,7 @@ func TestStalledListener(t *testing.T) {
 		AND (application_name = $1 OR query LIKE 'LISTEN %')`, postgres.ListenerApplicationName); err != nil {
 		t.Fatalf("the listener's backend: %v", err)
 	}
+	stopped := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP %d: %v", pid, err)
 	}
@@ -66,6 +68,7 @@ func TestStalledListener(t *testing.T) {
 	wait.For(t, "the renamed department", func() bool {
 		return strings.Contains(ts.do(t, req{URL: "/api/departments/05/"}).Body.String(), "Antioquia (stalled)")
 	})
+	t.Logf("caches off %s after SIGSTOP", time.Since(stopped).Round(time.Millisecond))
 	if ts.geo.enabled.Load() {
 		t.Error("geography cache on while the listener is stopped")
 	}
