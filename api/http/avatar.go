@@ -147,7 +147,8 @@ func (s *Server) setUploadDeadlines(c echo.Context, bodyLimit int64) (clear func
 // malformed (400).
 func uploadError(c echo.Context, err error, limit int64) error {
 	var ae *api.Error
-	if errors.As(err, &ae) {
+	var pe *os.PathError // the temporary file: a server error
+	if errors.As(err, &ae) || errors.As(err, &pe) {
 		return err
 	}
 	var mbe *http.MaxBytesError
