@@ -18,6 +18,7 @@ const (
 	EFORBIDDEN        = "permission_denied"      // 403
 	ENOTFOUND         = "not_found"              // 404
 	EMETHOD           = "method_not_allowed"     // 405
+	ETIMEOUT          = "request_timeout"        // 408, the body came too slowly
 	ECONFLICT         = "conflict"               // 409
 	ETOOLARGE         = "payload_too_large"      // 413
 	EUNSUPPORTEDMEDIA = "unsupported_media_type" // 415

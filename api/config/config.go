@@ -57,6 +57,16 @@ type Config struct {
 
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
+	// MaxImagePixels bounds an uploaded image's width×height (a small file
+	// may declare a huge bitmap); UploadMinRate is the slowest an upload may
+	// arrive, in bytes a second (its read deadline follows from it).
+	MaxImagePixels int64
+	UploadMinRate  int64
+
+	// ThrottlePassword limits POST /api/users/me/password/ per user;
+	// ThrottleMaxKeys bounds the clients (or users) each throttle remembers.
+	ThrottlePassword Rate
+	ThrottleMaxKeys  int
 
 	// Auth.
 	AccessTokenLifetime    time.Duration
@@ -288,6 +298,10 @@ func Load(get Getenv) (*Config, error) {
 	c.MediaURL = e.str("MEDIA_URL", "/media/")
 	c.MaxBodyBytes = e.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)
 	c.MaxUploadBytes = e.integer("MAX_UPLOAD_BYTES", 5<<20, 1, 1<<30)
+	c.MaxImagePixels = e.integer("MAX_IMAGE_PIXELS", 4096*4096, 1, 1<<32)
+	c.UploadMinRate = e.integer("UPLOAD_MIN_RATE", 50<<10, 1, 1<<30)
+	c.ThrottlePassword = e.rate("THROTTLE_PASSWORD", "5/min")
+	c.ThrottleMaxKeys = int(e.integer("THROTTLE_MAX_KEYS", 50000, 16, 10_000_000))
 
 	c.AccessTokenLifetime = e.duration("ACCESS_TOKEN_LIFETIME", 5*time.Minute)
 	c.RefreshTokenLifetime = e.duration("REFRESH_TOKEN_LIFETIME", 24*time.Hour)

@@ -3,6 +3,10 @@ package apihttp
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -18,11 +22,38 @@ import (
 	"github.com/isis-project/isis/internal/s3test"
 )
 
+// Real images (avatars are decoded in full): 16×12 pixels each.
 var (
-	pngFile  = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("png-data"), 200)...)
-	jpegFile = append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), bytes.Repeat([]byte("jpeg"), 200)...)
-	webpFile = append([]byte("RIFF\x24\x00\x00\x00WEBPVP8 "), bytes.Repeat([]byte("webp"), 200)...)
+	pngFile  = encodeImage(png.Encode, 16, 12)
+	jpegFile = encodeImage(func(w io.Writer, m image.Image) error { return jpeg.Encode(w, m, nil) }, 16, 12)
+	webpFile = mustRead("../media/testdata/avatar-lossy.webp")
 )
+
+func gradient(w, h int) image.Image {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.NRGBA{uint8(x * 9), uint8(y * 13), 77, 255})
+		}
+	}
+	return img
+}
+
+func encodeImage(enc func(io.Writer, image.Image) error, w, h int) []byte {
+	var b bytes.Buffer
+	if err := enc(&b, gradient(w, h)); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+func mustRead(name string) []byte {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 // multipartBody builds a form with one file field.
 func multipartBody(field, filename string, content []byte) (string, string) {

@@ -54,7 +54,7 @@ var ops = []op{
 	{"GET", "/api/users/me", "userMe", "The current user", "users", "user", nil, "", 200, "User", []int{401}},
 	{"PATCH", "/api/users/me", "userMeUpdate", "Change your names", "users", "user", nil, "UserMeUpdate", 200, "User", []int{400, 401}},
 	{"PUT", "/api/users/me", "userMeReplace", "Change your names", "users", "user", nil, "UserMeUpdate", 200, "User", []int{400, 401}},
-	{"POST", "/api/users/me/password", "userPassword", "Change your password (ends your other sessions)", "users", "user", nil, "PasswordChange", 200, "Detail", []int{400, 401}},
+	{"POST", "/api/users/me/password", "userPassword", "Change your password (ends your other sessions)", "users", "user", nil, "PasswordChange", 200, "Detail", []int{400, 401, 429}},
 	{"GET", "/api/users", "userList", "List users", "users", "staff", list, "", 200, "UserPage", []int{401, 403, 404}},
 	{"GET", "/api/users/:id", "userView", "A user (staff, or yourself)", "users", "user", nil, "", 200, "User", []int{401, 403, 404}},
 	{"PATCH", "/api/users/:id", "userUpdate", "Update a user", "users", "staff", nil, "UserUpdate", 200, "User", []int{400, 401, 403, 404}},
@@ -64,8 +64,8 @@ var ops = []op{
 	{"GET", "/api/profiles/me", "profileMe", "Your profile", "profiles", "user", nil, "", 200, "Profile", []int{401}},
 	{"PATCH", "/api/profiles/me", "profileMeUpdate", "Update your profile", "profiles", "user", nil, "ProfileUpdate", 200, "Profile", []int{400, 401}},
 	{"PUT", "/api/profiles/me", "profileMeReplace", "Update your profile", "profiles", "user", nil, "ProfileUpdate", 200, "Profile", []int{400, 401}},
-	{"PUT", "/api/profiles/me/avatar", "avatarUpload", "Upload your avatar (JPEG, PNG or WebP, at most MAX_UPLOAD_BYTES)", "profiles", "user", nil, "multipart", 200, "Profile", []int{400, 401, 413, 415, 503}},
-	{"POST", "/api/profiles/me/avatar", "avatarUploadPost", "Upload your avatar (as PUT)", "profiles", "user", nil, "multipart", 200, "Profile", []int{400, 401, 413, 415, 503}},
+	{"PUT", "/api/profiles/me/avatar", "avatarUpload", "Upload your avatar (JPEG, PNG or WebP, at most MAX_UPLOAD_BYTES)", "profiles", "user", nil, "multipart", 200, "Profile", []int{400, 401, 408, 413, 415, 503}},
+	{"POST", "/api/profiles/me/avatar", "avatarUploadPost", "Upload your avatar (as PUT)", "profiles", "user", nil, "multipart", 200, "Profile", []int{400, 401, 408, 413, 415, 503}},
 	{"DELETE", "/api/profiles/me/avatar", "avatarDelete", "Remove your avatar", "profiles", "user", nil, "", 204, "", []int{401, 503}},
 	{"GET", "/api/profiles/:id", "profileView", "A profile", "profiles", "user", nil, "", 200, "Profile", []int{401, 404}},
 
@@ -178,7 +178,7 @@ func schemas() map[string]any {
 }
 
 var errorText = map[int]string{304: "Not modified (If-None-Match)", 400: "Invalid input", 401: "Not authenticated or bad token",
-	403: "Permission denied", 404: "Not found", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
+	403: "Permission denied", 404: "Not found", 408: "Upload too slow", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
 	429: "Throttled (Retry-After)", 503: "Service unavailable"}
 
 // OpenAPI builds the document, once.

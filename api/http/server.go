@@ -57,6 +57,8 @@ type Server struct {
 	accessLog io.Writer
 
 	throttleToken, throttleRegister, throttleGoogle *throttle
+	throttlePassword                                *throttle
+	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
 }
 
@@ -71,9 +73,10 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 		s.Google = &auth.GoogleVerifier{ClientID: cfg.GoogleClientID, JWKSURL: cfg.GoogleJWKSURL, Issuers: cfg.GoogleIssuers,
 			HTTP: &http.Client{Timeout: 5 * time.Second}, Now: now}
 	}
-	s.throttleToken = newThrottle("token", cfg.ThrottleToken, now)
-	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, now)
-	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, now)
+	s.throttleToken = newThrottle("token", cfg.ThrottleToken, cfg.ThrottleMaxKeys, now)
+	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, cfg.ThrottleMaxKeys, now)
+	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, cfg.ThrottleMaxKeys, now)
+	s.throttlePassword = newThrottle("password", cfg.ThrottlePassword, cfg.ThrottleMaxKeys, now)
 	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -15,7 +15,7 @@ func (s *Server) registerUserRoutes(g *echo.Group) {
 	s.get(g, "/users/me", s.handleUserMe)
 	g.PATCH("/users/me", s.handleUserMeUpdate)
 	g.PUT("/users/me", s.handleUserMeUpdate)
-	g.POST("/users/me/password", s.handleUserPassword)
+	g.POST("/users/me/password", s.userThrottled(s.throttlePassword, s.handleUserPassword))
 	s.get(g, "/users", staffOnly(s.handleUserList))
 	s.get(g, "/users/:id", s.handleUserView)
 	g.PATCH("/users/:id", staffOnly(s.handleUserUpdate))
@@ -86,6 +86,11 @@ func (s *Server) handleUserPassword(c echo.Context) error {
 	var fe api.FieldErrors
 	oldPW := required(&fe, "old_password", in.OldPassword)
 	newPW := required(&fe, "new_password", in.NewPassword)
+	release, err := passwordChangeSlot(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	if oldPW != "" {
 		if ok, _ := auth.CheckPassword(oldPW, u.Password); !ok {
 			fe.Add("old_password", "Your old password was entered incorrectly. Please enter it again.")

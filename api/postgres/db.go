@@ -29,6 +29,8 @@ const (
 type DB struct {
 	*sqlx.DB
 	dsn string // for LISTEN connections; holds the password: never log it
+	// connector opens connections outside the pool (Listen's heartbeat).
+	connector *pq.Connector
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -80,7 +82,7 @@ func Open(dsn string, opt Options) (*DB, error) {
 	sdb.SetMaxIdleConns(opt.MaxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	sdb.SetConnMaxLifetime(time.Hour)
-	return &DB{DB: sqlx.NewDb(sdb, "postgres"), Now: time.Now, dsn: dsn}, nil
+	return &DB{DB: sqlx.NewDb(sdb, "postgres"), Now: time.Now, dsn: dsn, connector: conn}, nil
 }
 
 // scrubDSNError drops anything after the first line of a DSN parse error:

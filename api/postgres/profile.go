@@ -161,19 +161,34 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, upd api.P
 	return findProfile(ctx, s.db, `WHERE p.user_id = $1`, userID)
 }
 
-// SetAvatar implements api.UserService.
+// SetAvatar implements api.UserService. The previous key is read under the
+// row's lock, so of concurrent calls each gets the key the one before it
+// set: every key replaced is returned once, and none is left behind.
 func (s *UserService) SetAvatar(ctx context.Context, userID int64, key string) (string, *api.Profile, error) {
 	if _, err := s.FindProfileByUserID(ctx, userID); err != nil {
 		return "", nil, err
 	}
-	var old string
-	err := s.db.GetContext(ctx, &old, `UPDATE profiles p SET avatar = $2, updated_at = $3
-		FROM profiles o WHERE p.user_id = $1 AND o.id = p.id RETURNING o.avatar`, userID, key, s.db.Now().UTC())
+	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return "", nil, FormatError(err)
 	}
-	p, err := findProfile(ctx, s.db, `WHERE p.user_id = $1`, userID)
-	return old, p, err
+	defer tx.Rollback()
+	var old string
+	if err := tx.GetContext(ctx, &old, `SELECT avatar FROM profiles WHERE user_id = $1 FOR UPDATE`, userID); err != nil {
+		return "", nil, FormatError(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE profiles SET avatar = $2, updated_at = $3 WHERE user_id = $1`,
+		userID, key, s.db.Now().UTC()); err != nil {
+		return "", nil, FormatError(err)
+	}
+	p, err := findProfile(ctx, tx, `WHERE p.user_id = $1`, userID)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", nil, FormatError(err)
+	}
+	return old, p, nil
 }
 
 func nullString(s *string) sql.NullString {

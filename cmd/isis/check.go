@@ -74,6 +74,9 @@ func deployProblems(c *config.Config) []string {
 			add("%s: off; login and registration are open to brute force", name)
 		}
 	}
+	if c.ThrottlePassword.N == 0 {
+		add("THROTTLE_PASSWORD: off; one user's password changes can keep the password hasher busy")
+	}
 	return out
 }
 
