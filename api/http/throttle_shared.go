@@ -2,6 +2,7 @@ package apihttp
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -23,13 +24,64 @@ type SharedThrottles interface {
 // unreachable) refuses the request with it, 503: every throttled endpoint
 // needs the database anyway, and a throttle that fails open would let a
 // brute force through whenever the store is slow.
+//
+// A refusal is remembered in this process until its wait ends: no server
+// can make the key's oldest request leave the window sooner, so the answer
+// is the store's own, and a client hammering past its limit costs no query.
 type sharedStore struct {
-	shared SharedThrottles
-	t      *throttle
+	shared   SharedThrottles
+	t        *throttle
+	refusals *refusals
+}
+
+func newSharedStore(shared SharedThrottles, t *throttle, maxKeys int) sharedStore {
+	return sharedStore{shared: shared, t: t, refusals: &refusals{max: maxKeys, until: map[string]int64{}}}
 }
 
 func (s sharedStore) allow(ctx context.Context, key string, now time.Time) (time.Duration, error) {
-	return s.shared.Allow(ctx, s.t.scope, key, s.t.rate.N, s.t.rate.Period, now)
+	if wait := s.refusals.get(key, now.UnixNano()); wait > 0 {
+		return wait, nil
+	}
+	wait, err := s.shared.Allow(ctx, s.t.scope, key, s.t.rate.N, s.t.rate.Period, now)
+	if err == nil && wait > 0 {
+		s.refusals.put(key, now.Add(wait).UnixNano(), now.UnixNano())
+	}
+	return wait, err
+}
+
+// refusals are the keys refused until a time (Unix nanoseconds), at most
+// max of them: when full, the expired go, and if that is not enough, all
+// (a forgotten refusal costs only a query).
+type refusals struct {
+	mu    sync.Mutex
+	max   int
+	until map[string]int64
+}
+
+func (r *refusals) get(key string, now int64) time.Duration {
+	r.mu.Lock()
+	until, ok := r.until[key]
+	if ok && until <= now {
+		delete(r.until, key)
+	}
+	r.mu.Unlock()
+	return time.Duration(max(0, until-now))
+}
+
+func (r *refusals) put(key string, until, now int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.until) >= r.max {
+		for k, u := range r.until {
+			if u <= now {
+				delete(r.until, k)
+			}
+		}
+		if len(r.until) >= r.max {
+			clear(r.until)
+		}
+	}
+	r.until[key] = until
 }
 
 // throttles are the server's throttles.
@@ -45,7 +97,7 @@ func (s *Server) shareThrottles(shared SharedThrottles) {
 		return
 	}
 	for _, t := range s.throttles() {
-		t.store = sharedStore{shared: shared, t: t}
+		t.store = newSharedStore(shared, t, s.Config.ThrottleMaxKeys)
 	}
 }
 

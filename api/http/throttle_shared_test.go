@@ -16,7 +16,7 @@ import (
 // sharedThrottle is a throttle on the PostgreSQL store of db.
 func sharedThrottle(db *postgres.DB, scope string, rate config.Rate, now func() time.Time) *throttle {
 	th := newThrottle(scope, rate, 16, now)
-	th.store = sharedStore{shared: postgres.NewThrottles(db), t: th}
+	th.store = newSharedStore(postgres.NewThrottles(db), th, 16)
 	return th
 }
 
@@ -145,6 +145,25 @@ func TestSharedThrottlePurge(t *testing.T) {
 	}
 }
 
+// TestRefusalsBounded: the memory of refusals keeps at most its bound,
+// drops the expired first, and answers the wait left.
+func TestRefusalsBounded(t *testing.T) {
+	r := &refusals{max: 16, until: map[string]int64{}}
+	for i := range 16 {
+		r.put(fmt.Sprint("k", i), int64(100+i), 0)
+	}
+	r.put("late", 200, 105) // k0..k5 expired at 105: they make room
+	if len(r.until) != 11 || r.get("k9", 105) != 4 || r.get("late", 105) != 95 || r.get("k1", 105) != 0 {
+		t.Errorf("after expiring: %v", r.until)
+	}
+	for i := range 100 {
+		r.put(fmt.Sprint("n", i), 1000, 110)
+		if len(r.until) > 16 {
+			t.Fatalf("%d refusals kept, bound 16", len(r.until))
+		}
+	}
+}
+
 // TestSharedThrottleDatabaseDown: an unreachable store refuses the request
 // with 503 (fail closed) rather than letting it through uncounted.
 func TestSharedThrottleDatabaseDown(t *testing.T) {
@@ -162,7 +181,9 @@ func TestSharedThrottleDatabaseDown(t *testing.T) {
 
 // BenchmarkThrottle is the cost of a throttle check by store: a request
 // allowed in the steady state of a busy key (a full window of 20 times,
-// one dropped and one added each time) and one refused.
+// one dropped and one added each time), one refused (PostgreSQL: remembered
+// from an earlier refusal) and, for PostgreSQL, the query a first refusal
+// makes and a bare round trip for scale.
 func BenchmarkThrottle(b *testing.B) {
 	rate := config.Rate{N: 20, Period: time.Minute}
 	db := testdb.Open(b)
@@ -201,6 +222,18 @@ func BenchmarkThrottle(b *testing.B) {
 			}
 		})
 	}
+	b.Run("postgres/refused-query", func(b *testing.B) { // the first refusal: before it is remembered
+		now := time.Now()
+		store := postgres.NewThrottles(db)
+		for range rate.N {
+			store.Allow(context.Background(), "bench", "q", rate.N, rate.Period, now)
+		}
+		for b.Loop() {
+			if w, err := store.Allow(context.Background(), "bench", "q", rate.N, rate.Period, now); w == 0 || err != nil {
+				b.Fatalf("allowed: %v %v", w, err)
+			}
+		}
+	})
 	b.Run("postgres/select-1", func(b *testing.B) { // the round trip alone, for scale
 		for b.Loop() {
 			var one int
