@@ -50,8 +50,9 @@ func (s sharedStore) allow(ctx context.Context, key string, now time.Time) (time
 }
 
 // refusals are the keys refused until a time (Unix nanoseconds), at most
-// max of them: when full, the expired go, and if that is not enough, all
-// (a forgotten refusal costs only a query).
+// max of them: when full, the expired go, and if that frees less than half,
+// all (a forgotten refusal costs only a query; a sweep comes at most once
+// every max/2 refusals).
 type refusals struct {
 	mu    sync.Mutex
 	max   int
@@ -77,7 +78,7 @@ func (r *refusals) put(key string, until, now int64) {
 				delete(r.until, k)
 			}
 		}
-		if len(r.until) >= r.max {
+		if len(r.until) > r.max/2 {
 			clear(r.until)
 		}
 	}

@@ -152,12 +152,12 @@ func TestRefusalsBounded(t *testing.T) {
 	for i := range 16 {
 		r.put(fmt.Sprint("k", i), int64(100+i), 0)
 	}
-	r.put("late", 200, 105) // k0..k5 expired at 105: they make room
-	if len(r.until) != 11 || r.get("k9", 105) != 4 || r.get("late", 105) != 95 || r.get("k1", 105) != 0 {
+	r.put("late", 200, 109) // k0..k9 expired at 109: they make room
+	if len(r.until) != 7 || r.get("k12", 109) != 3 || r.get("late", 109) != 91 || r.get("k1", 109) != 0 {
 		t.Errorf("after expiring: %v", r.until)
 	}
 	for i := range 100 {
-		r.put(fmt.Sprint("n", i), 1000, 110)
+		r.put(fmt.Sprint("n", i), 1000, 120)
 		if len(r.until) > 16 {
 			t.Fatalf("%d refusals kept, bound 16", len(r.until))
 		}
