@@ -67,6 +67,9 @@ type Config struct {
 	// ThrottleMaxKeys bounds the clients (or users) each throttle remembers.
 	ThrottlePassword Rate
 	ThrottleMaxKeys  int
+	// ThrottleStore is where the throttles count: "postgres" (shared by
+	// every replica on the database) or "memory" (per process).
+	ThrottleStore string
 
 	// Auth.
 	AccessTokenLifetime    time.Duration
@@ -302,6 +305,7 @@ func Load(get Getenv) (*Config, error) {
 	c.UploadMinRate = e.integer("UPLOAD_MIN_RATE", 50<<10, 1, 1<<30)
 	c.ThrottlePassword = e.rate("THROTTLE_PASSWORD", "5/min")
 	c.ThrottleMaxKeys = int(e.integer("THROTTLE_MAX_KEYS", 50000, 16, 10_000_000))
+	c.ThrottleStore = strings.ToLower(strings.TrimSpace(e.str("THROTTLE_STORE", "postgres")))
 
 	c.AccessTokenLifetime = e.duration("ACCESS_TOKEN_LIFETIME", 5*time.Minute)
 	c.RefreshTokenLifetime = e.duration("REFRESH_TOKEN_LIFETIME", 24*time.Hour)
@@ -433,6 +437,11 @@ func (c *Config) validate(proxies []string) error {
 	default:
 		return &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
 	}
+	switch c.ThrottleStore {
+	case "postgres", "memory":
+	default:
+		return &Error{"THROTTLE_STORE", fmt.Sprintf("%q is not one of postgres, memory", c.ThrottleStore)}
+	}
 	switch c.AWSAddressingStyle {
 	case "auto", "path", "virtual":
 	default:
@@ -525,6 +534,7 @@ func (c *Config) Redacted() map[string]any {
 		"AWS_S3_ENDPOINT_URL":     c.AWSEndpointURL,
 		"AWS_SECRET_ACCESS_KEY":   mask(c.AWSSecretAccessKey),
 		"GOOGLE_CLIENT_ID":        c.GoogleClientID,
+		"THROTTLE_STORE":          c.ThrottleStore,
 	}
 }
 

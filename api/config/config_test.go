@@ -29,7 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Debug || c.Port != 3003 || c.MaxBodyBytes != 1<<20 || c.MaxUploadBytes != 5<<20 ||
 		c.AccessTokenLifetime != 5*time.Minute || c.RefreshTokenLifetime != 24*time.Hour ||
-		c.ThrottleToken.String() != "20/1m0s" || c.ThrottleRegister.N != 10 || c.ThrottleRegister.Period != time.Hour {
+		c.ThrottleToken.String() != "20/1m0s" || c.ThrottleRegister.N != 10 || c.ThrottleRegister.Period != time.Hour ||
+		c.ThrottleStore != "postgres" {
 		t.Errorf("defaults = %+v", c)
 	}
 	if !strings.Contains(c.DatabaseDSN, "host='localhost'") || !strings.Contains(c.DatabaseDSN, "dbname='isis'") {
@@ -73,6 +74,7 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"UPLOAD_MIN_RATE": "50KiB"}, "UPLOAD_MIN_RATE"},
 		{map[string]string{"THROTTLE_PASSWORD": "5/fortnight"}, "THROTTLE_PASSWORD"},
 		{map[string]string{"THROTTLE_MAX_KEYS": "3"}, "THROTTLE_MAX_KEYS"},
+		{map[string]string{"THROTTLE_STORE": "redis"}, "THROTTLE_STORE"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, "CORS_ALLOWED_ORIGINS"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/path"}, "CORS_ALLOWED_ORIGINS"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},

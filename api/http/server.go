@@ -32,6 +32,9 @@ type Services struct {
 	Users  api.UserService
 	Tokens api.TokenService
 	Media  api.MediaStore // nil: avatars disabled
+	// Throttles is the store replicas share (nil: each process counts
+	// alone, in memory).
+	Throttles SharedThrottles
 	// AccessLog receives one JSON line per request (nil: none). Logger's
 	// level applies; other records go through Logger.
 	AccessLog io.Writer
@@ -58,6 +61,7 @@ type Server struct {
 
 	throttleToken, throttleRegister, throttleGoogle *throttle
 	throttlePassword                                *throttle
+	sharedThrottles                                 SharedThrottles
 	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
 }
@@ -77,6 +81,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.throttleRegister = newThrottle("register", cfg.ThrottleRegister, cfg.ThrottleMaxKeys, now)
 	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, cfg.ThrottleMaxKeys, now)
 	s.throttlePassword = newThrottle("password", cfg.ThrottlePassword, cfg.ThrottleMaxKeys, now)
+	s.shareThrottles(svc.Throttles)
 	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

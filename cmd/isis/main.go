@@ -111,10 +111,14 @@ func (m *Main) Listen(addr string) error {
 		return exitError{2, err}
 	}
 	m.listener = ln
-	m.Server = apihttp.NewServer(m.Config, m.Logger, apihttp.Services{
+	svc := apihttp.Services{
 		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), Tokens: postgres.NewTokenService(m.DB),
 		Media: store, AccessLog: m.logBuf,
-	})
+	}
+	if m.Config.ThrottleStore == "postgres" {
+		svc.Throttles = postgres.NewThrottles(m.DB) // every replica counts the same requests
+	}
+	m.Server = apihttp.NewServer(m.Config, m.Logger, svc)
 	m.httpServer = &http.Server{
 		Handler:           m.Server,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -140,6 +144,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	m.DB.Listen(lctx, m.Server) // the geography and user caches follow every write, wherever it comes from
+	go m.Server.PurgeThrottles(lctx)
 	if m.Config.PprofAddress != "" {
 		stopPprof, err := servePprof(m.Config.PprofAddress)
 		if err != nil {
