@@ -37,10 +37,42 @@ func TestPasswordHashing(t *testing.T) {
 		{"lètmein", "md5$salt$abc", false, false},
 		{"lètmein", "", false, false},
 		{"lètmein", "argon2$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdA$aGFzaA", false, false},
+		// Made by Django 3.2's own hashers (make_password, argon2-cffi 21.1, bcrypt 3.2).
+		{"lètmein", "pbkdf2_sha1$260000$seasalt$XXHk2gQ7tjWIyrS320RXXsGqkUg=", true, true},
+		{"lètmeout", "pbkdf2_sha1$260000$seasalt$XXHk2gQ7tjWIyrS320RXXsGqkUg=", false, false},
+		{"lètmein", "argon2$argon2id$v=19$m=102400,t=2,p=8$UkxqbXNZb1kwbU9Ma1RFdmJ6NkRrWg$RiFcyysy2uDyNIsk2S0Pkw", true, true},
+		{"lètmeout", "argon2$argon2id$v=19$m=102400,t=2,p=8$UkxqbXNZb1kwbU9Ma1RFdmJ6NkRrWg$RiFcyysy2uDyNIsk2S0Pkw", false, false},
+		{"lètmein", "argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", true, true},
+		{"lètmein", "argon2$argon2d$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", false, false},
+		{"lètmein", "bcrypt_sha256$$2b$12$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi", true, true},
+		{"lètmeout", "bcrypt_sha256$$2b$12$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi", false, false},
+		{strings.Repeat("x", 100), "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G", true, true},
+		{strings.Repeat("x", 99), "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G", false, false},
+		{"lètmein", "bcrypt$$2b$12$MCMCPuCq/a.4CH.8hVAx9.ReQHhHWwYXiU4qP3OCHQ.QTlqGbRfZS", true, true},
+		{strings.Repeat("y", 80), "bcrypt$$2b$04$h.bj822mRi30b4ZPSdUS1Os0Ccbq7eDj2CLrnhYQ/ZqjLQbkDUjsW", true, true},
+		{"lètmein", "bcrypt_sha256$$2b$31$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi", false, false},
 	} {
 		ok, up := CheckPassword(tc.password, tc.encoded)
 		if ok != tc.ok || up != tc.upgrade {
 			t.Errorf("CheckPassword(%q, %.40s) = %v, %v; want %v, %v", tc.password, tc.encoded, ok, up, tc.ok, tc.upgrade)
+		}
+	}
+	for _, tc := range []struct{ encoded, err string }{
+		{"!unusable", ""},
+		{"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=", ""},
+		{"bcrypt_sha256$$2b$12$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi", ""},
+		{"argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", ""},
+		{"md5$salt$abc", `algorithm "md5" is not supported`},
+		{"sha1$salt$abc", `algorithm "sha1" is not supported`},
+		{"argon2$argon2d$v=19$m=256,t=1,p=2$c2FsdA$aGFzaA", `variety "argon2d"`},
+		{"argon2$argon2i$m=256,t=1,p=2$c2FsdA$aGFzaA", "argon2 hash: want"},
+		{"bcrypt_sha256$$2b$31$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi", "cost 31 out of bounds"},
+		{"plaintext", "no algorithm"},
+		{"", "empty"},
+	} {
+		err := CheckableHash(tc.encoded)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("CheckableHash(%.40q) = %v, want %q", tc.encoded, err, tc.err)
 		}
 	}
 	// Older argon2 parameters are upgraded.
