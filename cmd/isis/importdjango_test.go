@@ -20,6 +20,7 @@ import (
 	"github.com/isis-project/isis/api/djangoimport"
 	"github.com/isis-project/isis/internal/testdb"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // reference is the Django system isis replaces, running (../shared/django-reference).
@@ -444,5 +445,24 @@ Profile.objects.filter(user__email="ana@example.com").update(bio="Bio nueva", av
 	}
 	if after := selectAll[userRow](t, isisDB, isisUsers); !reflect.DeepEqual(before, after) {
 		t.Errorf("a stopped import changed the users")
+	}
+}
+
+func TestWithDatabase(t *testing.T) {
+	for _, dsn := range []string{
+		"host=postgres18 port=5432 dbname=isis user=isis password='p w' sslmode=disable",
+		"postgres://isis:p%20w@postgres18:5432/isis?sslmode=disable",
+	} {
+		got, err := withDatabase(dsn, "old django's")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := pq.NewConfig(got)
+		if err != nil {
+			t.Fatalf("%q: %v", got, err)
+		}
+		if cfg.Database != "old django's" || cfg.Host != "postgres18" || cfg.User != "isis" || cfg.Password != "p w" {
+			t.Errorf("withDatabase(%q) = %q: %+v", dsn, got, cfg)
+		}
 	}
 }
