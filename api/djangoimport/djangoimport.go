@@ -164,13 +164,14 @@ type isisState struct {
 	userProfile  map[int64]int64              // user_id → profile id
 	departments  map[string]string            // code → name
 	munDept      map[string]string            // municipality code → department code
+	tokens       map[string]bool              // outstanding jti → blacklisted
 	maxUserID    int64
 	maxProfileID int64
 }
 
 func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	st := &isisState{ledger: map[string]map[string]string{}, users: map[int64]string{}, profiles: map[int64]int64{},
-		userProfile: map[int64]int64{}, departments: map[string]string{}, munDept: map[string]string{}}
+		userProfile: map[int64]int64{}, departments: map[string]string{}, munDept: map[string]string{}, tokens: map[string]bool{}}
 	rows, err := tx.QueryContext(ctx, `SELECT kind, key, digest FROM django_import`)
 	if err != nil {
 		return nil, err
@@ -237,6 +238,15 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := scan(`SELECT o.jti, b.id IS NOT NULL FROM token_outstanding o LEFT JOIN token_blacklisted b ON b.token_id = o.id`, func(r *sql.Rows) error {
+		var jti string
+		var black bool
+		err := r.Scan(&jti, &black)
+		st.tokens[jti] = black
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -280,8 +290,8 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 		sum.Seconds = time.Since(start).Seconds()
 		return sum, &ConflictError{Conflicts: sum.Conflicts}
 	}
-	opt.Progress("plan: %d users, %d profiles, %d departments, %d municipalities to write; %d live tokens to check",
-		len(p.users), len(p.profiles), len(p.departments), len(p.municipalities), len(s.Tokens))
+	opt.Progress("plan: %d users, %d profiles, %d departments, %d municipalities, %d refresh tokens to write",
+		len(p.users), len(p.profiles), len(p.departments), len(p.municipalities), len(p.tokens))
 	if err := p.write(ctx, tx, opt.Progress); err != nil {
 		return nil, err
 	}
@@ -314,6 +324,7 @@ type plan struct {
 	municipalities []SourcePlace
 	users          []SourceUser
 	profiles       []SourceProfile
+	tokens         []SourceToken
 	ledger         []ledgerRow
 }
 
@@ -542,12 +553,19 @@ func (p *plan) make() error {
 			sum.Profiles.Unchanged++
 		}
 	}
+	// Tokens are only ever added (and blacklisted): write those isis lacks.
 	sum.OutstandingTokens.Source = len(s.Tokens)
 	for _, tk := range s.Tokens {
 		if tk.BlacklistedAt.Valid {
 			sum.BlacklistedTokens.Source++
 		}
+		black, ok := st.tokens[tk.JTI]
+		if !ok || (tk.BlacklistedAt.Valid && !black) {
+			p.tokens = append(p.tokens, tk)
+		}
 	}
+	sum.OutstandingTokens.Unchanged = sum.OutstandingTokens.Source
+	sum.BlacklistedTokens.Unchanged = sum.BlacklistedTokens.Source
 	return nil
 }
 
@@ -558,7 +576,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// copyRows loads rows into a temporary table with COPY.
+// copyRows loads rows into a temporary table with COPY, then ANALYZEs it so
+// the joins that read it are planned on its real size.
 func copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
 	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
 	if err != nil {
@@ -574,7 +593,11 @@ func copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n i
 		stmt.Close()
 		return err
 	}
-	return stmt.Close()
+	if err := stmt.Close(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `ANALYZE `+quote(table))
+	return err
 }
 
 func affected(res sql.Result, err error) (int, error) {
@@ -731,12 +754,12 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		progress("profiles: %d created, %d updated, %d unchanged", sum.Profiles.Created, sum.Profiles.Updated, sum.Profiles.Unchanged)
 	}
 
-	if len(p.src.Tokens) > 0 {
+	if len(p.tokens) > 0 {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_tokens (jti text, user_id bigint, created_at timestamptz,
 			expires_at timestamptz, blacklisted_at timestamptz) ON COMMIT DROP`); err != nil {
 			return wrap("tokens", err)
 		}
-		toks := p.src.Tokens
+		toks := p.tokens
 		err := copyRows(ctx, tx, "import_tokens", []string{"jti", "user_id", "created_at", "expires_at", "blacklisted_at"}, len(toks),
 			func(i int) []any {
 				var uid any
@@ -754,7 +777,7 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		if err != nil {
 			return wrap("outstanding tokens", err)
 		}
-		sum.OutstandingTokens.Created, sum.OutstandingTokens.Unchanged = n, len(toks)-n
+		sum.OutstandingTokens.Created, sum.OutstandingTokens.Unchanged = n, sum.OutstandingTokens.Source-n
 		n, err = affected(tx.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
 			SELECT o.id, t.blacklisted_at FROM import_tokens t JOIN token_outstanding o ON o.jti = t.jti
 			WHERE t.blacklisted_at IS NOT NULL
