@@ -322,9 +322,9 @@ type plan struct {
 
 	departments    []SourcePlace
 	municipalities []SourcePlace
-	users          []SourceUser
-	profiles       []SourceProfile
-	tokens         []SourceToken
+	users          []*SourceUser
+	profiles       []*SourceProfile
+	tokens         []*SourceToken
 	ledger         []ledgerRow
 }
 
@@ -435,7 +435,8 @@ func (p *plan) make() error {
 		finalEmail[id] = e
 	}
 	inSource := map[int64]bool{}
-	for _, u := range s.Users {
+	for i := range s.Users {
+		u := &s.Users[i]
 		inSource[u.ID] = true
 		bad := false
 		switch {
@@ -516,7 +517,8 @@ func (p *plan) make() error {
 	// Profiles.
 	t = s.Schema.ProfileTable
 	sum.Profiles.Source = len(s.Profiles)
-	for _, pr := range s.Profiles {
+	for i := range s.Profiles {
+		pr := &s.Profiles[i]
 		bad := false
 		if len(pr.Phone) > 32 || len(pr.Avatar) > 512 {
 			p.conflict(t, pr.ID, "phone longer than 32 or avatar key longer than 512 characters")
@@ -555,7 +557,8 @@ func (p *plan) make() error {
 	}
 	// Tokens are only ever added (and blacklisted): write those isis lacks.
 	sum.OutstandingTokens.Source = len(s.Tokens)
-	for _, tk := range s.Tokens {
+	for i := range s.Tokens {
+		tk := &s.Tokens[i]
 		if tk.BlacklistedAt.Valid {
 			sum.BlacklistedTokens.Source++
 		}
@@ -670,7 +673,7 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 		err := copyRows(ctx, tx, "import_users", []string{"id", "email", "password", "first_name", "last_name", "is_staff",
 			"is_superuser", "is_active", "date_joined", "last_login", "search_text"}, len(p.users), func(i int) []any {
-			u := &p.users[i]
+			u := p.users[i]
 			e := storedEmail(u.Email)
 			// the same search text isis's store writes (postgres.userSearchText)
 			return []any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
@@ -712,7 +715,7 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 		err := copyRows(ctx, tx, "import_profiles", []string{"id", "user_id", "phone", "bio", "birth_date", "department_code",
 			"municipality_code", "avatar", "updated_at"}, len(p.profiles), func(i int) []any {
-			pr := &p.profiles[i]
+			pr := p.profiles[i]
 			var birth any
 			if pr.BirthDate.Valid {
 				birth = pr.BirthDate.Time.Format(time.DateOnly)
