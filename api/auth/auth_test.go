@@ -168,6 +168,8 @@ func FuzzCheckPassword(f *testing.F) {
 	f.Add("pw", "argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
 	f.Add("pw", "argon2$argon2id$v=19$m=,t=,p=$$")
 	f.Add("", "$$$$")
+	f.Add("pw", "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G")
+	f.Add("pw", "argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg")
 	f.Fuzz(func(t *testing.T, pw, encoded string) {
 		if strings.Contains(encoded, "m=") && len(encoded) > 400 {
 			return
@@ -175,6 +177,10 @@ func FuzzCheckPassword(f *testing.F) {
 		ok, up := CheckPassword(pw, encoded)
 		if up && !ok {
 			t.Fatal("upgrade without a match")
+		}
+		// What the importer lets through is what CheckPassword can verify.
+		if ok && CheckableHash(encoded) != nil {
+			t.Fatalf("CheckPassword verified %q, CheckableHash refuses it", encoded)
 		}
 	})
 }
