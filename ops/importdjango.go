@@ -57,7 +57,7 @@ func ImportDjangoSpec(c *Config, image string, o ImportDjangoOptions) (*Containe
 	spec.Health = nil
 	spec.Networks = []string{c.Network}
 	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
-	cmd := []string{"/isis", "import-django", "--output", "json"}
+	cmd := []string{"import-django", "--output", "json"} // the image's entrypoint is /isis
 	if o.FromDatabase != "" {
 		cmd = append(cmd, "--from-database", o.FromDatabase)
 	} else {
