@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api/djangoimport"
+	"github.com/isis-project/isis/internal/djangotest"
+	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -465,4 +467,54 @@ func TestWithDatabase(t *testing.T) {
 			t.Errorf("withDatabase(%q) = %q: %+v", dsn, got, cfg)
 		}
 	}
+}
+
+// TestImportInterrupted: an import killed after it wrote the users, before
+// it committed, leaves isis as it was; the next run does it all.
+func TestImportInterrupted(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	djangotest.Fill(t, src, 5000)
+	isisDSN := testdb.DSN(t)
+	cmd := exec.Command(isisBin, "import-django", "--from", pgDSNOf(t, src))
+	cmd.Env = baseEnv(map[string]string{"DATABASE_URL": isisDSN})
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "import-django: users: 5000 created") {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("the import ended before it could be killed")
+	}
+	isisDB := sqlx.MustOpen("postgres", isisDSN)
+	defer isisDB.Close()
+	var users, ledger int
+	isisDB.Get(&users, `SELECT count(*) FROM users`)
+	isisDB.Get(&ledger, `SELECT count(*) FROM django_import`)
+	if users != 0 || ledger != 0 {
+		t.Fatalf("after the kill: %d users, %d ledger rows; want none", users, ledger)
+	}
+	s, _, code := importDjango(t, isisDSN, "--from", pgDSNOf(t, src))
+	if code != 0 || s.Users.Created != 5000 {
+		t.Errorf("the next run: exit %d, %+v", code, s.Users)
+	}
+}
+
+// pgDSNOf is the DSN of the database db is connected to.
+func pgDSNOf(t *testing.T, db *sqlx.DB) string {
+	var name string
+	var port int
+	if err := db.QueryRow(`SELECT current_database(), current_setting('port')::int`).Scan(&name, &port); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", port, name)
 }
