@@ -539,8 +539,10 @@ func (p *plan) make() error {
 				bad = true
 			}
 		}
-		if uid, ok := st.profiles[pr.ID]; ok && uid != pr.UserID && st.userProfile[pr.UserID] != pr.ID {
-			if _, imported := st.ledger[kindProfile][strconv.FormatInt(pr.ID, 10)]; !imported {
+		// A user who has a profile in isis gets it updated in place (whatever
+		// its id); a new one takes Django's id, which must be free.
+		if uid, taken := st.profiles[pr.ID]; taken && uid != pr.UserID {
+			if _, has := st.userProfile[pr.UserID]; !has {
 				p.conflict(t, pr.ID, "isis already has a profile with id %d, of user %d, that no import created", pr.ID, uid)
 				bad = true
 			}

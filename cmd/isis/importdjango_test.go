@@ -49,7 +49,14 @@ func startReference(t *testing.T) *reference {
 	}
 	envFile := filepath.Join(t.TempDir(), "env")
 	cmd := exec.Command(filepath.Join(dir, "run.sh"), "/bin/sh", "-c", `env > "$0.tmp" && mv "$0.tmp" "$0" && cat > /dev/null`, envFile)
-	cmd.Env = append(os.Environ(), "SECRET_KEY="+testKey, "GUNICORN_WORKERS=2")
+	// The reference's settings read DATABASE_URL before run.sh's DATABASE_*:
+	// keep the tests' own database settings away from it.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_") && !strings.HasPrefix(kv, "SECRET_KEY") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "SECRET_KEY="+testKey, "GUNICORN_WORKERS=2")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
