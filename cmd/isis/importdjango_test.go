@@ -243,6 +243,9 @@ func normalize(v any) any {
 // anything is written.
 func TestImportDjango(t *testing.T) {
 	ref := startReference(t)
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import argon2, bcrypt").CombinedOutput(); err != nil {
+		t.Fatalf("Django's argon2 and bcrypt hashers need python3-argon2 and python3-bcrypt (scripts/setup.sh test): %s", out)
+	}
 	// Users with the hashers Django 3.2 has by default (python3-argon2 and
 	// python3-bcrypt installed), a staff user, a superuser, an inactive user, a
 	// Google-only user (unusable password), profiles with geography and avatars,
@@ -344,10 +347,16 @@ print(json.dumps(ids))
 		t.Errorf("second import: exit %d, %d changes: %+v", code, s.Changes, s)
 	}
 
-	srv := startServer(t, map[string]string{"DATABASE_URL": isisDSN})
+	srv := startServer(t, map[string]string{"DATABASE_URL": isisDSN, "MEDIA_ROOT": t.TempDir()})
 	// Django's tokens work on isis; the blacklisted one does not.
 	if code, m := call(t, "GET", srv.base+"/api/users/me/", djAccess, nil); code != 200 || m["email"] != "ana@example.com" {
 		t.Errorf("Django's access token on isis: %d %v", code, m)
+	}
+	// Her profile, through isis's API, with Django's token: geography by DANE code, the avatar where it was.
+	if code, m := call(t, "GET", srv.base+"/api/profiles/me/", djAccess, nil); code != 200 ||
+		fmt.Sprint(m["department"]) != "map[code:05 name:Antioquia]" || fmt.Sprint(m["municipality"]) != "map[code:05001 name:Medellín]" ||
+		!strings.HasSuffix(fmt.Sprint(m["avatar_url"]), "/media/avatars/ana-1.jpg") || m["birth_date"] != "1990-05-17" {
+		t.Errorf("ana's profile on isis: %d %v", code, m)
 	}
 	if code, m := call(t, "GET", srv.base+"/api/users/me/", argonAccess, nil); code != 200 || m["email"] != "argon@example.com" {
 		t.Errorf("Django's access token (argon) on isis: %d %v", code, m)
