@@ -167,11 +167,18 @@ type isisState struct {
 	tokens       map[string]bool              // outstanding jti → blacklisted
 	maxUserID    int64
 	maxProfileID int64
+	// hasEmailKey: users has an email_key column (the normal form isis
+	// compares addresses in), which the import must fill.
+	hasEmailKey bool
 }
 
 func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	st := &isisState{ledger: map[string]map[string]string{}, users: map[int64]string{}, profiles: map[int64]int64{},
 		userProfile: map[int64]int64{}, departments: map[string]string{}, munDept: map[string]string{}, tokens: map[string]bool{}}
+	if err := tx.GetContext(ctx, &st.hasEmailKey, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'email_key')`); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT kind, key, digest FROM django_import`)
 	if err != nil {
 		return nil, err
@@ -670,32 +677,37 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 	if len(p.users) > 0 {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users (id bigint, email text, password text,
 			first_name text, last_name text, is_staff boolean, is_superuser boolean, is_active boolean,
-			date_joined timestamptz, last_login timestamptz, search_text text) ON COMMIT DROP`); err != nil {
+			date_joined timestamptz, last_login timestamptz, search_text text, email_key text) ON COMMIT DROP`); err != nil {
 			return wrap("users", err)
 		}
 		err := copyRows(ctx, tx, "import_users", []string{"id", "email", "password", "first_name", "last_name", "is_staff",
-			"is_superuser", "is_active", "date_joined", "last_login", "search_text"}, len(p.users), func(i int) []any {
+			"is_superuser", "is_active", "date_joined", "last_login", "search_text", "email_key"}, len(p.users), func(i int) []any {
 			u := p.users[i]
 			e := storedEmail(u.Email)
 			// the same search text isis's store writes (postgres.userSearchText)
 			return []any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
-				u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e + " " + u.FirstName + " " + u.LastName)}
+				u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e + " " + u.FirstName + " " + u.LastName), emailKey(e)}
 		})
 		if err != nil {
 			return wrap("users", err)
 		}
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, email, password, first_name, last_name, is_staff,
-				is_superuser, is_active, date_joined, last_login, search_text)
-			SELECT id, email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, last_login, search_text
-			FROM import_users ORDER BY id
-			ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, password = EXCLUDED.password,
-				first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, is_staff = EXCLUDED.is_staff,
-				is_superuser = EXCLUDED.is_superuser, is_active = EXCLUDED.is_active, date_joined = EXCLUDED.date_joined,
-				last_login = EXCLUDED.last_login, search_text = EXCLUDED.search_text
-			WHERE (users.email, users.password, users.first_name, users.last_name, users.is_staff, users.is_superuser,
-				users.is_active, users.date_joined, users.last_login)
-				IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.password, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.is_staff,
-				EXCLUDED.is_superuser, EXCLUDED.is_active, EXCLUDED.date_joined, EXCLUDED.last_login)`))
+		cols := []string{"email", "password", "first_name", "last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login"}
+		if p.st.hasEmailKey {
+			cols = append(cols, "email_key")
+		}
+		set := make([]string, len(cols))
+		old := make([]string, len(cols))
+		excluded := make([]string, len(cols))
+		for i, c := range cols {
+			set[i] = c + " = EXCLUDED." + c
+			old[i] = "users." + c
+			excluded[i] = "EXCLUDED." + c
+		}
+		list := strings.Join(cols, ", ")
+		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, `+list+`, search_text)
+			SELECT id, `+list+`, search_text FROM import_users ORDER BY id
+			ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", ")+`, search_text = EXCLUDED.search_text
+			WHERE (`+strings.Join(old, ", ")+`) IS DISTINCT FROM (`+strings.Join(excluded, ", ")+`)`))
 		if err != nil {
 			return wrap("users", err)
 		}

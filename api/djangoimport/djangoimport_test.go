@@ -71,3 +71,23 @@ func TestStockAuthUser(t *testing.T) {
 		t.Errorf("--user-table nope: %v", err)
 	}
 }
+
+// TestEmailKeyColumn: where isis compares addresses in a column of their own
+// (users.email_key), the import fills it.
+func TestEmailKeyColumn(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	src.MustExec(stockAuth)
+	src.MustExec(`UPDATE auth_user SET email = 'No.Mail@Example.com' WHERE id = 2`)
+	dst := sqlx.MustOpen("postgres", testdb.DSN(t))
+	defer dst.Close()
+	dst.MustExec(`ALTER TABLE users ADD COLUMN IF NOT EXISTS email_key text; ALTER TABLE users ALTER COLUMN email_key SET NOT NULL`)
+	if _, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	dst.Select(&keys, `SELECT email || ' ' || email_key FROM users ORDER BY id`)
+	if strings.Join(keys, "; ") != "admin@example.com admin@example.com; No.Mail@example.com no.mail@example.com" {
+		t.Errorf("email, email_key: %q", keys)
+	}
+}
