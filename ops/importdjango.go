@@ -43,35 +43,47 @@ func (o ImportDjangoOptions) Validate() error {
 	return nil
 }
 
+// importDjangoArgs are the arguments of `isis import-django` in the job.
+func importDjangoArgs(o ImportDjangoOptions) []string {
+	args := []string{"import-django", "--output", "json"} // the image's entrypoint is /isis
+	if o.FromDatabase != "" {
+		args = append(args, "--from-database", o.FromDatabase)
+	} else {
+		args = append(args, "--from-file", "/run/secrets/"+ImportSourceSecret)
+	}
+	if o.UserTable != "" {
+		args = append(args, "--user-table", o.UserTable)
+	}
+	if o.DryRun {
+		args = append(args, "--dry-run")
+	}
+	return args
+}
+
+// withImportSource lets a job reach a Django database elsewhere: the egress
+// network, and the secret holding its connection string.
+func withImportSource(spec *ContainerSpec, c *Config, o ImportDjangoOptions) {
+	if o.FromDSN == "" {
+		return
+	}
+	spec.Networks = append(spec.Networks, c.EgressNetwork)
+	spec.Secrets = append(spec.Secrets, SecretRef{Name: ImportSourceSecret, Target: ImportSourceSecret, UID: backendUID, GID: backendUID})
+}
+
 // ImportDjangoSpec is the one-off container that runs `isis import-django`:
-// the backend's own container (its secrets, settings, user, read-only root)
-// on the private network, where the postgres container is; with FromDSN it
-// also joins the egress network, to reach a database elsewhere.
-func ImportDjangoSpec(c *Config, image string, o ImportDjangoOptions) (*ContainerSpec, error) {
+// a job like `isisctl migrate`'s (the backend's container, with its secrets,
+// settings, user and read-only root, on the private network where the
+// postgres container is, nothing published, run once), which with FromDSN
+// also joins the egress network and mounts the source secret.
+func ImportDjangoSpec(conn context.Context, c *Config, image string, o ImportDjangoOptions) (*ContainerSpec, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	spec := c.BackendSpec(image)
-	spec.Name = c.Backend.Name + "-import-django"
-	spec.Publish = nil
-	spec.Health = nil
-	spec.Networks = []string{c.Network}
-	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
-	cmd := []string{"import-django", "--output", "json"} // the image's entrypoint is /isis
-	if o.FromDatabase != "" {
-		cmd = append(cmd, "--from-database", o.FromDatabase)
-	} else {
-		spec.Networks = append(spec.Networks, c.EgressNetwork)
-		spec.Secrets = append(spec.Secrets, SecretRef{Name: ImportSourceSecret, Target: ImportSourceSecret, UID: backendUID, GID: backendUID})
-		cmd = append(cmd, "--from-file", "/run/secrets/"+ImportSourceSecret)
+	spec, err := oneOff(conn, c, image, c.Backend.Name+"-import-django", importDjangoArgs(o)...)
+	if err != nil {
+		return nil, err
 	}
-	if o.UserTable != "" {
-		cmd = append(cmd, "--user-table", o.UserTable)
-	}
-	if o.DryRun {
-		cmd = append(cmd, "--dry-run")
-	}
-	spec.Command = cmd
+	withImportSource(spec, c, o)
 	return spec, nil
 }
 
@@ -92,7 +104,7 @@ func (e *ImportConflictError) Error() string {
 // ImportDjango runs `isis import-django` in a one-off container of image,
 // streaming its progress lines to progress, and returns its JSON summary.
 func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDjangoOptions, progress func(string)) (*ImportDjangoResult, error) {
-	spec, err := ImportDjangoSpec(c, image, o)
+	spec, err := ImportDjangoSpec(conn, c, image, o)
 	if err != nil {
 		return nil, err
 	}

@@ -153,7 +153,7 @@ func (e *e2e) cleanup() {
 	if err != nil {
 		return
 	}
-	for _, n := range []string{"isis-e2e", "isis-e2e-next", "isis-e2e-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "isis-e2e-import-django", "pg-e2e"} {
+	for _, n := range []string{"isis-e2e", "isis-e2e-next", "isis-e2e-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "pg-e2e"} {
 		ops.RemoveContainer(conn, n, 0)
 	}
 	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isis-e2e-pgdata").Run()
