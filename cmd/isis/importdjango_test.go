@@ -122,8 +122,8 @@ func (r *reference) shell(t *testing.T, code string) string {
 	return string(out)
 }
 
-// call sends a JSON request to base and decodes the JSON answer.
-func call(t *testing.T, method, url, bearer string, body any) (int, map[string]any) {
+// jsonCall sends a JSON request to base and decodes the JSON answer.
+func jsonCall(t *testing.T, method, url, bearer string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -147,9 +147,9 @@ func call(t *testing.T, method, url, bearer string, body any) (int, map[string]a
 	return res.StatusCode, m
 }
 
-func login(t *testing.T, base, email, password string) (access, refresh string, code int) {
+func obtainPair(t *testing.T, base, email, password string) (access, refresh string, code int) {
 	t.Helper()
-	code, m := call(t, "POST", base+"/api/token/", "", map[string]string{"email": email, "password": password})
+	code, m := jsonCall(t, "POST", base+"/api/token/", "", map[string]string{"email": email, "password": password})
 	a, _ := m["access"].(string)
 	r, _ := m["refresh"].(string)
 	return a, r, code
@@ -215,14 +215,14 @@ func sameRows[T any](t *testing.T, what string, django, isis []T) {
 		t.Errorf("%s: %d in Django, %d in isis", what, len(django), len(isis))
 	}
 	for i := range min(len(django), len(isis)) {
-		if !reflect.DeepEqual(normalize(django[i]), normalize(isis[i])) {
+		if !reflect.DeepEqual(utcRow(django[i]), utcRow(isis[i])) {
 			t.Errorf("%s row %d:\n django %+v\n isis   %+v", what, i, django[i], isis[i])
 		}
 	}
 }
 
-// normalize puts times in UTC so DeepEqual compares instants.
-func normalize(v any) any {
+// utcRow puts times in UTC so DeepEqual compares instants.
+func utcRow(v any) any {
 	switch r := v.(type) {
 	case userRow:
 		r.DateJoined = r.DateJoined.UTC()
@@ -290,15 +290,15 @@ print(json.dumps(ids))
 	}
 
 	// Tokens minted by Django: logins (last_login set), one refresh token blacklisted.
-	djAccess, djRefresh, code := login(t, ref.url, "ana@example.com", "pw-ana-pbkdf2-1")
+	djAccess, djRefresh, code := obtainPair(t, ref.url, "ana@example.com", "pw-ana-pbkdf2-1")
 	if code != 200 {
 		t.Fatalf("Django login: %d", code)
 	}
-	_, revoked, _ := login(t, ref.url, "ana@example.com", "pw-ana-pbkdf2-1")
-	if code, m := call(t, "POST", ref.url+"/api/token/blacklist/", "", map[string]string{"refresh": revoked}); code != 200 {
+	_, revoked, _ := obtainPair(t, ref.url, "ana@example.com", "pw-ana-pbkdf2-1")
+	if code, m := jsonCall(t, "POST", ref.url+"/api/token/blacklist/", "", map[string]string{"refresh": revoked}); code != 200 {
 		t.Fatalf("Django blacklist: %d %v", code, m)
 	}
-	argonAccess, _, code := login(t, ref.url, "argon@example.com", "pw-argon-1")
+	argonAccess, _, code := obtainPair(t, ref.url, "argon@example.com", "pw-argon-1")
 	if code != 200 {
 		t.Fatalf("Django argon2 login: %d", code)
 	}
@@ -349,28 +349,28 @@ print(json.dumps(ids))
 
 	srv := startServer(t, map[string]string{"DATABASE_URL": isisDSN, "MEDIA_ROOT": t.TempDir()})
 	// Django's tokens work on isis; the blacklisted one does not.
-	if code, m := call(t, "GET", srv.base+"/api/users/me/", djAccess, nil); code != 200 || m["email"] != "ana@example.com" {
+	if code, m := jsonCall(t, "GET", srv.base+"/api/users/me/", djAccess, nil); code != 200 || m["email"] != "ana@example.com" {
 		t.Errorf("Django's access token on isis: %d %v", code, m)
 	}
 	// Her profile, through isis's API, with Django's token: geography by DANE code, the avatar where it was.
-	if code, m := call(t, "GET", srv.base+"/api/profiles/me/", djAccess, nil); code != 200 ||
+	if code, m := jsonCall(t, "GET", srv.base+"/api/profiles/me/", djAccess, nil); code != 200 ||
 		fmt.Sprint(m["department"]) != "map[code:05 name:Antioquia]" || fmt.Sprint(m["municipality"]) != "map[code:05001 name:Medellín]" ||
 		!strings.HasSuffix(fmt.Sprint(m["avatar_url"]), "/media/avatars/ana-1.jpg") || m["birth_date"] != "1990-05-17" {
 		t.Errorf("ana's profile on isis: %d %v", code, m)
 	}
-	if code, m := call(t, "GET", srv.base+"/api/users/me/", argonAccess, nil); code != 200 || m["email"] != "argon@example.com" {
+	if code, m := jsonCall(t, "GET", srv.base+"/api/users/me/", argonAccess, nil); code != 200 || m["email"] != "argon@example.com" {
 		t.Errorf("Django's access token (argon) on isis: %d %v", code, m)
 	}
-	if code, m := call(t, "POST", srv.base+"/api/token/refresh/", "", map[string]string{"refresh": djRefresh}); code != 200 || m["access"] == nil {
+	if code, m := jsonCall(t, "POST", srv.base+"/api/token/refresh/", "", map[string]string{"refresh": djRefresh}); code != 200 || m["access"] == nil {
 		t.Errorf("Django's refresh token on isis: %d %v", code, m)
 	}
-	if code, m := call(t, "POST", srv.base+"/api/token/refresh/", "", map[string]string{"refresh": revoked}); code != 401 {
+	if code, m := jsonCall(t, "POST", srv.base+"/api/token/refresh/", "", map[string]string{"refresh": revoked}); code != 401 {
 		t.Errorf("the refresh token blacklisted on Django, on isis: %d %v", code, m)
 	}
 	// Every password logs in, and is upgraded to isis's argon2id.
 	for user, pw := range map[string]string{"ana": "pw-ana-pbkdf2-1", "staff": "pw-staff-1", "root": "pw-root-1",
 		"argon": "pw-argon-1", "bcrypt": "pw-bcrypt-1", "sha1": "pw-sha1-1"} {
-		if _, _, code := login(t, srv.base, user+"@example.com", pw); code != 200 {
+		if _, _, code := obtainPair(t, srv.base, user+"@example.com", pw); code != 200 {
 			t.Errorf("%s's Django password on isis: %d", user, code)
 			continue
 		}
@@ -380,7 +380,7 @@ print(json.dumps(ids))
 			t.Errorf("%s's hash was not upgraded: %.30q", user, hash)
 		}
 	}
-	if _, _, code := login(t, srv.base, "off@example.com", "pw-off-1"); code != 401 {
+	if _, _, code := obtainPair(t, srv.base, "off@example.com", "pw-off-1"); code != 401 {
 		t.Errorf("the inactive user logs in: %d", code)
 	}
 	var googleHash string
@@ -389,12 +389,12 @@ print(json.dumps(ids))
 		t.Errorf("the Google-only user's unusable password: %.10q", googleHash)
 	}
 	// New isis users never reuse an old id (the deleted one's included).
-	if code, m := call(t, "POST", srv.base+"/api/auth/register/", "", map[string]string{"email": "new@example.com", "password": "a-new-isis-password-1"}); code != 201 || m["id"].(float64) < float64(ids["sha1"]+1+1000) {
+	if code, m := jsonCall(t, "POST", srv.base+"/api/auth/register/", "", map[string]string{"email": "new@example.com", "password": "a-new-isis-password-1"}); code != 201 || m["id"].(float64) < float64(ids["sha1"]+1+1000) {
 		t.Errorf("register on isis: %d %v (want an id 1000 past %d, the deleted user's)", code, m, ids["sha1"]+1)
 	}
 
 	// Meanwhile on Django: a sign-up, a password change, a profile edit.
-	if code, m := call(t, "POST", ref.url+"/api/auth/register/", "", map[string]string{"email": "late@example.com", "password": "pw-late-signup-1"}); code != 201 {
+	if code, m := jsonCall(t, "POST", ref.url+"/api/auth/register/", "", map[string]string{"email": "late@example.com", "password": "pw-late-signup-1"}); code != 201 {
 		t.Fatalf("Django register: %d %v", code, m)
 	}
 	ref.shell(t, `
@@ -406,10 +406,10 @@ Profile.objects.filter(user__email="ana@example.com").update(bio="Bio nueva", av
 	if code != 0 || s.Users.Created != 1 || s.Users.Updated != 1 || s.Profiles.Created != 1 || s.Profiles.Updated != 1 {
 		t.Errorf("import after changes on Django: exit %d, users %+v, profiles %+v", code, s.Users, s.Profiles)
 	}
-	if _, _, code := login(t, srv.base, "staff@example.com", "pw-staff-2"); code != 200 {
+	if _, _, code := obtainPair(t, srv.base, "staff@example.com", "pw-staff-2"); code != 200 {
 		t.Errorf("the password changed on Django, on isis: %d", code)
 	}
-	if _, _, code := login(t, srv.base, "late@example.com", "pw-late-signup-1"); code != 200 {
+	if _, _, code := obtainPair(t, srv.base, "late@example.com", "pw-late-signup-1"); code != 200 {
 		t.Errorf("the late Django sign-up on isis: %d", code)
 	}
 	var anaHash, anaAvatar string
