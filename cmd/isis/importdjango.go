@@ -94,7 +94,7 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&from, "from", "", "the Django database: a PostgreSQL URL or key=value connection string")
+	f.StringVar(&from, "from", "", "the Django database: a PostgreSQL URL or key=value connection string (a command line is visible to other users: prefer --from-file)")
 	f.StringVar(&fromFile, "from-file", "", "a file holding the Django database's connection string (e.g. a Podman secret)")
 	f.StringVar(&fromDatabase, "from-database", "", "the Django database's name on isis's own PostgreSQL server (same host, user and password)")
 	f.StringVar(&userTable, "user-table", "", "Django's user table (default: found from SimpleJWT's tokens or django_content_type)")

@@ -534,3 +534,29 @@ func pgDSNOf(t *testing.T, db *sqlx.DB) string {
 	}
 	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", port, name)
 }
+
+// TestImportDjangoBadSource: a bad or unreachable Django database is one
+// line naming the problem, never the password.
+func TestImportDjangoBadSource(t *testing.T) {
+	isisDSN := testdb.DSN(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--from", "postgres://django:hunter2@127.0.0.1:1/django?sslmode=disable"}, 1, "read the Django database:"},
+		{[]string{"--from", "postgres://django:hunter2@[bad"}, 2, "not a valid PostgreSQL URL"},
+		{[]string{"--from", "x", "--from-database", "y"}, 2, "exactly one of --from, --from-file, --from-database"},
+		{nil, 2, "exactly one of"},
+		{[]string{"--from-file", "/nonexistent/dsn"}, 2, "--from-file"},
+	} {
+		stdout, stderr, code := isis(t, map[string]string{"DATABASE_URL": isisDSN}, append([]string{"import-django"}, tc.args...)...)
+		last := strings.TrimSpace(stderr)
+		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+			last = last[i+1:]
+		}
+		if code != tc.code || !strings.Contains(last, tc.want) || strings.Contains(stdout+stderr, "hunter2") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, stderr)
+		}
+	}
+}
