@@ -286,7 +286,15 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 		}
 	}
 	if schema.MunicipalityTable != "" {
-		if err := tx.SelectContext(ctx, &out.Municipalities, `SELECT code AS "code", department_id AS "departmentcode", name AS "name" FROM `+
+		mc, err := columns(ctx, tx, schema.MunicipalityTable)
+		if err != nil {
+			return nil, err
+		}
+		dept := "left(code, 2)" // a DANE code starts with its department's
+		if mc["department_id"] {
+			dept = "department_id"
+		}
+		if err := tx.SelectContext(ctx, &out.Municipalities, `SELECT code AS "code", `+dept+` AS "departmentcode", name AS "name" FROM `+
 			quote(schema.MunicipalityTable)+` ORDER BY code`); err != nil {
 			return nil, fmt.Errorf("read %s: %w", schema.MunicipalityTable, err)
 		}
