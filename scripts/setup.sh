@@ -31,6 +31,10 @@ if [ "$mode" = test ]; then
 	want nginx-light caddy
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
+	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and
+	# bcrypt hashers Django 3.2 lists by default.
+	want python3-django python3-djangorestframework python3-djangorestframework-simplejwt python3-django-cors-headers \
+		python3-psycopg2 gunicorn postgresql-15 curl python3-argon2 python3-bcrypt
 	command -v node >/dev/null 2>&1 || want nodejs npm
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then

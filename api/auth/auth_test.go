@@ -37,10 +37,43 @@ func TestPasswordHashing(t *testing.T) {
 		{"lètmein", "md5$salt$abc", false, false},
 		{"lètmein", "", false, false},
 		{"lètmein", "argon2$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdA$aGFzaA", false, false},
+		// Made by Django 3.2's own hashers (argon2-cffi 21.1, bcrypt 3.2), with small work factors so the
+		// race detector stays quick (TestImportDjango checks Django's defaults end to end).
+		{"lètmein", "pbkdf2_sha1$260000$seasalt$XXHk2gQ7tjWIyrS320RXXsGqkUg=", true, true},
+		{"lètmeout", "pbkdf2_sha1$260000$seasalt$XXHk2gQ7tjWIyrS320RXXsGqkUg=", false, false},
+		{"lètmein", "argon2$argon2id$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$7N+i6x/Jc9fg0Jr7O9j2NA", true, true},
+		{"lètmeout", "argon2$argon2id$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$7N+i6x/Jc9fg0Jr7O9j2NA", false, false},
+		{"lètmein", "argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", true, true},
+		{"lètmein", "argon2$argon2d$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", false, false},
+		{"lètmein", "bcrypt_sha256$$2b$04$cDrfWUxnret/Yc4SijznEetO69QbIKexVKlKtfrZvBUmDUlbkc0z6", true, true},
+		{"lètmeout", "bcrypt_sha256$$2b$04$cDrfWUxnret/Yc4SijznEetO69QbIKexVKlKtfrZvBUmDUlbkc0z6", false, false},
+		{strings.Repeat("x", 100), "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G", true, true},
+		{strings.Repeat("x", 99), "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G", false, false},
+		{"lètmein", "bcrypt$$2b$04$db0CT4xnFTCurJ1j/vRYhOh5bE5yv2kyM/fetnbrU85A0Lj3G90rG", true, true},
+		{strings.Repeat("y", 80), "bcrypt$$2b$04$h.bj822mRi30b4ZPSdUS1Os0Ccbq7eDj2CLrnhYQ/ZqjLQbkDUjsW", true, true},
+		{"lètmein", "bcrypt_sha256$$2b$31$cDrfWUxnret/Yc4SijznEetO69QbIKexVKlKtfrZvBUmDUlbkc0z6", false, false},
 	} {
 		ok, up := CheckPassword(tc.password, tc.encoded)
 		if ok != tc.ok || up != tc.upgrade {
 			t.Errorf("CheckPassword(%q, %.40s) = %v, %v; want %v, %v", tc.password, tc.encoded, ok, up, tc.ok, tc.upgrade)
+		}
+	}
+	for _, tc := range []struct{ encoded, err string }{
+		{"!unusable", ""},
+		{"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=", ""},
+		{"bcrypt_sha256$$2b$04$cDrfWUxnret/Yc4SijznEetO69QbIKexVKlKtfrZvBUmDUlbkc0z6", ""},
+		{"argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg", ""},
+		{"md5$salt$abc", `algorithm "md5" is not supported`},
+		{"sha1$salt$abc", `algorithm "sha1" is not supported`},
+		{"argon2$argon2d$v=19$m=256,t=1,p=2$c2FsdA$aGFzaA", `variety "argon2d"`},
+		{"argon2$argon2i$m=256,t=1,p=2$c2FsdA$aGFzaA", "argon2 hash: want"},
+		{"bcrypt_sha256$$2b$31$cDrfWUxnret/Yc4SijznEetO69QbIKexVKlKtfrZvBUmDUlbkc0z6", "cost 31 out of bounds"},
+		{"plaintext", "no algorithm"},
+		{"", "empty"},
+	} {
+		err := CheckableHash(tc.encoded)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("CheckableHash(%.40q) = %v, want %q", tc.encoded, err, tc.err)
 		}
 	}
 	// Older argon2 parameters are upgraded.
@@ -136,6 +169,8 @@ func FuzzCheckPassword(f *testing.F) {
 	f.Add("pw", "argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
 	f.Add("pw", "argon2$argon2id$v=19$m=,t=,p=$$")
 	f.Add("", "$$$$")
+	f.Add("pw", "bcrypt_sha256$$2b$04$Lelt/md8hHNWc/rCViZmsulLtWVANVsCRm3bZG7ltRARo6XpMyo2G")
+	f.Add("pw", "argon2$argon2i$v=19$m=256,t=1,p=2$c2Vhc2FsdHNlYXNhbHQ$8oN6JcIgSUgDQR9jNHEkKg")
 	f.Fuzz(func(t *testing.T, pw, encoded string) {
 		if strings.Contains(encoded, "m=") && len(encoded) > 400 {
 			return
@@ -143,6 +178,10 @@ func FuzzCheckPassword(f *testing.F) {
 		ok, up := CheckPassword(pw, encoded)
 		if up && !ok {
 			t.Fatal("upgrade without a match")
+		}
+		// What the importer lets through is what CheckPassword can verify.
+		if ok && CheckableHash(encoded) != nil {
+			t.Fatalf("CheckPassword verified %q, CheckableHash refuses it", encoded)
 		}
 	})
 }

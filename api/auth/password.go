@@ -1,5 +1,6 @@
 // Package auth holds isis's credentials logic: password hashing (argon2id,
-// with Django's pbkdf2_sha256 hashes accepted and upgraded), Django's
+// with Django's pbkdf2_sha256, pbkdf2_sha1, argon2 and bcrypt_sha256 hashes
+// accepted and upgraded), Django's
 // password rules, SimpleJWT-compatible JWTs and Google ID-token checks.
 package auth
 
@@ -9,12 +10,15 @@ import (
 	"compress/gzip"
 	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -23,6 +27,7 @@ import (
 	"unicode"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1
@@ -37,6 +42,8 @@ const (
 
 	// maxPBKDF2Iterations bounds the work an imported hash may ask for.
 	maxPBKDF2Iterations = 10_000_000
+	// maxBcryptCost bounds the same for bcrypt (Django's default is 12).
+	maxBcryptCost = 16
 	// MaxPasswordBytes bounds what is hashed at all.
 	MaxPasswordBytes = 4096
 )
@@ -89,16 +96,58 @@ func CheckPassword(password, encoded string) (ok, upgrade bool) {
 	if len(password) > MaxPasswordBytes {
 		return false, false
 	}
-	algo, _, _ := strings.Cut(encoded, "$")
+	v, err := parseHash(encoded)
+	if err != nil {
+		return false, false
+	}
+	ok = v.verify(password)
+	return ok, ok && !v.current
+}
+
+// CheckableHash says whether CheckPassword can verify encoded, a hash in
+// Django's format: nil for the formats it checks (argon2id and argon2i v19,
+// pbkdf2_sha256, pbkdf2_sha1, bcrypt_sha256, bcrypt) within the work bounds
+// isis accepts, and for unusable passwords ("!…", which never match); else an
+// error naming the problem (never the hash itself).
+func CheckableHash(encoded string) error {
+	if strings.HasPrefix(encoded, "!") {
+		return nil
+	}
+	_, err := parseHash(encoded)
+	return err
+}
+
+// verifier checks one password against a parsed hash.
+type verifier struct {
+	verify  func(password string) bool
+	current bool // isis's own algorithm and parameters: no upgrade
+}
+
+func parseHash(encoded string) (*verifier, error) {
+	if encoded == "" {
+		return nil, errors.New("empty password hash")
+	}
+	if strings.HasPrefix(encoded, "!") {
+		return nil, errors.New("unusable password")
+	}
+	algo, _, found := strings.Cut(encoded, "$")
+	if !found {
+		return nil, errors.New("not a Django password hash (no algorithm$ prefix)")
+	}
 	switch algo {
 	case "argon2":
-		ok, current := checkArgon2(password, encoded)
-		return ok, ok && !current
+		return parseArgon2(encoded)
 	case "pbkdf2_sha256":
-		ok := checkPBKDF2(password, encoded)
-		return ok, ok
+		return parsePBKDF2(encoded, sha256.New, sha256.Size)
+	case "pbkdf2_sha1":
+		return parsePBKDF2(encoded, sha1.New, sha1.Size)
+	case "bcrypt_sha256", "bcrypt":
+		return parseBcrypt(encoded, algo == "bcrypt_sha256")
 	}
-	return false, false
+	if len(algo) > 40 {
+		algo = algo[:40]
+	}
+	return nil, fmt.Errorf("password hash algorithm %q is not supported", algo)
 }
 
 // dummyHash is verified against when a login names no known user, so the
@@ -111,11 +160,20 @@ var dummyHash = sync.OnceValue(func() string {
 // CheckDummy spends the time of one password check.
 func CheckDummy(password string) { CheckPassword(password, dummyHash()) }
 
-func checkArgon2(password, encoded string) (ok, current bool) {
-	// argon2$argon2id$v=19$m=…,t=…,p=…$salt$hash
+// parseArgon2 reads Django's argon2$argon2id$v=19$m=…,t=…,p=…$salt$hash
+// (argon2-cffi's encoding after "argon2"); argon2i is accepted too. argon2d
+// and the pre-1.3 version (no v=19) are not: Go's argon2 has neither.
+func parseArgon2(encoded string) (*verifier, error) {
 	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v=19" {
-		return false, false
+	if len(parts) != 6 {
+		return nil, errors.New("argon2 hash: want argon2$<variety>$v=19$m=…,t=…,p=…$<salt>$<hash>")
+	}
+	variety := parts[1]
+	if variety != "argon2id" && variety != "argon2i" {
+		return nil, fmt.Errorf("argon2 hash: variety %.20q is not supported (argon2id and argon2i are)", variety)
+	}
+	if parts[2] != "v=19" {
+		return nil, fmt.Errorf("argon2 hash: version %.20q is not supported (v=19 is)", parts[2])
 	}
 	var m, t uint32
 	var p uint8
@@ -123,7 +181,7 @@ func checkArgon2(password, encoded string) (ok, current bool) {
 		k, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			return false, false
+			return nil, errors.New("argon2 hash: bad parameters")
 		}
 		switch k {
 		case "m":
@@ -132,43 +190,87 @@ func checkArgon2(password, encoded string) (ok, current bool) {
 			t = uint32(n)
 		case "p":
 			if n > 255 {
-				return false, false
+				return nil, errors.New("argon2 hash: bad parameters")
 			}
 			p = uint8(n)
 		}
 	}
 	// Bound what a stored hash may make us spend (1 GiB, 16 passes).
 	if m == 0 || t == 0 || p == 0 || m > 1<<20 || t > 16 {
-		return false, false
+		return nil, errors.New("argon2 hash: parameters out of bounds (m ≤ 1 GiB, t ≤ 16)")
 	}
 	salt, err1 := b64.DecodeString(parts[4])
 	want, err2 := b64.DecodeString(parts[5])
 	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 128 {
-		return false, false
+		return nil, errors.New("argon2 hash: bad salt or hash encoding")
 	}
-	var got []byte
-	withSlot(func() { got = argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want))) })
-	ok = subtle.ConstantTimeCompare(got, want) == 1
-	return ok, m == argonMemory && t == argonTime && p == argonThreads && len(want) == argonKeyLen
+	key := argon2.IDKey
+	if variety == "argon2i" {
+		key = argon2.Key
+	}
+	return &verifier{
+		verify: func(password string) bool {
+			var got []byte
+			withSlot(func() { got = key([]byte(password), salt, t, m, p, uint32(len(want))) })
+			return subtle.ConstantTimeCompare(got, want) == 1
+		},
+		current: variety == "argon2id" && m == argonMemory && t == argonTime && p == argonThreads && len(want) == argonKeyLen,
+	}, nil
 }
 
-// checkPBKDF2 verifies Django's pbkdf2_sha256$iterations$salt$base64(hash).
-func checkPBKDF2(password, encoded string) bool {
+// parsePBKDF2 reads Django's pbkdf2_sha256$iterations$salt$base64(hash) (and
+// pbkdf2_sha1$…).
+func parsePBKDF2(encoded string, h func() hash.Hash, size int) (*verifier, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 4 {
-		return false
+		return nil, fmt.Errorf("%s hash: want %s$<iterations>$<salt>$<hash>", parts[0], parts[0])
 	}
 	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1 || iter > maxPBKDF2Iterations || parts[2] == "" || strings.Contains(parts[2], "$") {
-		return false
+	if err != nil || iter < 1 || iter > maxPBKDF2Iterations {
+		return nil, fmt.Errorf("%s hash: iterations out of bounds (1 to %d)", parts[0], maxPBKDF2Iterations)
+	}
+	if parts[2] == "" {
+		return nil, fmt.Errorf("%s hash: empty salt", parts[0])
 	}
 	want, err := base64.StdEncoding.DecodeString(parts[3])
-	if err != nil || len(want) != sha256.Size {
-		return false
+	if err != nil || len(want) != size {
+		return nil, fmt.Errorf("%s hash: bad hash encoding", parts[0])
 	}
-	var got []byte
-	withSlot(func() { got, err = pbkdf2.Key(sha256.New, password, []byte(parts[2]), iter, len(want)) })
-	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	salt := []byte(parts[2])
+	return &verifier{verify: func(password string) bool {
+		var got []byte
+		var err error
+		withSlot(func() { got, err = pbkdf2.Key(h, password, salt, iter, len(want)) })
+		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	}}, nil
+}
+
+// parseBcrypt reads Django's bcrypt_sha256$$2b$12$… (bcrypt over the hex
+// SHA-256 of the password, so long passwords are not truncated) and plain
+// bcrypt$$2b$12$… (bcrypt over the password's first 72 bytes, as the Python
+// library did).
+func parseBcrypt(encoded string, sha bool) (*verifier, error) {
+	algo, data, _ := strings.Cut(encoded, "$")
+	cost, err := bcrypt.Cost([]byte(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s hash: %s", algo, strings.TrimPrefix(err.Error(), "crypto/bcrypt: "))
+	}
+	if cost > maxBcryptCost {
+		return nil, fmt.Errorf("%s hash: cost %d out of bounds (at most %d)", algo, cost, maxBcryptCost)
+	}
+	stored := []byte(data)
+	return &verifier{verify: func(password string) bool {
+		pw := []byte(password)
+		if sha {
+			sum := sha256.Sum256(pw)
+			pw = []byte(hex.EncodeToString(sum[:]))
+		} else if len(pw) > 72 {
+			pw = pw[:72]
+		}
+		var err error
+		withSlot(func() { err = bcrypt.CompareHashAndPassword(stored, pw) })
+		return err == nil
+	}}, nil
 }
 
 // DjangoPBKDF2 encodes a password the way Django's PBKDF2PasswordHasher does

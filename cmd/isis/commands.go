@@ -25,6 +25,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.AddCommand(newImportDjangoCmd(stdin, stdout, root.ErrOrStderr()))
 	root.AddCommand(newServeCmd(stdout), newMigrateCmd(stdout), newHealthcheckCmd(stdout),
 		newCreateSuperuserCmd(stdin, stdout), newChangePasswordCmd(stdin, stdout), newFlushExpiredTokensCmd(stdout), newCollectStaticCmd(stdout), newCheckCmd(stdout))
 	return root

@@ -1,0 +1,76 @@
+package djangoimport_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isis-project/isis/api/djangoimport"
+	"github.com/isis-project/isis/internal/djangotest"
+	"github.com/isis-project/isis/internal/pgtest"
+	"github.com/isis-project/isis/internal/testdb"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// peakRSS resets the process's peak RSS (clear_refs 5) and returns a
+// function reading it in MiB.
+func peakRSS() func() float64 {
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	return func() float64 {
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				kb, _ := strconv.Atoi(strings.Fields(l)[1])
+				return float64(kb) / 1024
+			}
+		}
+		return 0
+	}
+}
+
+// BenchmarkImport100k: 100,000 users with profiles and tokens, imported
+// into an empty isis (first-s), then again with nothing changed (again-s).
+func BenchmarkImport100k(b *testing.B) {
+	n := 100_000
+	if v, _ := strconv.Atoi(os.Getenv("IMPORT_BENCH_USERS")); v > 0 {
+		n = v
+	}
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(b, "", nil))
+	defer src.Close()
+	djangotest.Fill(b, src, n)
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		dst := sqlx.MustOpen("postgres", testdb.DSN(b))
+		b.StartTimer()
+		peak := peakRSS()
+		start := time.Now()
+		s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: func(f string, a ...any) {
+			if testing.Verbose() {
+				b.Logf("%6.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
+			}
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		first := time.Since(start)
+		if s.Users.Created != n || s.Profiles.Created != n || s.OutstandingTokens.Created != n {
+			b.Fatalf("summary: %+v", s)
+		}
+		b.ReportMetric(peak(), "peak-RSS-MiB")
+		b.ReportMetric(first.Seconds(), "first-s")
+		start = time.Now()
+		s, err = djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000})
+		if err != nil || s.Changes != 0 {
+			b.Fatalf("second import: %v, %+v", err, s)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "again-s")
+		dst.Close()
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
+)
+
+func newImportDjangoCmd(f *factory) *cobra.Command {
+	var o ops.ImportDjangoOptions
+	var fromFile, tag string
+	cmd := &cobra.Command{
+		Use:   "import-django",
+		Short: "Import the old Django database into isis (isis import-django in a one-off container on the private network)",
+		Long: "Runs `isis import-django` in a one-off container of the backend image on the private network, against the\n" +
+			"Django database: --from-database NAME on the same PostgreSQL server (with the backend's own credentials,\n" +
+			"which stay in their Podman secret), or --from DSN / --from-file PATH elsewhere (the connection string goes\n" +
+			"to the container in a temporary Podman secret). One transaction: conflicts or an interruption leave isis as\n" +
+			"it was. Run it again to bring what changed on Django since (the final import of the cutover).",
+		Example: "  isisctl import-django --from-database django --dry-run\n" +
+			"  isisctl import-django --from-database django\n" +
+			"  isisctl import-django --from-file /root/django-dsn --output json",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromFile != "" {
+				if o.FromDSN != "" {
+					return usageError{errors.New("use one of --from and --from-file")}
+				}
+				b, err := os.ReadFile(fromFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--from-file: %w", err)}
+				}
+				o.FromDSN = strings.TrimSpace(string(b))
+				if o.FromDSN == "" {
+					return usageError{fmt.Errorf("--from-file %s is empty", fromFile)}
+				}
+			}
+			if err := o.Validate(); err != nil {
+				return usageError{err}
+			}
+			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+				image, err := targetImage(conn, c, tag)
+				if err != nil {
+					return err
+				}
+				progress := func(l string) { fmt.Fprintln(f.io.Out, l) }
+				if f.output == "json" {
+					progress = func(l string) { fmt.Fprintln(f.io.ErrOut, l) }
+				}
+				r, err := ops.ImportDjango(ctx, conn, c, image, o, progress)
+				if err != nil {
+					if r != nil {
+						f.printFailure(r)
+					}
+					return err
+				}
+				f.print(r, func(w io.Writer) { printImportSummary(w, r) })
+				return nil
+			})(cmd, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.FromDatabase, "from-database", "", "the Django database's name on the postgres container's server")
+	fl.StringVar(&o.FromDSN, "from", "", "the Django database elsewhere: a PostgreSQL URL or key=value string (prefer --from-file: a command line is visible to other users)")
+	fl.StringVar(&fromFile, "from-file", "", "a file holding the Django database's connection string")
+	fl.StringVar(&o.UserTable, "user-table", "", "Django's user table (default: found by the import)")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "print the counts and the conflicts; write nothing")
+	fl.StringVar(&tag, "tag", "", "image tag to run (default: the running backend's)")
+	return cmd
+}
+
+func printImportSummary(w io.Writer, r *ops.ImportDjangoResult) {
+	var s struct {
+		DryRun bool `json:"dry_run"`
+		Users  struct {
+			Source, Created, Updated, Unchanged int
+		} `json:"users"`
+		Profiles struct {
+			Source, Created, Updated, Unchanged int
+		} `json:"profiles"`
+		OutstandingTokens struct{ Source, Created int } `json:"outstanding_tokens"`
+		BlacklistedTokens struct{ Source, Created int } `json:"blacklisted_tokens"`
+		Changes           int                           `json:"changes"`
+		Seconds           float64                       `json:"seconds"`
+	}
+	if json.Unmarshal(r.Summary, &s) != nil {
+		fmt.Fprintf(w, "import-django with %s: done (no summary)\n", r.Image)
+		return
+	}
+	fmt.Fprintf(w, "Users: %d in Django, %d created, %d updated, %d unchanged\n", s.Users.Source, s.Users.Created, s.Users.Updated, s.Users.Unchanged)
+	fmt.Fprintf(w, "Profiles: %d in Django, %d created, %d updated, %d unchanged\n", s.Profiles.Source, s.Profiles.Created, s.Profiles.Updated, s.Profiles.Unchanged)
+	fmt.Fprintf(w, "Refresh tokens: %d live, %d created; blacklisted: %d, %d created\n", s.OutstandingTokens.Source, s.OutstandingTokens.Created,
+		s.BlacklistedTokens.Source, s.BlacklistedTokens.Created)
+	if s.DryRun {
+		fmt.Fprintf(w, "Dry run with %s: %d change(s) would be written; nothing was.\n", r.Image, s.Changes)
+	} else {
+		fmt.Fprintf(w, "Imported with %s: %d change(s) in one transaction (%.1fs).\n", r.Image, s.Changes, s.Seconds)
+	}
+}

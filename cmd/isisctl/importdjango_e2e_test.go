@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containers/podman/v5/pkg/bindings/secrets"
+	"github.com/isis-project/isis/ops"
+)
+
+// djangoDB is a Django-shaped database (the reference's tables, trimmed)
+// with hashes Django 3.2 made: "lètmein" under pbkdf2_sha256 (Django's own
+// test vector) and bcrypt_sha256, a profile with geography and an avatar,
+// and a live refresh token that was blacklisted.
+const djangoDB = `
+CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL, model varchar(100) NOT NULL);
+INSERT INTO django_content_type (app_label, model) VALUES ('accounts', 'user'), ('accounts', 'profile');
+CREATE TABLE accounts_user (id bigserial PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz, is_superuser boolean NOT NULL,
+	email varchar(254) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, is_staff boolean NOT NULL,
+	is_active boolean NOT NULL, date_joined timestamptz NOT NULL);
+CREATE TABLE geo_department (code varchar(2) PRIMARY KEY, name varchar(100) NOT NULL);
+CREATE TABLE geo_municipality (code varchar(5) PRIMARY KEY, name varchar(100) NOT NULL, department_id varchar(2) NOT NULL REFERENCES geo_department (code));
+CREATE TABLE accounts_profile (id bigserial PRIMARY KEY, phone varchar(32) NOT NULL, bio text NOT NULL, birth_date date,
+	avatar varchar(255) NOT NULL, updated_at timestamptz NOT NULL, user_id bigint NOT NULL UNIQUE REFERENCES accounts_user (id),
+	department_id varchar(2) REFERENCES geo_department (code), municipality_id varchar(5) REFERENCES geo_municipality (code));
+CREATE TABLE token_blacklist_outstandingtoken (id bigserial PRIMARY KEY, token text NOT NULL, created_at timestamptz, expires_at timestamptz NOT NULL,
+	user_id bigint REFERENCES accounts_user (id), jti varchar(255) NOT NULL UNIQUE);
+CREATE TABLE token_blacklist_blacklistedtoken (id bigserial PRIMARY KEY, blacklisted_at timestamptz NOT NULL,
+	token_id bigint NOT NULL UNIQUE REFERENCES token_blacklist_outstandingtoken (id));
+INSERT INTO geo_department VALUES ('05', 'Antioquia');
+INSERT INTO geo_municipality VALUES ('05001', 'Medellín', '05');
+INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined) VALUES
+	('pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=', false, 'ana@example.com', 'Ana', 'Pérez', false, true, now()),
+	('bcrypt_sha256$$2b$12$.lwUQh592dPxsj92VHWK2uhOGImGnOM7gTmC4HoydP8ZgpRVPuHMi', true, 'root@example.com', '', '', true, true, now());
+INSERT INTO accounts_profile (phone, bio, avatar, updated_at, user_id, department_id, municipality_id)
+	VALUES ('+57 300 1234567', 'Hola', 'avatars/ana.jpg', now(), 1, '05', '05001');
+INSERT INTO token_blacklist_outstandingtoken (token, created_at, expires_at, user_id, jti) VALUES ('x', now(), now() + interval '1 day', 1, 'jti-revoked');
+INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (now(), 1);
+`
+
+// TestImportDjangoEndToEnd: isisctl import-django on the real Podman
+// service, against a Django database on the deployment's own PostgreSQL
+// (--from-database) and through a DSN (--from-file), then a conflict.
+func TestImportDjangoEndToEnd(t *testing.T) {
+	e := newE2E(t, 3017, "")
+	e.cleanup()
+	t.Cleanup(e.cleanup)
+	if out, code := e.isisctl("deploy"); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	psql := func(db, sql string) {
+		t.Helper()
+		cmd := exec.Command("podman", "--url", e.url, "exec", "-i", "pg-e2e", "psql", "-v", "ON_ERROR_STOP=1", "-q", "-U", "isis", "-d", db)
+		cmd.Stdin = strings.NewReader(sql)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("psql: %v\n%s", err, out)
+		}
+	}
+	psql("isis", "CREATE DATABASE django")
+	psql("django", djangoDB)
+
+	// JSON: the summary alone on standard output, progress on standard error.
+	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", e.url, "import-django", "--from-database", "django", "--dry-run", "-o", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dry run: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var r struct {
+		Summary struct {
+			DryRun bool `json:"dry_run"`
+			Users  struct{ Created int }
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || !r.Summary.DryRun || r.Summary.Users.Created != 2 {
+		t.Errorf("dry run JSON: %v %s", err, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "import-django: read 2 users") {
+		t.Errorf("dry run progress: %q", stderr.String())
+	}
+	if status, body := e.post("/api/token/", `{"email":"ana@example.com","password":"lètmein"}`); status != 401 {
+		t.Errorf("the dry run imported: login %d %s", status, body)
+	}
+
+	out, code := e.isisctl("import-django", "--from-database", "django")
+	if code != 0 || !strings.Contains(out, "Users: 2 in Django, 2 created") || !strings.Contains(out, "Refresh tokens: 1 live, 1 created; blacklisted: 1, 1 created") {
+		t.Fatalf("import: exit %d\n%s", code, out)
+	}
+	for _, email := range []string{"ana@example.com", "root@example.com"} {
+		if status, body := e.post("/api/token/", `{"email":"`+email+`","password":"lètmein"}`); status != 200 {
+			t.Errorf("%s's Django password on the deployed isis: %d %s", email, status, body)
+		}
+	}
+
+	dsn := filepath.Join(e.dir, "django-dsn")
+	os.WriteFile(dsn, []byte("host=pg-e2e user=isis password=e2e-database-password dbname=django sslmode=disable\n"), 0o600)
+	out, code = e.isisctl("import-django", "--from-file", dsn)
+	if code != 0 || !strings.Contains(out, "0 change(s)") || strings.Contains(out, "e2e-database-password") {
+		t.Errorf("second import through --from-file: exit %d\n%s", code, out)
+	}
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
+		t.Errorf("secret %s left behind", ops.ImportSourceSecret)
+	}
+	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
+		t.Errorf("the import container was left behind")
+	}
+
+	psql("django", `INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined)
+		VALUES ('md5$salt$0123456789abcdef0123456789abcdef', false, 'md5@example.com', '', '', false, true, now())`)
+	out, code = e.isisctl("import-django", "--from-database", "django")
+	if code != 1 || !strings.Contains(out, `accounts_user id=3: password: password hash algorithm "md5" is not supported`) {
+		t.Errorf("conflict: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,64 @@
+package ops
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportDjangoJob: the import job runs isis import-django with JSON
+// output; from a database on the same server it needs nothing more than
+// migrate's job; a DSN from elsewhere reaches it in a temporary secret
+// (never on the command line or in the environment), over the egress network.
+func TestImportDjangoJob(t *testing.T) {
+	const dsn = "postgres://django:hunter2@old-db.example.com/django"
+	for _, tc := range []struct {
+		name string
+		o    ImportDjangoOptions
+	}{
+		{"from-database", ImportDjangoOptions{FromDatabase: "django"}},
+		{"from-dsn", ImportDjangoOptions{FromDSN: dsn, UserTable: "auth_user", DryRun: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exampleConfig()
+			// What oneOff makes of the backend's spec (see RunJob), then the import's additions.
+			spec := c.BackendSpec("localhost/isis-backend:c0ffee")
+			spec.Networks, spec.Command = []string{c.Network}, importDjangoArgs(tc.o)
+			withImportSource(spec, c, tc.o)
+			job := struct {
+				Command  []string    `json:"command"`
+				Networks []string    `json:"networks"`
+				Secrets  []SecretRef `json:"secrets"`
+			}{spec.Command, spec.Networks, spec.Secrets}
+			b, _ := json.MarshalIndent(job, "", "  ")
+			b = append(b, '\n')
+			all, _ := json.Marshal(spec)
+			if strings.Contains(string(all), "hunter2") || strings.Contains(string(all), "old-db") {
+				t.Errorf("the source DSN is in the container's spec:\n%s", all)
+			}
+			golden := filepath.Join("testdata", "importdjango", tc.name+".json")
+			if *update {
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestImportDjangoJob -update)", err)
+			}
+			if string(want) != string(b) {
+				t.Errorf("job differs from %s:\n%s", golden, b)
+			}
+		})
+	}
+	for _, o := range []ImportDjangoOptions{{}, {FromDatabase: "a", FromDSN: dsn}, {FromDatabase: "x'; DROP"}, {FromDatabase: strings.Repeat("a", 64)}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v: no error", o)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error leaks the DSN: %v", err)
+		}
+	}
+}
