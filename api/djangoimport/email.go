@@ -1,6 +1,10 @@
 package djangoimport
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/isis-project/isis/api"
+)
 
 // The one place that decides how an imported email is stored and when two
 // emails are the same address, following isis's store.
@@ -16,9 +20,7 @@ func storedEmail(email string) string {
 	return email[:i] + "@" + strings.ToLower(email[i+1:])
 }
 
-// emailKey is the form under which isis keeps emails unique: today the
-// store's unique index on lower(email). When the store compares addresses
-// in another normal form (api.NormalizeEmail and the users.email_key
-// column), return that here: the conflicts and the email_key the import
-// writes both come from this function.
-func emailKey(email string) string { return strings.ToLower(storedEmail(email)) }
+// emailKey is the form under which isis keeps emails unique
+// (api.NormalizeEmail, the users.email_key column): the conflicts and the
+// email_key the import writes both come from this function.
+func emailKey(email string) string { return api.NormalizeEmail(email) }
