@@ -1,25 +1,10 @@
 package apihttp
 
-import "encoding/json"
-
 // nullable is a JSON field that may be absent (Set false), null (Value nil)
-// or a value.
+// or a value. bindFields fills it; a value of another JSON type than a
+// string is kept in Bad, as Python prints it, for the handler's message.
 type nullable[T any] struct {
 	Set   bool
 	Value *T
-}
-
-// UnmarshalJSON implements json.Unmarshaler; it runs only when the key is present.
-func (n *nullable[T]) UnmarshalJSON(b []byte) error {
-	n.Set = true
-	if string(b) == "null" {
-		n.Value = nil
-		return nil
-	}
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	n.Value = &v
-	return nil
+	Bad   string
 }
