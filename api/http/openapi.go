@@ -36,7 +36,7 @@ var queryParams = map[string]map[string]any{
 			map[string]any{"type": "string", "pattern": `^(last|\s*[+-]?[0-9](_?[0-9])*\s*)$`}}}},
 	"page_size": {"name": "page_size", "in": "query",
 		"description": "results per page: default 50; above 500 is cut to 500; zero, a negative number or anything else means the default",
-		"schema": map[string]any{"anyOf": []any{map[string]any{"type": "integer"}, map[string]any{"type": "string"}}}},
+		"schema":      map[string]any{"anyOf": []any{map[string]any{"type": "integer"}, map[string]any{"type": "string"}}}},
 	"search":     {"name": "search", "in": "query", "description": "accent- and case-insensitive; whitespace-separated terms must all match", "schema": map[string]any{"type": "string"}},
 	"ordering":   {"name": "ordering", "in": "query", "description": "a field, - for descending; several comma-separated; unknown fields are ignored", "schema": map[string]any{"type": "string"}},
 	"department": {"name": "department", "in": "query", "description": "2-digit DANE department code", "schema": map[string]any{"type": "string", "pattern": "^[0-9]{2}$"}},
@@ -116,6 +116,7 @@ func obj(props map[string]any, required ...string) map[string]any {
 
 func str() map[string]any               { return map[string]any{"type": "string"} }
 func strf(format string) map[string]any { return map[string]any{"type": "string", "format": format} }
+
 // orNull makes a schema nullable. OpenAPI 3.0 ignores nullable beside a
 // $ref (and so do openapi-typescript and validators), so a reference is
 // wrapped in allOf first.
@@ -249,7 +250,9 @@ func publicGeo(o op) bool {
 	return o.Method == http.MethodGet && o.Auth == "" && slices.Contains(o.Errors, 304)
 }
 
-func hdrRef(name string) map[string]any { return map[string]any{"$ref": "#/components/headers/" + name} }
+func hdrRef(name string) map[string]any {
+	return map[string]any{"$ref": "#/components/headers/" + name}
+}
 
 // responses documents an operation's answers; head leaves the bodies out.
 func responses(o op, head bool) map[string]any {
