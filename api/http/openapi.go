@@ -119,10 +119,11 @@ func strf(format string) map[string]any { return map[string]any{"type": "string"
 
 // orNull makes a schema nullable. OpenAPI 3.0 ignores nullable beside a
 // $ref (and so do openapi-typescript and validators), so a reference is
-// wrapped in allOf first.
+// wrapped in allOf first, with the type redocly's spec rules want beside
+// nullable.
 func orNull(s map[string]any) map[string]any {
 	if _, isRef := s["$ref"]; isRef {
-		return map[string]any{"allOf": []any{s}, "nullable": true}
+		return map[string]any{"type": "object", "allOf": []any{s}, "nullable": true}
 	}
 	c := map[string]any{}
 	for k, v := range s {
@@ -268,7 +269,7 @@ func responses(o op, head bool) map[string]any {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(o.Resp)}}
 	case o.ID == "schema":
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object",
-			"description": "an OpenAPI 3.0 document"}}}
+			"additionalProperties": true, "description": "an OpenAPI 3.0 document"}}}
 	default: // static and media files
 		ok["content"] = map[string]any{"*/*": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 	}
@@ -399,7 +400,7 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 		}
 	}
 	for p, o := range firstOp {
-		opts := op{Method: http.MethodOptions, Path: o.Path}
+		opts := op{Method: http.MethodOptions, Path: o.Path, Status: http.StatusOK}
 		var params []any
 		for _, m := range echoParam.FindAllStringSubmatch(o.Path, -1) {
 			params = append(params, pathParam(o.Path, m[1]))
