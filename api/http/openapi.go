@@ -419,12 +419,32 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 		}
 		paths[p].(map[string]any)["options"] = operation
 	}
+	// Each path also without its trailing slash: the same operations under
+	// their own operationIds (…NoSlash), so that a validating proxy accepts
+	// both forms and code generators keep ids unique. x-isis-alias-of names
+	// the path they repeat.
+	for p := range firstOp {
+		if len(p) < 2 || !strings.HasSuffix(p, "/") {
+			continue
+		}
+		alias := map[string]any{"x-isis-alias-of": p}
+		for method, v := range paths[p].(map[string]any) {
+			o := map[string]any{}
+			for k, x := range v.(map[string]any) {
+				o[k] = x
+			}
+			o["operationId"] = o["operationId"].(string) + "NoSlash"
+			o["summary"] = o["summary"].(string) + " (path without the trailing slash)"
+			alias[method] = o
+		}
+		paths[strings.TrimSuffix(p, "/")] = alias
+	}
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{"title": "isis API", "version": api.Version,
 			"description": "Users, profiles and Colombia's DIVIPOLA geography; SimpleJWT-compatible authentication. " +
 				"Every error is the Error envelope. Every path answers with and without its trailing slash (no redirect, " +
-				"so a POST body is kept); the paths here are written with it, as DRF's are. Every response carries " +
+				"so a POST body is kept); both forms are here, those without it marked x-isis-alias-of. Every response carries " +
 				"X-Request-ID; a method a route does not answer is 405 with Allow."},
 		"servers":  []any{map[string]any{"url": "/"}},
 		"security": []any{map[string]any{"bearer": []string{}}},

@@ -259,13 +259,16 @@ const myId = (await me.GET("/api/users/me/")).data?.id ?? 0;
 
 // OPTIONS on every path: 200 with Allow, and the rest of the document's
 // operations (those added since this program was written) called untyped.
-type Op = { method: string; path: string };
+// The paths without their trailing slash (x-isis-alias-of) are called
+// untyped too: the same operations, answering the same way.
+type Op = { method: string; path: string; alias: boolean };
 const doc = JSON.parse(readFileSync(schemaFile, "utf8")) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
 const ops: Op[] = [];
 for (const [path, item] of Object.entries(doc.paths)) {
+  const alias = "x-isis-alias-of" in item;
   for (const [method, op] of Object.entries(item)) {
     if (["get", "put", "post", "delete", "options", "head", "patch"].includes(method)) {
-      ops.push({ method: method.toUpperCase(), path });
+      ops.push({ method: method.toUpperCase(), path, alias });
       check(Array.isArray(op.security), `${method.toUpperCase()} ${path}: security stated (public ones: [])`);
     }
   }
@@ -281,12 +284,12 @@ for (const op of ops.filter((o) => o.method === "OPTIONS")) {
 for (const op of ops) {
   const key = `${op.method} ${op.path}`;
   if (called.has(key)) continue;
-  console.log(`WARNING: ${key} is not in the typed program yet: called untyped`);
+  if (!op.alias) console.log(`WARNING: ${key} is not in the typed program yet: called untyped`);
   const res = await fetch(base + concrete(op.path), { method: op.method });
   called.add(key);
   const documented = Object.keys((doc.paths[op.path]?.[op.method.toLowerCase()] as { responses?: object })?.responses ?? {});
   check(documented.includes(String(res.status)), `${key}: answered ${res.status}, a documented status`);
 }
 
-console.log(`${ops.length} operations called; ${passed} passed, ${failed} failed`);
+console.log(`${ops.length} operations called (${ops.filter((o) => o.alias).length} of them on paths without the trailing slash); ${passed} passed, ${failed} failed`);
 if (failed > 0) process.exit(1);
