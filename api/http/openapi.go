@@ -117,13 +117,12 @@ func obj(props map[string]any, required ...string) map[string]any {
 func str() map[string]any               { return map[string]any{"type": "string"} }
 func strf(format string) map[string]any { return map[string]any{"type": "string", "format": format} }
 
-// orNull makes a schema nullable. OpenAPI 3.0 ignores nullable beside a
-// $ref (and so do openapi-typescript and validators), so a reference is
-// wrapped in allOf first, with the type redocly's spec rules want beside
-// nullable.
+// orNull makes a schema nullable. A nullable place is written out, not as
+// a $ref: OpenAPI 3.0 ignores nullable beside a $ref, and an allOf wrapper
+// is read as non-nullable by some validators (Prism's JSON Schema one).
 func orNull(s map[string]any) map[string]any {
 	if _, isRef := s["$ref"]; isRef {
-		return map[string]any{"type": "object", "allOf": []any{s}, "nullable": true}
+		panic("orNull: write the schema out, not a $ref")
 	}
 	c := map[string]any{}
 	for k, v := range s {
@@ -175,7 +174,7 @@ func schemas() map[string]any {
 		"Place":          place,
 		"Profile": obj(map[string]any{
 			"id": map[string]any{"type": "integer"}, "user_id": map[string]any{"type": "integer"}, "phone": str(), "bio": str(),
-			"birth_date": orNull(strf("date")), "department": orNull(ref("Place")), "municipality": orNull(ref("Place")),
+			"birth_date": orNull(strf("date")), "department": orNull(place), "municipality": orNull(place),
 			"avatar_url": orNull(strf("uri")), "updated_at": strf("date-time"),
 		}, "id", "user_id", "phone", "bio", "birth_date", "department", "municipality", "avatar_url", "updated_at"),
 		"ProfileUpdate": obj(map[string]any{"phone": str(), "bio": str(), "birth_date": orNull(strf("date")),
