@@ -54,6 +54,21 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			if _, ok := op.Responses.Map()["500"]; !ok {
 				t.Errorf("%s %s does not document the error envelope on 500", method, p)
 			}
+			if op.RequestBody != nil {
+				for _, code := range []string{"400", "413", "415"} {
+					if op.Responses.Value(code) == nil {
+						t.Errorf("%s %s takes a body but does not document %s", method, p, code)
+					}
+				}
+			}
+			if op.Security == nil {
+				t.Errorf("%s %s does not state its security (public: [])", method, p)
+			}
+			for code, r := range op.Responses.Map() {
+				if r.Value.Headers["X-Request-ID"] == nil {
+					t.Errorf("%s %s %s does not declare X-Request-ID", method, p, code)
+				}
+			}
 			for _, param := range op.Parameters {
 				if param.Value.In == "path" && !strings.Contains(p, "{"+param.Value.Name+"}") {
 					t.Errorf("%s %s: path parameter %s not in the path", method, p, param.Value.Name)
