@@ -94,6 +94,9 @@ var ops = []op{
 	{"GET", "/media/*", "mediaFile", "Uploaded media on disk (when S3 is not used)", "static", "", nil, "", 200, "", []int{404}},
 }
 
+// noSlashTag groups the operations on the paths without the trailing slash.
+const noSlashTag = "without the trailing slash"
+
 var echoParam = regexp.MustCompile(`:([a-z_]+)`)
 
 // openAPIPath turns an Echo path into the documented one (DRF's trailing slash).
@@ -434,6 +437,7 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 			}
 			o["operationId"] = o["operationId"].(string) + "NoSlash"
 			o["summary"] = o["summary"].(string) + " (path without the trailing slash)"
+			o["tags"] = []string{noSlashTag} // together, after the others, on the docs page
 			alias[method] = o
 		}
 		paths[strings.TrimSuffix(p, "/")] = alias
@@ -454,6 +458,7 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 			map[string]any{"name": "profiles", "description": "Profiles and avatars"},
 			map[string]any{"name": "geography", "description": "Departments and municipalities (DANE codes)"},
 			map[string]any{"name": "static", "description": "Static assets and media"},
+			map[string]any{"name": noSlashTag, "description": "The same operations on the paths without their trailing slash"},
 		},
 		"paths": paths,
 		"components": map[string]any{
