@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"sort"
 )
 
 // Error codes. Each maps to one HTTP status in api/http; the strings are the
@@ -101,14 +100,12 @@ func (f FieldErrors) Err() error {
 	return &Error{Code: EINVALID, Message: f.summary(), Fields: f}
 }
 
+// summary is the envelope's detail, as the DRF system wrote it: the message
+// itself when the body as a whole was refused (non_field_errors only),
+// else "Invalid input.".
 func (f FieldErrors) summary() string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if len(keys) == 1 && len(f[keys[0]]) > 0 {
-		return keys[0] + ": " + f[keys[0]][0]
+	if msgs := f["non_field_errors"]; len(f) == 1 && len(msgs) > 0 {
+		return msgs[0]
 	}
 	return "Invalid input."
 }

@@ -60,4 +60,10 @@ if [ "$mode" = test ]; then
 	if ! node -e 'const d = "./test/browser/"; process.exit(require(d + "node_modules/playwright-core/package.json").version === require(d + "package.json").dependencies["playwright-core"] ? 0 : 1)' 2>/dev/null; then
 		(cd test/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 	fi
+	# The TypeScript client check (openapi-typescript, openapi-fetch, tsc, redocly), pinned by
+	# test/tsclient/package-lock.json; reinstalled when an installed version differs from package.json.
+	if ! node -e 'const d = "./test/tsclient/", deps = require(d + "package.json").dependencies; process.exit(Object.keys(deps).every((n) => require(d + "node_modules/" + n + "/package.json").version === deps[n]) ? 0 : 1)' 2>/dev/null; then
+		echo "setup: installing test/tsclient (npm ci)"
+		(cd test/tsclient && npm ci --no-audit --no-fund --silent)
+	fi
 fi

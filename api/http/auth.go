@@ -2,6 +2,7 @@ package apihttp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -128,9 +129,12 @@ func (s *Server) registerAuthRoutes(g *echo.Group) {
 	g.DELETE("/auth/google/link", s.handleGoogleUnlink)
 }
 
-// required checks a string field is present and not blank (DRF's messages).
+// required checks a string field is present and not blank (DRF's messages);
+// a field bindFields already refused keeps its one message.
 func required(fe *api.FieldErrors, name string, v *string) string {
 	switch {
+	case (*fe)[name] != nil:
+		return ""
 	case v == nil:
 		fe.Add(name, "This field is required.")
 		return ""
@@ -151,11 +155,16 @@ func (s *Server) bindField(c echo.Context, name string) (string, error) {
 	var v *string
 	switch x := in[name].(type) {
 	case nil:
+		if _, present := in[name]; present {
+			fe.Add(name, msgNotNull)
+		}
 	case string:
 		v = &x
+	case json.Number: // DRF's CharField takes a number as its text
+		s := pyNumber(x)
+		v = &s
 	default:
 		fe.Add(name, "Not a valid string.")
-		return "", fe.Err()
 	}
 	token := required(&fe, name, v)
 	return token, fe.Err()
@@ -216,11 +225,11 @@ func (s *Server) handleTokenObtain(c echo.Context) error {
 		Username *string `json:"username"`
 		Password *string `json:"password"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
-	if in.Email == nil {
+	if in.Email == nil && fe["email"] == nil {
 		in.Email = in.Username
 	}
 	email := required(&fe, "email", in.Email)
@@ -372,10 +381,10 @@ func (s *Server) handleRegister(c echo.Context) error {
 		FirstName *string `json:"first_name"`
 		LastName  *string `json:"last_name"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	email := api.TrimEmail(required(&fe, "email", in.Email))
 	if email != "" {
 		checkEmail(&fe, email)

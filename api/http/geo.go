@@ -73,7 +73,11 @@ func (s *Server) handleDepartmentList(c echo.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		deps, n, err := s.GeoService.FindDepartments(ctx, geoFilter(c, p))
+		deps, n, err := fetchPage(&p, func(offset, limit int) ([]*api.Department, int, error) {
+			f := geoFilter(c, p)
+			f.Offset, f.Limit = offset, limit
+			return s.GeoService.FindDepartments(ctx, f)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -117,9 +121,12 @@ func (s *Server) listMunicipalities(c echo.Context, dep string, nested bool) err
 		if err != nil {
 			return nil, err
 		}
-		f := geoFilter(c, p)
-		f.DepartmentCode = dep
-		muns, n, err := s.GeoService.FindMunicipalities(ctx, f)
+		muns, n, err := fetchPage(&p, func(offset, limit int) ([]*api.Municipality, int, error) {
+			f := geoFilter(c, p)
+			f.DepartmentCode = dep
+			f.Offset, f.Limit = offset, limit
+			return s.GeoService.FindMunicipalities(ctx, f)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -157,10 +164,10 @@ func (s *Server) handleDepartmentCreate(c echo.Context) error {
 		Code *string `json:"code"`
 		Name *string `json:"name"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	d := &api.Department{Code: required(&fe, "code", in.Code), Name: required(&fe, "name", in.Name)}
 	if err := fe.Err(); err != nil {
 		return err
@@ -203,10 +210,10 @@ func (s *Server) handleMunicipalityCreate(c echo.Context) error {
 		Name           *string `json:"name"`
 		DepartmentCode *string `json:"department_code"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	m := &api.Municipality{Code: required(&fe, "code", in.Code), Name: required(&fe, "name", in.Name),
 		DepartmentCode: required(&fe, "department_code", in.DepartmentCode)}
 	if err := fe.Err(); err != nil {

@@ -3,6 +3,7 @@ package apihttp
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,8 +27,16 @@ type op struct {
 }
 
 var queryParams = map[string]map[string]any{
-	"page":       {"name": "page", "in": "query", "description": "1-based page number; past the end is 404", "schema": map[string]any{"type": "integer", "minimum": 1}},
-	"page_size":  {"name": "page_size", "in": "query", "description": "results per page (default 50, at most 500)", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
+	// The server reads page and page_size as DRF does (Python's int(), with
+	// spaces, a sign or underscores), and page_size whatever it holds: the
+	// schemas take what it takes, so a validating proxy refuses nothing it
+	// would answer.
+	"page": {"name": "page", "in": "query", "description": "1-based page number, or `last`; past the end is 404 (as DRF's PageNumberPagination)",
+		"schema": map[string]any{"anyOf": []any{map[string]any{"type": "integer", "minimum": 1},
+			map[string]any{"type": "string", "pattern": `^(last|\s*[+-]?[0-9](_?[0-9])*\s*)$`}}}},
+	"page_size": {"name": "page_size", "in": "query",
+		"description": "results per page: default 50; above 500 is cut to 500; zero, a negative number or anything else means the default",
+		"schema":      map[string]any{"anyOf": []any{map[string]any{"type": "integer"}, map[string]any{"type": "string"}}}},
 	"search":     {"name": "search", "in": "query", "description": "accent- and case-insensitive; whitespace-separated terms must all match", "schema": map[string]any{"type": "string"}},
 	"ordering":   {"name": "ordering", "in": "query", "description": "a field, - for descending; several comma-separated; unknown fields are ignored", "schema": map[string]any{"type": "string"}},
 	"department": {"name": "department", "in": "query", "description": "2-digit DANE department code", "schema": map[string]any{"type": "string", "pattern": "^[0-9]{2}$"}},
@@ -87,6 +96,9 @@ var ops = []op{
 	{"GET", "/media/*", "mediaFile", "Uploaded media on disk (when S3 is not used)", "static", "", nil, "", 200, "", []int{404}},
 }
 
+// noSlashTag groups the operations on the paths without the trailing slash.
+const noSlashTag = "without the trailing slash"
+
 var echoParam = regexp.MustCompile(`:([a-z_]+)`)
 
 // openAPIPath turns an Echo path into the documented one (DRF's trailing slash).
@@ -109,7 +121,14 @@ func obj(props map[string]any, required ...string) map[string]any {
 
 func str() map[string]any               { return map[string]any{"type": "string"} }
 func strf(format string) map[string]any { return map[string]any{"type": "string", "format": format} }
+
+// orNull makes a schema nullable. A nullable place is written out, not as
+// a $ref: OpenAPI 3.0 ignores nullable beside a $ref, and an allOf wrapper
+// is read as non-nullable by some validators (Prism's JSON Schema one).
 func orNull(s map[string]any) map[string]any {
+	if _, isRef := s["$ref"]; isRef {
+		panic("orNull: write the schema out, not a $ref")
+	}
 	c := map[string]any{}
 	for k, v := range s {
 		c[k] = v
@@ -161,7 +180,7 @@ func schemas() map[string]any {
 		"Place":          place,
 		"Profile": obj(map[string]any{
 			"id": map[string]any{"type": "integer"}, "user_id": map[string]any{"type": "integer"}, "phone": str(), "bio": str(),
-			"birth_date": orNull(strf("date")), "department": orNull(ref("Place")), "municipality": orNull(ref("Place")),
+			"birth_date": orNull(strf("date")), "department": orNull(place), "municipality": orNull(place),
 			"avatar_url": orNull(strf("uri")), "updated_at": strf("date-time"),
 		}, "id", "user_id", "phone", "bio", "birth_date", "department", "municipality", "avatar_url", "updated_at"),
 		"ProfileUpdate": obj(map[string]any{"phone": str(), "bio": str(), "birth_date": orNull(strf("date")),
@@ -174,26 +193,184 @@ func schemas() map[string]any {
 		"MunicipalityPage":   pageSchema("Municipality"),
 		"MunicipalityCreate": obj(map[string]any{"code": str(), "name": str(), "department_code": str()}, "code", "name", "department_code"),
 		"MunicipalityUpdate": obj(map[string]any{"name": str()}),
+		"Options": obj(map[string]any{"renders": map[string]any{"type": "array", "items": str()},
+			"parses": map[string]any{"type": "array", "items": str()}}, "renders", "parses"),
 	}
 }
 
-var errorText = map[int]string{304: "Not modified (If-None-Match)", 400: "Invalid input", 401: "Not authenticated or bad token",
-	403: "Permission denied", 404: "Not found", 408: "Upload too slow", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
-	429: "Throttled (Retry-After)", 503: "Service unavailable"}
+var errorText = map[int]string{304: "Not modified (If-None-Match)", 400: "Invalid input, or a Host not in ALLOWED_HOSTS",
+	401: "Not authenticated, or a bad token", 403: "Permission denied", 404: "Not found", 408: "Upload too slow", 409: "Conflict",
+	413: "Payload too large", 415: "Unsupported media type", 429: "Throttled (Retry-After)",
+	500: "Server error (the log line with the same request_id holds the detail)", 503: "Service unavailable (Retry-After)"}
 
-// OpenAPI builds the document, once.
+// pathParam documents a path parameter: ids are integers, DANE codes
+// strings of 2 (department) or 5 (municipality) digits.
+func pathParam(route, name string) map[string]any {
+	schema := str()
+	switch {
+	case name == "id":
+		schema = map[string]any{"type": "integer", "format": "int64", "minimum": 1}
+	case name == "code" && strings.HasPrefix(route, "/api/departments"):
+		schema = map[string]any{"type": "string", "pattern": "^[0-9]{2}$"}
+	case name == "code":
+		schema = map[string]any{"type": "string", "pattern": "^[0-9]{5}$"}
+	}
+	return map[string]any{"name": name, "in": "path", "required": true, "schema": schema}
+}
+
+// errorCodes are the error statuses an operation can answer: its own, and
+// those every request can meet on the way.
+func errorCodes(o op) []int {
+	codes := map[int]bool{500: true}
+	for _, c := range o.Errors {
+		codes[c] = true
+	}
+	health := o.Path == "/api/health" || o.Path == "/api/ready" // no Host or token check
+	if !health {
+		codes[400] = true // a Host not in ALLOWED_HOSTS
+		codes[401] = true // a bad or expired token, on any route
+	}
+	if o.Path != "/api/health" {
+		codes[503] = true // the database (a token is looked up in it)
+	}
+	if o.Auth == "staff" {
+		codes[403] = true
+	}
+	if o.Body != "" {
+		codes[400], codes[413], codes[415] = true, true, true
+	}
+	if strings.Contains(o.Path, ":") || slices.Contains(o.Query, "page") {
+		codes[404] = true
+	}
+	out := make([]int, 0, len(codes))
+	for c := range codes {
+		out = append(out, c)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// publicGeo reports a public geography read: those carry ETag and
+// Cache-Control and answer If-None-Match with 304.
+func publicGeo(o op) bool {
+	return o.Method == http.MethodGet && o.Auth == "" && slices.Contains(o.Errors, 304)
+}
+
+func hdrRef(name string) map[string]any {
+	return map[string]any{"$ref": "#/components/headers/" + name}
+}
+
+// responses documents an operation's answers; head leaves the bodies out.
+func responses(o op, head bool) map[string]any {
+	ok := map[string]any{"description": http.StatusText(o.Status)}
+	headers := map[string]any{"X-Request-ID": hdrRef("X-Request-ID")}
+	if publicGeo(o) {
+		headers["ETag"], headers["Cache-Control"] = hdrRef("ETag"), hdrRef("Cache-Control")
+	}
+	ok["headers"] = headers
+	switch {
+	case head || o.Status == http.StatusNoContent:
+	case o.Resp != "":
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(o.Resp)}}
+	case o.ID == "schema":
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object",
+			"additionalProperties": true, "description": "an OpenAPI 3.0 document"}}}
+	default: // static and media files
+		ok["content"] = map[string]any{"*/*": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+	}
+	out := map[string]any{strconv.Itoa(o.Status): ok}
+	suffix := ""
+	if head {
+		suffix = "Head"
+	}
+	for _, code := range errorCodes(o) {
+		switch {
+		case code == 304:
+			out["304"] = map[string]any{"description": errorText[304],
+				"headers": map[string]any{"X-Request-ID": hdrRef("X-Request-ID"), "ETag": hdrRef("ETag")}}
+		case code == 503 && o.ID == "ready":
+			r := map[string]any{"description": "The database is down or migrations are pending",
+				"headers": map[string]any{"X-Request-ID": hdrRef("X-Request-ID"), "Retry-After": hdrRef("Retry-After")}}
+			if !head {
+				r["content"] = map[string]any{"application/json": map[string]any{"schema": ref("Ready")}}
+			}
+			out["503"] = r
+		case code == 401:
+			out["401"] = map[string]any{"$ref": "#/components/responses/Unauthorized" + suffix}
+		case code == 429 || code == 503:
+			out[strconv.Itoa(code)] = map[string]any{"$ref": "#/components/responses/RetryLater" + suffix}
+		default:
+			out[strconv.Itoa(code)] = map[string]any{"$ref": "#/components/responses/Error" + suffix}
+		}
+	}
+	return out
+}
+
+// security: bearer for the account routes; none (explicitly) for the
+// public ones.
+func security(o op) []any {
+	if o.Auth == "" {
+		return []any{}
+	}
+	return []any{map[string]any{"bearer": []string{}}}
+}
+
+// errorResponses are the shared error answers, with and without a body.
+func errorResponses() map[string]any {
+	out := map[string]any{}
+	for _, r := range []struct {
+		name, description, extra string
+	}{
+		{"Error", "The error envelope", ""},
+		{"Unauthorized", "Not authenticated, or a bad token (the error envelope)", "WWW-Authenticate"},
+		{"RetryLater", "Throttled or unavailable: try again after Retry-After seconds (the error envelope)", "Retry-After"},
+	} {
+		headers := map[string]any{"X-Request-ID": hdrRef("X-Request-ID")}
+		if r.extra != "" {
+			headers[r.extra] = hdrRef(r.extra)
+		}
+		out[r.name] = map[string]any{"description": r.description, "headers": headers,
+			"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
+		out[r.name+"Head"] = map[string]any{"description": r.description + ", without its body (HEAD)", "headers": headers}
+	}
+	return out
+}
+
+func headers() map[string]any {
+	h := func(desc string, required bool, schema map[string]any) map[string]any {
+		out := map[string]any{"description": desc, "schema": schema}
+		if required {
+			out["required"] = true
+		}
+		return out
+	}
+	return map[string]any{
+		"X-Request-ID":     h("The request's id, also in the error envelope and the log line (taken from the request when it is a sane token)", true, str()),
+		"ETag":             h("A strong validator of the answer; send it back in If-None-Match", true, str()),
+		"Cache-Control":    h("public, max-age=… for the public geography reads", true, str()),
+		"Retry-After":      h("Seconds to wait before trying again", true, map[string]any{"type": "integer", "minimum": 0}),
+		"WWW-Authenticate": h(`Bearer realm="api"`, true, str()),
+		"Allow":            h("The methods this route answers, as DRF lists them", true, str()),
+	}
+}
+
+// OpenAPI builds the document, once. Every GET is documented with its HEAD,
+// and every path with OPTIONS; each path also answers without its trailing
+// slash (see info.description).
 var OpenAPI = sync.OnceValue(func() map[string]any {
 	paths := map[string]any{}
+	firstOp := map[string]op{}
 	for _, o := range ops {
 		p := openAPIPath(o.Path)
 		item, _ := paths[p].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
 			paths[p] = item
+			firstOp[p] = o
 		}
 		var params []any
 		for _, m := range echoParam.FindAllStringSubmatch(o.Path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": str()})
+			params = append(params, pathParam(o.Path, m[1]))
 		}
 		if strings.Contains(o.Path, "*") {
 			params = append(params, map[string]any{"name": "path", "in": "path", "required": true, "schema": str()})
@@ -201,52 +378,96 @@ var OpenAPI = sync.OnceValue(func() map[string]any {
 		for _, q := range o.Query {
 			params = append(params, queryParams[q])
 		}
-		resp := map[string]any{"description": http.StatusText(o.Status)}
-		if o.Resp != "" {
-			resp["content"] = map[string]any{"application/json": map[string]any{"schema": ref(o.Resp)}}
-		}
-		responses := map[string]any{strconv.Itoa(o.Status): resp}
-		codes := append([]int{}, o.Errors...)
-		if o.Auth != "" {
-			codes = append(codes, 401)
-		}
-		if o.Auth == "staff" {
-			codes = append(codes, 403)
-		}
-		codes = append(codes, 500)
-		sort.Ints(codes)
-		for _, code := range codes {
-			if code == 304 {
-				responses["304"] = map[string]any{"description": errorText[304]}
-				continue
-			}
-			responses[strconv.Itoa(code)] = map[string]any{"$ref": "#/components/responses/Error"}
-		}
-		operation := map[string]any{"operationId": o.ID, "summary": o.Summary, "tags": []string{o.Tag}, "responses": responses}
+		operation := map[string]any{"operationId": o.ID, "summary": o.Summary, "tags": []string{o.Tag},
+			"responses": responses(o, false), "security": security(o)}
 		if len(params) > 0 {
 			operation["parameters"] = params
-		}
-		if o.Auth != "" {
-			operation["security"] = []any{map[string]any{"bearer": []string{}}}
 		}
 		switch o.Body {
 		case "":
 		case "multipart":
-			operation["requestBody"] = map[string]any{"required": true, "content": map[string]any{"multipart/form-data": map[string]any{
-				"schema": obj(map[string]any{"file": map[string]any{"type": "string", "format": "binary"}}, "file")}}}
+			form := obj(map[string]any{"file": map[string]any{"type": "string", "format": "binary"}}, "file")
+			form["additionalProperties"] = true // other parts are ignored
+			operation["requestBody"] = map[string]any{"content": map[string]any{"multipart/form-data": map[string]any{"schema": form}}}
 		default:
-			operation["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(o.Body)}}}
+			// Not required: an empty body is read as {} (as DRF does), and
+			// the schema says which fields must be there.
+			operation["requestBody"] = map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": ref(o.Body)}}}
 		}
 		item[strings.ToLower(o.Method)] = operation
+		if o.Method == http.MethodGet {
+			head := map[string]any{"operationId": o.ID + "Head", "summary": o.Summary + " (HEAD: the headers only)", "tags": []string{o.Tag},
+				"responses": responses(o, true), "security": security(o)}
+			if len(params) > 0 {
+				head["parameters"] = params
+			}
+			item["head"] = head
+		}
+	}
+	for p, o := range firstOp {
+		opts := op{Method: http.MethodOptions, Path: o.Path, Status: http.StatusOK}
+		var params []any
+		for _, m := range echoParam.FindAllStringSubmatch(o.Path, -1) {
+			params = append(params, pathParam(o.Path, m[1]))
+		}
+		if strings.Contains(o.Path, "*") {
+			params = append(params, map[string]any{"name": "path", "in": "path", "required": true, "schema": str()})
+		}
+		res := responses(opts, false)
+		res["200"] = map[string]any{"description": "The methods of this route (Allow) and the media types it reads and writes",
+			"headers": map[string]any{"X-Request-ID": hdrRef("X-Request-ID"), "Allow": hdrRef("Allow")},
+			"content": map[string]any{"application/json": map[string]any{"schema": ref("Options")}}}
+		operation := map[string]any{"operationId": o.ID + "Options", "summary": "The methods this route answers (Allow)",
+			"tags": []string{o.Tag}, "responses": res, "security": []any{}}
+		if len(params) > 0 {
+			operation["parameters"] = params
+		}
+		paths[p].(map[string]any)["options"] = operation
+	}
+	// Each path also without its trailing slash: the same operations under
+	// their own operationIds (…NoSlash), so that a validating proxy accepts
+	// both forms and code generators keep ids unique. x-isis-alias-of names
+	// the path they repeat.
+	for p := range firstOp {
+		if len(p) < 2 || !strings.HasSuffix(p, "/") {
+			continue
+		}
+		alias := map[string]any{"x-isis-alias-of": p}
+		for method, v := range paths[p].(map[string]any) {
+			o := map[string]any{}
+			for k, x := range v.(map[string]any) {
+				o[k] = x
+			}
+			o["operationId"] = o["operationId"].(string) + "NoSlash"
+			o["summary"] = o["summary"].(string) + " (path without the trailing slash)"
+			o["tags"] = []string{noSlashTag} // together, after the others, on the docs page
+			alias[method] = o
+		}
+		paths[strings.TrimSuffix(p, "/")] = alias
 	}
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{"title": "isis API", "version": api.Version,
-			"description": "Users, profiles and Colombia's DIVIPOLA geography; SimpleJWT-compatible authentication. Every error is the Error envelope."},
+			"description": "Users, profiles and Colombia's DIVIPOLA geography; SimpleJWT-compatible authentication. " +
+				"Every error is the Error envelope. Every path answers with and without its trailing slash (no redirect, " +
+				"so a POST body is kept); both forms are here, those without it marked x-isis-alias-of. Every response carries " +
+				"X-Request-ID; a method a route does not answer is 405 with Allow."},
+		"servers":  []any{map[string]any{"url": "/"}},
+		"security": []any{map[string]any{"bearer": []string{}}},
+		"tags": []any{
+			map[string]any{"name": "health", "description": "Liveness, readiness, this document"},
+			map[string]any{"name": "auth", "description": "Tokens (SimpleJWT-compatible) and accounts"},
+			map[string]any{"name": "users", "description": "Users"},
+			map[string]any{"name": "profiles", "description": "Profiles and avatars"},
+			map[string]any{"name": "geography", "description": "Departments and municipalities (DANE codes)"},
+			map[string]any{"name": "static", "description": "Static assets and media"},
+			map[string]any{"name": noSlashTag, "description": "The same operations on the paths without their trailing slash"},
+		},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas":         schemas(),
-			"responses":       map[string]any{"Error": map[string]any{"description": "The error envelope", "content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}},
+			"responses":       errorResponses(),
+			"headers":         headers(),
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
 		},
 	}

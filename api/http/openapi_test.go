@@ -2,7 +2,6 @@ package apihttp
 
 import (
 	"context"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -28,16 +27,25 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	registered := map[string]bool{}
 	for _, r := range ts.Routes() {
-		if r.Method == http.MethodHead || r.Method == "OPTIONS" || strings.HasSuffix(r.Path, "/*") && !strings.HasPrefix(r.Path, "/static") && !strings.HasPrefix(r.Path, "/media") {
-			continue // HEAD is documented with GET
+		if strings.HasSuffix(r.Path, "/*") && !strings.HasPrefix(r.Path, "/static") && !strings.HasPrefix(r.Path, "/media") {
+			continue
 		}
 		if r.Method == "echo_route_not_found" || r.Name == "echo_route_not_found" {
 			continue
 		}
 		registered[r.Method+" "+openAPIPath(r.Path)] = true
+		registered["OPTIONS "+openAPIPath(r.Path)] = true // every route answers OPTIONS (Allow)
 	}
 	documented := map[string]bool{}
 	for p, item := range doc.Paths.Map() {
+		if !strings.HasSuffix(p, "/") && !strings.HasSuffix(p, "{path}") {
+			// The alias without the trailing slash: the same item.
+			slash := doc.Paths.Find(p + "/")
+			if slash == nil || item.Extensions["x-isis-alias-of"] != p+"/" || len(item.Operations()) != len(slash.Operations()) {
+				t.Errorf("%s is not an alias of %s/", p, p)
+			}
+			continue
+		}
 		for method, op := range item.Operations() {
 			documented[method+" "+p] = true
 			if op.OperationID == "" || op.Summary == "" {
@@ -45,6 +53,21 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 			if _, ok := op.Responses.Map()["500"]; !ok {
 				t.Errorf("%s %s does not document the error envelope on 500", method, p)
+			}
+			if op.RequestBody != nil {
+				for _, code := range []string{"400", "413", "415"} {
+					if op.Responses.Value(code) == nil {
+						t.Errorf("%s %s takes a body but does not document %s", method, p, code)
+					}
+				}
+			}
+			if op.Security == nil {
+				t.Errorf("%s %s does not state its security (public: [])", method, p)
+			}
+			for code, r := range op.Responses.Map() {
+				if r.Value.Headers["X-Request-ID"] == nil {
+					t.Errorf("%s %s %s does not declare X-Request-ID", method, p, code)
+				}
 			}
 			for _, param := range op.Parameters {
 				if param.Value.In == "path" && !strings.Contains(p, "{"+param.Value.Name+"}") {

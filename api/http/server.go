@@ -64,6 +64,7 @@ type Server struct {
 	sharedThrottles                                 SharedThrottles
 	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
+	methods                                         map[string]*routeMethods // see buildMethodTable
 }
 
 // NewServer wires the routes over the given services.
@@ -104,6 +105,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.registerUserRoutes(g)
 	s.registerAvatarRoutes(g)
 	s.registerStaticRoutes(e, g)
+	s.buildMethodTable()
 	return s
 }
 
@@ -118,13 +120,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ReleaseContext(c)
 }
 
-// route finds the handler (after the trailing-slash rewrite) and runs it
-// behind authentication; unknown paths and methods get Echo's 404 and 405
-// handlers, behind authentication too, as DRF authenticates before it
-// answers 405.
+// route finds the handler (after the trailing-slash rewrite, see
+// findRoute) and runs it behind authentication; unknown paths get Echo's
+// 404 handler and unknown methods the 405 one, behind authentication too,
+// as DRF authenticates before it answers 405.
 func (s *Server) route(c echo.Context) error {
-	r := c.Request()
-	s.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	s.findRoute(c)
 	return s.routed(c)
 }
 

@@ -45,10 +45,10 @@ func (s *Server) handleUserMeUpdate(c echo.Context) error {
 		FirstName *string `json:"first_name"`
 		LastName  *string `json:"last_name"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	checkName(&fe, "first_name", in.FirstName)
 	checkName(&fe, "last_name", in.LastName)
 	if err := fe.Err(); err != nil {
@@ -80,10 +80,10 @@ func (s *Server) handleUserPassword(c echo.Context) error {
 		OldPassword *string `json:"old_password"`
 		NewPassword *string `json:"new_password"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	oldPW := required(&fe, "old_password", in.OldPassword)
 	newPW := required(&fe, "new_password", in.NewPassword)
 	release, err := passwordChangeSlot(c.Request().Context())
@@ -93,7 +93,7 @@ func (s *Server) handleUserPassword(c echo.Context) error {
 	defer release()
 	if oldPW != "" {
 		if ok, _ := auth.CheckPassword(oldPW, u.Password); !ok {
-			fe.Add("old_password", "Your old password was entered incorrectly. Please enter it again.")
+			fe.Add("old_password", "Your old password was entered incorrectly.")
 		}
 	}
 	if newPW != "" {
@@ -123,9 +123,11 @@ func (s *Server) handleUserList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, n, err := s.Users.FindUsers(c.Request().Context(), api.UserFilter{
-		Search: truncate(c.QueryParam("search"), 200), Ordering: truncate(c.QueryParam("ordering"), 200),
-		Offset: p.offset(), Limit: p.Size,
+	users, n, err := fetchPage(&p, func(offset, limit int) ([]*api.User, int, error) {
+		return s.Users.FindUsers(c.Request().Context(), api.UserFilter{
+			Search: truncate(c.QueryParam("search"), 200), Ordering: truncate(c.QueryParam("ordering"), 200),
+			Offset: offset, Limit: limit,
+		})
 	})
 	if err != nil {
 		return err
@@ -178,10 +180,10 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		IsStaff   *bool   `json:"is_staff"`
 		IsActive  *bool   `json:"is_active"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	if in.Email != nil {
 		e := api.TrimEmail(*in.Email)
 		in.Email = &e
@@ -278,21 +280,21 @@ func (s *Server) handleProfileMeUpdate(c echo.Context) error {
 		DepartmentCode   nullable[string] `json:"department_code"`
 		MunicipalityCode nullable[string] `json:"municipality_code"`
 	}
-	if err := s.bindJSON(c, &in); err != nil {
+	fe, err := s.bindFields(c, &in)
+	if err != nil {
 		return err
 	}
-	var fe api.FieldErrors
 	upd := api.ProfileUpdate{Phone: trimmed(in.Phone), Bio: in.Bio}
 	if upd.Phone != nil && !validPhone(*upd.Phone) {
-		fe.Add("phone", "Enter a valid phone number (digits, spaces, +, -, parentheses; at most 32 characters).")
+		fe.Add("phone", "Enter a valid phone number.")
 	}
 	if upd.Bio != nil && len([]rune(*upd.Bio)) > 2000 {
 		fe.Add("bio", "Ensure this field has no more than 2000 characters.")
 	}
 	if in.BirthDate.Set {
 		upd.BirthDate.Set = true
-		if in.BirthDate.Value != nil && *in.BirthDate.Value != "" {
-			d, err := time.Parse(time.DateOnly, *in.BirthDate.Value)
+		if in.BirthDate.Value != nil || in.BirthDate.Bad != "" {
+			d, err := time.Parse(time.DateOnly, strings.TrimSpace(deref(in.BirthDate.Value)))
 			switch {
 			case err != nil:
 				fe.Add("birth_date", "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
@@ -303,8 +305,8 @@ func (s *Server) handleProfileMeUpdate(c echo.Context) error {
 			}
 		}
 	}
-	upd.DepartmentCode = codeField(&fe, "department_code", in.DepartmentCode, 2)
-	upd.MunicipalityCode = codeField(&fe, "municipality_code", in.MunicipalityCode, 5)
+	upd.DepartmentCode = codeField(&fe, "department", in.DepartmentCode, 2)
+	upd.MunicipalityCode = codeField(&fe, "municipality", in.MunicipalityCode, 5)
 	if err := fe.Err(); err != nil {
 		return err
 	}
@@ -315,16 +317,31 @@ func (s *Server) handleProfileMeUpdate(c echo.Context) error {
 	return s.profileJSON(c, p)
 }
 
-// codeField validates a nullable DANE code of n digits ("" means null).
-func codeField(fe *api.FieldErrors, name string, v nullable[string], n int) api.Optional[string] {
+// codeField validates a nullable DANE code of n digits of the kind
+// ("department" or "municipality"); "" means null, as DRF's related fields
+// read it. A value that is no code gets DRF's "Unknown … code X.".
+func codeField(fe *api.FieldErrors, kind string, v nullable[string], n int) api.Optional[string] {
 	out := api.Optional[string]{Set: v.Set}
-	if v.Value != nil && *v.Value != "" {
+	switch {
+	case v.Bad != "":
+		fe.Add(kind+"_code", unknownCode(kind, v.Bad))
+	case v.Value != nil && *v.Value != "":
 		if !api.IsDigits(*v.Value, n) {
-			fe.Add(name, "Invalid code \""+truncate(*v.Value, 20)+"\" - object does not exist.")
+			fe.Add(kind+"_code", unknownCode(kind, truncate(*v.Value, 20)))
 		}
 		out.Value = v.Value
 	}
 	return out
+}
+
+// unknownCode is the DRF system's message for a code that names nothing.
+func unknownCode(kind, code string) string { return "Unknown " + kind + " code " + code + "." }
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func validPhone(p string) bool {

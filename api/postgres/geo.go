@@ -296,7 +296,7 @@ func (s *GeoService) DeleteDepartment(ctx context.Context, code string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM departments WHERE code = $1`, code)
 	if err != nil {
 		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
-			return api.Errorf(api.ECONFLICT, "Department %s still has municipalities; delete or move them first.", code)
+			return s.departmentHeld(ctx, code)
 		}
 		return FormatError(err)
 	}
@@ -304,6 +304,27 @@ func (s *GeoService) DeleteDepartment(ctx context.Context, code string) error {
 		return api.Errorf(api.ENOTFOUND, "No department matches the given query.")
 	}
 	return nil
+}
+
+// departmentHeld is the 409 for a department a foreign key keeps: it says
+// what holds it, municipalities, profiles or both.
+func (s *GeoService) departmentHeld(ctx context.Context, code string) error {
+	var held struct {
+		Municipalities bool `db:"municipalities"`
+		Profiles       bool `db:"profiles"`
+	}
+	err := s.db.GetContext(ctx, &held, `SELECT
+		EXISTS (SELECT 1 FROM municipalities WHERE department_code = $1) AS municipalities,
+		EXISTS (SELECT 1 FROM profiles WHERE department_code = $1) AS profiles`, code)
+	switch {
+	case err != nil:
+		return FormatError(err)
+	case held.Municipalities && held.Profiles:
+		return api.Errorf(api.ECONFLICT, "Department %s still has municipalities and profiles that use it; delete or move them first.", code)
+	case held.Profiles:
+		return api.Errorf(api.ECONFLICT, "Department %s is still used by profiles; move them to another department first.", code)
+	}
+	return api.Errorf(api.ECONFLICT, "Department %s still has municipalities; delete or move them first.", code)
 }
 
 // CreateMunicipality implements api.GeoService.
@@ -331,7 +352,7 @@ func (s *GeoService) CreateMunicipality(ctx context.Context, m *api.Municipality
 		return FormatError(err)
 	}
 	if !exists {
-		return fieldInvalid("department_code", fmt.Sprintf("Invalid code %q - object does not exist.", m.DepartmentCode))
+		return fieldInvalid("department_code", "Unknown department code "+m.DepartmentCode+".")
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO municipalities (code, department_code, name, search_name) VALUES ($1, $2, $3, $4)`,
 		m.Code, m.DepartmentCode, m.Name, api.Fold(m.Name))

@@ -114,7 +114,7 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, upd api.P
 				return nil, FormatError(err)
 			}
 			if !ok {
-				fe.Add("department_code", fmt.Sprintf("Invalid code %q - object does not exist.", r.DepartmentCode.String))
+				fe.Add("department_code", "Unknown department code "+r.DepartmentCode.String+".")
 			}
 		}
 	}
@@ -124,7 +124,7 @@ func (s *UserService) UpdateProfile(ctx context.Context, userID int64, upd api.P
 		if r.MunicipalityCode.Valid {
 			err := tx.GetContext(ctx, &munDep, `SELECT department_code FROM municipalities WHERE code = $1`, r.MunicipalityCode.String)
 			if err == sql.ErrNoRows {
-				fe.Add("municipality_code", fmt.Sprintf("Invalid code %q - object does not exist.", r.MunicipalityCode.String))
+				fe.Add("municipality_code", "Unknown municipality code "+r.MunicipalityCode.String+".")
 			} else if err != nil {
 				return nil, FormatError(err)
 			}

@@ -146,12 +146,15 @@ await step('another origin cannot read any answer', async () => {
 await step('the API docs page renders the OpenAPI operations', async () => {
   const docs = await browser.newPage();
   await docs.goto(`${API_URL}/static/docs/`);
-  await docs.waitForSelector('.opblock', { timeout: 20000 });
-  const shown = await docs.locator('.opblock').count();
   const schema = await (await fetch(`${API_URL}/api/schema/`)).json();
-  let ops = 0;
-  for (const item of Object.values(schema.paths)) ops += Object.keys(item).length;
-  assert.equal(shown, ops, `swagger-ui shows ${shown} operations, the document has ${ops}`);
+  const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+  let ops = 0; // path items also hold extensions (x-…): count the operations
+  for (const item of Object.values(schema.paths)) ops += Object.keys(item).filter((k) => methods.includes(k)).length;
+  // swagger-ui draws only the operations in view (a long document is
+  // virtualized): some are drawn, and it has read every one.
+  await docs.waitForSelector('.opblock', { timeout: 20000 });
+  const read = await docs.evaluate(() => window.ui.specSelectors.operations().size);
+  assert.equal(read, ops, `swagger-ui read ${read} operations, the document has ${ops}`);
   assert.match(await docs.locator('.info .title').textContent(), /isis API/);
   await docs.screenshot({ path: join(ARTIFACTS, 'docs.png') });
   await docs.close();
