@@ -163,6 +163,7 @@ func TestMethodNotAllowedLikeDRF(t *testing.T) {
 		{"/api/token/blacklist", "/api/token/blacklist/", "POST, OPTIONS"},
 		{"/api/auth/register", "/api/auth/register/", "POST, OPTIONS"},
 		{"/api/auth/google", "/api/auth/google/", "POST, OPTIONS"},
+		{"/api/auth/google/link", "/api/auth/google/link/", "POST, DELETE, OPTIONS"},
 		{"/api/users", "/api/users/", "GET, HEAD, OPTIONS"},
 		{"/api/users/me", "/api/users/me/", "GET, PUT, PATCH, HEAD, OPTIONS"},
 		{"/api/users/me/password", "/api/users/me/password/", "POST, OPTIONS"},
