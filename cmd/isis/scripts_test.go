@@ -146,3 +146,32 @@ func TestDevScriptStopsWithItsServer(t *testing.T) {
 		t.Error("the database still runs after dev.sh stopped")
 	}
 }
+
+// TestSetupComparesGoVersion: scripts/setup.sh refuses a Go older than 1.26
+// (naming the version found) and accepts 1.26 and newer, compared as
+// versions, not as strings.
+func TestSetupComparesGoVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{
+		{"go1.25.9", false}, {"go1.3", false}, {"go1.9.2", false},
+		{"go1.26.0", true}, {"go1.26.8", true}, {"go1.27rc1", true}, {"go1.100.1", true}, {"devel +abc", true},
+	} {
+		dir := t.TempDir()
+		// A stand-in go: reports the version; every other command succeeds.
+		fake := "#!/bin/sh\nif [ \"$1 $2\" = \"env GOVERSION\" ]; then echo '" + tc.version + "'; fi\nexit 0\n"
+		if err := os.WriteFile(filepath.Join(dir, "go"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("../../scripts/setup.sh", "dev")
+		cmd.Env = []string{"PATH=" + dir + ":" + os.Getenv("PATH"), "HOME=" + dir}
+		out, err := cmd.CombinedOutput()
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err %v, want ok=%v\n%s", tc.version, err, tc.ok, out)
+		}
+		if !tc.ok && !(strings.Contains(string(out), "1.26 or newer") && strings.Contains(string(out), tc.version)) {
+			t.Errorf("%s: the refusal does not name both versions: %s", tc.version, out)
+		}
+	}
+}
