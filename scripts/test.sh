@@ -7,9 +7,10 @@
 # What it starts, it stops; what the tests make, it removes. Podman runs as a
 # service of its own (its own socket and storage), stopped by its pid at the
 # end; its containers, volumes (deploy audit trail included) and images go
-# with it, except the one cache kept between runs: the PostgreSQL test images
-# (labelled io.isis.cache) in $ISIS_TEST_CACHE (default /var/cache/isis-test).
-# Remove that cache with: podman --root "$ISIS_TEST_CACHE/podman/root" system reset -f
+# with it. Kept between runs, in $ISIS_TEST_CACHE (default /var/cache/isis-test):
+# the PostgreSQL test images (labelled io.isis.cache) in podman/, and Podman's
+# quadlet generator built from the pinned module. Remove them with
+#   podman --root "$ISIS_TEST_CACHE/podman/root" system reset -f; rm -rf "$ISIS_TEST_CACHE"
 #
 # Steps are functions below, run in order by the list at the end: add one there.
 set -euo pipefail
@@ -17,7 +18,8 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 step() { printf 'test.sh: %s (at %ds)\n' "$*" $(($(date +%s) - t0)); }
 
-cache=${ISIS_TEST_CACHE:-/var/cache/isis-test}
+export ISIS_TEST_CACHE=${ISIS_TEST_CACHE:-/var/cache/isis-test}
+cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/isis-test-podman.XXXXXX")
 networks_before=
 
