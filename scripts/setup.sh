@@ -65,6 +65,9 @@ if [ "$mode" = test ]; then
 	want gcc libc6-dev
 	want_cmd node nodejs
 	want_cmd npm npm
+	# Podman for the isisctl tests (scripts/podman-setup.sh configures and starts it),
+	# installed here so that one apt run covers everything.
+	want podman runc netavark aardvark-dns debootstrap uidmap slirp4netns iptables curl
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
 	# Another apt (unattended-upgrades, a second script) may hold the dpkg lock:
