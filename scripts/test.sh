@@ -23,9 +23,17 @@ cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/isis-test-podman.XXXXXX")
 networks_before=
 
+# podman_start starts our Podman service in the background (on a fresh
+# machine, building the PostgreSQL test image takes a minute or two: the
+# build of isis runs meanwhile); podman_wait waits for it.
 podman_start() {
 	networks_before=$(podman network ls -q 2>/dev/null | sort || true)
-	ISIS_PODMAN_URL=$(ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh | tail -n1)
+	ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh >"$run_dir/setup.out" &
+	podman_setup=$!
+}
+podman_wait() {
+	wait "$podman_setup" || { echo "test.sh: scripts/podman-setup.sh failed" >&2; return 1; }
+	ISIS_PODMAN_URL=$(tail -n1 "$run_dir/setup.out")
 	export ISIS_PODMAN_URL
 }
 
@@ -76,7 +84,12 @@ unit() {
 race() { make race; }
 fuzz() { make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
 
-for s in setup podman_start build unit race fuzz; do
-	step "$s"
-	"$s"
-done
+main() {
+	for s in setup podman_start build podman_wait unit race fuzz; do
+		step "$s"
+		"$s"
+	done
+}
+# Read to the end before running: editing this file during a run cannot change the run.
+main "$@"
+exit
