@@ -22,6 +22,7 @@ export ISIS_TEST_CACHE=${ISIS_TEST_CACHE:-/var/cache/isis-test}
 cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/isis-test-podman.XXXXXX")
 networks_before=
+podman_setup=
 
 # podman_start starts our Podman service in the background (on a fresh
 # machine, building the PostgreSQL test image takes a minute or two: the
@@ -65,6 +66,8 @@ podman_stop() {
 
 finish() {
 	local rc=$?
+	# A Podman set-up still under way finishes first, so its service is stopped too.
+	[ -z "${podman_setup:-}" ] || wait "$podman_setup" 2>/dev/null || true
 	podman_stop
 	step "done, exit $rc"
 	exit "$rc"
@@ -90,6 +93,5 @@ main() {
 		"$s"
 	done
 }
-# Read to the end before running: editing this file during a run cannot change the run.
-main "$@"
-exit
+# One line, read whole before it runs: editing this file during a run cannot change the run.
+main "$@"; exit
