@@ -20,7 +20,7 @@ step() { printf 'test.sh: %s (at %ds)\n' "$*" $(($(date +%s) - t0)); }
 
 export ISIS_TEST_CACHE=${ISIS_TEST_CACHE:-/var/cache/isis-test}
 cache=$ISIS_TEST_CACHE
-run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/isis-test-podman.XXXXXX")
+run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/isis-test-podman.XXXXXX")
 networks_before=
 podman_setup=
 
