@@ -35,6 +35,10 @@ type Config struct {
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
+	// lines maps each key set in File ("backend.env.X") to its line;
+	// fromEnv maps each key an ISISCTL_* variable set to that variable.
+	lines   map[string]int
+	fromEnv map[string]string
 }
 
 // BackendConfig describes the isis-backend container.
@@ -128,6 +132,7 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 		if err := decodeStrict(b, c, path); err != nil {
 			return nil, err
 		}
+		c.lines = keyLines(b)
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 	default:
 		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", unwrapPath(err))}
@@ -164,6 +169,38 @@ func decodeStrict(b []byte, c *Config, file string) error {
 		return &ConfigError{File: file, Line: line, Msg: "invalid YAML: " + msg}
 	}
 	return nil
+}
+
+// keyLines maps every key of a YAML document ("backend.env.X") to the line
+// it is on, so that an error about a value can point at it.
+func keyLines(b []byte) map[string]int {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	out := map[string]int{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			out[key] = n.Content[i].Line
+			walk(n.Content[i+1], key+".")
+		}
+	}
+	walk(doc.Content[0], "")
+	return out
+}
+
+// keyError is a ConfigError about key's value, pointing at where that value
+// came from: its line in the file, or the ISISCTL_* variable that set it.
+func (c *Config) keyError(key, msg string) *ConfigError {
+	if env, ok := c.fromEnv[key]; ok {
+		return &ConfigError{File: env, Key: key, Msg: msg}
+	}
+	return &ConfigError{File: c.File, Line: c.lines[key], Key: key, Msg: msg}
 }
 
 // keyPath names a field of a section type as it appears in the file.
@@ -215,6 +252,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	for _, ev := range envVars(c) {
 		if v := getenv(ev.Env); v != "" {
 			ev.Field.SetString(v)
+			c.setFromEnv(ev.Key, ev.Env)
 		}
 	}
 	for _, kv := range os.Environ() {
@@ -224,9 +262,17 @@ func applyEnv(c *Config, getenv func(string) string) error {
 				c.Backend.Env = map[string]string{}
 			}
 			c.Backend.Env[name] = v
+			c.setFromEnv("backend.env."+name, k)
 		}
 	}
 	return nil
+}
+
+func (c *Config) setFromEnv(key, env string) {
+	if c.fromEnv == nil {
+		c.fromEnv = map[string]string{}
+	}
+	c.fromEnv[key] = env
 }
 
 var (
@@ -244,7 +290,7 @@ var secretEnv = map[string]string{
 // Validate checks every key, naming the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
-		return &ConfigError{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)}
+		return c.keyError(key, fmt.Sprintf(format, args...))
 	}
 	if c.Domain != "" && !hostRE.MatchString(c.Domain) {
 		return bad("domain", "%q is not a host name", c.Domain)
@@ -345,10 +391,24 @@ func (c *Config) Placeholders() []string {
 
 // PlaceholderError reports changeme-* values left in (exit code 2).
 func (c *Config) PlaceholderError() error {
-	if ph := c.Placeholders(); len(ph) > 0 {
-		return &ConfigError{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
+	ph := c.Placeholders()
+	if len(ph) == 0 {
+		return nil
 	}
-	return nil
+	// In file order, each with its line (or the variable that set it).
+	sort.SliceStable(ph, func(i, j int) bool { return c.lines[ph[i]] < c.lines[ph[j]] })
+	where := make([]string, len(ph))
+	for i, k := range ph {
+		switch {
+		case c.fromEnv[k] != "":
+			where[i] = k + " (" + c.fromEnv[k] + ")"
+		case c.lines[k] > 0:
+			where[i] = fmt.Sprintf("%s (line %d)", k, c.lines[k])
+		default:
+			where[i] = k
+		}
+	}
+	return c.keyError(ph[0], fmt.Sprintf("still holds a changeme-* placeholder; replace every one: %s", strings.Join(where, ", ")))
 }
 
 // StarterConfig is the commented isisctl.yaml that init writes.

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,4 +141,53 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlaceholderErrorNamesLine: the placeholder error points at the first
+// placeholder's line, names every other one with its line, and names the
+// variable when an ISISCTL_* variable set it.
+func TestPlaceholderErrorNamesLine(t *testing.T) {
+	b, err := StarterConfig("api.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineOf := func(prefix string) int {
+		for i, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, prefix) {
+				return i + 1
+			}
+		}
+		t.Fatalf("the starter config has no %q", prefix)
+		return 0
+	}
+	p := writeYAML(t, string(b))
+	c, err := LoadConfig(p, true, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, pw := lineOf("  secret_key: changeme"), lineOf("  database_password: changeme")
+	err = c.PlaceholderError()
+	want := fmt.Sprintf("%s:%d: key secrets.secret_key: ", p, key)
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("secrets.database_password (line %d)", pw)) {
+		t.Errorf("PlaceholderError = %v\nwant it to start with %q and name line %d", err, want, pw)
+	}
+	if _, ok := err.(*ConfigError); !ok {
+		t.Errorf("%T is not a ConfigError (exit 2)", err)
+	}
+
+	// From the environment: the variable is named instead of a line.
+	env := map[string]string{"ISISCTL_SECRETS_SECRET_KEY": "changeme-too", "ISISCTL_SECRETS_DATABASE_PASSWORD": "a-real-password"}
+	c, err = LoadConfig(writeYAML(t, "domain: a.b\n"), true, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PlaceholderError(); err == nil || !strings.HasPrefix(err.Error(), "ISISCTL_SECRETS_SECRET_KEY: key secrets.secret_key:") {
+		t.Errorf("placeholder from the environment: %v", err)
+	}
+
+	// Other bad values name their line too.
+	_, err = LoadConfig(writeYAML(t, "domain: a.b\n\nbackend:\n  name: ok\n  publish: 0.0.0.0:3003\n"), true, noEnv)
+	if err == nil || !strings.Contains(err.Error(), ":5: key backend.publish:") {
+		t.Errorf("a bad value does not name its line: %v", err)
+	}
 }

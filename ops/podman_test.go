@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/systemd/parser"
 )
 
@@ -192,6 +193,9 @@ func TestQuadletMatchesAPI(t *testing.T) {
 	t.Cleanup(func() {
 		RemoveContainer(conn, c.Backend.Name, 0)
 		RemoveContainer(conn, c.Postgres.Name, 0)
+		for _, n := range []string{c.Network, c.EgressNetwork} {
+			network.Remove(conn, n, nil) // what the test made, not left behind
+		}
 	})
 
 	files, err := Render(c, RenderOptions{Image: image})

@@ -121,10 +121,23 @@ func TestCheckUnitsRejects(t *testing.T) {
 	}
 }
 
-// quadletBin builds Podman's real quadlet generator from the pinned module once.
+// quadletBin builds Podman's real quadlet generator from the pinned module
+// once, into the tests' cache directory: $ISIS_TEST_CACHE (scripts/test.sh
+// sets it), else isis-test in the user's cache directory.
 func quadletBin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(os.TempDir(), "isis-quadlet-v5.7.0-"+runtime.GOARCH)
+	cache := os.Getenv("ISIS_TEST_CACHE")
+	if cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache = filepath.Join(dir, "isis-test")
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(cache, "quadlet-v5.7.0-"+runtime.GOARCH)
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}

@@ -48,7 +48,7 @@ type VerifyOptions struct {
 	Remote bool
 }
 
-// Verify runs the smoke test of OPS.md.
+// Verify runs the smoke test of docs/operations.md.
 func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult {
 	r := &VerifyResult{OK: true}
 	add := func(name string, err error, okDetail string) {

@@ -1,30 +1,64 @@
 #!/usr/bin/env bash
 # Installs what isis needs on a Debian machine; idempotent (skips what is there).
 # Usage: scripts/setup.sh [dev|test]
+#
+# Go is not installed here: put Go 1.26 or newer on PATH first
+# (https://go.dev/doc/install). To add a package, add a `want` line below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
+say() { echo "setup: $*"; }
 
-need_go="1.26"
+need_go=1.26
 if ! command -v go >/dev/null 2>&1; then
-	echo "setup: Go $need_go or newer is required (https://go.dev/doc/install); not found on PATH" >&2
+	echo "setup: Go $need_go or newer is required (https://go.dev/doc/install); go is not on PATH" >&2
 	exit 1
 fi
+have_go=$(go env GOVERSION) # go1.26.8, go1.27rc1, devel …
+have_go=${have_go#go}
+case $have_go in devel*) ;; *)
+	if [ "$(printf '%s\n%s\n' "$need_go" "${have_go%%[!0-9.]*}" | sort -V | head -n1)" != "$need_go" ]; then
+		echo "setup: Go $need_go or newer is required (https://go.dev/doc/install); $(command -v go) is go$have_go" >&2
+		exit 1
+	fi
+esac
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# long WHAT CMD...: runs a slow step, saying what it is and, every 30 s, that
+# it is still at it; its own output is shown only when it fails.
+long() {
+	local what=$1 log ticker rc=0
+	shift
+	log=$(mktemp)
+	say "$what"
+	(while sleep 30; do say "  ... still $what"; done) &
+	ticker=$!
+	"$@" >"$log" 2>&1 || rc=$?
+	kill "$ticker" 2>/dev/null || true
+	[ "$rc" -eq 0 ] || cat "$log" >&2
+	rm -f "$log"
+	return "$rc"
+}
 
 pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 want() { for p in "$@"; do have_pkg "$p" || pkgs+=("$p"); done; }
+# want_cmd CMD PKG: PKG, unless CMD is already on PATH (from any package).
+want_cmd() { command -v "$1" >/dev/null 2>&1 || want "$2"; }
 
 # PostgreSQL server binaries (tests and the dev server run their own cluster).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then want postgresql; fi
-want postgresql-client make git ca-certificates
+want_cmd psql postgresql-client
+want_cmd make make
+want_cmd git git
+want ca-certificates
 if [ "$mode" = test ]; then
 	# wrk: load benchmarks. The real SimpleJWT (and Django) for the token interoperability test.
-	want wrk python3-djangorestframework-simplejwt
+	want_cmd wrk wrk
+	want python3-djangorestframework-simplejwt
 	# Headless Chromium for the reference-client test (driven by playwright-core from npm).
-	want chromium
+	want_cmd chromium chromium
 	# sshd on loopback for the ssh:// test of isisctl.
 	want openssh-server
 	# The real reverse proxies, run on loopback by the client-IP test with the configs isisctl renders.
@@ -35,30 +69,40 @@ if [ "$mode" = test ]; then
 	# bcrypt hashers Django 3.2 lists by default.
 	want python3-django python3-djangorestframework python3-djangorestframework-simplejwt python3-django-cors-headers \
 		python3-psycopg2 gunicorn postgresql-15 curl python3-argon2 python3-bcrypt
-	command -v node >/dev/null 2>&1 || want nodejs npm
+	want_cmd node nodejs
+	want_cmd npm npm
+	# Podman for the isisctl tests (scripts/podman-setup.sh configures and starts it),
+	# installed here so that one apt run covers everything.
+	want podman runc netavark aardvark-dns debootstrap uidmap slirp4netns iptables curl
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
-	echo "setup: installing ${pkgs[*]}"
-	sudo_ apt-get update -qq
-	sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+	# Another apt (unattended-upgrades, a second script) may hold the dpkg lock:
+	# wait up to 10 minutes for it instead of failing.
+	apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+	long "updating apt's package lists" sudo_ "${apt[@]}" update -q
+	long "installing ${pkgs[*]} (a few minutes on a fresh machine)" \
+		sudo_ env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "${pkgs[@]}"
 fi
 # PostgreSQL refuses to run as root: the test harness runs it as this user.
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
 	useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
 fi
 
-go mod download
+# The Go modules: nothing to do when the module cache has them all.
+GOPROXY=off GOFLAGS=-mod=mod go mod download >/dev/null 2>&1 ||
+	long "downloading the Go modules (a minute or two on a fresh machine)" go mod download
 
 if [ "$mode" = test ]; then
 	# A real S3 server for the media and collectstatic tests.
 	gobin=$(go env GOPATH)/bin
 	if ! go version -m "$gobin/versitygw" 2>/dev/null | grep -q 'versitygw\s*v1.8.0'; then
-		echo "setup: installing versitygw v1.8.0"
-		GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+		long "building versitygw v1.8.0 (an S3 server for the tests: two to four minutes, once)" \
+			env GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 	fi
 	# playwright-core, pinned by test/browser/package-lock.json (never its own browser download).
 	if ! node -e 'const d = "./test/browser/"; process.exit(require(d + "node_modules/playwright-core/package.json").version === require(d + "package.json").dependencies["playwright-core"] ? 0 : 1)' 2>/dev/null; then
-		(cd test/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+		long "installing playwright-core from npm (test/browser)" \
+			env -C test/browser PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
 	fi
 	# The TypeScript client check (openapi-typescript, openapi-fetch, tsc, redocly), pinned by
 	# test/tsclient/package-lock.json; reinstalled when an installed version differs from package.json.
@@ -67,3 +111,4 @@ if [ "$mode" = test ]; then
 		(cd test/tsclient && npm ci --no-audit --no-fund --silent)
 	fi
 fi
+say "ready ($mode)"

@@ -1,5 +1,5 @@
 // Package geo embeds the official DIVIPOLA lists (DANE) of Colombia's
-// departments and municipalities, copied from shared/data, and parses them.
+// departments and municipalities (provenance: docs/data.md), and parses them.
 package geo
 
 import (

@@ -72,8 +72,8 @@ func TestBrowserSPA(t *testing.T) {
 	waitUp(t, apiURL+"/api/ready/")
 
 	artifacts := os.Getenv("ISIS_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(os.TempDir(), "isis-artifacts")
+	if artifacts == "" { // screenshots kept only when asked for (ISIS_ARTIFACTS=DIR)
+		artifacts = t.TempDir()
 	}
 	node := exec.Command("node", "spa.mjs")
 	node.Dir = "../../test/browser"

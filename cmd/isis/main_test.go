@@ -39,8 +39,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build isis: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	pgtest.Main(m)
+	code := pgtest.Run(m)
+	os.RemoveAll(dir) // the binary: nothing of the tests stays in /tmp
+	os.Exit(code)
 }
 
 const testKey = "cmd-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -184,8 +184,13 @@ func newRenderCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render",
 		Short: "Render the quadlet units and reverse-proxy snippets from templates/",
-		Example: "  isisctl render --check --out ./units\n" +
-			"  isisctl render            # to ~/.config/containers/systemd (or /etc/containers/systemd as root)",
+		Long: "Render the quadlet units and the reverse-proxy snippets (Caddy, nginx) for this configuration.\n\n" +
+			"Without --out they are written to the quadlet directory systemd reads: ~/.config/containers/systemd\n" +
+			"($XDG_CONFIG_HOME/containers/systemd when set), or /etc/containers/systemd as root (units.dir overrides).\n" +
+			"--check converts every unit with Podman's quadlet code and writes nothing, unless --out names a directory.",
+		Example: "  isisctl render --check               # check only: nothing is written\n" +
+			"  isisctl render --out ./units         # write to ./units\n" +
+			"  isisctl render                       # write to the quadlet directory (printed)",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.Config()
@@ -197,6 +202,8 @@ func newRenderCmd(f *factory) *cobra.Command {
 					return err
 				}
 			}
+			// A check writes nothing unless asked to write somewhere.
+			write := !check || cmd.Flags().Changed("out")
 			if out == "" {
 				out = unitsDir(c)
 			}
@@ -209,24 +216,43 @@ func newRenderCmd(f *factory) *cobra.Command {
 					return err
 				}
 			}
-			changed, err := ops.WriteFiles(out, files)
-			if err != nil {
-				return err
-			}
-			f.print(map[string]any{"dir": out, "files": files, "changed": changed, "checked": check}, func(w io.Writer) {
-				for _, fl := range files {
-					fmt.Fprintf(w, "%s\n", filepath.Join(out, fl.Name))
+			var changed []string
+			if write {
+				if changed, err = ops.WriteFiles(out, files); err != nil {
+					return err
 				}
+			}
+			result := map[string]any{"files": files, "checked": check, "written": write}
+			if write {
+				result["dir"], result["changed"] = out, changed
+			}
+			f.print(result, func(w io.Writer) {
 				if check {
-					fmt.Fprintln(w, "All units pass Podman's quadlet conversion.")
+					fmt.Fprintf(w, "%d files rendered; every unit passes Podman's quadlet conversion.\n", len(files))
+				}
+				if !write {
+					fmt.Fprintln(w, "Nothing written (add --out DIR to write the files).")
+					return
+				}
+				isChanged := map[string]bool{}
+				for _, name := range changed {
+					isChanged[name] = true
+				}
+				fmt.Fprintf(w, "Wrote %d files to %s (%d changed):\n", len(files), out, len(changed))
+				for _, fl := range files {
+					state := "unchanged"
+					if isChanged[fl.Name] {
+						state = "written"
+					}
+					fmt.Fprintf(w, "  %-9s %s\n", state, filepath.Join(out, fl.Name))
 				}
 			})
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output directory (default: the quadlet directory for this user)")
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default: the quadlet directory for this user, printed)")
 	cmd.Flags().StringVar(&tag, "tag", "", "backend image tag (default backend.tag, else latest)")
-	cmd.Flags().BoolVar(&check, "check", false, "convert each unit with Podman's quadlet code; fail on any error or unknown key")
+	cmd.Flags().BoolVar(&check, "check", false, "convert each unit with Podman's quadlet code, fail on any error or unknown key; writes nothing without --out")
 	cmd.Flags().BoolVar(&allow, "allow-placeholders", false, "render even with changeme-* values")
 	cmd.Flags().BoolVar(&system, "system", os.Geteuid() == 0, "units for the system manager (multi-user.target)")
 	return cmd

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes of OPS.md.
+// Exit codes (docs/operations.md).
 const (
 	exitOK          = 0
 	exitFailed      = 1

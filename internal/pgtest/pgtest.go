@@ -227,12 +227,15 @@ func adminDSN() (string, error) {
 }
 
 // Main runs the tests and stops the shared server; call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain with cleanup of its own.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if sharedServer != nil {
 		sharedServer.Close()
 	}
-	os.Exit(code)
+	return code
 }
 
 type templateOnce struct {

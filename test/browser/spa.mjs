@@ -2,7 +2,7 @@
 // Env: API_URL, PAGE_URL (an allowed origin), EVIL_URL (an origin not in
 // CORS_ALLOWED_ORIGINS), ARTIFACTS (screenshots). Exit 0 when every step passes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -11,8 +11,11 @@ const { API_URL, PAGE_URL, EVIL_URL } = process.env;
 const ARTIFACTS = process.env.ARTIFACTS || join(tmpdir(), 'isis-artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-// A fresh --user-data-dir every run (playwright passes it for a persistent context).
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'isis-chromium-')), {
+// A fresh --user-data-dir every run (playwright passes it for a persistent
+// context), removed when the run ends, whatever the outcome.
+const profile = mkdtempSync(join(tmpdir(), 'isis-chromium-'));
+process.on('exit', () => rmSync(profile, { recursive: true, force: true }));
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

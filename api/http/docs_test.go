@@ -1,0 +1,85 @@
+package apihttp
+
+import (
+	"bufio"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// docRoute is one row of the route table in docs/api.md: "| GET, HEAD | `/api/x/{id}/` | who |".
+var docRoute = regexp.MustCompile("^\\| ([A-Z, ]+) \\| `(/[^`]*)` \\|")
+
+// TestDocsRoutesMatchRouter: the route table of docs/api.md lists every
+// route the server registers, and only those.
+func TestDocsRoutesMatchRouter(t *testing.T) {
+	f, err := os.Open("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	documented := map[string]bool{}
+	inTable := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			inTable = line == "## Routes"
+			continue
+		}
+		m := docRoute.FindStringSubmatch(line)
+		if !inTable || m == nil {
+			continue
+		}
+		for _, method := range strings.Split(m[1], ",") {
+			documented[strings.TrimSpace(method)+" "+docPath(m[2])] = true
+		}
+	}
+	registered := map[string]bool{}
+	for _, r := range NewServer(testEnv(t, nil), nil, Services{}).Routes() {
+		if r.Method == http.MethodOptions || r.Name == "echo_route_not_found" || r.Method == "echo_route_not_found" {
+			continue // any path answers a preflight; Echo's own not-found routes
+		}
+		registered[r.Method+" "+docPath(r.Path)] = true
+	}
+	var missing, extra []string
+	for k := range registered {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !registered[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("docs/api.md's route table and the router differ\nrouted, not in the table: %v\nin the table, not routed: %v", missing, extra)
+	}
+	if len(documented) < 40 {
+		t.Errorf("only %d routes read from docs/api.md: is the table still under \"## Routes\"?", len(documented))
+	}
+}
+
+// docPath writes a path one way for both sides: no trailing slash,
+// parameters as {name}, a wildcard as {path}.
+func docPath(p string) string {
+	parts := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	for i, s := range parts {
+		switch {
+		case s == "*":
+			parts[i] = "{path}"
+		case strings.HasPrefix(s, ":"):
+			parts[i] = "{" + s[1:] + "}"
+		}
+	}
+	if out := strings.Join(parts, "/"); out != "" {
+		return out
+	}
+	return "/"
+}
