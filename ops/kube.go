@@ -229,9 +229,11 @@ func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bo
 		},
 	}
 	var vols []corev1.Volume
+	// optional: false is the default, said explicitly: Podman 4.3's kube
+	// play dereferences it.
 	for _, s := range spec.Secrets {
 		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: s.Name, DefaultMode: ptr(int32(0o440)),
+			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o440)),
 			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
 		}}})
 		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
@@ -338,7 +340,7 @@ func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
 	var vols []corev1.Volume
 	for _, s := range spec.Secrets {
 		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: s.Name, DefaultMode: ptr(int32(0o400)),
+			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o400)),
 			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
 		}}})
 		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
