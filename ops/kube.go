@@ -123,6 +123,21 @@ func (c *Config) KubeImage(tag string) string {
 	return c.BackendImage(tag)
 }
 
+// KubePlaceholderError is PlaceholderError for the keys that reach the
+// manifests: the secrets: section does not.
+func (c *Config) KubePlaceholderError() error {
+	var ph []string
+	for _, k := range c.Placeholders() {
+		if !strings.HasPrefix(k, "secrets.") {
+			ph = append(ph, k)
+		}
+	}
+	if len(ph) > 0 {
+		return &ConfigError{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
+	}
+	return nil
+}
+
 // ExternalDatabase reports whether kube.database_url replaces the StatefulSet.
 func (c *Config) ExternalDatabase() bool { return c.Kube.DatabaseURL != "" }
 
@@ -178,6 +193,9 @@ func (c *Config) kubeSettings(spec *ContainerSpec) (settings map[string]string, 
 		settings["DATABASE_URL"] = c.Kube.DatabaseURL
 	}
 	settings["GOMEMLIMIT"] = kubeGoMemLimit
+	if _, ok := settings["THROTTLE_STORE"]; !ok {
+		settings["THROTTLE_STORE"] = "postgres" // the default, said: every replica counts in the database
+	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	return settings, files
 }
@@ -384,6 +402,10 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		return nil, &ConfigError{File: c.File, Key: key, Msg: msg}
 	}
 	be := c.BackendSpec(o.Image)
+	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {
+		return nil, &ConfigError{File: c.File, Key: "backend.env.THROTTLE_STORE",
+			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
+	}
 	settings, _ := c.kubeSettings(be)
 	b, _ := json.Marshal(settings)
 	sum := sha256.Sum256(b)

@@ -307,3 +307,28 @@ func TestKubeKustomize(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeRefuses: settings that would break on several replicas, and
+// placeholders that would reach the manifests.
+func TestKubeRefuses(t *testing.T) {
+	c := exampleConfig()
+	c.Backend.Env["THROTTLE_STORE"] = "memory"
+	_, err := RenderKube(c, KubeOptions{Image: "x:1"})
+	if err == nil || !strings.Contains(err.Error(), "key backend.env.THROTTLE_STORE:") || !strings.Contains(err.Error(), "2 replicas") {
+		t.Errorf("memory throttles on 2 replicas: %v", err)
+	}
+	c.Kube.Replicas = 1
+	if _, err := RenderKube(c, KubeOptions{Image: "x:1"}); err != nil {
+		t.Errorf("memory throttles on 1 replica: %v", err)
+	}
+
+	c = exampleConfig()
+	c.Secrets.SecretKey = "changeme-secret-key" // not in the manifests
+	if err := c.KubePlaceholderError(); err != nil {
+		t.Errorf("a secrets placeholder: %v", err)
+	}
+	c.Backend.Env["CORS_ALLOWED_ORIGINS"] = "changeme-origin"
+	if err := c.KubePlaceholderError(); err == nil || !strings.Contains(err.Error(), "backend.env.CORS_ALLOWED_ORIGINS") {
+		t.Errorf("a settings placeholder: %v", err)
+	}
+}

@@ -193,13 +193,13 @@ func newRenderCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if kube {
+				return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag), allow)
+			}
 			if !allow {
 				if err := c.PlaceholderError(); err != nil {
 					return err
 				}
-			}
-			if kube {
-				return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag))
 			}
 			if out == "" {
 				out = unitsDir(c)

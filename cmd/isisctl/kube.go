@@ -10,9 +10,16 @@ import (
 
 // renderKube writes the Kubernetes manifests (render --kube); they are
 // decoded strictly with the official API types and checked before writing.
-func renderKube(f *factory, c *ops.Config, out, tag string) error {
+func renderKube(f *factory, c *ops.Config, out, tag string, allow bool) error {
 	if out == "" {
 		out = "kube"
+	}
+	// The secrets: section does not reach the manifests (the cluster's
+	// Secrets are made apart): only the other placeholders matter.
+	if !allow {
+		if err := c.KubePlaceholderError(); err != nil {
+			return err
+		}
 	}
 	files, err := ops.RenderKube(c, ops.KubeOptions{Image: c.KubeImage(tag)})
 	if err != nil {

@@ -22,8 +22,8 @@ import (
 
 // TestKubePlay renders the Kubernetes manifests with the real isisctl and
 // runs them with `podman kube play` on the real Podman service: PostgreSQL
-// from the StatefulSet's pod template, the migrate Job's pod, the backend
-// Deployment, the collectstatic Job's pod; the backend must answer
+// from the StatefulSet's pod template, the migrate and collectstatic Jobs'
+// pods, then the backend Deployment; the backend must answer
 // /api/ready/ with its database and the migrations the Job applied.
 //
 // Podman 4.3 plays Pods, Deployments, PVCs, ConfigMaps and Secrets, not
@@ -200,6 +200,11 @@ kube:
 		t.Fatalf("migrate Job: exit %s\n%s", code, logs)
 	}
 
+	// The collectstatic Job, on its claim, also before the rollout.
+	play("collectstatic.yaml", cm, staticPVC, asPod(static.Name, static.Spec.Template))
+	if code, logs := exited(static.Name + "-isis"); code != "0" || !strings.Contains(logs, "static file(s) copied to /var/lib/isis/static") {
+		t.Fatalf("collectstatic Job: exit %s\n%s", code, logs)
+	}
 	// The backend Deployment.
 	d := deploy.DeepCopy()
 	prefixSecrets(&d.Spec.Template.Spec)
@@ -251,10 +256,5 @@ kube:
 		t.Errorf("backend %q: user, read-only root, capabilities, options = %s (%v)", backend, sec, err)
 	}
 
-	// The collectstatic Job, on its claim.
-	play("collectstatic.yaml", cm, staticPVC, asPod(static.Name, static.Spec.Template))
-	if code, logs := exited(static.Name + "-isis"); code != "0" || !strings.Contains(logs, "static file(s) copied to /var/lib/isis/static") {
-		t.Errorf("collectstatic Job: exit %s\n%s", code, logs)
-	}
-	t.Logf("build, render, kube play of PostgreSQL, migrate, backend, collectstatic: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("build, render, kube play of PostgreSQL, migrate, collectstatic, backend: %s", time.Since(start).Round(time.Millisecond))
 }
