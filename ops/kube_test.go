@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,4 +332,42 @@ func TestKubeRefuses(t *testing.T) {
 	if err := c.KubePlaceholderError(); err == nil || !strings.Contains(err.Error(), "backend.env.CORS_ALLOWED_ORIGINS") {
 		t.Errorf("a settings placeholder: %v", err)
 	}
+}
+
+// FuzzKubeDatabaseURL: kube.database_url is accepted only as a PostgreSQL
+// URL with sslmode=verify-full and no password, and a refusal never
+// echoes what was given.
+func FuzzKubeDatabaseURL(f *testing.F) {
+	for _, s := range []string{
+		"postgres://isis@db.example.com:5432/isis?sslmode=verify-full",
+		"postgresql://u:pw@h/db?sslmode=verify-full",
+		"postgres://u@h/db?sslmode=require&sslmode=verify-full",
+		"postgres://u@[::1]:5432/db?sslmode=verify-full",
+		"host=h user=u sslmode=verify-full", "", "%zz",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		msg := checkDatabaseURL(s)
+		u, err := url.Parse(s)
+		if err == nil && u.User != nil {
+			// A password must not reach the message: the message for the
+			// same URL with the password masked tells what text is fixed.
+			if pw, ok := u.User.Password(); ok && len(pw) >= 4 && strings.Contains(msg, pw) {
+				masked := strings.Replace(s, pw, strings.Repeat("\x00", len(pw)), 1)
+				if !strings.Contains(checkDatabaseURL(masked), pw) {
+					t.Fatalf("message %q echoes the password of %q", msg, s)
+				}
+			}
+		}
+		if msg != "" {
+			return
+		}
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Query().Get("sslmode") != "verify-full" {
+			t.Fatalf("accepted %q", s)
+		}
+		if _, ok := u.User.Password(); ok {
+			t.Fatalf("accepted a password in %q", s)
+		}
+	})
 }
