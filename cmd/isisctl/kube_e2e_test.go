@@ -45,7 +45,7 @@ func TestKubePlay(t *testing.T) {
 	bin := binaries(t)
 	dir := t.TempDir()
 	const (
-		port   = 3019
+		port   = 3029
 		domain = "api.kube.test"
 		prefix = "kube-e2e-"
 		netw   = "isis-kube-e2e"
