@@ -29,6 +29,8 @@ if [ "$mode" = test ]; then
 	want openssh-server
 	# The real reverse proxies, run on loopback by the client-IP test with the configs isisctl renders.
 	want nginx-light caddy
+	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
+	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and
@@ -36,8 +38,6 @@ if [ "$mode" = test ]; then
 	want python3-django python3-djangorestframework python3-djangorestframework-simplejwt python3-django-cors-headers \
 		python3-psycopg2 gunicorn postgresql-15 curl python3-argon2 python3-bcrypt
 	command -v node >/dev/null 2>&1 || want nodejs npm
-	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
-	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
 	echo "setup: installing ${pkgs[*]}"

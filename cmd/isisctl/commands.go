@@ -180,21 +180,17 @@ func newSecretsCmd(f *factory) *cobra.Command {
 
 func newRenderCmd(f *factory) *cobra.Command {
 	var out, tag string
-	var check, allow, system, kube bool
+	var check, allow, system bool
 	cmd := &cobra.Command{
 		Use:   "render",
-		Short: "Render the quadlet units and reverse-proxy snippets from templates/ (or, with --kube, Kubernetes manifests)",
+		Short: "Render the quadlet units and reverse-proxy snippets from templates/",
 		Example: "  isisctl render --check --out ./units\n" +
-			"  isisctl render            # to ~/.config/containers/systemd (or /etc/containers/systemd as root)\n" +
-			"  isisctl render --kube --out ./k8s && kubectl kustomize ./k8s",
+			"  isisctl render            # to ~/.config/containers/systemd (or /etc/containers/systemd as root)",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.Config()
 			if err != nil {
 				return err
-			}
-			if kube {
-				return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag), allow)
 			}
 			if !allow {
 				if err := c.PlaceholderError(); err != nil {
@@ -233,7 +229,6 @@ func newRenderCmd(f *factory) *cobra.Command {
 	cmd.Flags().BoolVar(&check, "check", false, "convert each unit with Podman's quadlet code; fail on any error or unknown key")
 	cmd.Flags().BoolVar(&allow, "allow-placeholders", false, "render even with changeme-* values")
 	cmd.Flags().BoolVar(&system, "system", os.Geteuid() == 0, "units for the system manager (multi-user.target)")
-	cmd.Flags().BoolVar(&kube, "kube", false, "render Kubernetes manifests and a kustomization.yaml instead (default out: ./kube)")
 	return cmd
 }
 

@@ -6,7 +6,32 @@ import (
 	"path/filepath"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
 )
+
+// withKube adds --kube to the render command: the same deployment as
+// Kubernetes manifests and a kustomization.yaml instead of quadlet units.
+func withKube(f *factory, render *cobra.Command) *cobra.Command {
+	var kube bool
+	quadlets := render.RunE
+	render.Short += " (or, with --kube, Kubernetes manifests)"
+	render.Example += "\n  isisctl render --kube --out ./k8s && kubectl kustomize ./k8s"
+	render.Flags().BoolVar(&kube, "kube", false, "render Kubernetes manifests and a kustomization.yaml instead (default --out: ./kube)")
+	render.RunE = func(cmd *cobra.Command, args []string) error {
+		if !kube {
+			return quadlets(cmd, args)
+		}
+		c, err := f.Config()
+		if err != nil {
+			return err
+		}
+		out, _ := cmd.Flags().GetString("out")
+		tag, _ := cmd.Flags().GetString("tag")
+		allow, _ := cmd.Flags().GetBool("allow-placeholders")
+		return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag), allow)
+	}
+	return render
+}
 
 // renderKube writes the Kubernetes manifests (render --kube); they are
 // decoded strictly with the official API types and checked before writing.
