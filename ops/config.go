@@ -32,6 +32,7 @@ type Config struct {
 	Build         BuildConfig    `yaml:"build"`
 	Units         UnitsConfig    `yaml:"units"`
 	Proxy         ProxyConfig    `yaml:"proxy"`
+	Kube          KubeConfig     `yaml:"kube"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -116,6 +117,7 @@ func DefaultConfig() *Config {
 			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
 			Database: "isis", User: "isis",
 		},
+		Kube: defaultKubeConfig(),
 	}
 }
 
@@ -208,6 +210,7 @@ func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
 		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
+		"ops.KubeConfig": "kube.",
 	}
 	return sections[typ] + field
 }
@@ -316,6 +319,9 @@ func (c *Config) Validate() error {
 		return bad("backend.publish", "%v", err)
 	}
 	if key, msg := c.Proxy.validate(); key != "" {
+		return bad(key, "%s", msg)
+	}
+	if key, msg := c.Kube.validate(); key != "" {
 		return bad(key, "%s", msg)
 	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {

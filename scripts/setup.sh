@@ -63,6 +63,8 @@ if [ "$mode" = test ]; then
 	want openssh-server
 	# The real reverse proxies, run on loopback by the client-IP test with the configs isisctl renders.
 	want nginx-light caddy
+	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
+	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and

@@ -342,7 +342,7 @@ func Load(get Getenv) (*Config, error) {
 // DATABASE_* parts.
 func databaseDSN(e *env) string {
 	if u := e.str("DATABASE_URL", ""); u != "" {
-		for _, part := range []string{"DATABASE_HOST", "DATABASE_NAME", "DATABASE_USER", "DATABASE_PASSWORD"} {
+		for _, part := range []string{"DATABASE_HOST", "DATABASE_NAME", "DATABASE_USER"} {
 			if e.get(part) != "" || e.get(part+"_FILE") != "" {
 				e.fail("DATABASE_URL", "set either DATABASE_URL or %s, not both", part)
 				return ""
@@ -352,7 +352,27 @@ func databaseDSN(e *env) string {
 			e.fail("DATABASE_URL", "not a valid PostgreSQL URL or connection string")
 			return ""
 		}
-		return u
+		// The URL may leave the password to DATABASE_PASSWORD[_FILE] (a
+		// mounted secret), so that the URL itself can sit in a ConfigMap.
+		password := e.str("DATABASE_PASSWORD", "")
+		if password == "" {
+			return u
+		}
+		both := func() string {
+			e.fail("DATABASE_URL", "holds a password and DATABASE_PASSWORD is set too; set only one")
+			return ""
+		}
+		if pu, err := url.Parse(u); err == nil && (pu.Scheme == "postgres" || pu.Scheme == "postgresql") {
+			if _, ok := pu.User.Password(); ok {
+				return both()
+			}
+			pu.User = url.UserPassword(pu.User.Username(), password)
+			return pu.String()
+		}
+		if strings.HasPrefix(u, "password=") || strings.Contains(u, " password=") {
+			return both()
+		}
+		return u + " password=" + quoteDSN(password)
 	}
 	host := e.str("DATABASE_HOST", "localhost")
 	port := e.integer("DATABASE_PORT", 5432, 1, 65535)

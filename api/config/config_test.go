@@ -84,6 +84,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"DATABASE_PORT": "x"}, "DATABASE_PORT"},
 		{map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@h/db", "DATABASE_HOST": "h"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@h/db", "DATABASE_PASSWORD": "hunter2"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "host=h user=u password=hunter2", "DATABASE_PASSWORD": "hunter2"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_SSLMODE": "sometimes"}, "DATABASE_SSLMODE"},
 		{map[string]string{"SECRET_KEY": "", "SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE"},
 		{map[string]string{"ACCESS_TOKEN_LIFETIME": "soon"}, "ACCESS_TOKEN_LIFETIME"},
@@ -207,4 +209,25 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted bad config %+v", c)
 		}
 	})
+}
+
+// TestDatabaseURLWithPasswordFile: the URL without its password (in a
+// Kubernetes ConfigMap) and the password from a mounted secret file.
+func TestDatabaseURLWithPasswordFile(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("p@ss w/rd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for url, want := range map[string]string{
+		"postgres://isis@db.example.com:5432/isis?sslmode=verify-full": "postgres://isis:p%40ss%20w%2Frd@db.example.com:5432/isis?sslmode=verify-full",
+		"host=db.example.com user=isis sslmode=verify-full":            "host=db.example.com user=isis sslmode=verify-full password='p@ss w/rd'",
+	} {
+		c, err := load(map[string]string{"SECRET_KEY": goodKey, "ALLOWED_HOSTS": "x", "DATABASE_URL": url, "DATABASE_PASSWORD_FILE": pw})
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if c.DatabaseDSN != want {
+			t.Errorf("DSN = %q, want %q", c.DatabaseDSN, want)
+		}
+	}
 }

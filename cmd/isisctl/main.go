@@ -195,7 +195,7 @@ func newRootCmd(f *factory) *cobra.Command {
 	pf.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "more detail (secrets are never printed)")
 	root.AddCommand(
-		newInitCmd(f), newBuildCmd(f), newNetworkCmd(f), newSecretsCmd(f), newRenderCmd(f), newUpCmd(f),
+		newInitCmd(f), newBuildCmd(f), newNetworkCmd(f), newSecretsCmd(f), withKube(f, newRenderCmd(f)), newUpCmd(f),
 		newInstallCmd(f), newMigrateCmd(f, "migrate"), newMigrateCmd(f, "collectstatic"), newVerifyCmd(f),
 		newDeployCmd(f), newRollbackCmd(f), newStatusCmd(f), newLogsCmd(f),
 		newImportDjangoCmd(f),

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
+)
+
+// withKube adds --kube to the render command: the same deployment as
+// Kubernetes manifests and a kustomization.yaml instead of quadlet units.
+func withKube(f *factory, render *cobra.Command) *cobra.Command {
+	var kube bool
+	quadlets := render.RunE
+	render.Short += " (or, with --kube, Kubernetes manifests)"
+	render.Example += "\n  isisctl render --kube --out ./k8s && kubectl kustomize ./k8s"
+	render.Flags().BoolVar(&kube, "kube", false, "render Kubernetes manifests and a kustomization.yaml instead (default --out: ./kube)")
+	render.RunE = func(cmd *cobra.Command, args []string) error {
+		if !kube {
+			return quadlets(cmd, args)
+		}
+		c, err := f.Config()
+		if err != nil {
+			return err
+		}
+		out, _ := cmd.Flags().GetString("out")
+		tag, _ := cmd.Flags().GetString("tag")
+		allow, _ := cmd.Flags().GetBool("allow-placeholders")
+		return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag), allow)
+	}
+	return render
+}
+
+// renderKube writes the Kubernetes manifests (render --kube); they are
+// decoded strictly with the official API types and checked before writing.
+func renderKube(f *factory, c *ops.Config, out, tag string, allow bool) error {
+	if out == "" {
+		out = "kube"
+	}
+	// The secrets: section does not reach the manifests (the cluster's
+	// Secrets are made apart): only the other placeholders matter.
+	if !allow {
+		if err := c.KubePlaceholderError(); err != nil {
+			return err
+		}
+	}
+	files, err := ops.RenderKube(c, ops.KubeOptions{Image: c.KubeImage(tag)})
+	if err != nil {
+		return err
+	}
+	changed, err := ops.WriteFiles(out, files)
+	if err != nil {
+		return err
+	}
+	f.print(map[string]any{"dir": out, "files": files, "changed": changed, "checked": true}, func(w io.Writer) {
+		for _, fl := range files {
+			fmt.Fprintf(w, "%s\n", filepath.Join(out, fl.Name))
+		}
+		fmt.Fprintf(w, "Checked against the Kubernetes API types. Create the Secrets, then: kubectl apply -k %s (README: \"From one host to Kubernetes\").\n", out)
+	})
+	return nil
+}

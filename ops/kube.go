@@ -1,0 +1,608 @@
+package ops
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// KubeConfig is the kube: section of isisctl.yaml, read by render --kube.
+type KubeConfig struct {
+	// Namespace goes into kustomization.yaml (empty: kubectl's current one).
+	Namespace string `yaml:"namespace"`
+	// Replicas of the backend Deployment.
+	Replicas int `yaml:"replicas"`
+	// Image is the backend image as the cluster pulls it (a registry
+	// reference, ideally by digest); empty: backend.image:tag.
+	Image string `yaml:"image"`
+	// DatabaseURL selects an external PostgreSQL instead of the StatefulSet:
+	// postgres://USER@HOST:PORT/DB?sslmode=verify-full, without a password
+	// (that stays in the isis-database-password Secret).
+	DatabaseURL string `yaml:"database_url"`
+	// StorageSize and StorageClass are the PostgreSQL volume claim's.
+	StorageSize  string `yaml:"storage_size"`
+	StorageClass string `yaml:"storage_class"`
+}
+
+func defaultKubeConfig() KubeConfig { return KubeConfig{Replicas: 2, StorageSize: "10Gi"} }
+
+// validate names the first bad kube.* key.
+func (k *KubeConfig) validate() (key, msg string) {
+	if k.Namespace != "" && !hostRE.MatchString(k.Namespace) || strings.Contains(k.Namespace, ".") || len(k.Namespace) > 63 {
+		return "kube.namespace", fmt.Sprintf("%q is not a Kubernetes namespace name (lower-case letters, digits, -)", k.Namespace)
+	}
+	if k.Replicas < 1 || k.Replicas > 100 {
+		return "kube.replicas", fmt.Sprintf("%d is not between 1 and 100", k.Replicas)
+	}
+	if k.Image != "" && strings.ContainsAny(k.Image, " \t\n") {
+		return "kube.image", fmt.Sprintf("%q is not an image reference", k.Image)
+	}
+	if q, err := resource.ParseQuantity(k.StorageSize); err != nil || q.Sign() <= 0 {
+		return "kube.storage_size", fmt.Sprintf("%q is not a size like 10Gi", k.StorageSize)
+	}
+	if k.StorageClass != "" && !hostRE.MatchString(k.StorageClass) {
+		return "kube.storage_class", fmt.Sprintf("%q is not a storage class name", k.StorageClass)
+	}
+	if k.DatabaseURL != "" {
+		if msg := checkDatabaseURL(k.DatabaseURL); msg != "" {
+			return "kube.database_url", msg
+		}
+	}
+	return "", ""
+}
+
+// checkDatabaseURL accepts a PostgreSQL URL that verifies the server's
+// certificate and name and holds no password. It never echoes the URL: a
+// password pasted into it by mistake must not reach an error.
+func checkDatabaseURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || u.Hostname() == "" {
+		return "not a postgres://USER@HOST:PORT/DB?sslmode=verify-full URL"
+	}
+	if _, ok := u.User.Password(); ok {
+		return "holds a password: keep it in the isis-database-password Secret (the URL is committed in a ConfigMap)"
+	}
+	if u.User.Username() == "" || strings.Trim(u.Path, "/") == "" {
+		return "names no user or database (postgres://USER@HOST:PORT/DB?sslmode=verify-full)"
+	}
+	if m := u.Query().Get("sslmode"); m != "verify-full" {
+		return fmt.Sprintf("sslmode is %q: an external database must use sslmode=verify-full (TLS with the server's certificate and name checked)", m)
+	}
+	return ""
+}
+
+// Kubernetes names and numbers of the rendered deployment.
+const (
+	// KubeSecretKey is the key each isis Secret keeps its value under:
+	// kubectl create secret generic isis-secret-key --from-file=value=FILE.
+	KubeSecretKey = "value"
+
+	kubeSecretsDir   = "/run/secrets"
+	kubeDBClientKey  = "io.isis/database-client"
+	kubeStaticClaim  = "static"
+	kubePostgresPort = 5432
+)
+
+// Backend resources, sized from the measurements in the README: 51 MB peak
+// RSS at 64 connections; an avatar upload decodes up to MAX_IMAGE_PIXELS
+// (16 Mpx, 64 MiB) on top, so the limit leaves room for two at once and
+// GOMEMLIMIT makes the collector work harder before the limit is reached.
+const (
+	kubeMemoryRequest = "96Mi"
+	kubeMemoryLimit   = "256Mi"
+	kubeGoMemLimit    = "200MiB"
+	kubeCPURequest    = "100m"
+	kubeCPULimit      = "1"
+)
+
+// KubeOptions say how the manifests are rendered.
+type KubeOptions struct {
+	Image string // backend image reference as the cluster pulls it
+}
+
+// KubeImage is the image the manifests run: kube.image, else image:tag.
+func (c *Config) KubeImage(tag string) string {
+	if c.Kube.Image != "" {
+		return c.Kube.Image
+	}
+	return c.BackendImage(tag)
+}
+
+// KubePlaceholderError is PlaceholderError for the keys that reach the
+// manifests: the secrets: section does not.
+func (c *Config) KubePlaceholderError() error {
+	var ph []string
+	for _, k := range c.Placeholders() {
+		if !strings.HasPrefix(k, "secrets.") {
+			ph = append(ph, k)
+		}
+	}
+	if len(ph) > 0 {
+		return &ConfigError{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
+	}
+	return nil
+}
+
+// ExternalDatabase reports whether kube.database_url replaces the StatefulSet.
+func (c *Config) ExternalDatabase() bool { return c.Kube.DatabaseURL != "" }
+
+func (c *Config) kubeLabels(component string) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":       "isis",
+		"app.kubernetes.io/instance":   c.Backend.Name,
+		"app.kubernetes.io/component":  component,
+		"app.kubernetes.io/part-of":    "isis",
+		"app.kubernetes.io/managed-by": "isisctl",
+	}
+}
+
+func (c *Config) kubeSelector(component string) map[string]string {
+	l := c.kubeLabels(component)
+	return map[string]string{
+		"app.kubernetes.io/name":      l["app.kubernetes.io/name"],
+		"app.kubernetes.io/instance":  l["app.kubernetes.io/instance"],
+		"app.kubernetes.io/component": component,
+	}
+}
+
+func (c *Config) kubeMeta(name, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Labels: c.kubeLabels(component)}
+}
+
+func (c *Config) settingsName() string { return c.Backend.Name + "-settings" }
+func (c *Config) staticClaim() string  { return c.Backend.Name + "-static" }
+
+// kubeSettings splits the backend's environment: the plain settings go to
+// the ConfigMap; the *_FILE paths, which follow the pod's secret mounts, stay
+// in the pod spec. LOG_DIR goes (the cluster collects stdout).
+func (c *Config) kubeSettings(spec *ContainerSpec) (settings map[string]string, files []corev1.EnvVar) {
+	settings = map[string]string{}
+	for k, v := range spec.Env {
+		switch {
+		case k == "LOG_DIR":
+		case strings.HasSuffix(k, "_FILE"):
+			for _, s := range spec.Secrets {
+				if v == kubeSecretsDir+"/"+s.Target {
+					v = kubeSecretsDir + "/" + s.Target + "/" + KubeSecretKey
+				}
+			}
+			files = append(files, corev1.EnvVar{Name: k, Value: v})
+		default:
+			settings[k] = v
+		}
+	}
+	if c.ExternalDatabase() {
+		for _, k := range []string{"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_SSLMODE"} {
+			delete(settings, k)
+		}
+		settings["DATABASE_URL"] = c.Kube.DatabaseURL
+	}
+	settings["GOMEMLIMIT"] = kubeGoMemLimit
+	if _, ok := settings["THROTTLE_STORE"]; !ok {
+		settings["THROTTLE_STORE"] = "postgres" // the default, said: every replica counts in the database
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return settings, files
+}
+
+func secs(d interface{ Seconds() float64 }) int32 { return int32(d.Seconds()) }
+
+func parseUser(u string) (uid, gid *int64) {
+	a, b, _ := strings.Cut(u, ":")
+	if n, err := strconv.ParseInt(a, 10, 64); err == nil {
+		uid = &n
+	}
+	if n, err := strconv.ParseInt(b, 10, 64); err == nil {
+		gid = &n
+	}
+	return uid, gid
+}
+
+func caps(list []string) []corev1.Capability {
+	var out []corev1.Capability
+	for _, c := range list {
+		out = append(out, corev1.Capability(c))
+	}
+	return out
+}
+
+// kubeBackendPod is the pod of the backend and of its Jobs, made from the
+// same ContainerSpec as the Podman container and the quadlet unit.
+func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bool) corev1.PodTemplateSpec {
+	_, fileEnv := c.kubeSettings(spec)
+	uid, gid := parseUser(spec.User)
+	ctr := corev1.Container{
+		Name:            "isis",
+		Image:           spec.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args:            spec.Command,
+		EnvFrom:         []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: c.settingsName()}}}},
+		Env:             fileEnv,
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(kubeMemoryRequest), corev1.ResourceCPU: resource.MustParse(kubeCPURequest)},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(kubeMemoryLimit), corev1.ResourceCPU: resource.MustParse(kubeCPULimit)},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr(true),
+			RunAsUser:                uid,
+			RunAsGroup:               gid,
+			ReadOnlyRootFilesystem:   ptr(spec.ReadOnly),
+			AllowPrivilegeEscalation: ptr(!spec.NoNewPrivileges),
+			Capabilities:             &corev1.Capabilities{Drop: caps(spec.DropCaps), Add: caps(spec.AddCaps)},
+		},
+	}
+	var vols []corev1.Volume
+	// optional: false is the default, said explicitly: Podman 4.3's kube
+	// play dereferences it.
+	for _, s := range spec.Secrets {
+		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o440)),
+			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
+		}}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
+	}
+	// A tmpfs other than the secrets directory (a Podman-with-runc detail)
+	// becomes a memory-backed emptyDir.
+	for i, t := range spec.Tmpfs {
+		if t == kubeSecretsDir {
+			continue
+		}
+		name := fmt.Sprintf("tmpfs-%d", i)
+		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: t})
+	}
+	component := "backend"
+	restart := corev1.RestartPolicyAlways
+	if job {
+		component = spec.Command[0]
+		restart = corev1.RestartPolicyNever
+		if component == "collectstatic" && c.kubeStaticVolume() {
+			vols = append(vols, corev1.Volume{Name: kubeStaticClaim, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.staticClaim()}}})
+			ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: kubeStaticClaim, MountPath: spec.Env["STATIC_ROOT"]})
+		}
+	} else {
+		ctr.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: backendPort, Protocol: corev1.ProtocolTCP}}
+		if h := spec.Health; h != nil {
+			probe := func(path string, delay int32) *corev1.Probe {
+				return &corev1.Probe{
+					ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+					InitialDelaySeconds: delay, PeriodSeconds: secs(h.Interval), TimeoutSeconds: secs(h.Timeout),
+					FailureThreshold: int32(h.Retries), SuccessThreshold: 1,
+				}
+			}
+			ctr.ReadinessProbe = probe("/api/ready/", 0)
+			ctr.LivenessProbe = probe("/api/health/", secs(h.StartPeriod))
+		}
+	}
+	labels := c.kubeLabels(component)
+	if !c.ExternalDatabase() {
+		labels[kubeDBClientKey] = "true"
+	}
+	tpl := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{ctr},
+			Volumes:                       vols,
+			RestartPolicy:                 restart,
+			TerminationGracePeriodSeconds: ptr(int64(spec.StopTimeout)),
+			AutomountServiceAccountToken:  ptr(false),
+			EnableServiceLinks:            ptr(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot: ptr(true), RunAsUser: uid, RunAsGroup: gid, FSGroup: gid,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+		},
+	}
+	if !job {
+		// A changed setting rolls the pods, as a changed unit restarts the container.
+		tpl.Annotations = map[string]string{"io.isis/settings-hash": settingsHash}
+	}
+	return tpl
+}
+
+// kubeStaticVolume: collectstatic writes to a volume claim unless the assets
+// go to the S3/R2 bucket (AWS_STORAGE_BUCKET_NAME set).
+func (c *Config) kubeStaticVolume() bool {
+	return c.Backend.StaticDir != "" && c.Backend.Env["AWS_STORAGE_BUCKET_NAME"] == ""
+}
+
+// kubePostgresPod is the StatefulSet's pod, from the Podman PostgreSQL spec.
+func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
+	env := []corev1.EnvVar{}
+	for _, kv := range sortedEnv(spec.Env) {
+		k, v, _ := strings.Cut(kv, "=")
+		for _, s := range spec.Secrets {
+			if v == kubeSecretsDir+"/"+s.Target {
+				v = kubeSecretsDir + "/" + s.Target + "/" + KubeSecretKey
+			}
+		}
+		env = append(env, corev1.EnvVar{Name: k, Value: v})
+	}
+	ctr := corev1.Container{
+		Name:            "postgres",
+		Image:           spec.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Env:             env,
+		Ports:           []corev1.ContainerPort{{Name: "postgres", ContainerPort: kubePostgresPort, Protocol: corev1.ProtocolTCP}},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceCPU: resource.MustParse("100m")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+		},
+		// The image's entrypoint starts as root, owns the data directory and
+		// drops to the postgres user: only the capabilities for that remain.
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr(!spec.NoNewPrivileges),
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"},
+				Add: []corev1.Capability{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}},
+		},
+	}
+	for _, m := range spec.Mounts {
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: m.Dest})
+	}
+	var vols []corev1.Volume
+	for _, s := range spec.Secrets {
+		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o400)),
+			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
+		}}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
+	}
+	if h := spec.Health; h != nil {
+		probe := &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: h.Cmd}},
+			PeriodSeconds: secs(h.Interval), TimeoutSeconds: secs(h.Timeout), FailureThreshold: int32(h.Retries), SuccessThreshold: 1,
+		}
+		live := *probe
+		live.InitialDelaySeconds = secs(h.StartPeriod)
+		ctr.ReadinessProbe, ctr.LivenessProbe = probe, &live
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: c.kubeLabels("postgres")},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{ctr},
+			Volumes:                       vols,
+			TerminationGracePeriodSeconds: ptr(int64(spec.StopTimeout)),
+			AutomountServiceAccountToken:  ptr(false),
+			EnableServiceLinks:            ptr(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+		},
+	}
+}
+
+// kubeObject is one manifest file.
+type kubeObject struct {
+	file string
+	obj  runtime.Object
+}
+
+// KubeObjects builds the typed objects of the deployment, one a file.
+func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
+	if err := c.NeedDomain(); err != nil {
+		return nil, err
+	}
+	if key, msg := c.Kube.validate(); key != "" {
+		return nil, &ConfigError{File: c.File, Key: key, Msg: msg}
+	}
+	be := c.BackendSpec(o.Image)
+	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {
+		return nil, &ConfigError{File: c.File, Key: "backend.env.THROTTLE_STORE",
+			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
+	}
+	settings, _ := c.kubeSettings(be)
+	b, _ := json.Marshal(settings)
+	sum := sha256.Sum256(b)
+	settingsHash := hex.EncodeToString(sum[:8])
+	imgSum := sha256.Sum256([]byte(o.Image))
+	imgHash := hex.EncodeToString(imgSum[:4])
+
+	var objs []kubeObject
+	add := func(file string, obj runtime.Object) { objs = append(objs, kubeObject{file, obj}) }
+	add("settings-configmap.yaml", &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: c.kubeMeta(c.settingsName(), "backend"),
+		Data:       settings,
+	})
+	add("backend-deployment.yaml", &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(c.Kube.Replicas)),
+			Selector: &metav1.LabelSelector{MatchLabels: c.kubeSelector("backend")},
+			// A new pod must be ready (database reachable, migrations applied)
+			// before an old one goes: the rollout never drops capacity.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: ptr(intstr.FromInt32(0)), MaxSurge: ptr(intstr.FromInt32(1))}},
+			Template: c.kubeBackendPod(be, settingsHash, false),
+		},
+	})
+	add("backend-service.yaml", &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: c.kubeSelector("backend"),
+			Ports:    []corev1.ServicePort{{Name: "http", Port: backendPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	})
+	for _, job := range []string{"migrate", "collectstatic"} {
+		spec := c.BackendSpec(o.Image)
+		spec.Command = []string{job}
+		spec.Health = nil
+		add(job+"-job.yaml", &batchv1.Job{
+			TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+			// The image in the name: a Job's pod template cannot change, so a
+			// new image is a new Job, and re-applying the same one is a no-op.
+			ObjectMeta: c.kubeMeta(c.Backend.Name+"-"+job+"-"+imgHash, job),
+			Spec: batchv1.JobSpec{
+				BackoffLimit:            ptr(int32(2)),
+				ActiveDeadlineSeconds:   ptr(int64(600)),
+				TTLSecondsAfterFinished: ptr(int32(7 * 24 * 3600)),
+				Template:                c.kubeBackendPod(spec, settingsHash, true),
+			},
+		})
+	}
+	if c.kubeStaticVolume() {
+		add("static-pvc.yaml", &corev1.PersistentVolumeClaim{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+			ObjectMeta: c.kubeMeta(c.staticClaim(), "collectstatic"),
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: storageClass(c),
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("256Mi")}},
+			},
+		})
+	}
+	if !c.ExternalDatabase() {
+		pg := c.PostgresSpec()
+		add("postgres-statefulset.yaml", &appsv1.StatefulSet{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			Spec: appsv1.StatefulSetSpec{
+				Replicas:       ptr(int32(1)),
+				ServiceName:    c.Postgres.Name,
+				UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+				Selector:       &metav1.LabelSelector{MatchLabels: c.kubeSelector("postgres")},
+				Template:       c.kubePostgresPod(pg),
+				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: c.kubeLabels("postgres")},
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						StorageClassName: storageClass(c),
+						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(c.Kube.StorageSize)}},
+					},
+				}},
+			},
+		})
+		// Headless: DATABASE_HOST is the Service's name, as it is the
+		// container's name on the Podman network.
+		add("postgres-service.yaml", &corev1.Service{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone,
+				Selector:  c.kubeSelector("postgres"),
+				Ports:     []corev1.ServicePort{{Name: "postgres", Port: kubePostgresPort, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}},
+			},
+		})
+		// The internal network of the Podman host: only the backend and its
+		// Jobs reach PostgreSQL, and PostgreSQL reaches nothing.
+		tcp := corev1.ProtocolTCP
+		add("postgres-networkpolicy.yaml", &networkingv1.NetworkPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: c.kubeSelector("postgres")},
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+						"app.kubernetes.io/instance": c.Backend.Name, kubeDBClientKey: "true"}}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromString("postgres"))}},
+				}},
+			},
+		})
+	}
+	return objs, nil
+}
+
+func storageClass(c *Config) *string {
+	if c.Kube.StorageClass == "" {
+		return nil
+	}
+	return ptr(c.Kube.StorageClass)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+const kubeHeader = "# Rendered by `isisctl render --kube` from isisctl.yaml. Holds no secret values:\n" +
+	"# the Secrets it names are created apart (see README, \"From one host to Kubernetes\").\n"
+
+// RenderKube renders the deployment as Kubernetes manifests and a
+// kustomization.yaml, from the same specification as the quadlet units, and
+// checks them (CheckKube) before returning them.
+func RenderKube(c *Config, o KubeOptions) ([]File, error) {
+	objs, err := KubeObjects(c, o)
+	if err != nil {
+		return nil, err
+	}
+	var files []File
+	var names []string
+	for _, ko := range objs {
+		b, err := marshalKube(ko.obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ko.file, err)
+		}
+		files = append(files, File{Name: ko.file, Content: kubeHeader + string(b), Mode: 0o644})
+		names = append(names, ko.file)
+	}
+	k := Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Namespace: c.Kube.Namespace, Resources: names}
+	b, err := yaml.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, File{Name: "kustomization.yaml", Content: kubeHeader + string(b), Mode: 0o644})
+	if err := CheckKube(files); err != nil {
+		return nil, fmt.Errorf("rendered manifests fail their own check (a bug): %w", err)
+	}
+	return files, nil
+}
+
+// Kustomization is the part of kustomize's file isisctl writes.
+type Kustomization struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Namespace  string   `json:"namespace,omitempty"`
+	Resources  []string `json:"resources"`
+}
+
+// marshalKube writes an object as YAML without the empty fields the API
+// types always carry (creationTimestamp: null, status: {}).
+func marshalKube(obj runtime.Object) ([]byte, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status") // the cluster's to write
+	prune(m)
+	return yaml.Marshal(m)
+}
+
+func prune(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			prune(e)
+			if k == "creationTimestamp" && e == nil {
+				delete(x, k)
+			}
+			if m, ok := e.(map[string]any); ok && len(m) == 0 && (k == "status" || k == "resources" || k == "metadata") {
+				delete(x, k)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			prune(e)
+		}
+	}
+}
