@@ -93,6 +93,14 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"PPROF_ADDRESS": "0.0.0.0:6060"}, "PPROF_ADDRESS"},
 		{map[string]string{"PPROF_ADDRESS": "10.0.0.1:6060"}, "PPROF_ADDRESS"},
 		{map[string]string{"PPROF_ADDRESS": "127.0.0.1"}, "PPROF_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "9100"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:0"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:70000"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:metrics"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "metrics.example.com:9100"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "http://127.0.0.1:9100/metrics"}, "METRICS_ADDRESS"},
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:6060", "PPROF_ADDRESS": "127.0.0.1:6060"}, "METRICS_ADDRESS"},
 		{map[string]string{"AWS_S3_ENDPOINT_URL": "ftp://x"}, "AWS_S3_ENDPOINT_URL"},
 		{map[string]string{"AWS_S3_ADDRESSING_STYLE": "sideways"}, "AWS_S3_ADDRESSING_STYLE"},
 		{map[string]string{"AWS_STORAGE_BUCKET_NAME": "b", "AWS_SECRET_ACCESS_KEY": "hunter2"}, "AWS_SECRET_ACCESS_KEY"},
@@ -207,4 +215,18 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted bad config %+v", c)
 		}
 	})
+}
+
+// TestMetricsAddress: off by default; any interface is allowed (a scraper
+// often runs elsewhere; isis check --deploy warns when it is not loopback).
+func TestMetricsAddress(t *testing.T) {
+	if c, err := load(base(nil)); err != nil || c.MetricsAddress != "" {
+		t.Fatalf("default METRICS_ADDRESS = %q, %v; want off", c.MetricsAddress, err)
+	}
+	for _, addr := range []string{"127.0.0.1:9100", "localhost:9100", "[::1]:9100", "0.0.0.0:9100", ":9100", "10.88.0.5:9100", "[::]:9100"} {
+		c, err := load(base(map[string]string{"METRICS_ADDRESS": " " + addr + " "}))
+		if err != nil || c.MetricsAddress != addr {
+			t.Errorf("METRICS_ADDRESS=%q: %v, %v", addr, c, err)
+		}
+	}
 }
