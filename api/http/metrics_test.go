@@ -1,6 +1,7 @@
 package apihttp
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,5 +43,41 @@ func TestRequestObserveBounded(t *testing.T) {
 	}
 	if other.Route != RouteUnmatched || other.Method != "OTHER" || other.Count != 2 {
 		t.Errorf("invented methods = %+v", other)
+	}
+}
+
+// TestRequestStatsConcurrent: requests counted from many goroutines while
+// scrapes read (run under -race by make race); nothing is lost, and no
+// scrape sees a bucket above its count.
+func TestRequestStatsConcurrent(t *testing.T) {
+	rs := newRequestStats([]string{"/api/health"})
+	s := &Server{requests: rs}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			for _, x := range s.RequestSeries() {
+				if x.Buckets[nLatencyBuckets-1] > x.Count {
+					t.Errorf("scrape saw %d in buckets, %d counted", x.Buckets[nLatencyBuckets-1], x.Count)
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				rs.observe("/api/health", "GET", 200+g%4, time.Duration(i)*time.Microsecond)
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	var total uint64
+	for _, x := range s.RequestSeries() {
+		total += x.Count
+	}
+	if total != 8000 {
+		t.Errorf("counted %d, want 8000", total)
 	}
 }
