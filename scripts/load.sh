@@ -3,6 +3,10 @@
 # against each endpoint, a bare net/http handler as the ceiling, and pgbench
 # running the municipality query with the same connection count. Prints one
 # table with requests/s, p50/p99 and the ratios the targets are stated in.
+# The cost of the metrics (target <= 3%): two more servers, started alike
+# (the first one is not: a process that did other work measured ~5% slower
+# than a fresh one in an A/A run), one with METRICS_ADDRESS, answer health in
+# each round, in alternating order.
 # Usage: scripts/load.sh [seconds per run, default 10] [connections, default 32]
 # PROFILE=DIR also records a CPU profile of isis during each of its runs
 # (DIR/NAME.pprof; read with `go tool pprof -top bin/isis DIR/health.pprof`).
@@ -29,6 +33,7 @@ pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pgport=$(free_port); apiport=$(free_port); bareport=$(free_port); pprofport=$(free_port)
+mapiport=$(free_port); metricsport=$(free_port); mpprofport=$(free_port); oapiport=$(free_port); opprofport=$(free_port)
 profile=${PROFILE:-}
 if [ -n "$profile" ]; then mkdir -p "$profile"; export PPROF_ADDRESS=127.0.0.1:$pprofport; fi
 pids=()
@@ -60,6 +65,15 @@ isis_pid=$!; pids+=("$isis_pid")
 until curl -fso /dev/null "http://127.0.0.1:$apiport/api/ready/"; do sleep 0.002; done
 ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 
+# The same server with its metrics on and off (own ports, same database).
+PORT=$mapiport METRICS_ADDRESS=127.0.0.1:$metricsport PPROF_ADDRESS=${PPROF_ADDRESS:+127.0.0.1:$mpprofport} \
+	taskset -c "$server_cpus" bin/isis serve >"$work/isis-metrics.log" 2>&1 &
+metrics_pid=$!; pids+=("$metrics_pid")
+PORT=$oapiport PPROF_ADDRESS=${PPROF_ADDRESS:+127.0.0.1:$opprofport} \
+	taskset -c "$server_cpus" bin/isis serve >"$work/isis-off.log" 2>&1 &
+off_pid=$!; pids+=("$off_pid")
+until curl -fso /dev/null "http://127.0.0.1:$mapiport/api/ready/" && curl -fso /dev/null "http://127.0.0.1:$oapiport/api/ready/"; do sleep 0.01; done
+
 go build -o "$work/bare" ./scripts/load/bare
 taskset -c "$server_cpus" "$work/bare" "127.0.0.1:$bareport" &
 bare_pid=$!; pids+=("$bare_pid")
@@ -76,8 +90,10 @@ declare -A rps p50 p99 cpu steal
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 stealticks() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 run_wrk() { # name url [header]
-	local name=$1 url=$2 out prof= pid=$isis_pid t0 s0 t1 s1
+	local name=$1 url=$2 out prof= pid=$isis_pid pprof=${PPROF_ADDRESS:-} t0 s0 t1 s1
 	[ "${name%_[23]}" = bare ] && pid=$bare_pid
+	[ "${name%_[23]}" = health_metrics ] && pid=$metrics_pid pprof=127.0.0.1:$mpprofport
+	[ "${name%_[23]}" = health_off ] && pid=$off_pid pprof=127.0.0.1:$opprofport
 	# Warm up first (connections, the pool, caches): steady state is measured.
 	if [ $# -ge 3 ]; then
 		on_client wrk -t$threads -c"$conns" -d2s -H "$3" "$url" >/dev/null
@@ -85,7 +101,7 @@ run_wrk() { # name url [header]
 		on_client wrk -t$threads -c"$conns" -d2s "$url" >/dev/null
 	fi
 	if [ -n "$profile" ] && [ "${name%_[23]}" != bare ]; then
-		curl -fso "$profile/$name.pprof" "http://$PPROF_ADDRESS/debug/pprof/profile?seconds=$((secs > 2 ? secs - 1 : 1))" &
+		curl -fso "$profile/$name.pprof" "http://$pprof/debug/pprof/profile?seconds=$((secs > 2 ? secs - 1 : 1))" &
 		prof=$!
 	fi
 	t0=$(ticks "$pid"); s0=$(stealticks)
@@ -115,14 +131,24 @@ best() { # name: keep the best of name, name_2, name_3
 		fi
 	done
 }
-pairs=
+pairs= mpairs=
 for i in "" _2 _3; do
 	run_wrk "bare$i" "http://127.0.0.1:$bareport/api/health/"
 	run_wrk "health$i" "$api/api/health/"
+	# Metrics off and on, the order swapped in the middle round.
+	if [ "$i" = _2 ]; then run_wrk "health_metrics$i" "http://127.0.0.1:$mapiport/api/health/"; fi
+	run_wrk "health_off$i" "http://127.0.0.1:$oapiport/api/health/"
+	if [ "$i" != _2 ]; then run_wrk "health_metrics$i" "http://127.0.0.1:$mapiport/api/health/"; fi
 	pairs+=" $(awk -v a="${rps[health$i]}" -v b="${rps[bare$i]}" 'BEGIN { printf "%.0f%%", 100*a/b }')"
+	mpairs+=" $(awk -v a="${rps[health_metrics$i]}" -v b="${rps[health_off$i]}" 'BEGIN { printf "%.0f%%", 100*a/b }')"
 done
 best bare
 best health
+best health_off
+best health_metrics
+# The metrics server counted what it answered (and its scrape works).
+counted=$(curl -fs "http://127.0.0.1:$metricsport/metrics" | awk '/^isis_http_requests_total\{method="GET",route="\/api\/health",status="200"\}/ {printf "%.0f", $2}')
+[ "${counted:-0}" -gt 0 ] || { echo "load: the metrics server counted no health request" >&2; exit 1; }
 run_wrk municipalities "$api/api/municipalities/?department=05"
 run_wrk departments "$api/api/departments/"
 run_wrk users_me "$api/api/users/me/" "Authorization: Bearer $token"
@@ -145,11 +171,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b; 
 echo
 echo "isis load benchmark: $(nproc) cores (load generators on CPUs $client_cpus, servers on CPUs $server_cpus), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${secs}s per run, $conns connections, wrk -t$threads"
 printf '%-38s %8s %8s %8s %12s %6s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "CPU µs/req" "steal"
-for n in bare health municipalities departments users_me pgbench; do
+for n in bare health health_off health_metrics municipalities departments users_me pgbench; do
 	label=$n
 	case $n in
 	bare) label="bare net/http handler (ceiling)";;
 	health) label="GET /api/health/";;
+	health_off) label="GET /api/health/ (2nd server)";;
+	health_metrics) label="GET /api/health/ (2nd, metrics on)";;
 	municipalities) label="GET /api/municipalities/?department=05";;
 	departments) label="GET /api/departments/";;
 	users_me) label="GET /api/users/me/ (Bearer)";;
@@ -159,6 +187,7 @@ for n in bare health municipalities departments users_me pgbench; do
 done
 echo
 echo "health / bare:            $(ratio "${rps[health]}" "${rps[bare]}")   (target >= 70%; by CPU per request: $(ratio "${cpu[bare]}" "${cpu[health]}"); pair by pair:$pairs)"
+echo "metrics on / off (health): $(ratio "${rps[health_metrics]}" "${rps[health_off]}")   (target >= 97%; by CPU per request: $(ratio "${cpu[health_off]}" "${cpu[health_metrics]}"); pair by pair:$mpairs; $counted requests counted)"
 echo "municipalities / pgbench: $(ratio "${rps[municipalities]}" "${rps[pgbench]}")   (target >= 60%)"
 echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[municipalities]} ms, departments ${p99[departments]} ms, users/me ${p99[users_me]} ms   (target < 10 ms)"
 echo "peak RSS at 64 connections: $((rss_kb / 1024)) MB   (target < 60 MB)"

@@ -51,9 +51,13 @@ type Config struct {
 	// PprofAddress serves net/http/pprof on a loopback address when set
 	// (PPROF_ADDRESS, host:port); empty means off.
 	PprofAddress string
-	StaticRoot   string
-	MediaRoot    string
-	MediaURL     string
+	// MetricsAddress serves Prometheus metrics at /metrics on a listener of
+	// its own when set (METRICS_ADDRESS, host:port, any interface: a
+	// scraper often runs on another host or container); empty means off.
+	MetricsAddress string
+	StaticRoot     string
+	MediaRoot      string
+	MediaURL       string
 
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
@@ -296,6 +300,7 @@ func Load(get Getenv) (*Config, error) {
 	c.LogDir = e.str("LOG_DIR", "")
 	c.LogLevel = strings.ToLower(e.str("LOG_LEVEL", "info"))
 	c.PprofAddress = strings.TrimSpace(e.str("PPROF_ADDRESS", ""))
+	c.MetricsAddress = strings.TrimSpace(e.str("METRICS_ADDRESS", ""))
 	c.StaticRoot = e.str("STATIC_ROOT", "")
 	c.MediaRoot = e.str("MEDIA_ROOT", "")
 	c.MediaURL = e.str("MEDIA_URL", "/media/")
@@ -452,6 +457,17 @@ func (c *Config) validate(proxies []string) error {
 			return &Error{"PPROF_ADDRESS", fmt.Sprintf("%q is not a loopback host:port (profiles are for operators on the host only)", c.PprofAddress)}
 		}
 	}
+	if c.MetricsAddress != "" {
+		host, port, err := net.SplitHostPort(c.MetricsAddress)
+		n, perr := strconv.Atoi(port)
+		_, ipErr := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil || perr != nil || n < 1 || n > 65535 || (host != "" && host != "localhost" && ipErr != nil) {
+			return &Error{"METRICS_ADDRESS", fmt.Sprintf("%q is not a host:port such as 127.0.0.1:9100 or 0.0.0.0:9100 (an IP address or localhost, and a port from 1 to 65535)", c.MetricsAddress)}
+		}
+		if c.MetricsAddress == c.PprofAddress {
+			return &Error{"METRICS_ADDRESS", fmt.Sprintf("%q is PPROF_ADDRESS too; give each its own port", c.MetricsAddress)}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -546,6 +562,7 @@ func (c *Config) Redacted() map[string]any {
 		"DATABASE":                redactDSN(c.DatabaseDSN),
 		"LOG_DIR":                 c.LogDir,
 		"PPROF_ADDRESS":           c.PprofAddress,
+		"METRICS_ADDRESS":         c.MetricsAddress,
 		"STATIC_ROOT":             c.StaticRoot,
 		"MEDIA_ROOT":              c.MediaRoot,
 		"MAX_BODY_BYTES":          c.MaxBodyBytes,

@@ -18,6 +18,8 @@ import (
 type geoCache struct {
 	enabled atomic.Bool
 	gen     atomic.Uint64
+	// hits and misses count lookups (a miss while the cache is off too).
+	hits, misses atomic.Uint64
 
 	mu      sync.RWMutex
 	entries map[string]*cachedAnswer
@@ -147,8 +149,10 @@ func cacheKey(c echo.Context) string {
 func (s *Server) cachedGeo(c echo.Context, load func(ctx context.Context) (any, error)) error {
 	key := cacheKey(c)
 	if a := s.geo.get(key); a != nil {
+		s.geo.hits.Add(1)
 		return writeETagged(c, a)
 	}
+	s.geo.misses.Add(1)
 	v, err, _ := s.geo.flight.Do(key, func() (any, error) {
 		gen := s.geo.gen.Load()
 		v, err := load(context.WithoutCancel(c.Request().Context()))

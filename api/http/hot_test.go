@@ -40,6 +40,13 @@ func benchHandler(b *testing.B, ts *testServer, path, authorization string) {
 
 func BenchmarkHealthHandler(b *testing.B) { benchHandler(b, newTestServer(b, nil), "/api/health/", "") }
 
+// BenchmarkHealthHandlerMetrics is BenchmarkHealthHandler with the request
+// metrics counted (METRICS_ADDRESS set): the difference is their cost, and
+// the allocations must be the same.
+func BenchmarkHealthHandlerMetrics(b *testing.B) {
+	benchHandler(b, newTestServer(b, map[string]string{"METRICS_ADDRESS": "127.0.0.1:9100"}), "/api/health/", "")
+}
+
 // BenchmarkMeHandler: token check, user row (cached), JSON.
 func BenchmarkMeHandler(b *testing.B) {
 	ts := newTestServer(b, nil)

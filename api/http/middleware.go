@@ -101,6 +101,11 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		var now time.Time
+		if s.requests != nil {
+			now = time.Now()
+			s.requests.observe(c.Path(), c.Request().Method, c.Response().Status, now.Sub(start))
+		}
 		if s.accessLog == nil {
 			return nil
 		}
@@ -112,7 +117,9 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.Logger.Enabled(r.Context(), level) {
 			return nil
 		}
-		now := time.Now()
+		if now.IsZero() {
+			now = time.Now()
+		}
 		line := accessLine{time: now, level: level, method: r.Method, route: c.Path(),
 			status: res.Status, latency: now.Sub(start), st: st, bytes: res.Size}
 		buf := lineBufs.Get().(*[]byte)

@@ -65,6 +65,7 @@ type Server struct {
 	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
 	methods                                         map[string]*routeMethods // see buildMethodTable
+	requests                                        *requestStats            // nil: metrics off
 }
 
 // NewServer wires the routes over the given services.
@@ -106,6 +107,9 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.registerAvatarRoutes(g)
 	s.registerStaticRoutes(e, g)
 	s.buildMethodTable()
+	if cfg.MetricsAddress != "" {
+		s.requests = newRequestStats(s.routePaths())
+	}
 	return s
 }
 

@@ -74,3 +74,23 @@ func (t *Throttles) Purge(ctx context.Context, scope string, period time.Duratio
 	}
 	return res.RowsAffected()
 }
+
+// Keys counts the keys each scope holds in the table (its size, which
+// Purge bounds), for the metrics.
+func (t *Throttles) Keys(ctx context.Context) (map[string]int64, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT scope, count(*) FROM throttles GROUP BY scope`)
+	if err != nil {
+		return nil, FormatError(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var scope string
+		var n int64
+		if err := rows.Scan(&scope, &n); err != nil {
+			return nil, FormatError(err)
+		}
+		out[scope] = n
+	}
+	return out, FormatError(rows.Err())
+}

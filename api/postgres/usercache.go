@@ -17,6 +17,8 @@ import (
 type userCache struct {
 	enabled atomic.Bool
 	gen     atomic.Uint64
+	// hits and misses count lookups (a miss while the cache is off too).
+	hits, misses atomic.Uint64
 
 	mu   sync.RWMutex
 	rows map[int64]api.User
@@ -27,14 +29,17 @@ const userCacheMaxEntries = 10000
 // get returns a copy of the cached row (callers may change theirs).
 func (c *userCache) get(id int64) (*api.User, bool) {
 	if !c.enabled.Load() {
+		c.misses.Add(1)
 		return nil, false
 	}
 	c.mu.RLock()
 	u, ok := c.rows[id]
 	c.mu.RUnlock()
 	if !ok {
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	return &u, true
 }
 
@@ -74,4 +79,15 @@ func (c *userCache) setEnabled(on bool) {
 	if on {
 		c.enabled.Store(true)
 	}
+}
+
+// UserCacheStats are the user cache's numbers since start: lookups that
+// found the row, lookups that went to the database, rows held, and whether
+// it serves (change notifications flow).
+func (db *DB) UserCacheStats() (hits, misses uint64, entries int, enabled bool) {
+	c := &db.users
+	c.mu.RLock()
+	entries = len(c.rows)
+	c.mu.RUnlock()
+	return c.hits.Load(), c.misses.Load(), entries, c.enabled.Load()
 }

@@ -66,6 +66,11 @@ func deployProblems(c *config.Config) []string {
 	if c.PprofAddress != "" {
 		add("PPROF_ADDRESS: profiling is on at %s; anyone on the host can read the process's memory profile, unset it when done", c.PprofAddress)
 	}
+	if c.MetricsAddress != "" {
+		if host, _, err := net.SplitHostPort(c.MetricsAddress); err == nil && !isLocalHost(host) {
+			add("METRICS_ADDRESS: %s is not loopback; anyone who reaches that port reads the routes, error counts and pool and cache numbers (no password): keep it on a private network only the scraper shares, or firewall it", c.MetricsAddress)
+		}
+	}
 	if c.AccessTokenLifetime > time.Hour {
 		add("ACCESS_TOKEN_LIFETIME: %s; access tokens cannot be revoked, keep them short (5m)", c.AccessTokenLifetime)
 	}

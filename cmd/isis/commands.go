@@ -164,7 +164,11 @@ func newHealthcheckCmd(stdout io.Writer) *cobra.Command {
 				return fmt.Errorf("healthcheck %s: %w", url, err)
 			}
 			defer res.Body.Close()
-			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+			limit := int64(64 << 10)
+			if body {
+				limit = 16 << 20 // a metrics scrape (isisctl status) can pass 64 KiB
+			}
+			b, _ := io.ReadAll(io.LimitReader(res.Body, limit))
 			if res.StatusCode != http.StatusOK {
 				return fmt.Errorf("healthcheck %s: status %d: %.200s", url, res.StatusCode, b)
 			}

@@ -153,6 +153,14 @@ func (m *Main) Serve(ctx context.Context) error {
 		defer stopPprof()
 		m.Logger.Info("profiling on", "addr", m.Config.PprofAddress)
 	}
+	if m.Config.MetricsAddress != "" {
+		stopMetrics, err := m.serveMetrics(m.Config.MetricsAddress)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		m.Logger.Info("metrics on", "addr", m.Config.MetricsAddress, "path", "/metrics")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.httpServer.Serve(m.listener) }()
 	select {

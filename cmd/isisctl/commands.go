@@ -583,7 +583,20 @@ func newStatusCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f.print(map[string]any{"containers": sts, "audit": audit}, func(w io.Writer) {
+			// The backend's key numbers, when its metrics are on: they never
+			// fail the status, which is for a server in trouble too.
+			out := map[string]any{"containers": sts, "audit": audit, "metrics": nil}
+			var metrics *ops.MetricsSummary
+			var metricsErr error
+			metricsAddr := ops.MetricsAddress(sts[1].Env)
+			if metricsAddr != "" && sts[1].Running {
+				metrics, metricsErr = ops.FetchMetrics(conn, c, metricsAddr, time.Now())
+				out["metrics"] = metrics
+				if metricsErr != nil {
+					out["metrics_error"] = metricsErr.Error()
+				}
+			}
+			f.print(out, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER\tSTATE\tHEALTH\tIMAGE\tPUBLISHED")
 				for _, st := range sts {
@@ -600,6 +613,17 @@ func newStatusCmd(f *factory) *cobra.Command {
 				}
 				for _, e := range audit {
 					fmt.Fprintf(w, "  %s  %-8s %-11s %s  %s by %s\n", e.Time.Format(time.RFC3339), e.Action, e.Result, e.Image, e.Duration, e.User)
+				}
+				fmt.Fprintln(w)
+				switch {
+				case metrics != nil:
+					ops.WriteMetricsSummary(w, metrics)
+				case metricsErr != nil:
+					fmt.Fprintf(w, "Backend metrics (METRICS_ADDRESS %s): unavailable: %v\n", metricsAddr, metricsErr)
+				case metricsAddr != "":
+					fmt.Fprintf(w, "Backend metrics (METRICS_ADDRESS %s): the backend is not running\n", metricsAddr)
+				default:
+					fmt.Fprintln(w, "Backend metrics: off (set backend.env.METRICS_ADDRESS, e.g. 127.0.0.1:9100, to see them here)")
 				}
 			})
 			return nil

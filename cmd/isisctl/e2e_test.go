@@ -97,6 +97,8 @@ backend:
   publish: 127.0.0.1:%d
   log_dir: %s/log
   static_dir: %s/static
+  env:
+    METRICS_ADDRESS: 127.0.0.1:9100
 postgres:
   name: pg-e2e
   image: localhost/isis-postgres-test:15
@@ -238,9 +240,14 @@ func TestEndToEnd(t *testing.T) {
 	var st struct {
 		Containers []ops.ContainerState `json:"containers"`
 		Audit      []ops.AuditEntry     `json:"audit"`
+		Metrics    *ops.MetricsSummary  `json:"metrics"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Containers) != 2 || len(st.Audit) < 2 {
 		t.Errorf("status -o json: exit %d\n%s", code, out)
+	}
+	// The backend's metrics (on the container's loopback), scraped from inside.
+	if m := st.Metrics; m == nil || m.Address != "127.0.0.1:9100" || m.Requests < 1 || m.Version != "e2e" || m.PoolMax != 32 || len(m.Caches) != 2 {
+		t.Errorf("status -o json metrics = %+v\n%s", st.Metrics, out)
 	}
 	if last := st.Audit[len(st.Audit)-1]; last.Action != "deploy" || last.Result != "ok" || last.Image != before.Image || last.User == "" {
 		t.Errorf("last audit entry = %+v", last)
@@ -285,6 +292,9 @@ func TestEndToEnd(t *testing.T) {
 	out, _ = e.isisctl("status")
 	if !strings.Contains(out, "rolled back") {
 		t.Errorf("the audit trail does not show the rollback:\n%s", out)
+	}
+	if !strings.Contains(out, "Backend metrics (METRICS_ADDRESS 127.0.0.1:9100, isis e2e") || !strings.Contains(out, "  latency   p50 ~") {
+		t.Errorf("status does not show the backend's metrics:\n%s", out)
 	}
 
 	// A failing migration stops the deploy before anything is replaced.
