@@ -156,6 +156,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.Logger.Info("shutting down: finishing in-flight requests")
+	m.Server.Drain() // /api/health/ and /api/ready/ answer 503 from now on
 	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
 		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
 	}
