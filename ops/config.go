@@ -38,13 +38,15 @@ type Config struct {
 
 // BackendConfig describes the isis-backend container.
 type BackendConfig struct {
-	Name      string            `yaml:"name"`
-	Image     string            `yaml:"image"`
-	Tag       string            `yaml:"tag"`
-	Publish   string            `yaml:"publish"`
-	LogDir    string            `yaml:"log_dir"`
-	StaticDir string            `yaml:"static_dir"`
-	Env       map[string]string `yaml:"env"`
+	Name    string `yaml:"name"`
+	Image   string `yaml:"image"`
+	Tag     string `yaml:"tag"`
+	Publish string `yaml:"publish"`
+	// StandbyPublish is slot B's loopback address (default: publish's port + 1).
+	StandbyPublish string            `yaml:"standby_publish"`
+	LogDir         string            `yaml:"log_dir"`
+	StaticDir      string            `yaml:"static_dir"`
+	Env            map[string]string `yaml:"env"`
 }
 
 // PostgresConfig describes the postgres18 container.
@@ -268,6 +270,11 @@ func (c *Config) Validate() error {
 	if _, err := c.PublishAddr(); err != nil {
 		return bad("backend.publish", "%v", err)
 	}
+	if sb, err := c.StandbyAddr(); err != nil {
+		return bad("backend.standby_publish", "%v", err)
+	} else if pa, _ := c.PublishAddr(); sb == pa {
+		return bad("backend.standby_publish", "%q is backend.publish itself: the standby slot needs a port of its own", sb)
+	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {
 		if p != "" && !filepath.IsAbs(p) {
 			return bad(key, "%q is not an absolute path", p)
@@ -318,6 +325,29 @@ func (c *Config) PublishAddr() (netip.AddrPort, error) {
 	}
 	if !ap.Addr().IsLoopback() {
 		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.Publish)
+	}
+	return ap, nil
+}
+
+// StandbyAddr is where slot B (the standby backend) is published:
+// backend.standby_publish, else backend.publish's port + 1.
+func (c *Config) StandbyAddr() (netip.AddrPort, error) {
+	if c.Backend.StandbyPublish == "" {
+		pa, err := c.PublishAddr()
+		if err != nil {
+			return pa, err
+		}
+		if pa.Port() == 65535 {
+			return pa, fmt.Errorf("backend.publish uses port 65535: set backend.standby_publish")
+		}
+		return netip.AddrPortFrom(pa.Addr(), pa.Port()+1), nil
+	}
+	ap, err := netip.ParseAddrPort(c.Backend.StandbyPublish)
+	if err != nil || ap.Port() == 0 {
+		return ap, fmt.Errorf("%q is not an address:port like 127.0.0.1:3004", c.Backend.StandbyPublish)
+	}
+	if !ap.Addr().IsLoopback() {
+		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.StandbyPublish)
 	}
 	return ap, nil
 }

@@ -82,6 +82,9 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 			Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: int(h.Retries)}
 	}
 	g.Command = s.Command
+	if s.Restart != "" {
+		g.RestartPolicy = s.Restart
+	}
 	stop := s.StopTimeout
 	g.StopTimeout = &stop
 	return g
@@ -100,6 +103,11 @@ type ContainerState struct {
 	Published []string `json:"published,omitempty"`
 	Env       []string `json:"-"`
 	StartedAt string   `json:"started_at,omitempty"`
+	// RestartCount is how often Podman restarted it under its restart policy.
+	RestartCount int               `json:"restart_count"`
+	Restart      string            `json:"restart_policy,omitempty"`
+	Labels       map[string]string `json:"-"`
+	started      time.Time
 }
 
 // InspectContainer returns the state of name (Exists false when missing).
@@ -123,11 +131,17 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 		}
 		if d.State.Running {
 			st.StartedAt = d.State.StartedAt.UTC().Format(time.RFC3339)
+			st.started = d.State.StartedAt
 		}
+	}
+	st.RestartCount = int(d.RestartCount)
+	if d.HostConfig != nil && d.HostConfig.RestartPolicy != nil {
+		st.Restart = d.HostConfig.RestartPolicy.Name
 	}
 	if d.Config != nil {
 		st.SpecHash = d.Config.Labels[LabelSpecHash]
 		st.Env = d.Config.Env
+		st.Labels = d.Config.Labels
 	}
 	if d.NetworkSettings != nil {
 		for n := range d.NetworkSettings.Networks {

@@ -87,9 +87,11 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 			return "", "", err
 		}
 		if local {
-			if be, _ := InspectContainer(conn, c.Backend.Name); be == nil || !be.Running {
-				if err := portFree(c.Backend.Publish); err != nil {
-					return "", "", fmt.Errorf("port %s is taken by another program: %v", c.Backend.Publish, unwrapOp(err))
+			for _, sl := range c.Slots() {
+				if be, _ := InspectContainer(conn, sl.Name); be == nil || !be.Running {
+					if err := portFree(sl.Addr.String()); err != nil {
+						return "", "", fmt.Errorf("port %s (for %s) is taken by another program: %v", sl.Addr, sl.Name, unwrapOp(err))
+					}
 				}
 			}
 		}
@@ -182,7 +184,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	var action string
 	if err := step("up", func() (string, string, error) {
 		var err error
-		action, r.Previous, err = EnsureBackend(ctx, conn, c, r.Image)
+		action, r.Previous, err = EnsureBackend(ctx, conn, c, r.Image, !local)
 		if err != nil && current != "" {
 			r.RolledBack = true
 			r.Previous = current
@@ -194,7 +196,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	r.Changed = action != "unchanged"
 	fail := func(err error) error {
 		if r.Changed && current != "" && current != r.Image {
-			if _, _, rerr := EnsureBackend(ctx, conn, c, current); rerr != nil {
+			if _, _, rerr := EnsureBackend(ctx, conn, c, current, !local); rerr != nil {
 				return fmt.Errorf("%w; rollback to %s failed too: %v", err, current, rerr)
 			}
 			r.RolledBack = true
@@ -204,7 +206,12 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		return err
 	}
 	if err := step("wait healthy", func() (string, string, error) {
-		return "ok", "", WaitHealthy(ctx, conn, c.Backend.Name, 60*time.Second, c.BackendSpec("").Health)
+		for _, sl := range c.Slots() {
+			if err := WaitHealthy(ctx, conn, sl.Name, 60*time.Second, c.BackendSpec("").Health); err != nil {
+				return "", "", err
+			}
+		}
+		return "ok", "both slots", nil
 	}); err != nil {
 		return r, fail(err)
 	}

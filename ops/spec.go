@@ -24,6 +24,10 @@ const (
 	LabelManaged  = "io.isis.managed"
 	LabelSpecHash = "io.isis.spec-hash"
 	LabelRole     = "io.isis.role"
+	LabelSlot     = "io.isis.slot"
+
+	// RestartAlways is the restart policy of the long-running containers.
+	RestartAlways = "always"
 )
 
 // SecretRef mounts a Podman secret at /run/secrets/Target.
@@ -73,7 +77,10 @@ type ContainerSpec struct {
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
 	StopTimeout     uint              `json:"stop_timeout"`
-	Labels          map[string]string `json:"labels,omitempty"`
+	// Restart is Podman's restart policy for containers made through the
+	// API ("always", as the quadlet units' Restart=always; "" for jobs).
+	Restart string            `json:"restart,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
 	ImageID string `json:"image_id,omitempty"`
 }
@@ -149,6 +156,7 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		Health: &Health{Cmd: []string{"/isis", "healthcheck"}, Interval: 10 * time.Second, Timeout: 3 * time.Second,
 			StartPeriod: 5 * time.Second, Retries: 3},
 		StopTimeout: 30,
+		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "backend"},
 	}
 }
@@ -176,6 +184,7 @@ func (c *Config) PostgresSpec() *ContainerSpec {
 		Health: &Health{Cmd: []string{"pg_isready", "-U", c.Postgres.User, "-d", c.Postgres.Database},
 			Interval: 5 * time.Second, Timeout: 3 * time.Second, StartPeriod: 10 * time.Second, Retries: 5},
 		StopTimeout: 60,
+		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "postgres"},
 	}
 }

@@ -518,7 +518,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 				return err
 			}
 			defer lock.Release()
-			action, _, err := ops.EnsureBackend(ctx, conn, c, target)
+			action, _, err := ops.EnsureBackend(ctx, conn, c, target, !ops.IsLocal(f.URL()))
 			res := "ok"
 			if err != nil {
 				res = "failed"

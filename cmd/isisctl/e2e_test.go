@@ -153,7 +153,7 @@ func (e *e2e) cleanup() {
 	if err != nil {
 		return
 	}
-	for _, n := range []string{"isis-e2e", "isis-e2e-next", "isis-e2e-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "pg-e2e"} {
+	for _, n := range []string{"isis-e2e", "isis-e2e-previous", "isis-e2e-b", "isis-e2e-b-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "pg-e2e"} {
 		ops.RemoveContainer(conn, n, 0)
 	}
 	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isis-e2e-pgdata").Run()
@@ -326,7 +326,7 @@ func TestEndToEnd(t *testing.T) {
 
 // TestFailureModes: one clear line and the right exit code for each.
 func TestFailureModes(t *testing.T) {
-	e := newE2E(t, 3014, "")
+	e := newE2E(t, 3023, "")
 	bin := filepath.Join(e.bin, "isisctl")
 	run := func(env []string, args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
@@ -380,13 +380,13 @@ func TestFailureModes(t *testing.T) {
 		t.Errorf("bad --output: exit %d", code)
 	}
 	// Port taken by another program: exit 1 naming the port.
-	l, err := net.Listen("tcp", "127.0.0.1:3014")
+	l, err := net.Listen("tcp", "127.0.0.1:3023")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, code = e.isisctl("deploy")
 	l.Close()
-	if code != 1 || !strings.Contains(out, "127.0.0.1:3014") || !strings.Contains(out, "taken") {
+	if code != 1 || !strings.Contains(out, "127.0.0.1:3023") || !strings.Contains(out, "taken") {
 		t.Errorf("port taken: exit %d %q", code, out)
 	}
 	// A deploy while another holds the lock stops at once and names the holder.
