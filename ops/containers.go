@@ -237,10 +237,16 @@ func WaitHealthy(ctx, conn context.Context, name string, timeout time.Duration, 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("container %q not healthy after %s (%s)%s", name, timeout.Round(time.Second), last, tailLogs(conn, name, 5))
 		}
+		// Often at first (a new isis listens within a fraction of a
+		// second), then every second.
+		pause := 100 * time.Millisecond
+		if time.Since(start) > 5*time.Second {
+			pause = time.Second
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pause):
 		}
 	}
 }

@@ -43,10 +43,15 @@ func (c *Config) SlotSpec(sl Slot, image string) *ContainerSpec {
 	return s
 }
 
-// proxySettle is how long the serving slot must have been up before the
-// other one is drained: longer than the proxies' fail_timeout/fail_duration
-// (1 s in the rendered configs), so they have come back to it.
-const proxySettle = 2 * time.Second
+// Before a slot is drained, the one that will serve must have been up this
+// long: slot A longer than nginx's fail_timeout for it (2 s in the rendered
+// config), so nginx has come back to it; slot B is never skipped by nginx,
+// and Caddy's health check (every 250 ms) sees it healthy within a second.
+const (
+	settlePrimary = 3 * time.Second
+	settleStandby = time.Second
+	settleProven  = 750 * time.Millisecond
+)
 
 // EnsureBackend brings both slots to image. Unchanged when both already run
 // the same specification; otherwise the slot not serving is replaced first,
@@ -90,6 +95,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 	}
 	var undo []func() error
 	var commits []func()
+	var proven time.Time // when the last slot replaced passed its smoke request
 	replaced, created, started := 0, 0, 0
 	for n, i := range order {
 		st, spec := states[i], specs[i]
@@ -107,10 +113,21 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 			started++
 			continue
 		}
-		if n > 0 {
-			// Draining the other slot: the one just proven must be what the
-			// proxies have come back to.
-			waitSettled(ctx, conn, slots[order[0]].Name)
+		if other := order[1-n]; st.Running && servingOK(conn, states[other]) {
+			// The slot that serves while this one is drained must be what
+			// the proxies have come back to: up for a while, and proven a
+			// few of Caddy's health-check intervals ago.
+			settle := settleStandby
+			if other == 0 {
+				settle = settlePrimary
+			}
+			waitSettled(ctx, conn, slots[other].Name, settle)
+			if d := settleProven - time.Since(proven); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
 		}
 		u, err := replaceSlot(ctx, conn, c, slots[i], spec, st, remote)
 		if err != nil {
@@ -118,6 +135,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 		}
 		undo = append(undo, u.undo)
 		commits = append(commits, u.commit)
+		proven = time.Now()
 		if st.Exists {
 			replaced++
 		} else {
@@ -156,13 +174,13 @@ func servingOK(conn context.Context, st *ContainerState) bool {
 	return containerCheck(conn, st, nil) == nil
 }
 
-// waitSettled waits until name has been running for proxySettle.
-func waitSettled(ctx, conn context.Context, name string) {
+// waitSettled waits until name has been running for settle.
+func waitSettled(ctx, conn context.Context, name string, settle time.Duration) {
 	st, err := InspectContainer(conn, name)
 	if err != nil || st.started.IsZero() {
 		return
 	}
-	if d := proxySettle - time.Since(st.started); d > 0 {
+	if d := settle - time.Since(st.started); d > 0 {
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):

@@ -117,6 +117,9 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		"DATABASE_USER":          c.Postgres.User,
 		"DATABASE_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
 		"DATABASE_SSLMODE":       "disable", // the internal network never leaves the host
+		// On SIGTERM, serve on as a lame duck until the proxies have moved
+		// to the other slot (at most this long; see isis serve).
+		"SHUTDOWN_DELAY": "2s",
 	}
 	own := func(name string) SecretRef {
 		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}

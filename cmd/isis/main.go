@@ -60,6 +60,9 @@ type Main struct {
 	listener   net.Listener
 	logFile    *os.File
 	logBuf     *bufferedLog
+	// shutdownDelay is the lame-duck phase of a shutdown (SHUTDOWN_DELAY).
+	shutdownDelay time.Duration
+	lame          lameDuckState
 }
 
 // NewMain loads the settings and opens the pool and the logger.
@@ -69,6 +72,9 @@ func NewMain(getenv config.Getenv, stdout io.Writer) (*Main, error) {
 		return nil, exitError{2, err}
 	}
 	m := &Main{Config: cfg}
+	if m.shutdownDelay, err = parseShutdownDelay(getenv("SHUTDOWN_DELAY")); err != nil {
+		return nil, exitError{2, err}
+	}
 	out := stdout
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
@@ -116,7 +122,7 @@ func (m *Main) Listen(addr string) error {
 		Media: store, AccessLog: m.logBuf,
 	})
 	m.httpServer = &http.Server{
-		Handler:           m.Server,
+		Handler:           lameDuck(m.Server, m.Server.Draining, &m.lame),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -157,6 +163,10 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	m.Logger.Info("shutting down: finishing in-flight requests")
 	m.Server.Drain() // /api/health/ and /api/ready/ answer 503 from now on
+	if m.shutdownDelay > 0 {
+		m.Logger.Info("lame duck: serving while the proxies move away", "at_most", m.shutdownDelay.String())
+		m.lame.wait(m.shutdownDelay)
+	}
 	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
 		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
 	}

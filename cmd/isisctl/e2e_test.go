@@ -132,9 +132,15 @@ func (e *e2e) post(path, body string) (int, string) { return e.do("POST", path, 
 
 // do sends one request to the published port under the deployed domain;
 // status 0 and the error text when none came back.
-func (e *e2e) do(method, path, body string) (int, string) {
+func (e *e2e) do(method, path, body string) (int, string) { return e.doAuth(method, path, body, "") }
+
+// doAuth is do with a bearer token ("" for none).
+func (e *e2e) doAuth(method, path, body, token string) (int, string) {
 	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), strings.NewReader(body))
 	req.Host = e2eDomain
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
