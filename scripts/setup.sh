@@ -27,6 +27,8 @@ if [ "$mode" = test ]; then
 	want chromium
 	# sshd on loopback for the ssh:// test of isisctl.
 	want openssh-server
+	# Real reverse proxies in front of the zero-downtime deploy test.
+	want nginx-light caddy
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	command -v node >/dev/null 2>&1 || want nodejs npm
