@@ -442,8 +442,10 @@ func printChecks(w io.Writer, r *ops.VerifyResult) {
 func newDeployCmd(f *factory) *cobra.Command {
 	var o ops.DeployOptions
 	cmd := &cobra.Command{
-		Use:     "deploy",
-		Short:   "preflight, build, network, secrets, render, migrate, up, wait healthy, collectstatic, verify; rolls back on failure",
+		Use:   "deploy",
+		Short: strings.Join(ops.DeployStepNames(), ", ") + "; rolls back on failure",
+		Long: "Deploy the configured backend, step by step:\n\n" + ops.DeployHelp() +
+			"\nWhen a step after up fails, the backend goes back to its previous image, as gaplessly as it came.",
 		Example: "  isisctl deploy --dry-run\n  isisctl deploy\n  isisctl deploy --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
