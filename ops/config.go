@@ -237,10 +237,7 @@ var (
 )
 
 // Settings that must never be plain environment values of the backend.
-var secretEnv = map[string]string{
-	"SECRET_KEY": "secrets.secret_key", "DATABASE_PASSWORD": "secrets.database_password",
-	"AWS_SECRET_ACCESS_KEY": "secrets.aws_secret_access_key", "DATABASE_URL": "postgres.*",
-}
+var secretEnv = plainSecretSettings()
 
 // Validate checks every key, naming the first bad one.
 func (c *Config) Validate() error {
@@ -296,13 +293,9 @@ func (c *Config) Validate() error {
 			return bad("backend.env."+k, "secrets are not plain environment values; set %s instead", where)
 		}
 	}
-	for _, pair := range [][3]string{
-		{"secrets.secret_key", c.Secrets.SecretKey, c.Secrets.SecretKeyFile},
-		{"secrets.database_password", c.Secrets.DatabasePassword, c.Secrets.DatabasePasswordFile},
-		{"secrets.aws_secret_access_key", c.Secrets.AWSSecretAccessKey, c.Secrets.AWSSecretAccessKeyFile},
-	} {
-		if pair[1] != "" && pair[2] != "" {
-			return bad(pair[0], "set either the value or %s_file, not both", pair[0])
+	for _, sd := range secretTable {
+		if v, f := sd.value(c); v != "" && f != "" {
+			return bad(sd.Key, "set either the value or %s_file, not both", sd.Key)
 		}
 	}
 	return nil

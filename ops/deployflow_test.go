@@ -24,3 +24,33 @@ func TestDeployStepsTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretTable: the one table of secrets drives validation, the mounts
+// of both containers and the plain-environment check.
+func TestSecretTable(t *testing.T) {
+	c := customConfig() // with an S3 secret
+	be, pg := c.BackendSpec("x:1"), c.PostgresSpec()
+	for _, s := range secretTable {
+		found := false
+		for _, r := range be.Secrets {
+			found = found || r.Name == s.Name
+		}
+		if !found || be.Env[s.Setting+"_FILE"] != "/run/secrets/"+s.Name {
+			t.Errorf("backend does not read %s through %s_FILE", s.Name, s.Setting)
+		}
+		if _, ok := secretEnv[s.Setting]; !ok {
+			t.Errorf("%s may be set in plain in backend.env", s.Setting)
+		}
+		if s.Postgres != "" && (len(pg.Secrets) != 1 || pg.Env[s.Postgres+"_FILE"] == "") {
+			t.Errorf("postgres does not read %s", s.Name)
+		}
+	}
+	c = exampleConfig() // without
+	if n := len(c.BackendSpec("x:1").Secrets); n != 2 {
+		t.Errorf("without an S3 secret the backend mounts %d secrets, want 2", n)
+	}
+	c.Secrets.SecretKey, c.Secrets.SecretKeyFile = "x", "/y"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "secrets.secret_key") {
+		t.Errorf("value and file both set: %v", err)
+	}
+}

@@ -107,16 +107,14 @@ func (c *Config) BackendImage(tag string) string {
 func (c *Config) BackendSpec(image string) *ContainerSpec {
 	ap, _ := c.PublishAddr()
 	env := map[string]string{
-		"DEBUG":                  "0",
-		"PORT":                   strconv.Itoa(backendPort),
-		"ALLOWED_HOSTS":          c.Domain,
-		"SECRET_KEY_FILE":        "/run/secrets/" + SecretKeyName,
-		"DATABASE_HOST":          c.Postgres.Name,
-		"DATABASE_PORT":          "5432",
-		"DATABASE_NAME":          c.Postgres.Database,
-		"DATABASE_USER":          c.Postgres.User,
-		"DATABASE_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
-		"DATABASE_SSLMODE":       "disable", // the internal network never leaves the host
+		"DEBUG":            "0",
+		"PORT":             strconv.Itoa(backendPort),
+		"ALLOWED_HOSTS":    c.Domain,
+		"DATABASE_HOST":    c.Postgres.Name,
+		"DATABASE_PORT":    "5432",
+		"DATABASE_NAME":    c.Postgres.Database,
+		"DATABASE_USER":    c.Postgres.User,
+		"DATABASE_SSLMODE": "disable", // the internal network never leaves the host
 		// On SIGTERM, serve on as a lame duck until the proxies have moved
 		// to the other slot (at most this long; see isis serve).
 		"SHUTDOWN_DELAY": "2s",
@@ -124,10 +122,13 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 	own := func(name string) SecretRef {
 		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}
 	}
-	secrets := []SecretRef{own(SecretKeyName), own(DatabasePasswordName)}
-	if c.HasAWSSecret() {
-		secrets = append(secrets, own(AWSSecretName))
-		env["AWS_SECRET_ACCESS_KEY_FILE"] = "/run/secrets/" + AWSSecretName
+	var secrets []SecretRef
+	for _, s := range secretTable {
+		if s.Optional && !s.configured(c) {
+			continue
+		}
+		secrets = append(secrets, own(s.Name))
+		env[s.Setting+"_FILE"] = "/run/secrets/" + s.Name
 	}
 	var mounts []Mount
 	if c.Backend.LogDir != "" {
@@ -166,22 +167,31 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 
 // HasAWSSecret reports whether an S3/R2 secret is configured.
 func (c *Config) HasAWSSecret() bool {
-	return c.Secrets.AWSSecretAccessKey != "" || c.Secrets.AWSSecretAccessKeyFile != ""
+	for _, s := range secretTable {
+		if s.Name == AWSSecretName {
+			return s.configured(c)
+		}
+	}
+	return false
 }
 
 // PostgresSpec is the postgres18 container. It speaks the official image's
 // interface (POSTGRES_* variables, data under /var/lib/postgresql).
 func (c *Config) PostgresSpec() *ContainerSpec {
+	pgEnv := map[string]string{"POSTGRES_USER": c.Postgres.User, "POSTGRES_DB": c.Postgres.Database}
+	var pgSecrets []SecretRef
+	for _, s := range secretTable {
+		if s.Postgres != "" {
+			pgEnv[s.Postgres+"_FILE"] = "/run/secrets/" + s.Name
+			pgSecrets = append(pgSecrets, SecretRef{Name: s.Name, Target: s.Name})
+		}
+	}
 	return &ContainerSpec{
-		Name:     c.Postgres.Name,
-		Image:    c.Postgres.Image,
-		Networks: []string{c.Network},
-		Env: map[string]string{
-			"POSTGRES_USER":          c.Postgres.User,
-			"POSTGRES_DB":            c.Postgres.Database,
-			"POSTGRES_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
-		},
-		Secrets:         []SecretRef{{Name: DatabasePasswordName, Target: DatabasePasswordName}},
+		Name:            c.Postgres.Name,
+		Image:           c.Postgres.Image,
+		Networks:        []string{c.Network},
+		Env:             pgEnv,
+		Secrets:         pgSecrets,
 		Mounts:          []Mount{{Source: c.Postgres.Data, Dest: "/var/lib/postgresql", Options: mountOpts(c.Postgres.Data)}},
 		NoNewPrivileges: true,
 		Health: &Health{Cmd: []string{"pg_isready", "-U", c.Postgres.User, "-d", c.Postgres.Database},

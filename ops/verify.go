@@ -207,8 +207,7 @@ func secretsNotInEnv(conn context.Context, c *Config) error {
 		for _, kv := range data.Config.Env {
 			k, v, _ := strings.Cut(kv, "=")
 			leak := false
-			switch k {
-			case "SECRET_KEY", "DATABASE_PASSWORD", "AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DATABASE_URL":
+			if _, ok := secretEnv[k]; ok {
 				leak = v != ""
 			}
 			for _, s := range values {
