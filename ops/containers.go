@@ -300,14 +300,6 @@ func RunOnce(conn context.Context, s *ContainerSpec, out func(line string)) (int
 	return int(code), nil
 }
 
-func containersInspectLabels(conn context.Context, name string) (map[string]string, error) {
-	d, err := containers.Inspect(conn, name, nil)
-	if err != nil || d.Config == nil {
-		return nil, err
-	}
-	return d.Config.Labels, nil
-}
-
 // Exec runs cmd in a running container, streaming its output to out, and
 // returns its exit code.
 func Exec(conn context.Context, name string, cmd []string, out io.Writer) (int, error) {

@@ -333,25 +333,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-
-// PreviousImage is the image the backend ran before the current one (from
-// the running container's label, else the audit trail).
-func PreviousImage(conn context.Context, c *Config) (string, error) {
-	st, err := InspectContainer(conn, c.Backend.Name)
-	if err != nil {
-		return "", err
-	}
-	if st.Exists {
-		if d, err := containersInspectLabels(conn, c.Backend.Name); err == nil && d["io.isis.previous-image"] != "" {
-			return d["io.isis.previous-image"], nil
-		}
-	}
-	entries, _ := ReadAudit(conn, 100)
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if e.Result == "ok" && e.Image != "" && e.Image != st.Image {
-			return e.Image, nil
-		}
-	}
-	return "", fmt.Errorf("no previous image is known; pass --to TAG")
-}
