@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -45,6 +46,7 @@ type deployRun struct {
 	local     bool
 	current   string // the image the backend ran before this deploy
 	action    string // what the up step did to the backend
+	upToDate  bool   // both slots already run this image as configured
 }
 
 func (d *deployRun) out(line string) {
@@ -239,11 +241,18 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	if err := prepareHostDirs(d.c, d.local); err != nil {
 		return "", "", err
 	}
-	if _, err := EnsurePostgres(d.ctx, d.conn, d.c); err != nil {
+	pg, err := EnsurePostgres(d.ctx, d.conn, d.c)
+	if err != nil {
 		return "", "", fmt.Errorf("postgres: %w", err)
 	}
+	// A deploy that changes nothing runs no job: the backend already runs
+	// this image and says no migration is pending.
+	d.upToDate = pg == "unchanged" && BackendUpToDate(d.conn, d.c, d.r.Image)
+	if d.upToDate && d.readyOK() == nil {
+		return "unchanged", "the backend runs this image; no migration pending", nil
+	}
 	var lines []string
-	err := RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "migrate")
+	err = RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "migrate")
 	return "ok", lastLine(lines), err
 }
 
@@ -274,7 +283,19 @@ func undoUp(d *deployRun) error {
 	return nil
 }
 
+// readyOK asks slot A's /api/ready/ (on its port, or inside it on a remote host).
+func (d *deployRun) readyOK() error {
+	sl := d.c.Slots()[0]
+	if !d.local {
+		return execCheckIn(d.conn, d.c, sl.Name, "GET", "/api/ready/", readyOK)
+	}
+	return httpCheck(d.ctx, &http.Client{Timeout: 5 * time.Second}, "GET", "http://"+sl.Addr.String()+"/api/ready/", d.c.Domain, readyOK)
+}
+
 func stepWaitHealthy(d *deployRun) (string, string, error) {
+	if d.action == "unchanged" {
+		return "ok", "unchanged; verify checks both slots", nil
+	}
 	for _, sl := range d.c.Slots() {
 		if err := WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health); err != nil {
 			return "", "", err
@@ -284,6 +305,9 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 }
 
 func stepCollectstatic(d *deployRun) (string, string, error) {
+	if d.upToDate && d.action == "unchanged" {
+		return "unchanged", "the backend runs this image; its static files are in place", nil
+	}
 	var lines []string
 	err := RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "collectstatic")
 	return "ok", lastLine(lines), err

@@ -156,6 +156,24 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 	return "unchanged", previous, nil
 }
 
+// BackendUpToDate reports whether both slots run image with the current
+// specification (then EnsureBackend changes nothing).
+func BackendUpToDate(conn context.Context, c *Config, image string) bool {
+	id, err := ImageID(conn, image)
+	if err != nil {
+		return false
+	}
+	for _, sl := range c.Slots() {
+		spec := c.SlotSpec(sl, image)
+		spec.ImageID = id
+		st, err := InspectContainer(conn, sl.Name)
+		if err != nil || !st.Running || st.SpecHash != spec.Hash() {
+			return false
+		}
+	}
+	return true
+}
+
 // undoAll undoes the replaced slots, newest first.
 func undoAll(cause error, undo []func() error) error {
 	for i := len(undo) - 1; i >= 0; i-- {

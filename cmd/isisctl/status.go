@@ -40,7 +40,9 @@ func statusRun(conn context.Context, c *ops.Config, opts *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	opts.f.print(map[string]any{"containers": sts, "audit": audit}, func(w io.Writer) {
+	// In JSON, "containers" stays PostgreSQL and the backend (slot A), as
+	// before the standby existed; slot B is "standby".
+	opts.f.print(map[string]any{"containers": sts[:2], "standby": sts[2], "audit": audit}, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONTAINER\tSTATE\tHEALTH\tRESTARTS\tIMAGE\tPUBLISHED")
 		for _, st := range sts {

@@ -85,12 +85,16 @@ func startProxy(t *testing.T, name string, cmd *exec.Cmd, port int, errLog strin
 		cmd.Wait()
 		if t.Failed() {
 			b, _ := os.ReadFile(errLog)
-			var errs []string
+			var failed, errs []string
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, "[error]") || strings.Contains(l, `"level":"error"`) || strings.Contains(l, "no live") {
+				switch {
+				case strings.Contains(l, " upstream ") && !strings.Contains(l, "["):
+					failed = append(failed, l) // nginx's access log of the non-2xx answers
+				case strings.Contains(l, "[error]") || strings.Contains(l, `"level":"error"`):
 					errs = append(errs, l)
 				}
 			}
+			errs = append(failed, errs...)
 			if len(errs) > 30 {
 				errs = errs[:30]
 			}
@@ -120,7 +124,9 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
-	access_log off;
+	log_format upstreams '$time_local $status $request_method $uri upstream $upstream_addr status $upstream_status in $upstream_connect_time/$upstream_response_time';
+	access_log %[1]s/error.log upstreams if=$failed;
+	map $status $failed { ~^[23] 0; default 1; }
 	client_body_temp_path %[1]s/body;
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;
