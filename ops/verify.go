@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -78,8 +79,27 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNSEnabled))
 	}
 
-	pg, err := InspectContainer(conn, c.Postgres.Name)
-	add("container "+c.Postgres.Name, containerCheck(conn, pg, err), "running, healthy")
+	// The health checks (an exec each) run at once; the results are
+	// reported in order below.
+	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
+	states := make(map[string]*ContainerState, len(names))
+	health := make(map[string]error, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := InspectContainer(conn, n)
+			herr := containerCheck(conn, st, err)
+			mu.Lock()
+			states[n], health[n] = st, herr
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	pg := states[c.Postgres.Name]
+	add("container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
 	if pg != nil && pg.Exists {
 		var perr error
 		if !slices.Equal(pg.Networks, []string{c.Network}) {
@@ -91,8 +111,8 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 	}
 
 	for _, sl := range c.Slots() {
-		be, err := InspectContainer(conn, sl.Name)
-		add("container "+sl.Name, containerCheck(conn, be, err), "running, healthy")
+		be := states[sl.Name]
+		add("container "+sl.Name, health[sl.Name], "running, healthy")
 		if be == nil || !be.Exists {
 			continue
 		}
@@ -105,8 +125,8 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		}
 		add(sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
 	}
-	for _, name := range []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()} {
-		if st, err := InspectContainer(conn, name); err == nil && st.Exists {
+	for _, name := range names {
+		if st := states[name]; st != nil && st.Exists {
 			add(name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
 		}
 	}
