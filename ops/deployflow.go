@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -296,10 +297,19 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 	if d.action == "unchanged" {
 		return "ok", "unchanged; verify checks both slots", nil
 	}
-	for _, sl := range d.c.Slots() {
-		if err := WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health); err != nil {
-			return "", "", err
-		}
+	slots := d.c.Slots()
+	errs := make([]error, len(slots))
+	var wg sync.WaitGroup
+	for i, sl := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", "", err
 	}
 	return "ok", "both slots", nil
 }
@@ -308,8 +318,18 @@ func stepCollectstatic(d *deployRun) (string, string, error) {
 	if d.upToDate && d.action == "unchanged" {
 		return "unchanged", "the backend runs this image; its static files are in place", nil
 	}
+	// In slot A, which now runs the new image with the static files' mount:
+	// no one-off container to create and remove.
+	var buf strings.Builder
+	code, err := Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
 	var lines []string
-	err := RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "collectstatic")
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		lines = append(lines, l)
+		d.out(l)
+	}
+	if err == nil && code != 0 {
+		err = fmt.Errorf("isis collectstatic exited with code %d: %s", code, lastLine(lines))
+	}
 	return "ok", lastLine(lines), err
 }
 

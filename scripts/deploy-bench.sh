@@ -47,5 +47,7 @@ for i in $(seq 1 "$runs"); do
 	noop+=("$(timeit ctl deploy --tag "bench-$((i - 1))")")
 	upgrade+=("$(timeit ctl deploy --tag "bench-$i")")
 done
+echo "the last upgrade, step by step:"
+ctl deploy --tag "bench-$((runs + 1))" | sed 's/^/  /'
 echo "no-op deploy (ms): ${noop[*]}; median $(printf '%s\n' "${noop[@]}" | median)"
 echo "upgrade (ms):      ${upgrade[*]}; median $(printf '%s\n' "${upgrade[@]}" | median)"
