@@ -89,8 +89,9 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 	}
 	// Replace the slot that is not serving first: normally B, the standby;
 	// A first when A is down and B is what the proxies are using.
+	serving := []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
 	order := []int{1, 0}
-	if !servingOK(conn, states[0]) && servingOK(conn, states[1]) {
+	if !serving[0] && serving[1] {
 		order = []int{0, 1}
 	}
 	var undo []func() error
@@ -110,10 +111,11 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 			if err != nil {
 				return "", previous, undoAll(err, undo)
 			}
+			serving[i] = true
 			started++
 			continue
 		}
-		if other := order[1-n]; st.Running && servingOK(conn, states[other]) {
+		if other := order[1-n]; st.Running && serving[other] {
 			// The slot that serves while this one is drained must be what
 			// the proxies have come back to: up for a while, and proven a
 			// few of Caddy's health-check intervals ago.
@@ -136,6 +138,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 		undo = append(undo, u.undo)
 		commits = append(commits, u.commit)
 		proven = time.Now()
+		serving[i] = true
 		if st.Exists {
 			replaced++
 		} else {
