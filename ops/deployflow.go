@@ -200,6 +200,9 @@ func stepBuild(d *deployRun) (string, string, error) {
 		return "", "", err
 	}
 	d.r.Image, d.r.ImageID = b.Image, b.ID
+	if b.Tagged {
+		return "changed", b.Image + " (same content as an earlier build: tagged, not rebuilt)", nil
+	}
 	if !b.Built {
 		return "unchanged", b.Image + " (same content, not rebuilt)", nil
 	}
