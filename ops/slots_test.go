@@ -72,3 +72,31 @@ func TestCheckUpstreams(t *testing.T) {
 		t.Errorf("single upstream: err = %v", err)
 	}
 }
+
+// TestProxyConfigShape: the rendered proxy files are whole (balanced braces,
+// one upstream block in nginx's, both slots in each).
+func TestProxyConfigShape(t *testing.T) {
+	files, err := Render(exampleConfig(), RenderOptions{Image: "x:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name, "proxy/") {
+			continue
+		}
+		depth := 0
+		for i, line := range strings.Split(f.Content, "\n") {
+			code, _, _ := strings.Cut(line, "#")
+			depth += strings.Count(code, "{") - strings.Count(code, "}")
+			if depth < 0 {
+				t.Fatalf("%s:%d: unbalanced }", f.Name, i+1)
+			}
+			if depth == 0 && strings.HasPrefix(strings.TrimSpace(code), "server 127.") {
+				t.Errorf("%s:%d: an upstream server outside the upstream block: %s", f.Name, i+1, line)
+			}
+		}
+		if depth != 0 {
+			t.Errorf("%s: %d unclosed {", f.Name, depth)
+		}
+	}
+}
