@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -43,10 +44,13 @@ type BackendConfig struct {
 	Tag     string `yaml:"tag"`
 	Publish string `yaml:"publish"`
 	// StandbyPublish is slot B's loopback address (default: publish's port + 1).
-	StandbyPublish string            `yaml:"standby_publish"`
-	LogDir         string            `yaml:"log_dir"`
-	StaticDir      string            `yaml:"static_dir"`
-	Env            map[string]string `yaml:"env"`
+	StandbyPublish string `yaml:"standby_publish"`
+	// DrainTimeout bounds how long a replaced backend finishes its requests
+	// (isis's SHUTDOWN_TIMEOUT; default 25s).
+	DrainTimeout string            `yaml:"drain_timeout"`
+	LogDir       string            `yaml:"log_dir"`
+	StaticDir    string            `yaml:"static_dir"`
+	Env          map[string]string `yaml:"env"`
 }
 
 // PostgresConfig describes the postgres18 container.
@@ -267,6 +271,9 @@ func (c *Config) Validate() error {
 	if _, err := c.PublishAddr(); err != nil {
 		return bad("backend.publish", "%v", err)
 	}
+	if _, err := c.Drain(); err != nil {
+		return bad("backend.drain_timeout", "%v", err)
+	}
 	if sb, err := c.StandbyAddr(); err != nil {
 		return bad("backend.standby_publish", "%v", err)
 	} else if pa, _ := c.PublishAddr(); sb == pa {
@@ -320,6 +327,18 @@ func (c *Config) PublishAddr() (netip.AddrPort, error) {
 		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.Publish)
 	}
 	return ap, nil
+}
+
+// Drain is backend.drain_timeout (default 25s, between 1s and 10m).
+func (c *Config) Drain() (time.Duration, error) {
+	if c.Backend.DrainTimeout == "" {
+		return 25 * time.Second, nil
+	}
+	d, err := time.ParseDuration(c.Backend.DrainTimeout)
+	if err != nil || d < time.Second || d > 10*time.Minute {
+		return 0, fmt.Errorf("%q is not a duration between 1s and 10m (e.g. 25s)", c.Backend.DrainTimeout)
+	}
+	return d, nil
 }
 
 // StandbyAddr is where slot B (the standby backend) is published:

@@ -100,3 +100,21 @@ func TestProxyConfigShape(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainTimeout(t *testing.T) {
+	c := exampleConfig()
+	c.Backend.DrainTimeout = "60s"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := c.BackendSpec("x:1")
+	if s.Env["SHUTDOWN_TIMEOUT"] != "1m0s" || s.Env["SHUTDOWN_DELAY"] != "2s" || s.StopTimeout != 65 {
+		t.Errorf("drain 60s: SHUTDOWN_TIMEOUT %s, SHUTDOWN_DELAY %s, StopTimeout %d", s.Env["SHUTDOWN_TIMEOUT"], s.Env["SHUTDOWN_DELAY"], s.StopTimeout)
+	}
+	for _, bad := range []string{"soon", "0s", "1h"} {
+		c.Backend.DrainTimeout = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "backend.drain_timeout") {
+			t.Errorf("drain_timeout %q: %v", bad, err)
+		}
+	}
+}

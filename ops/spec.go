@@ -26,6 +26,9 @@ const (
 	LabelRole     = "io.isis.role"
 	LabelSlot     = "io.isis.slot"
 
+	// shutdownDelay is the backend's lame duck on SIGTERM (isis's SHUTDOWN_DELAY).
+	shutdownDelay = 2 * time.Second
+
 	// RestartAlways is the restart policy of the long-running containers.
 	RestartAlways = "always"
 )
@@ -106,6 +109,7 @@ func (c *Config) BackendImage(tag string) string {
 // BackendSpec is the isis-backend container running image.
 func (c *Config) BackendSpec(image string) *ContainerSpec {
 	ap, _ := c.PublishAddr()
+	drain, _ := c.Drain()
 	env := map[string]string{
 		"DEBUG":            "0",
 		"PORT":             strconv.Itoa(backendPort),
@@ -117,7 +121,9 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		"DATABASE_SSLMODE": "disable", // the internal network never leaves the host
 		// On SIGTERM, serve on as a lame duck until the proxies have moved
 		// to the other slot (at most this long; see isis serve).
-		"SHUTDOWN_DELAY": "2s",
+		"SHUTDOWN_DELAY": shutdownDelay.String(),
+		// Then finish the requests it has, for at most this long.
+		"SHUTDOWN_TIMEOUT": drain.String(),
 	}
 	own := func(name string) SecretRef {
 		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}
@@ -159,7 +165,8 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		DropCaps:        []string{"ALL"},
 		Health: &Health{Cmd: []string{"/isis", "healthcheck"}, Interval: 10 * time.Second, Timeout: 3 * time.Second,
 			StartPeriod: 5 * time.Second, Retries: 3},
-		StopTimeout: 30,
+		// Podman's SIGKILL comes only after the lame duck and the drain.
+		StopTimeout: uint((shutdownDelay + drain).Seconds()) + 3,
 		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "backend"},
 	}

@@ -60,6 +60,21 @@ func (l *lameDuckState) wait(max time.Duration) {
 	}
 }
 
+const maxShutdownTimeout = 10 * time.Minute
+
+// parseShutdownTimeout reads SHUTDOWN_TIMEOUT, how long the drain waits for
+// in-flight requests (default 25s).
+func parseShutdownTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return 25 * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > maxShutdownTimeout {
+		return 0, fmt.Errorf("setting SHUTDOWN_TIMEOUT: %q is not a duration between 1s and %s (e.g. 25s)", v, maxShutdownTimeout)
+	}
+	return d, nil
+}
+
 // lameDuck wraps the API handler for the shutdown's first phase.
 func lameDuck(next http.Handler, draining func() bool, state *lameDuckState) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,8 +21,10 @@ func TestServeLameDuck(t *testing.T) {
 	if _, stderr, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {
 		t.Fatal(stderr)
 	}
-	if _, stderr, code := isis(t, map[string]string{"DATABASE_URL": dsn, "SHUTDOWN_DELAY": "forever"}, "serve"); code != 2 || !strings.Contains(stderr, "SHUTDOWN_DELAY") {
-		t.Errorf("bad SHUTDOWN_DELAY: exit %d %s", code, stderr)
+	for k, v := range map[string]string{"SHUTDOWN_DELAY": "forever", "SHUTDOWN_TIMEOUT": "0s"} {
+		if _, stderr, code := isis(t, map[string]string{"DATABASE_URL": dsn, k: v}, "serve"); code != 2 || !strings.Contains(stderr, k) {
+			t.Errorf("bad %s: exit %d %s", k, code, stderr)
+		}
 	}
 	port := freePort(t)
 	cmd := exec.Command(isisBin, "serve")

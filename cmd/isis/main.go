@@ -62,7 +62,9 @@ type Main struct {
 	logBuf     *bufferedLog
 	// shutdownDelay is the lame-duck phase of a shutdown (SHUTDOWN_DELAY).
 	shutdownDelay time.Duration
-	lame          lameDuckState
+	// shutdownTimeout bounds the drain of in-flight requests (SHUTDOWN_TIMEOUT).
+	shutdownTimeout time.Duration
+	lame            lameDuckState
 }
 
 // NewMain loads the settings and opens the pool and the logger.
@@ -73,6 +75,9 @@ func NewMain(getenv config.Getenv, stdout io.Writer) (*Main, error) {
 	}
 	m := &Main{Config: cfg}
 	if m.shutdownDelay, err = parseShutdownDelay(getenv("SHUTDOWN_DELAY")); err != nil {
+		return nil, exitError{2, err}
+	}
+	if m.shutdownTimeout, err = parseShutdownTimeout(getenv("SHUTDOWN_TIMEOUT")); err != nil {
 		return nil, exitError{2, err}
 	}
 	out := stdout
@@ -137,7 +142,7 @@ func (m *Main) Listen(addr string) error {
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
 // Serve serves until ctx is done, then shuts down gracefully: in-flight
-// requests finish (up to 25 s), then the pool closes.
+// requests finish (up to SHUTDOWN_TIMEOUT, 25 s), then the pool closes.
 func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.SecretKeyGenerated {
 		m.Logger.Warn("SECRET_KEY is not set: using a random key for this run (DEBUG=1 only); tokens die with the process")
@@ -170,7 +175,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
 		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), m.shutdownTimeout)
 	defer cancel()
 	err := m.httpServer.Shutdown(sctx)
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
