@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,13 +45,18 @@ type Config struct {
 
 // BackendConfig describes the isis-backend container.
 type BackendConfig struct {
-	Name      string            `yaml:"name"`
-	Image     string            `yaml:"image"`
-	Tag       string            `yaml:"tag"`
-	Publish   string            `yaml:"publish"`
-	LogDir    string            `yaml:"log_dir"`
-	StaticDir string            `yaml:"static_dir"`
-	Env       map[string]string `yaml:"env"`
+	Name    string `yaml:"name"`
+	Image   string `yaml:"image"`
+	Tag     string `yaml:"tag"`
+	Publish string `yaml:"publish"`
+	// StandbyPublish is slot B's loopback address (default: publish's port + 1).
+	StandbyPublish string `yaml:"standby_publish"`
+	// DrainTimeout bounds how long a replaced backend finishes its requests
+	// (isis's SHUTDOWN_TIMEOUT; default 25s).
+	DrainTimeout string            `yaml:"drain_timeout"`
+	LogDir       string            `yaml:"log_dir"`
+	StaticDir    string            `yaml:"static_dir"`
+	Env          map[string]string `yaml:"env"`
 }
 
 // PostgresConfig describes the postgres18 container.
@@ -285,10 +291,7 @@ var (
 )
 
 // Settings that must never be plain environment values of the backend.
-var secretEnv = map[string]string{
-	"SECRET_KEY": "secrets.secret_key", "DATABASE_PASSWORD": "secrets.database_password",
-	"AWS_SECRET_ACCESS_KEY": "secrets.aws_secret_access_key", "DATABASE_URL": "postgres.*",
-}
+var secretEnv = plainSecretSettings()
 
 // Validate checks every key, naming the first bad one.
 func (c *Config) Validate() error {
@@ -324,6 +327,14 @@ func (c *Config) Validate() error {
 	if key, msg := c.Kube.validate(); key != "" {
 		return bad(key, "%s", msg)
 	}
+	if _, err := c.Drain(); err != nil {
+		return bad("backend.drain_timeout", "%v", err)
+	}
+	if sb, err := c.StandbyAddr(); err != nil {
+		return bad("backend.standby_publish", "%v", err)
+	} else if pa, _ := c.PublishAddr(); sb == pa {
+		return bad("backend.standby_publish", "%q is backend.publish itself: the standby slot needs a port of its own", sb)
+	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {
 		if p != "" && !filepath.IsAbs(p) {
 			return bad(key, "%q is not an absolute path", p)
@@ -345,13 +356,9 @@ func (c *Config) Validate() error {
 			return bad("backend.env."+k, "secrets are not plain environment values; set %s instead", where)
 		}
 	}
-	for _, pair := range [][3]string{
-		{"secrets.secret_key", c.Secrets.SecretKey, c.Secrets.SecretKeyFile},
-		{"secrets.database_password", c.Secrets.DatabasePassword, c.Secrets.DatabasePasswordFile},
-		{"secrets.aws_secret_access_key", c.Secrets.AWSSecretAccessKey, c.Secrets.AWSSecretAccessKeyFile},
-	} {
-		if pair[1] != "" && pair[2] != "" {
-			return bad(pair[0], "set either the value or %s_file, not both", pair[0])
+	for _, sd := range secretTable {
+		if v, f := sd.value(c); v != "" && f != "" {
+			return bad(sd.Key, "set either the value or %s_file, not both", sd.Key)
 		}
 	}
 	return nil
@@ -374,6 +381,41 @@ func (c *Config) PublishAddr() (netip.AddrPort, error) {
 	}
 	if !ap.Addr().IsLoopback() {
 		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.Publish)
+	}
+	return ap, nil
+}
+
+// Drain is backend.drain_timeout (default 25s, between 1s and 10m).
+func (c *Config) Drain() (time.Duration, error) {
+	if c.Backend.DrainTimeout == "" {
+		return 25 * time.Second, nil
+	}
+	d, err := time.ParseDuration(c.Backend.DrainTimeout)
+	if err != nil || d < time.Second || d > 10*time.Minute {
+		return 0, fmt.Errorf("%q is not a duration between 1s and 10m (e.g. 25s)", c.Backend.DrainTimeout)
+	}
+	return d, nil
+}
+
+// StandbyAddr is where slot B (the standby backend) is published:
+// backend.standby_publish, else backend.publish's port + 1.
+func (c *Config) StandbyAddr() (netip.AddrPort, error) {
+	if c.Backend.StandbyPublish == "" {
+		pa, err := c.PublishAddr()
+		if err != nil {
+			return pa, err
+		}
+		if pa.Port() == 65535 {
+			return pa, fmt.Errorf("backend.publish uses port 65535: set backend.standby_publish")
+		}
+		return netip.AddrPortFrom(pa.Addr(), pa.Port()+1), nil
+	}
+	ap, err := netip.ParseAddrPort(c.Backend.StandbyPublish)
+	if err != nil || ap.Port() == 0 {
+		return ap, fmt.Errorf("%q is not an address:port like 127.0.0.1:3004", c.Backend.StandbyPublish)
+	}
+	if !ap.Addr().IsLoopback() {
+		return ap, fmt.Errorf("%q is not a loopback address: the backend is published for a local reverse proxy only", c.Backend.StandbyPublish)
 	}
 	return ap, nil
 }

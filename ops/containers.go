@@ -82,6 +82,9 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 			Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: int(h.Retries)}
 	}
 	g.Command = s.Command
+	if s.Restart != "" {
+		g.RestartPolicy = s.Restart
+	}
 	stop := s.StopTimeout
 	g.StopTimeout = &stop
 	return g
@@ -100,6 +103,11 @@ type ContainerState struct {
 	Published []string `json:"published,omitempty"`
 	Env       []string `json:"-"`
 	StartedAt string   `json:"started_at,omitempty"`
+	// RestartCount is how often Podman restarted it under its restart policy.
+	RestartCount int               `json:"restart_count"`
+	Restart      string            `json:"restart_policy,omitempty"`
+	Labels       map[string]string `json:"-"`
+	started      time.Time
 }
 
 // InspectContainer returns the state of name (Exists false when missing).
@@ -123,11 +131,17 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 		}
 		if d.State.Running {
 			st.StartedAt = d.State.StartedAt.UTC().Format(time.RFC3339)
+			st.started = d.State.StartedAt
 		}
+	}
+	st.RestartCount = int(d.RestartCount)
+	if d.HostConfig != nil && d.HostConfig.RestartPolicy != nil {
+		st.Restart = d.HostConfig.RestartPolicy.Name
 	}
 	if d.Config != nil {
 		st.SpecHash = d.Config.Labels[LabelSpecHash]
 		st.Env = d.Config.Env
+		st.Labels = d.Config.Labels
 	}
 	if d.NetworkSettings != nil {
 		for n := range d.NetworkSettings.Networks {
@@ -223,10 +237,16 @@ func WaitHealthy(ctx, conn context.Context, name string, timeout time.Duration, 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("container %q not healthy after %s (%s)%s", name, timeout.Round(time.Second), last, tailLogs(conn, name, 5))
 		}
+		// Often at first (a new isis listens within a fraction of a
+		// second), then every second.
+		pause := 100 * time.Millisecond
+		if time.Since(start) > 5*time.Second {
+			pause = time.Second
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pause):
 		}
 	}
 }
@@ -278,14 +298,6 @@ func RunOnce(conn context.Context, s *ContainerSpec, out func(line string)) (int
 	}
 	<-done
 	return int(code), nil
-}
-
-func containersInspectLabels(conn context.Context, name string) (map[string]string, error) {
-	d, err := containers.Inspect(conn, name, nil)
-	if err != nil || d.Config == nil {
-		return nil, err
-	}
-	return d.Config.Labels, nil
 }
 
 // Exec runs cmd in a running container, streaming its output to out, and

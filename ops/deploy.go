@@ -124,94 +124,6 @@ func backendSpecFor(conn context.Context, c *Config, image string) (*ContainerSp
 	return spec, nil
 }
 
-// candidateName is where a new backend proves itself before it takes over.
-func candidateName(c *Config) string { return c.Backend.Name + "-next" }
-func previousName(c *Config) string  { return c.Backend.Name + "-previous" }
-
-// EnsureBackend brings the backend to image: unchanged when the running
-// container already has the same spec; otherwise a candidate (no published
-// port) must pass its health check before the old backend is replaced, so a
-// broken image never takes the old one down.
-func EnsureBackend(ctx, conn context.Context, c *Config, image string) (action, previous string, err error) {
-	spec, err := backendSpecFor(conn, c, image)
-	if err != nil {
-		return "", "", err
-	}
-	st, err := InspectContainer(conn, spec.Name)
-	if err != nil {
-		return "", "", err
-	}
-	if st.Exists && st.SpecHash == spec.Hash() {
-		if st.Running {
-			return "unchanged", "", nil
-		}
-		if err := StartContainer(conn, spec.Name); err != nil {
-			return "", "", err
-		}
-		return "started", "", WaitHealthy(ctx, conn, spec.Name, 60*time.Second, spec.Health)
-	}
-	if st.Exists {
-		previous = st.Image
-		spec.Labels["io.isis.previous-image"] = st.Image
-	}
-	// 1. The candidate: same spec, private network only, nothing published.
-	cand := *spec
-	cand.Name = candidateName(c)
-	cand.Publish = nil
-	cand.Networks = []string{c.Network}
-	cand.Labels = map[string]string{LabelManaged: "true", LabelRole: "candidate"}
-	_ = RemoveContainer(conn, cand.Name, 0)
-	if err := CreateContainer(conn, &cand); err != nil {
-		return "", previous, err
-	}
-	defer RemoveContainer(context.WithoutCancel(conn), cand.Name, 5)
-	if err := StartContainer(conn, cand.Name); err != nil {
-		return "", previous, err
-	}
-	if err := WaitHealthy(ctx, conn, cand.Name, 60*time.Second, cand.Health); err != nil {
-		return "", previous, fmt.Errorf("new backend %s: %w", image, err)
-	}
-	_ = RemoveContainer(conn, cand.Name, 5)
-
-	// 2. The swap: the old one steps aside (kept until the new one is healthy).
-	if st.Exists {
-		_ = RemoveContainer(conn, previousName(c), 0)
-		if err := StopContainer(conn, spec.Name, 10); err != nil {
-			return "", previous, err
-		}
-		if err := RenameContainer(conn, spec.Name, previousName(c)); err != nil {
-			return "", previous, err
-		}
-	}
-	restore := func(cause error) error {
-		_ = RemoveContainer(conn, spec.Name, 5)
-		if !st.Exists {
-			return cause
-		}
-		if err := RenameContainer(conn, previousName(c), spec.Name); err != nil {
-			return fmt.Errorf("%v; restoring the previous backend failed too: %w", cause, err)
-		}
-		if err := StartContainer(conn, spec.Name); err != nil {
-			return fmt.Errorf("%v; restarting the previous backend failed too: %w", cause, err)
-		}
-		return cause
-	}
-	if err := CreateContainer(conn, spec); err != nil {
-		return "", previous, restore(err)
-	}
-	if err := StartContainer(conn, spec.Name); err != nil {
-		return "", previous, restore(err)
-	}
-	if err := WaitHealthy(ctx, conn, spec.Name, 60*time.Second, spec.Health); err != nil {
-		return "", previous, restore(err)
-	}
-	if st.Exists {
-		_ = RemoveContainer(conn, previousName(c), 0)
-		return "replaced", previous, nil
-	}
-	return "created", "", nil
-}
-
 // Up applies the whole deployment through the API.
 func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResult, error) {
 	if err := c.NeedDomain(); err != nil {
@@ -231,7 +143,7 @@ func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResu
 	if r.Postgres, err = EnsurePostgres(ctx, conn, c); err != nil {
 		return r, err
 	}
-	r.Backend, r.Previous, err = EnsureBackend(ctx, conn, c, image)
+	r.Backend, r.Previous, err = EnsureBackend(ctx, conn, c, image, !local)
 	return r, err
 }
 
@@ -245,6 +157,7 @@ func oneOff(conn context.Context, c *Config, image, name string, args ...string)
 	spec.Publish = nil
 	spec.Networks = []string{c.Network}
 	spec.Health = nil
+	spec.Restart = "" // runs once
 	spec.Command = args
 	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
 	return spec, nil
@@ -276,13 +189,19 @@ func RunJob(conn context.Context, c *Config, image string, out func(string), arg
 	return nil
 }
 
-// CurrentImage is the image the running backend uses ("" when none).
+// CurrentImage is the image the backend runs ("" when none): slot A's,
+// else slot B's.
 func CurrentImage(conn context.Context, c *Config) (string, error) {
-	st, err := InspectContainer(conn, c.Backend.Name)
-	if err != nil || !st.Exists {
-		return "", err
+	for _, sl := range c.Slots() {
+		st, err := InspectContainer(conn, sl.Name)
+		if err != nil {
+			return "", err
+		}
+		if st.Exists {
+			return st.Image, nil
+		}
 	}
-	return st.Image, nil
+	return "", nil
 }
 
 // portFree reports whether addr can be bound here (local hosts only).
@@ -413,26 +332,4 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// PreviousImage is the image the backend ran before the current one (from
-// the running container's label, else the audit trail).
-func PreviousImage(conn context.Context, c *Config) (string, error) {
-	st, err := InspectContainer(conn, c.Backend.Name)
-	if err != nil {
-		return "", err
-	}
-	if st.Exists {
-		if d, err := containersInspectLabels(conn, c.Backend.Name); err == nil && d["io.isis.previous-image"] != "" {
-			return d["io.isis.previous-image"], nil
-		}
-	}
-	entries, _ := ReadAudit(conn, 100)
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if e.Result == "ok" && e.Image != "" && e.Image != st.Image {
-			return e.Image, nil
-		}
-	}
-	return "", fmt.Errorf("no previous image is known; pass --to TAG")
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,20 +38,82 @@ type DeployResult struct {
 	Duration   time.Duration `json:"duration_ns"`
 }
 
-var deploySteps = []string{"preflight", "build", "network", "secrets", "render", "migrate", "up", "wait healthy", "collectstatic", "verify"}
+// deployRun is the state one deploy's steps share.
+type deployRun struct {
+	ctx, conn context.Context
+	c         *Config
+	o         DeployOptions
+	r         *DeployResult
+	local     bool
+	current   string // the image the backend ran before this deploy
+	action    string // what the up step did to the backend
+	upToDate  bool   // both slots already run this image as configured
+}
 
-// Deploy runs preflight → build → network → secrets → render → migrate (new
-// image) → up → wait healthy → collectstatic → verify, rolling the backend
-// back to its previous image when anything fails after the new one started.
+func (d *deployRun) out(line string) {
+	if d.o.Out != nil {
+		fmt.Fprintln(d.o.Out, "    "+line)
+	}
+}
+
+// DeployStep is one step of a deploy, a value in the ordered table that the
+// flow, the dry-run plan and the command's help all read.
+type DeployStep struct {
+	Name string
+	// Summary is the step in the command's help.
+	Summary string
+	// Plan is what --dry-run prints for it (nil: Summary). It changes nothing.
+	Plan func(d *deployRun) string
+	// Run does it, reporting a status (ok, changed, unchanged) and a detail.
+	Run func(d *deployRun) (status, detail string, err error)
+	// Undo reverses it when a later step fails (nil: nothing to undo).
+	Undo func(d *deployRun) error
+}
+
+// DeploySteps is the deploy, in order.
+var DeploySteps = []DeployStep{
+	{Name: "preflight", Summary: "Podman reachable, configuration complete, ports free", Run: stepPreflight},
+	{Name: "build", Summary: "build the image (nothing when its content is unchanged)", Plan: planBuild, Run: stepBuild},
+	{Name: "network", Summary: "create the private and egress networks if missing", Plan: planNetwork, Run: stepNetwork},
+	{Name: "secrets", Summary: "create the missing Podman secrets", Run: stepSecrets},
+	{Name: "render", Summary: "render the quadlet units and check them with Podman's quadlet code", Run: stepRender},
+	{Name: "migrate", Summary: "migrate with the new image in a one-off container, before anything is replaced", Plan: planMigrate, Run: stepMigrate},
+	{Name: "up", Summary: "replace slot B, prove it, then drain and replace slot A (gapless)", Plan: planUp, Run: stepUp, Undo: undoUp},
+	{Name: "wait healthy", Summary: "both slots healthy", Run: stepWaitHealthy},
+	{Name: "collectstatic", Summary: "sync the static files", Run: stepCollectstatic},
+	{Name: "verify", Summary: "the smoke test of isisctl verify", Run: stepVerify},
+}
+
+// DeployStepNames are the steps' names, in order.
+func DeployStepNames() []string {
+	names := make([]string, len(DeploySteps))
+	for i, s := range DeploySteps {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// DeployHelp describes the steps, one line each, for the command's help.
+func DeployHelp() string {
+	var b strings.Builder
+	for i, s := range DeploySteps {
+		fmt.Fprintf(&b, "  %2d. %-13s %s\n", i+1, s.Name, s.Summary)
+	}
+	return b.String()
+}
+
+// Deploy runs DeploySteps in order; when one fails, the steps before it are
+// undone newest first (the backend goes back to its previous image, as
+// gaplessly as it came). With DryRun it runs preflight and prints the plan.
 func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResult, error) {
 	start := time.Now()
-	r := &DeployResult{}
-	n := 0
-	step := func(name string, f func() (status, detail string, err error)) error {
-		n++
+	d := &deployRun{ctx: ctx, conn: conn, c: c, o: o, r: &DeployResult{}, local: IsLocal(o.URL)}
+	r := d.r
+	run := func(i int) error {
+		st := DeploySteps[i]
 		t := time.Now()
-		status, detail, err := f()
-		s := Step{N: n, Total: len(deploySteps), Name: name, Status: status, Detail: detail, Duration: time.Since(t)}
+		status, detail, err := st.Run(d)
+		s := Step{N: i + 1, Total: len(DeploySteps), Name: st.Name, Status: status, Detail: detail, Duration: time.Since(t)}
 		if err != nil {
 			s.Status, s.Detail = "failed", err.Error()
 		}
@@ -58,48 +122,15 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 			o.Progress(s)
 		}
 		if err != nil {
-			return &StepError{Step: name, Err: err}
+			return &StepError{Step: st.Name, Err: err}
 		}
 		return nil
 	}
-	out := func(line string) {
-		if o.Out != nil {
-			fmt.Fprintln(o.Out, "    "+line)
-		}
-	}
-	local := IsLocal(o.URL)
-
-	if err := step("preflight", func() (string, string, error) {
-		v, err := PodmanVersion(conn)
-		if err != nil {
-			return "", "", err
-		}
-		if err := c.NeedDomain(); err != nil {
-			return "", "", err
-		}
-		if err := c.PlaceholderError(); err != nil {
-			return "", "", err
-		}
-		if _, err := c.secretValues(); err != nil {
-			return "", "", err
-		}
-		if _, err := c.IsisBinary(); err != nil {
-			return "", "", err
-		}
-		if local {
-			if be, _ := InspectContainer(conn, c.Backend.Name); be == nil || !be.Running {
-				if err := portFree(c.Backend.Publish); err != nil {
-					return "", "", fmt.Errorf("port %s is taken by another program: %v", c.Backend.Publish, unwrapOp(err))
-				}
-			}
-		}
-		return "ok", "podman " + v, nil
-	}); err != nil {
+	if err := run(0); err != nil {
 		return r, unwrapConfig(err)
 	}
-
 	if o.DryRun {
-		return r, dryRun(conn, c, o, r)
+		return r, dryRun(d)
 	}
 	lock, err := AcquireLock(conn)
 	if err != nil {
@@ -117,124 +148,210 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
-
-	if err := step("build", func() (string, string, error) {
-		b, err := BuildImage(conn, c, o.Tag, o.Out)
-		if err != nil {
-			return "", "", err
-		}
-		r.Image, r.ImageID = b.Image, b.ID
-		if !b.Built {
-			return "unchanged", b.Image + " (same content, not rebuilt)", nil
-		}
-		return "changed", fmt.Sprintf("%s, %.1f MB", b.Image, float64(b.Size)/1e6), nil
-	}); err != nil {
-		return r, err
-	}
-	if err := step("network", func() (string, string, error) {
-		nets, err := EnsureNetworks(conn, c)
-		return changedIf(nets != nil && (nets[0].Created || nets[1].Created)), c.Network + ", " + c.EgressNetwork, err
-	}); err != nil {
-		return r, err
-	}
-	if err := step("secrets", func() (string, string, error) {
-		secs, err := EnsureSecrets(conn, c, false)
-		created := 0
-		for _, s := range secs {
-			if s.Created {
-				created++
-			}
-		}
-		return changedIf(created > 0), fmt.Sprintf("%d present, %d created", len(secs), created), err
-	}); err != nil {
-		return r, err
-	}
-	if err := step("render", func() (string, string, error) {
-		files, err := Render(c, RenderOptions{Image: r.Image})
-		if err != nil {
-			return "", "", err
-		}
-		if err := CheckUnits(files, true); err != nil {
-			return "", "", err
-		}
-		if !o.Install {
-			return "ok", "units checked with quadlet (applied through the API)", nil
-		}
-		changed, err := WriteFiles(o.UnitsDir, files)
-		return changedIf(len(changed) > 0), fmt.Sprintf("%d file(s) changed in %s", len(changed), o.UnitsDir), err
-	}); err != nil {
-		return r, err
-	}
-	current, _ := CurrentImage(conn, c)
-	if err := step("migrate", func() (string, string, error) {
-		if err := prepareHostDirs(c, local); err != nil {
-			return "", "", err
-		}
-		if _, err := EnsurePostgres(ctx, conn, c); err != nil {
-			return "", "", fmt.Errorf("postgres: %w", err)
-		}
-		var lines []string
-		err := RunJob(conn, c, r.Image, func(l string) { lines = append(lines, l); out(l) }, "migrate")
-		return "ok", lastLine(lines), err
-	}); err != nil {
-		return r, err
-	}
-	var action string
-	if err := step("up", func() (string, string, error) {
-		var err error
-		action, r.Previous, err = EnsureBackend(ctx, conn, c, r.Image)
-		if err != nil && current != "" {
-			r.RolledBack = true
-			r.Previous = current
-		}
-		return changedIf(action != "unchanged"), c.Backend.Name + " " + action, err
-	}); err != nil {
-		return r, rolledBack(err, r)
-	}
-	r.Changed = action != "unchanged"
-	fail := func(err error) error {
-		if r.Changed && current != "" && current != r.Image {
-			if _, _, rerr := EnsureBackend(ctx, conn, c, current); rerr != nil {
-				return fmt.Errorf("%w; rollback to %s failed too: %v", err, current, rerr)
-			}
-			r.RolledBack = true
-			r.Previous = current
-			return rolledBack(err, r)
-		}
-		return err
-	}
-	if err := step("wait healthy", func() (string, string, error) {
-		return "ok", "", WaitHealthy(ctx, conn, c.Backend.Name, 60*time.Second, c.BackendSpec("").Health)
-	}); err != nil {
-		return r, fail(err)
-	}
-	if err := step("collectstatic", func() (string, string, error) {
-		var lines []string
-		err := RunJob(conn, c, r.Image, func(l string) { lines = append(lines, l); out(l) }, "collectstatic")
-		return "ok", lastLine(lines), err
-	}); err != nil {
-		return r, fail(err)
-	}
-	if err := step("verify", func() (string, string, error) {
-		vo := o.Verify
-		vo.PublicURL = o.PublicURL
-		vo.Remote = !local
-		r.Verify = Verify(ctx, conn, c, vo)
-		if !r.Verify.OK {
-			var failed []string
-			for _, ch := range r.Verify.Checks {
-				if !ch.OK {
-					failed = append(failed, ch.Name+": "+ch.Detail)
+	for i := 1; i < len(DeploySteps); i++ {
+		if err := run(i); err != nil {
+			for j := i - 1; j > 0; j-- {
+				if undo := DeploySteps[j].Undo; undo != nil {
+					if uerr := undo(d); uerr != nil {
+						return r, fmt.Errorf("%w; undoing %s failed too: %v", err, DeploySteps[j].Name, uerr)
+					}
 				}
 			}
-			return "", "", fmt.Errorf("%s", strings.Join(failed, "; "))
+			return r, rolledBack(err, r)
 		}
-		return "ok", fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
-	}); err != nil {
-		return r, fail(err)
 	}
 	r.Duration = time.Since(start)
 	return r, nil
+}
+
+func stepPreflight(d *deployRun) (string, string, error) {
+	c := d.c
+	v, err := PodmanVersion(d.conn)
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.NeedDomain(); err != nil {
+		return "", "", err
+	}
+	if err := c.PlaceholderError(); err != nil {
+		return "", "", err
+	}
+	if _, err := c.secretValues(); err != nil {
+		return "", "", err
+	}
+	if _, err := c.IsisBinary(); err != nil {
+		return "", "", err
+	}
+	if d.local {
+		for _, sl := range c.Slots() {
+			if be, _ := InspectContainer(d.conn, sl.Name); be == nil || !be.Running {
+				if err := portFree(sl.Addr.String()); err != nil {
+					return "", "", fmt.Errorf("port %s (for %s) is taken by another program: %v", sl.Addr, sl.Name, unwrapOp(err))
+				}
+			}
+		}
+	}
+	return "ok", "podman " + v, nil
+}
+
+func stepBuild(d *deployRun) (string, string, error) {
+	b, err := BuildImage(d.conn, d.c, d.o.Tag, d.o.Out)
+	if err != nil {
+		return "", "", err
+	}
+	d.r.Image, d.r.ImageID = b.Image, b.ID
+	if b.Tagged {
+		return "changed", b.Image + " (same content as an earlier build: tagged, not rebuilt)", nil
+	}
+	if !b.Built {
+		return "unchanged", b.Image + " (same content, not rebuilt)", nil
+	}
+	return "changed", fmt.Sprintf("%s, %.1f MB", b.Image, float64(b.Size)/1e6), nil
+}
+
+func stepNetwork(d *deployRun) (string, string, error) {
+	nets, err := EnsureNetworks(d.conn, d.c)
+	return changedIf(nets != nil && (nets[0].Created || nets[1].Created)), d.c.Network + ", " + d.c.EgressNetwork, err
+}
+
+func stepSecrets(d *deployRun) (string, string, error) {
+	secs, err := EnsureSecrets(d.conn, d.c, false)
+	created := 0
+	for _, s := range secs {
+		if s.Created {
+			created++
+		}
+	}
+	return changedIf(created > 0), fmt.Sprintf("%d present, %d created", len(secs), created), err
+}
+
+func stepRender(d *deployRun) (string, string, error) {
+	files, err := Render(d.c, RenderOptions{Image: d.r.Image})
+	if err != nil {
+		return "", "", err
+	}
+	if err := CheckUnits(files, true); err != nil {
+		return "", "", err
+	}
+	if !d.o.Install {
+		return "ok", "units checked with quadlet (applied through the API)", nil
+	}
+	changed, err := WriteFiles(d.o.UnitsDir, files)
+	return changedIf(len(changed) > 0), fmt.Sprintf("%d file(s) changed in %s", len(changed), d.o.UnitsDir), err
+}
+
+func stepMigrate(d *deployRun) (string, string, error) {
+	d.current, _ = CurrentImage(d.conn, d.c)
+	if err := prepareHostDirs(d.c, d.local); err != nil {
+		return "", "", err
+	}
+	pg, err := EnsurePostgres(d.ctx, d.conn, d.c)
+	if err != nil {
+		return "", "", fmt.Errorf("postgres: %w", err)
+	}
+	// A deploy that changes nothing runs no job: the backend already runs
+	// this image and says no migration is pending.
+	d.upToDate = pg == "unchanged" && BackendUpToDate(d.conn, d.c, d.r.Image)
+	if d.upToDate && d.readyOK() == nil {
+		return "unchanged", "the backend runs this image; no migration pending", nil
+	}
+	var lines []string
+	err = RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "migrate")
+	return "ok", lastLine(lines), err
+}
+
+func stepUp(d *deployRun) (string, string, error) {
+	var err error
+	r := d.r
+	d.action, r.Previous, err = EnsureBackend(d.ctx, d.conn, d.c, r.Image, !d.local)
+	if err != nil && d.current != "" {
+		// EnsureBackend put the previous containers back itself.
+		r.RolledBack = true
+		r.Previous = d.current
+	}
+	r.Changed = err == nil && d.action != "unchanged"
+	return changedIf(d.action != "unchanged"), d.c.Backend.Name + " " + d.action, err
+}
+
+// undoUp puts the backend back on the image it ran before the deploy.
+func undoUp(d *deployRun) error {
+	r := d.r
+	if !r.Changed || d.current == "" || d.current == r.Image {
+		return nil
+	}
+	if _, _, err := EnsureBackend(d.ctx, d.conn, d.c, d.current, !d.local); err != nil {
+		return fmt.Errorf("rollback to %s: %w", d.current, err)
+	}
+	r.RolledBack = true
+	r.Previous = d.current
+	return nil
+}
+
+// readyOK asks slot A's /api/ready/ (on its port, or inside it on a remote host).
+func (d *deployRun) readyOK() error {
+	sl := d.c.Slots()[0]
+	if !d.local {
+		return execCheckIn(d.conn, d.c, sl.Name, "GET", "/api/ready/", readyOK)
+	}
+	return httpCheck(d.ctx, &http.Client{Timeout: 5 * time.Second}, "GET", "http://"+sl.Addr.String()+"/api/ready/", d.c.Domain, readyOK)
+}
+
+func stepWaitHealthy(d *deployRun) (string, string, error) {
+	if d.action == "unchanged" {
+		return "ok", "unchanged; verify checks both slots", nil
+	}
+	slots := d.c.Slots()
+	errs := make([]error, len(slots))
+	var wg sync.WaitGroup
+	for i, sl := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", "", err
+	}
+	return "ok", "both slots", nil
+}
+
+func stepCollectstatic(d *deployRun) (string, string, error) {
+	if d.upToDate && d.action == "unchanged" {
+		return "unchanged", "the backend runs this image; its static files are in place", nil
+	}
+	// In slot A, which now runs the new image with the static files' mount:
+	// no one-off container to create and remove.
+	var buf strings.Builder
+	code, err := Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		lines = append(lines, l)
+		d.out(l)
+	}
+	if err == nil && code != 0 {
+		err = fmt.Errorf("isis collectstatic exited with code %d: %s", code, lastLine(lines))
+	}
+	return "ok", lastLine(lines), err
+}
+
+func stepVerify(d *deployRun) (string, string, error) {
+	vo := d.o.Verify
+	vo.PublicURL = d.o.PublicURL
+	vo.Remote = !d.local
+	r := d.r
+	r.Verify = Verify(d.ctx, d.conn, d.c, vo)
+	if !r.Verify.OK {
+		var failed []string
+		for _, ch := range r.Verify.Checks {
+			if !ch.OK {
+				failed = append(failed, ch.Name+": "+ch.Detail)
+			}
+		}
+		return "", "", fmt.Errorf("%s", strings.Join(failed, "; "))
+	}
+	return "ok", fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
 }
 
 // rolledBack names the image a failed deploy went back to.
@@ -288,8 +405,10 @@ func lastLine(lines []string) string {
 	return ""
 }
 
-// dryRun fills the plan and the unit diff, changing nothing.
-func dryRun(conn context.Context, c *Config, o DeployOptions, r *DeployResult) error {
+// dryRun fills the plan (one line per step after preflight, from the
+// table) and the unit diff, changing nothing.
+func dryRun(d *deployRun) error {
+	c, o, r := d.c, d.o, d.r
 	dir, tag, err := StageContext(c)
 	if err != nil {
 		return err
@@ -299,20 +418,14 @@ func dryRun(conn context.Context, c *Config, o DeployOptions, r *DeployResult) e
 		tag = o.Tag
 	}
 	r.Image = c.BackendImage(tag)
-	exists, _ := ImageExists(conn, r.Image)
-	current, _ := CurrentImage(conn, c)
-	r.Plan = append(r.Plan, fmt.Sprintf("build %s (%s)", r.Image, map[bool]string{true: "exists: no rebuild", false: "new"}[exists]))
-	for _, n := range []string{c.Network, c.EgressNetwork} {
-		r.Plan = append(r.Plan, "network "+n+": "+networkPlan(conn, n))
+	d.current, _ = CurrentImage(d.conn, c)
+	for _, st := range DeploySteps[1:] {
+		line := st.Name + ": " + st.Summary
+		if st.Plan != nil {
+			line = st.Name + ": " + st.Plan(d)
+		}
+		r.Plan = append(r.Plan, line)
 	}
-	r.Plan = append(r.Plan, "secrets: create the missing ones", "render and check quadlet units",
-		"migrate with "+r.Image+" in a one-off container on "+c.Network)
-	if current == r.Image {
-		r.Plan = append(r.Plan, "up: "+c.Backend.Name+" already runs "+r.Image+" (restart only if its specification changed)")
-	} else {
-		r.Plan = append(r.Plan, fmt.Sprintf("up: replace %s (%s) with %s after a candidate passes its health check", c.Backend.Name, orNone(current), r.Image))
-	}
-	r.Plan = append(r.Plan, "collectstatic", "verify")
 	files, err := Render(c, RenderOptions{Image: r.Image})
 	if err != nil {
 		return err
@@ -323,6 +436,28 @@ func dryRun(conn context.Context, c *Config, o DeployOptions, r *DeployResult) e
 	}
 	r.UnitDiff = DiffUnits(dirUnits, files)
 	return nil
+}
+
+func planBuild(d *deployRun) string {
+	exists, _ := ImageExists(d.conn, d.r.Image)
+	return fmt.Sprintf("%s (%s)", d.r.Image, map[bool]string{true: "exists: no rebuild", false: "new"}[exists])
+}
+
+func planNetwork(d *deployRun) string {
+	return d.c.Network + " " + networkPlan(d.conn, d.c.Network) + ", " + d.c.EgressNetwork + " " + networkPlan(d.conn, d.c.EgressNetwork)
+}
+
+func planMigrate(d *deployRun) string {
+	return "with " + d.r.Image + " in a one-off container on " + d.c.Network
+}
+
+func planUp(d *deployRun) string {
+	if d.current == d.r.Image {
+		return d.c.Backend.Name + " already runs " + d.r.Image + " (replaced only if its specification changed)"
+	}
+	sl := d.c.Slots()
+	return fmt.Sprintf("%s (%s) to %s: %s first, proven by its health check and a smoke request, then %s", sl[0].Name,
+		orNone(d.current), d.r.Image, sl[1].Name, sl[0].Name)
 }
 
 func orNone(s string) string {

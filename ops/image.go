@@ -24,7 +24,8 @@ type BuildResult struct {
 	Image   string `json:"image"`
 	ID      string `json:"id"`
 	Size    int64  `json:"size_bytes"`
-	Built   bool   `json:"built"` // false when the same content was already built
+	Built   bool   `json:"built"`            // false when the same content was already built
+	Tagged  bool   `json:"tagged,omitempty"` // a new tag given to content built before
 	Context string `json:"-"`
 }
 
@@ -117,15 +118,28 @@ func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*Bu
 	if tag == "" {
 		tag = ctag
 	}
-	ref := c.BackendImage(tag)
-	if ok, _ := images.Exists(conn, ref, nil); ok && tag == ctag {
-		img, err := images.GetImage(conn, ref, nil)
-		if err == nil {
-			return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
+	ref, cref := c.BackendImage(tag), c.BackendImage(ctag)
+	// The same content was built before (it carries its content tag): no
+	// build; a new tag for it is only a name.
+	if ok, _ := images.Exists(conn, cref, nil); ok {
+		if img, err := images.GetImage(conn, cref, nil); err == nil {
+			if tag == ctag {
+				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
+			}
+			if cur, err := images.GetImage(conn, ref, nil); err == nil && cur.ID == img.ID {
+				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
+			}
+			if err := images.Tag(conn, img.ID, tag, c.Backend.Image, nil); err == nil {
+				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size, Tagged: true}, nil
+			}
 		}
 	}
 	if out == nil {
 		out = io.Discard
+	}
+	tags := []string{c.BackendImage("latest")}
+	if tag != ctag {
+		tags = append(tags, cref) // found by content next time
 	}
 	opts := types.BuildOptions{BuildOptions: buildahDefine.BuildOptions{
 		ContextDirectory: dir,
@@ -134,7 +148,7 @@ func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*Bu
 		Err:              out,
 		ReportWriter:     out,
 		Layers:           true,
-		AdditionalTags:   []string{c.BackendImage("latest")},
+		AdditionalTags:   tags,
 		Labels:           []string{LabelManaged + "=true"},
 	}}
 	rep, err := images.Build(conn, []string{filepath.Join(dir, "Containerfile")}, opts)

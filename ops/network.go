@@ -62,29 +62,25 @@ type SecretResult struct {
 // secretValues resolves the configured secrets (value or file).
 func (c *Config) secretValues() (map[string]string, error) {
 	out := map[string]string{}
-	for _, s := range []struct{ name, key, value, file string }{
-		{SecretKeyName, "secrets.secret_key", c.Secrets.SecretKey, c.Secrets.SecretKeyFile},
-		{DatabasePasswordName, "secrets.database_password", c.Secrets.DatabasePassword, c.Secrets.DatabasePasswordFile},
-		{AWSSecretName, "secrets.aws_secret_access_key", c.Secrets.AWSSecretAccessKey, c.Secrets.AWSSecretAccessKeyFile},
-	} {
-		v := s.value
-		if s.file != "" {
-			b, err := readSecretFile(s.file)
+	for _, s := range secretTable {
+		v, file := s.value(c)
+		if file != "" {
+			b, err := readSecretFile(file)
 			if err != nil {
-				return nil, &ConfigError{File: c.File, Key: s.key + "_file", Msg: err.Error()}
+				return nil, &ConfigError{File: c.File, Key: s.Key + "_file", Msg: err.Error()}
 			}
 			v = b
 		}
 		if v == "" {
-			if s.name == AWSSecretName {
+			if s.Optional {
 				continue
 			}
-			return nil, &ConfigError{File: c.File, Key: s.key, Msg: "required (or " + s.key + "_file, or ISISCTL_" + envName(s.key) + ")"}
+			return nil, &ConfigError{File: c.File, Key: s.Key, Msg: "required (or " + s.Key + "_file, or ISISCTL_" + envName(s.Key) + ")"}
 		}
-		if s.name == SecretKeyName && len(v) < 32 {
-			return nil, &ConfigError{File: c.File, Key: s.key, Msg: "too short: use at least 32 random characters (openssl rand -base64 48)"}
+		if len(v) < s.MinLen {
+			return nil, &ConfigError{File: c.File, Key: s.Key, Msg: "too short: use at least 32 random characters (openssl rand -base64 48)"}
 		}
-		out[s.name] = v
+		out[s.Name] = v
 	}
 	return out, nil
 }
@@ -99,7 +95,8 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 		return nil, err
 	}
 	var out []*SecretResult
-	for _, name := range []string{SecretKeyName, DatabasePasswordName, AWSSecretName} {
+	for _, def := range secretTable {
+		name := def.Name
 		v, ok := values[name]
 		if !ok {
 			continue

@@ -62,7 +62,10 @@ func (p ProxyConfig) validate() (key, msg string) {
 
 // proxyData is what templates/nginx.conf.tmpl and Caddyfile.tmpl render.
 type proxyData struct {
-	Domain, Upstream string
+	Domain string
+	// The two backend slots (A serves, B is the standby) and the name of
+	// nginx's upstream block.
+	Upstream, Standby, Name string
 	// nginx: the arguments of its listen directives, the port suffix of
 	// its redirect, and the certificate files.
 	HTTPListen, HTTPSListen     []string

@@ -166,16 +166,24 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 	if err := add(c.postgresUnit(), pg, err); err != nil {
 		return nil, err
 	}
-	be, err := c.containerUnit(c.backendUnit(), "isis API backend ("+c.Backend.Name+")", c.BackendSpec(o.Image),
-		[]string{serviceName(c.postgresUnit())}, o)
-	if err := add(c.backendUnit(), be, err); err != nil {
-		return nil, err
+	for _, sl := range c.Slots() {
+		desc := "isis API backend, slot A (" + sl.Name + ")"
+		if sl.ID == "b" {
+			desc = "isis API backend, slot B: the standby the proxy uses while slot A is replaced (" + sl.Name + ")"
+		}
+		unit := sl.Name + ".container"
+		be, err := c.containerUnit(unit, desc, c.SlotSpec(sl, o.Image), []string{serviceName(c.postgresUnit())}, o)
+		if err := add(unit, be, err); err != nil {
+			return nil, err
+		}
 	}
-	ap, _ := c.PublishAddr()
-	proxy, err := c.proxyData(ap.String())
+	slots := c.Slots()
+	proxy, err := c.proxyData(slots[0].Addr.String())
 	if err != nil {
 		return nil, err
 	}
+	proxy.Standby = slots[1].Addr.String()
+	proxy.Name = strings.NewReplacer("-", "_", ".", "_").Replace(c.Backend.Name)
 	if err := addT("proxy/Caddyfile", "Caddyfile.tmpl", proxy); err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func TestRenderGolden(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "api.container out1.network private1-postgres.container private1.network proxy/Caddyfile proxy/nginx-isis.conf" {
+	if got := strings.Join(names, " "); got != "api-b.container api.container out1.network private1-postgres.container private1.network proxy/Caddyfile proxy/nginx-isis.conf" {
 		t.Errorf("files = %s", got)
 	}
 }
@@ -176,7 +176,7 @@ func TestRealQuadletGenerator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quadlet -dryrun: %v\n%s", err, out)
 	}
-	for _, want := range []string{"---isis-backend.service---", "---swe2-postgres.service---", "---swe2-network.service---",
+	for _, want := range []string{"---isis-backend.service---", "---isis-backend-b.service---", "---swe2-postgres.service---", "---swe2-network.service---",
 		"---isis-egress-network.service---", "---isis-pgdata-volume.service---"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quadlet output lacks %s", want)

@@ -24,6 +24,13 @@ const (
 	LabelManaged  = "io.isis.managed"
 	LabelSpecHash = "io.isis.spec-hash"
 	LabelRole     = "io.isis.role"
+	LabelSlot     = "io.isis.slot"
+
+	// shutdownDelay is the backend's lame duck on SIGTERM (isis's SHUTDOWN_DELAY).
+	shutdownDelay = 2 * time.Second
+
+	// RestartAlways is the restart policy of the long-running containers.
+	RestartAlways = "always"
 )
 
 // SecretRef mounts a Podman secret at /run/secrets/Target.
@@ -73,7 +80,10 @@ type ContainerSpec struct {
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
 	StopTimeout     uint              `json:"stop_timeout"`
-	Labels          map[string]string `json:"labels,omitempty"`
+	// Restart is Podman's restart policy for containers made through the
+	// API ("always", as the quadlet units' Restart=always; "" for jobs).
+	Restart string            `json:"restart,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
 	ImageID string `json:"image_id,omitempty"`
 }
@@ -99,25 +109,32 @@ func (c *Config) BackendImage(tag string) string {
 // BackendSpec is the isis-backend container running image.
 func (c *Config) BackendSpec(image string) *ContainerSpec {
 	ap, _ := c.PublishAddr()
+	drain, _ := c.Drain()
 	env := map[string]string{
-		"DEBUG":                  "0",
-		"PORT":                   strconv.Itoa(backendPort),
-		"ALLOWED_HOSTS":          c.Domain,
-		"SECRET_KEY_FILE":        "/run/secrets/" + SecretKeyName,
-		"DATABASE_HOST":          c.Postgres.Name,
-		"DATABASE_PORT":          "5432",
-		"DATABASE_NAME":          c.Postgres.Database,
-		"DATABASE_USER":          c.Postgres.User,
-		"DATABASE_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
-		"DATABASE_SSLMODE":       "disable", // the internal network never leaves the host
+		"DEBUG":            "0",
+		"PORT":             strconv.Itoa(backendPort),
+		"ALLOWED_HOSTS":    c.Domain,
+		"DATABASE_HOST":    c.Postgres.Name,
+		"DATABASE_PORT":    "5432",
+		"DATABASE_NAME":    c.Postgres.Database,
+		"DATABASE_USER":    c.Postgres.User,
+		"DATABASE_SSLMODE": "disable", // the internal network never leaves the host
+		// On SIGTERM, serve on as a lame duck until the proxies have moved
+		// to the other slot (at most this long; see isis serve).
+		"SHUTDOWN_DELAY": shutdownDelay.String(),
+		// Then finish the requests it has, for at most this long.
+		"SHUTDOWN_TIMEOUT": drain.String(),
 	}
 	own := func(name string) SecretRef {
 		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}
 	}
-	secrets := []SecretRef{own(SecretKeyName), own(DatabasePasswordName)}
-	if c.HasAWSSecret() {
-		secrets = append(secrets, own(AWSSecretName))
-		env["AWS_SECRET_ACCESS_KEY_FILE"] = "/run/secrets/" + AWSSecretName
+	var secrets []SecretRef
+	for _, s := range secretTable {
+		if s.Optional && !s.configured(c) {
+			continue
+		}
+		secrets = append(secrets, own(s.Name))
+		env[s.Setting+"_FILE"] = "/run/secrets/" + s.Name
 	}
 	var mounts []Mount
 	if c.Backend.LogDir != "" {
@@ -148,34 +165,46 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		DropCaps:        []string{"ALL"},
 		Health: &Health{Cmd: []string{"/isis", "healthcheck"}, Interval: 10 * time.Second, Timeout: 3 * time.Second,
 			StartPeriod: 5 * time.Second, Retries: 3},
-		StopTimeout: 30,
+		// Podman's SIGKILL comes only after the lame duck and the drain.
+		StopTimeout: uint((shutdownDelay + drain).Seconds()) + 3,
+		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "backend"},
 	}
 }
 
 // HasAWSSecret reports whether an S3/R2 secret is configured.
 func (c *Config) HasAWSSecret() bool {
-	return c.Secrets.AWSSecretAccessKey != "" || c.Secrets.AWSSecretAccessKeyFile != ""
+	for _, s := range secretTable {
+		if s.Name == AWSSecretName {
+			return s.configured(c)
+		}
+	}
+	return false
 }
 
 // PostgresSpec is the postgres18 container. It speaks the official image's
 // interface (POSTGRES_* variables, data under /var/lib/postgresql).
 func (c *Config) PostgresSpec() *ContainerSpec {
+	pgEnv := map[string]string{"POSTGRES_USER": c.Postgres.User, "POSTGRES_DB": c.Postgres.Database}
+	var pgSecrets []SecretRef
+	for _, s := range secretTable {
+		if s.Postgres != "" {
+			pgEnv[s.Postgres+"_FILE"] = "/run/secrets/" + s.Name
+			pgSecrets = append(pgSecrets, SecretRef{Name: s.Name, Target: s.Name})
+		}
+	}
 	return &ContainerSpec{
-		Name:     c.Postgres.Name,
-		Image:    c.Postgres.Image,
-		Networks: []string{c.Network},
-		Env: map[string]string{
-			"POSTGRES_USER":          c.Postgres.User,
-			"POSTGRES_DB":            c.Postgres.Database,
-			"POSTGRES_PASSWORD_FILE": "/run/secrets/" + DatabasePasswordName,
-		},
-		Secrets:         []SecretRef{{Name: DatabasePasswordName, Target: DatabasePasswordName}},
+		Name:            c.Postgres.Name,
+		Image:           c.Postgres.Image,
+		Networks:        []string{c.Network},
+		Env:             pgEnv,
+		Secrets:         pgSecrets,
 		Mounts:          []Mount{{Source: c.Postgres.Data, Dest: "/var/lib/postgresql", Options: mountOpts(c.Postgres.Data)}},
 		NoNewPrivileges: true,
 		Health: &Health{Cmd: []string{"pg_isready", "-U", c.Postgres.User, "-d", c.Postgres.Database},
 			Interval: 5 * time.Second, Timeout: 3 * time.Second, StartPeriod: 10 * time.Second, Retries: 5},
 		StopTimeout: 60,
+		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "postgres"},
 	}
 }

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -46,6 +49,10 @@ type VerifyOptions struct {
 	// Remote: the Podman host is not this machine (ssh://), so the HTTP
 	// checks run inside the backend container instead of from here.
 	Remote bool
+	// ProxyConfigs are the reverse-proxy files to check for both upstreams
+	// (default: the usual nginx and Caddy places on this host that mention
+	// the domain).
+	ProxyConfigs []string
 }
 
 // Verify runs the smoke test of docs/operations.md.
@@ -72,8 +79,27 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNSEnabled))
 	}
 
-	pg, err := InspectContainer(conn, c.Postgres.Name)
-	add("container "+c.Postgres.Name, containerCheck(conn, pg, err), "running, healthy")
+	// The health checks (an exec each) run at once; the results are
+	// reported in order below.
+	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
+	states := make(map[string]*ContainerState, len(names))
+	health := make(map[string]error, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := InspectContainer(conn, n)
+			herr := containerCheck(conn, st, err)
+			mu.Lock()
+			states[n], health[n] = st, herr
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	pg := states[c.Postgres.Name]
+	add("container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
 	if pg != nil && pg.Exists {
 		var perr error
 		if !slices.Equal(pg.Networks, []string{c.Network}) {
@@ -84,35 +110,53 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		add(c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
 	}
 
-	be, err := InspectContainer(conn, c.Backend.Name)
-	add("container "+c.Backend.Name, containerCheck(conn, be, err), "running, healthy")
-	ap, _ := c.PublishAddr()
-	if be != nil && be.Exists {
+	for _, sl := range c.Slots() {
+		be := states[sl.Name]
+		add("container "+sl.Name, health[sl.Name], "running, healthy")
+		if be == nil || !be.Exists {
+			continue
+		}
 		var berr error
-		want := fmt.Sprintf("%s:%d->%d/tcp", ap.Addr(), ap.Port(), backendPort)
+		want := fmt.Sprintf("%s:%d->%d/tcp", sl.Addr.Addr(), sl.Addr.Port(), backendPort)
 		if !slices.Contains(be.Networks, c.Network) {
 			berr = fmt.Errorf("not attached to %s (networks %v)", c.Network, be.Networks)
 		} else if !slices.Equal(be.Published, []string{want}) {
 			berr = fmt.Errorf("publishes %v, want only %s", be.Published, want)
 		}
-		add(c.Backend.Name+" published", berr, "on "+c.Network+", published only on "+ap.String())
+		add(sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
+	}
+	for _, name := range names {
+		if st := states[name]; st != nil && st.Exists {
+			add(name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
+		}
 	}
 	add("no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
 
-	base := o.BaseURL
-	if base == "" {
-		base = "http://" + ap.String()
-	}
 	client := o.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	if o.Remote {
-		add("HEAD /api/ (inside "+c.Backend.Name+")", execCheck(conn, c, http.MethodHead, "/api/", nil), "200")
-		add("GET /api/ready/ (inside "+c.Backend.Name+")", execCheck(conn, c, http.MethodGet, "/api/ready/", readyOK), "200, database ok, migrations ok")
-	} else {
-		add("HEAD /api/", httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200")
-		add("GET /api/ready/", httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+	for _, sl := range c.Slots() {
+		base := o.BaseURL
+		if base == "" || sl.ID == "b" {
+			base = "http://" + sl.Addr.String()
+		}
+		suffix := ""
+		if sl.ID == "b" {
+			suffix = " on " + sl.Name
+		}
+		if o.Remote {
+			add("HEAD /api/ (inside "+sl.Name+")", execCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
+			add("GET /api/ready/ (inside "+sl.Name+")", execCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", readyOK), "200, database ok, migrations ok")
+		} else {
+			add("HEAD /api/"+suffix, httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
+			add("GET /api/ready/"+suffix, httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+		}
+	}
+	if !o.Remote {
+		for _, pc := range findProxyConfigs(c, o.ProxyConfigs) {
+			add("proxy upstreams in "+pc.path, pc.err, "lists both slots, "+c.Slots()[0].Addr.String()+" and "+c.Slots()[1].Addr.String())
+		}
 	}
 	if o.PublicURL != "" {
 		pub := strings.TrimSuffix(o.PublicURL, "/")
@@ -183,8 +227,7 @@ func secretsNotInEnv(conn context.Context, c *Config) error {
 		for _, kv := range data.Config.Env {
 			k, v, _ := strings.Cut(kv, "=")
 			leak := false
-			switch k {
-			case "SECRET_KEY", "DATABASE_PASSWORD", "AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DATABASE_URL":
+			if _, ok := secretEnv[k]; ok {
 				leak = v != ""
 			}
 			for _, s := range values {
@@ -241,8 +284,13 @@ func httpCheck(ctx context.Context, client *http.Client, method, url, host strin
 // execCheck asks the backend to probe itself (`isis healthcheck`), for hosts
 // whose loopback this machine cannot reach.
 func execCheck(conn context.Context, c *Config, method, path string, body func([]byte) error) error {
+	return execCheckIn(conn, c, c.Backend.Name, method, path, body)
+}
+
+// execCheckIn is execCheck in container name.
+func execCheckIn(conn context.Context, c *Config, name, method, path string, body func([]byte) error) error {
 	var out bytes.Buffer
-	code, err := Exec(conn, c.Backend.Name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
+	code, err := Exec(conn, name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
 		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", backendPort, path)}, &out)
 	if err != nil {
 		return err
@@ -252,6 +300,85 @@ func execCheck(conn context.Context, c *Config, method, path string, body func([
 	}
 	if body != nil {
 		return body(bytes.TrimSpace(out.Bytes()))
+	}
+	return nil
+}
+
+// restartLoopCount restarts, the latest within restartLoopWindow, make a
+// restart loop: the container keeps dying and Podman keeps starting it.
+const (
+	restartLoopCount  = 3
+	restartLoopWindow = 2 * time.Minute
+)
+
+// restartLoop fails for a container in a restart loop (its restart count
+// climbing: several restarts, the latest just now, or down between two).
+func restartLoop(st *ContainerState, now time.Time) error {
+	if st.RestartCount == 0 {
+		return nil
+	}
+	if !st.Running {
+		return fmt.Errorf("down after %d restart(s) by its restart policy: see isisctl logs", st.RestartCount)
+	}
+	if st.RestartCount >= restartLoopCount && now.Sub(st.started) < restartLoopWindow {
+		return fmt.Errorf("restart loop: restarted %d times, the last %s ago: see isisctl logs", st.RestartCount,
+			now.Sub(st.started).Round(time.Second))
+	}
+	return nil
+}
+
+func restartDetail(st *ContainerState) string {
+	if st.RestartCount == 0 {
+		return "never restarted (policy " + orNone(st.Restart) + ")"
+	}
+	return fmt.Sprintf("restarted %d time(s) by its restart policy, up since %s", st.RestartCount, st.StartedAt)
+}
+
+type proxyConfig struct {
+	path string
+	err  error
+}
+
+// defaultProxyConfigs are where nginx and Caddy configurations usually are.
+var defaultProxyConfigs = []string{"/etc/nginx/conf.d/*.conf", "/etc/nginx/sites-enabled/*", "/etc/caddy/Caddyfile", "/etc/caddy/*.caddy"}
+
+// findProxyConfigs checks each reverse-proxy file that mentions the domain
+// (explicit paths are checked whatever they mention) lists both slots.
+func findProxyConfigs(c *Config, explicit []string) []proxyConfig {
+	var out []proxyConfig
+	paths := explicit
+	if len(paths) == 0 {
+		for _, g := range defaultProxyConfigs {
+			m, _ := filepath.Glob(g)
+			paths = append(paths, m...)
+		}
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if len(explicit) > 0 {
+				out = append(out, proxyConfig{p, err})
+			}
+			continue
+		}
+		if len(explicit) == 0 && !strings.Contains(string(b), c.Domain) {
+			continue
+		}
+		out = append(out, proxyConfig{p, checkUpstreams(c, string(b))})
+	}
+	return out
+}
+
+// checkUpstreams reports the slots a proxy configuration does not list.
+func checkUpstreams(c *Config, conf string) error {
+	var missing []string
+	for _, sl := range c.Slots() {
+		if !strings.Contains(conf, sl.Addr.String()) {
+			missing = append(missing, sl.Name+" ("+sl.Addr.String()+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("does not list %s: requests fail while a slot is replaced (use isisctl render's proxy/ files)", strings.Join(missing, ", "))
 	}
 	return nil
 }

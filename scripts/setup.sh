@@ -61,7 +61,8 @@ if [ "$mode" = test ]; then
 	want_cmd chromium chromium
 	# sshd on loopback for the ssh:// test of isisctl.
 	want openssh-server
-	# The real reverse proxies, run on loopback by the client-IP test with the configs isisctl renders.
+	# The real reverse proxies, run on loopback with the configs isisctl renders: the client-IP test
+	# and the zero-downtime deploy test.
 	want nginx-light caddy
 	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
 	command -v kubectl >/dev/null 2>&1 || want kubernetes-client

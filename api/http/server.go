@@ -59,6 +59,8 @@ type Server struct {
 	clientIP  clientResolver
 	accessLog io.Writer
 
+	drain draining
+
 	throttleToken, throttleRegister, throttleGoogle *throttle
 	throttlePassword                                *throttle
 	sharedThrottles                                 SharedThrottles
@@ -205,6 +207,9 @@ var (
 )
 
 func (s *Server) handleHealth(c echo.Context) error {
+	if s.Draining() {
+		return drainingAnswer(c)
+	}
 	c.Response().Header()["Cache-Control"] = noStore
 	a := healthAnswer()
 	return writeBlobJSONLen(c, http.StatusOK, a.body, a.lenHdr)
@@ -212,6 +217,9 @@ func (s *Server) handleHealth(c echo.Context) error {
 
 // handleReady checks the database and the migrations, within 2 seconds.
 func (s *Server) handleReady(c echo.Context) error {
+	if s.Draining() {
+		return drainingAnswer(c)
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	out := map[string]string{"status": "ok", "database": "ok", "migrations": "ok"}

@@ -60,6 +60,11 @@ type Main struct {
 	listener   net.Listener
 	logFile    *os.File
 	logBuf     *bufferedLog
+	// shutdownDelay is the lame-duck phase of a shutdown (SHUTDOWN_DELAY).
+	shutdownDelay time.Duration
+	// shutdownTimeout bounds the drain of in-flight requests (SHUTDOWN_TIMEOUT).
+	shutdownTimeout time.Duration
+	lame            lameDuckState
 }
 
 // NewMain loads the settings and opens the pool and the logger.
@@ -69,6 +74,12 @@ func NewMain(getenv config.Getenv, stdout io.Writer) (*Main, error) {
 		return nil, exitError{2, err}
 	}
 	m := &Main{Config: cfg}
+	if m.shutdownDelay, err = parseShutdownDelay(getenv("SHUTDOWN_DELAY")); err != nil {
+		return nil, exitError{2, err}
+	}
+	if m.shutdownTimeout, err = parseShutdownTimeout(getenv("SHUTDOWN_TIMEOUT")); err != nil {
+		return nil, exitError{2, err}
+	}
 	out := stdout
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
@@ -120,7 +131,7 @@ func (m *Main) Listen(addr string) error {
 	}
 	m.Server = apihttp.NewServer(m.Config, m.Logger, svc)
 	m.httpServer = &http.Server{
-		Handler:           m.Server,
+		Handler:           lameDuck(m.Server, m.Server.Draining, &m.lame),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -135,7 +146,7 @@ func (m *Main) Listen(addr string) error {
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
 // Serve serves until ctx is done, then shuts down gracefully: in-flight
-// requests finish (up to 25 s), then the pool closes.
+// requests finish (up to SHUTDOWN_TIMEOUT, 25 s), then the pool closes.
 func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.SecretKeyGenerated {
 		m.Logger.Warn("SECRET_KEY is not set: using a random key for this run (DEBUG=1 only); tokens die with the process")
@@ -169,10 +180,15 @@ func (m *Main) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.Logger.Info("shutting down: finishing in-flight requests")
+	m.Server.Drain() // /api/health/ and /api/ready/ answer 503 from now on
+	if m.shutdownDelay > 0 {
+		m.Logger.Info("lame duck: serving while the proxies move away", "at_most", m.shutdownDelay.String())
+		m.lame.wait(m.shutdownDelay)
+	}
 	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
 		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), m.shutdownTimeout)
 	defer cancel()
 	err := m.httpServer.Shutdown(sctx)
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {

@@ -46,7 +46,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 				return usageError{err}
 			}
 			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
-				image, err := targetImage(conn, c, tag)
+				image, err := ops.TargetImage(conn, c, tag)
 				if err != nil {
 					return err
 				}

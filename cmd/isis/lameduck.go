@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// A graceful shutdown in two phases. On SIGTERM the server first goes lame
+// duck for up to SHUTDOWN_DELAY (default 0; it ends once no request has come
+// for 300 ms): it keeps accepting and serving, but
+// /api/health/ and /api/ready/ answer 503 (a proxy's active health check,
+// such as Caddy's health_uri, stops choosing it), every response says
+// Connection: close, and idempotent requests that came through a proxy
+// which announced it resends them (header X-Isis-Failover, set by the nginx
+// config isisctl renders) are answered 503 at once, so nginx sends them to
+// the other slot and marks this one down. Then it stops accepting and
+// finishes what it has. With both, no proxy opens a new connection to a
+// backend that is about to close its listener.
+
+// FailoverHeader is what a proxy that resends idempotent requests answered
+// 503 to another upstream sends along.
+const FailoverHeader = "X-Isis-Failover"
+
+const maxShutdownDelay = 30 * time.Second
+
+// parseShutdownDelay reads SHUTDOWN_DELAY ("", "0", "1s", "500ms").
+func parseShutdownDelay(v string) (time.Duration, error) {
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > maxShutdownDelay {
+		return 0, fmt.Errorf("setting SHUTDOWN_DELAY: %q is not a duration between 0 and %s (e.g. 1s)", v, maxShutdownDelay)
+	}
+	return d, nil
+}
+
+// lameQuiet ends the lame duck early: once no request (probes aside) has
+// come for this long, the proxies have moved away, or there were none.
+const lameQuiet = 300 * time.Millisecond
+
+// lameDuckState remembers when the last request (probes aside) came.
+type lameDuckState struct{ last atomic.Int64 }
+
+func (l *lameDuckState) seen() { l.last.Store(time.Now().UnixNano()) }
+
+// wait sleeps through the lame duck: max at most, or until no request has
+// come for lameQuiet.
+func (l *lameDuckState) wait(max time.Duration) {
+	start := time.Now()
+	l.last.Store(start.UnixNano())
+	for time.Since(start) < max {
+		if time.Since(time.Unix(0, l.last.Load())) >= lameQuiet {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const maxShutdownTimeout = 10 * time.Minute
+
+// parseShutdownTimeout reads SHUTDOWN_TIMEOUT, how long the drain waits for
+// in-flight requests (default 25s).
+func parseShutdownTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return 25 * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > maxShutdownTimeout {
+		return 0, fmt.Errorf("setting SHUTDOWN_TIMEOUT: %q is not a duration between 1s and %s (e.g. 25s)", v, maxShutdownTimeout)
+	}
+	return d, nil
+}
+
+// lameDuck wraps the API handler for the shutdown's first phase.
+func lameDuck(next http.Handler, draining func() bool, state *lameDuckState) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining() {
+			if p := strings.TrimSuffix(r.URL.Path, "/"); p != "/api/health" && p != "/api/ready" {
+				state.seen()
+			}
+			w.Header().Set("Connection", "close")
+			switch r.Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions:
+				if r.Header.Get(FailoverHeader) != "" {
+					w.Header().Set("Retry-After", "1")
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.Write([]byte(`{"detail":"This backend is shutting down; the proxy resends the request to the other one."}`))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

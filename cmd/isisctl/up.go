@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
+)
+
+type upOptions struct {
+	f   *factory
+	Tag string
+}
+
+func newUpCmd(f *factory) *cobra.Command {
+	opts := &upOptions{f: f}
+	cmd := &cobra.Command{
+		Use:     "up",
+		Short:   "Apply the deployment directly through the API (hosts without a systemd user session, CI)",
+		Example: "  isisctl up\n  isisctl up --tag c0ffee123456",
+		Args:    cobra.NoArgs,
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+			return upRun(ctx, conn, c, opts)
+		}),
+	}
+	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag (default: what the backend runs, else backend.tag, else latest)")
+	return cmd
+}
+
+func upRun(ctx, conn context.Context, c *ops.Config, opts *upOptions) error {
+	f := opts.f
+	if err := c.PlaceholderError(); err != nil {
+		return err
+	}
+	image, err := ops.TargetImage(conn, c, opts.Tag)
+	if err != nil {
+		return err
+	}
+	r, err := ops.Up(ctx, conn, c, image, ops.IsLocal(f.URL()))
+	if err != nil {
+		f.printFailure(r)
+		return err
+	}
+	f.print(r, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: %s\n%s: %s (%s)\n", c.Postgres.Name, r.Postgres, c.Backend.Name, r.Backend, r.Image)
+	})
+	return nil
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
+)
+
+type verifyOptions struct {
+	f         *factory
+	PublicURL string
+}
+
+func newVerifyCmd(f *factory) *cobra.Command {
+	opts := &verifyOptions{f: f}
+	cmd := &cobra.Command{
+		Use:     "verify",
+		Short:   "Smoke-test the deployment: every check printed as pass/fail; exit 0 only if all pass",
+		Example: "  isisctl verify\n  isisctl verify --public-url https://api.example.com",
+		Args:    cobra.NoArgs,
+		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+			return verifyRun(ctx, conn, c, opts)
+		}),
+	}
+	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "also check the API through the reverse proxy (HTTPS, certificate verified)")
+	return cmd
+}
+
+func verifyRun(ctx, conn context.Context, c *ops.Config, opts *verifyOptions) error {
+	f := opts.f
+	if err := c.NeedDomain(); err != nil {
+		return err
+	}
+	r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: opts.PublicURL, Remote: !ops.IsLocal(f.URL())})
+	f.print(r, func(w io.Writer) { printChecks(w, r) })
+	if !r.OK {
+		var failed []string
+		for _, ch := range r.Checks {
+			if !ch.OK {
+				failed = append(failed, ch.Name)
+			}
+		}
+		f.jsonErrorPrinted = true
+		return &ops.VerifyFailedError{Failed: failed}
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// InstallOptions say where and how the quadlet units are installed.
+type InstallOptions struct {
+	Image  string
+	Dir    string
+	System bool // root's systemd (multi-user.target) rather than a user's
+	// Systemctl runs systemctl (default: the real one).
+	Systemctl func(args ...string) ([]byte, error)
+	// SystemdRunning reports whether systemd manages this machine (default:
+	// /run/systemd/system exists).
+	SystemdRunning func() bool
+}
+
+// InstallResult reports an install.
+type InstallResult struct {
+	Dir     string   `json:"dir"`
+	Written []string `json:"written"`
+	Started []string `json:"started,omitempty"`
+	// Hint says what to run when systemd is not there.
+	Hint string `json:"hint,omitempty"`
+}
+
+// InstallServices are the systemd services quadlet makes that install starts.
+func (c *Config) InstallServices() []string {
+	out := []string{serviceName(c.postgresUnit())}
+	for _, sl := range c.Slots() {
+		out = append(out, serviceName(sl.Name+".container"))
+	}
+	return out
+}
+
+// Install renders and checks the units, writes them to o.Dir, then runs
+// systemctl daemon-reload and starts the services when systemd is there.
+func Install(c *Config, o InstallOptions) (*InstallResult, error) {
+	if o.Systemctl == nil {
+		o.Systemctl = func(args ...string) ([]byte, error) { return exec.Command("systemctl", args...).CombinedOutput() }
+	}
+	if o.SystemdRunning == nil {
+		o.SystemdRunning = func() bool { _, err := os.Stat("/run/systemd/system"); return err == nil }
+	}
+	files, err := Render(c, RenderOptions{Image: o.Image, System: o.System})
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckUnits(files, !o.System); err != nil {
+		return nil, err
+	}
+	r := &InstallResult{Dir: o.Dir}
+	if r.Written, err = WriteFiles(o.Dir, files); err != nil {
+		return r, err
+	}
+	var scope []string
+	if !o.System {
+		scope = []string{"--user"}
+	}
+	services := c.InstallServices()
+	if !o.SystemdRunning() {
+		sc := strings.Join(scope, " ")
+		r.Hint = fmt.Sprintf("systemd is not running here: start the deployment with `isisctl up`, or on a systemd host run:\n"+
+			"  systemctl %s daemon-reload && systemctl %s start %s", sc, sc, strings.Join(services, " "))
+		return r, nil
+	}
+	for _, args := range [][]string{append(append([]string{}, scope...), "daemon-reload"), append(append(append([]string{}, scope...), "start"), services...)} {
+		if out, err := o.Systemctl(args...); err != nil {
+			return r, fmt.Errorf("systemctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	r.Started = services
+	return r, nil
+}

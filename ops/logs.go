@@ -1,0 +1,60 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+)
+
+// ServiceContainer maps a logs argument to a container: backend (default,
+// slot A), standby (slot B) or postgres, or a container name.
+func (c *Config) ServiceContainer(service string) (string, error) {
+	switch service {
+	case "", "backend", c.Backend.Name:
+		return c.Backend.Name, nil
+	case "standby", "backend-b", c.StandbyName():
+		return c.StandbyName(), nil
+	case "postgres", "db", c.Postgres.Name:
+		return c.Postgres.Name, nil
+	}
+	return "", fmt.Errorf("unknown service %q: use backend, standby or postgres", service)
+}
+
+// LogsOptions select what Logs prints.
+type LogsOptions struct {
+	Follow bool
+	Tail   string // lines from the end, or "all"
+}
+
+// Logs writes a container's log lines to w until they end, or ctx does
+// with Follow.
+func Logs(ctx, conn context.Context, name string, o LogsOptions, w io.Writer) error {
+	lines := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- containers.Logs(conn, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithFollow(o.Follow).WithTail(o.Tail), lines, lines)
+		close(lines)
+	}()
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				err := <-done
+				if err != nil && !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("logs of %s: %w", name, err)
+				}
+				return nil
+			}
+			fmt.Fprint(w, l)
+			if !strings.HasSuffix(l, "\n") {
+				fmt.Fprintln(w)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

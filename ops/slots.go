@@ -1,0 +1,295 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// The backend runs in two slots, both listed as upstreams in the rendered
+// proxy configurations: slot A (backend.name, on backend.publish) serves,
+// slot B (backend.name-b, on backend.standby_publish) is a hot standby the
+// proxies fall over to when A refuses connections. An upgrade replaces the
+// slot that is not serving first, proves it (health check, then a smoke
+// request on its published port), and only then drains the other one with
+// isis's graceful SIGTERM, so the proxies always have a proven backend to
+// send to, and a broken image never takes traffic.
+
+// Slot is one of the two backend containers.
+type Slot struct {
+	Name string         `json:"name"`
+	Addr netip.AddrPort `json:"addr"`
+	ID   string         `json:"slot"` // "a" or "b"
+}
+
+// Slots are slot A (primary) and slot B (standby), in that order.
+func (c *Config) Slots() []Slot {
+	pa, _ := c.PublishAddr()
+	sb, _ := c.StandbyAddr()
+	return []Slot{{Name: c.Backend.Name, Addr: pa, ID: "a"}, {Name: c.StandbyName(), Addr: sb, ID: "b"}}
+}
+
+// StandbyName is slot B's container name.
+func (c *Config) StandbyName() string { return c.Backend.Name + "-b" }
+
+// SlotSpec is the backend spec of one slot running image.
+func (c *Config) SlotSpec(sl Slot, image string) *ContainerSpec {
+	s := c.BackendSpec(image)
+	s.Name = sl.Name
+	s.Publish = []string{fmt.Sprintf("%s:%d:%d", sl.Addr.Addr(), sl.Addr.Port(), backendPort)}
+	s.Labels[LabelSlot] = sl.ID
+	return s
+}
+
+// Before a slot is drained, the one that will serve must have been up this
+// long: slot A longer than nginx's fail_timeout for it (2 s in the rendered
+// config), so nginx has come back to it; slot B is never skipped by nginx,
+// and Caddy's health check (every 250 ms) sees it healthy within a second.
+const (
+	settlePrimary = 3 * time.Second
+	settleStandby = time.Second
+	settleProven  = 750 * time.Millisecond
+)
+
+// EnsureBackend brings both slots to image. Unchanged when both already run
+// the same specification; otherwise the slot not serving is replaced first,
+// then the other, each proven healthy and smoke-tested before the next step.
+// A failure puts back what was replaced (the old containers are kept, renamed
+// *-previous, until the whole switch succeeds). remote: the Podman host is
+// not this machine, so the smoke request runs inside the container.
+func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bool) (action, previous string, err error) {
+	id, err := ImageID(conn, image)
+	if err != nil {
+		return "", "", err
+	}
+	slots := c.Slots()
+	specs := make([]*ContainerSpec, len(slots))
+	states := make([]*ContainerState, len(slots))
+	for i, sl := range slots {
+		specs[i] = c.SlotSpec(sl, image)
+		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
+		if states[i], err = InspectContainer(conn, sl.Name); err != nil {
+			return "", "", err
+		}
+	}
+	if a := states[0]; a.Exists {
+		previous = a.Image
+		if a.Image == image {
+			previous = a.Labels["io.isis.previous-image"]
+		}
+	} else if b := states[1]; b.Exists {
+		previous = b.Image
+	}
+	for _, s := range specs {
+		if previous != "" && previous != image {
+			s.Labels["io.isis.previous-image"] = previous
+		}
+	}
+	// Replace the slot that is not serving first: normally B, the standby;
+	// A first when A is down and B is what the proxies are using.
+	serving := []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+	order := []int{1, 0}
+	if !serving[0] && serving[1] {
+		order = []int{0, 1}
+	}
+	var undo []func() error
+	var commits []func()
+	var proven time.Time // when the last slot replaced passed its smoke request
+	replaced, created, started := 0, 0, 0
+	for n, i := range order {
+		st, spec := states[i], specs[i]
+		if st.Exists && st.SpecHash == spec.Hash() {
+			if st.Running {
+				continue
+			}
+			// Same specification, stopped: start it again.
+			if err = StartContainer(conn, spec.Name); err == nil {
+				err = proveSlot(ctx, conn, c, slots[i], spec, remote)
+			}
+			if err != nil {
+				return "", previous, undoAll(err, undo)
+			}
+			serving[i] = true
+			started++
+			continue
+		}
+		if other := order[1-n]; st.Running && serving[other] {
+			// The slot that serves while this one is drained must be what
+			// the proxies have come back to: up for a while, and proven a
+			// few of Caddy's health-check intervals ago.
+			settle := settleStandby
+			if other == 0 {
+				settle = settlePrimary
+			}
+			waitSettled(ctx, conn, slots[other].Name, settle)
+			if d := settleProven - time.Since(proven); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+		}
+		u, err := replaceSlot(ctx, conn, c, slots[i], spec, st, remote)
+		if err != nil {
+			return "", previous, undoAll(fmt.Errorf("new backend %s in %s: %w", image, slots[i].Name, err), undo)
+		}
+		undo = append(undo, u.undo)
+		commits = append(commits, u.commit)
+		proven = time.Now()
+		serving[i] = true
+		if st.Exists {
+			replaced++
+		} else {
+			created++
+		}
+	}
+	for _, f := range commits {
+		f()
+	}
+	switch {
+	case replaced > 0:
+		return "replaced", previous, nil
+	case created > 0:
+		return "created", previous, nil
+	case started > 0:
+		return "started", previous, nil
+	}
+	return "unchanged", previous, nil
+}
+
+// BackendUpToDate reports whether both slots run image with the current
+// specification (then EnsureBackend changes nothing).
+func BackendUpToDate(conn context.Context, c *Config, image string) bool {
+	id, err := ImageID(conn, image)
+	if err != nil {
+		return false
+	}
+	for _, sl := range c.Slots() {
+		spec := c.SlotSpec(sl, image)
+		spec.ImageID = id
+		st, err := InspectContainer(conn, sl.Name)
+		if err != nil || !st.Running || st.SpecHash != spec.Hash() {
+			return false
+		}
+	}
+	return true
+}
+
+// undoAll undoes the replaced slots, newest first.
+func undoAll(cause error, undo []func() error) error {
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i](); err != nil {
+			return fmt.Errorf("%w; putting the previous backend back failed too: %v", cause, err)
+		}
+	}
+	return cause
+}
+
+// servingOK reports whether a slot is running and its health check passes.
+func servingOK(conn context.Context, st *ContainerState) bool {
+	if st == nil || !st.Exists || !st.Running {
+		return false
+	}
+	return containerCheck(conn, st, nil) == nil
+}
+
+// waitSettled waits until name has been running for settle.
+func waitSettled(ctx, conn context.Context, name string, settle time.Duration) {
+	st, err := InspectContainer(conn, name)
+	if err != nil || st.started.IsZero() {
+		return
+	}
+	if d := settle - time.Since(st.started); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+}
+
+type slotChange struct {
+	undo   func() error // put the old container back
+	commit func()       // drop the old container
+}
+
+// replaceSlot drains the old container of a slot (isis's graceful SIGTERM:
+// in-flight requests finish, new connections are refused so the proxies go
+// to the other slot), keeps it as NAME-previous, and starts spec in its
+// place; the new one must pass its health check and a smoke request. On
+// failure the old one is put back.
+func replaceSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerSpec, old *ContainerState, remote bool) (*slotChange, error) {
+	prev := sl.Name + "-previous"
+	if old.Exists {
+		_ = RemoveContainer(conn, prev, 0)
+		if err := StopContainer(conn, sl.Name, spec.StopTimeout); err != nil {
+			return nil, err
+		}
+		if err := RenameContainer(conn, sl.Name, prev); err != nil {
+			return nil, err
+		}
+	}
+	restore := func() error {
+		if err := RemoveContainer(conn, sl.Name, 5); err != nil {
+			return err
+		}
+		if !old.Exists {
+			return nil
+		}
+		if err := RenameContainer(conn, prev, sl.Name); err != nil {
+			return err
+		}
+		if !old.Running {
+			return nil
+		}
+		if err := StartContainer(conn, sl.Name); err != nil {
+			return err
+		}
+		return WaitHealthy(ctx, conn, sl.Name, 60*time.Second, spec.Health)
+	}
+	fail := func(err error) (*slotChange, error) {
+		if rerr := restore(); rerr != nil {
+			return nil, fmt.Errorf("%w; restoring the previous %s failed too: %v", err, sl.Name, rerr)
+		}
+		return nil, err
+	}
+	if err := CreateContainer(conn, spec); err != nil {
+		return fail(err)
+	}
+	if err := StartContainer(conn, sl.Name); err != nil {
+		return fail(err)
+	}
+	if err := proveSlot(ctx, conn, c, sl, spec, remote); err != nil {
+		return fail(err)
+	}
+	return &slotChange{
+		undo: func() error {
+			if err := StopContainer(conn, sl.Name, spec.StopTimeout); err != nil {
+				return err
+			}
+			return restore()
+		},
+		commit: func() { _ = RemoveContainer(context.WithoutCancel(conn), prev, 0) },
+	}, nil
+}
+
+// proveSlot waits for the slot's health check, then sends it a smoke
+// request: GET /api/ready/ under the public host name (database and
+// migrations ok), on its published port, or inside it on a remote host.
+func proveSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerSpec, remote bool) error {
+	if err := WaitHealthy(ctx, conn, sl.Name, 60*time.Second, spec.Health); err != nil {
+		return err
+	}
+	var err error
+	if remote {
+		err = execCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", readyOK)
+	} else {
+		client := &http.Client{Timeout: 10 * time.Second}
+		err = httpCheck(ctx, client, http.MethodGet, "http://"+sl.Addr.String()+"/api/ready/", c.Domain, readyOK)
+	}
+	if err != nil {
+		return fmt.Errorf("smoke request GET /api/ready/ on %s: %w", sl.Name, err)
+	}
+	return nil
+}
