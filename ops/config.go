@@ -32,6 +32,7 @@ type Config struct {
 	Build         BuildConfig    `yaml:"build"`
 	Units         UnitsConfig    `yaml:"units"`
 	Proxy         ProxyConfig    `yaml:"proxy"`
+	Backup        BackupConfig   `yaml:"backup"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -112,6 +113,7 @@ func DefaultConfig() *Config {
 			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
 			Database: "isis", User: "isis",
 		},
+		Backup: defaultBackupConfig(),
 	}
 }
 
@@ -171,6 +173,7 @@ func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
 		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
+		"ops.BackupConfig": "backup.",
 	}
 	return sections[typ] + field
 }
@@ -270,6 +273,9 @@ func (c *Config) Validate() error {
 		return bad("backend.publish", "%v", err)
 	}
 	if key, msg := c.Proxy.validate(); key != "" {
+		return bad(key, "%s", msg)
+	}
+	if key, msg := c.Backup.validate(); key != "" {
 		return bad(key, "%s", msg)
 	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {

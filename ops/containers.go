@@ -82,6 +82,9 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 			Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: int(h.Retries)}
 	}
 	g.Command = s.Command
+	if len(s.Entrypoint) > 0 {
+		g.Entrypoint = s.Entrypoint
+	}
 	stop := s.StopTimeout
 	g.StopTimeout = &stop
 	return g

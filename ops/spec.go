@@ -72,6 +72,7 @@ type ContainerSpec struct {
 	AddCaps         []string          `json:"add_caps,omitempty"`
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
+	Entrypoint      []string          `json:"entrypoint,omitempty"` // one-off helpers only (not rendered)
 	StopTimeout     uint              `json:"stop_timeout"`
 	Labels          map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
