@@ -42,11 +42,20 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 	if image == "" {
 		image = c.Postgres.Image
 	}
+	// The server's address rather than its name: stopping and starting
+	// containers on the network reloads Podman's DNS, which then fails
+	// lookups for a moment.
+	host := c.Postgres.Name
+	if d, err := containers.Inspect(conn, c.Postgres.Name, nil); err == nil && d.NetworkSettings != nil {
+		if n := d.NetworkSettings.Networks[c.Network]; n != nil && n.IPAddress != "" {
+			host = n.IPAddress
+		}
+	}
 	spec := &ContainerSpec{
 		Name:     c.Postgres.Name + "-" + role,
 		Image:    image,
 		Networks: []string{c.Network},
-		Env: map[string]string{"PGHOST": c.Postgres.Name, "PGPORT": "5432", "PGUSER": c.Postgres.User,
+		Env: map[string]string{"PGHOST": host, "PGPORT": "5432", "PGUSER": c.Postgres.User,
 			"PGDATABASE": c.Postgres.Database, "PGCONNECT_TIMEOUT": "10", "PGAPPNAME": "isisctl-" + role},
 		Secrets:         []SecretRef{{Name: DatabasePasswordName, Target: DatabasePasswordName}},
 		NoNewPrivileges: true,
@@ -89,15 +98,22 @@ func (e *helperError) Error() string {
 // from the secret file first; it returns standard output.
 func (h *pgHelper) sh(script string, args ...string) (string, error) {
 	cmd := append([]string{"sh", "-c", `PGPASSWORD="$(cat ` + helperSecret + `)" || exit 97; export PGPASSWORD; ` + script, "sh"}, args...)
-	var out, errb bytes.Buffer
-	code, err := execSplit(h.conn, h.name, cmd, &out, &errb)
-	if err != nil {
-		return "", err
-	}
-	if code != 0 {
+	for attempt := 1; ; attempt++ {
+		var out, errb bytes.Buffer
+		code, err := execSplit(h.conn, h.name, cmd, &out, &errb)
+		if err != nil {
+			return "", err
+		}
+		if code == 0 {
+			return out.String(), nil
+		}
+		// Connecting failed (nothing ran): try again, briefly.
+		if attempt < 4 && (strings.Contains(errb.String(), "could not translate host name") || strings.Contains(errb.String(), "Connection refused")) {
+			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+			continue
+		}
 		return out.String(), &helperError{Code: code, Stderr: lastLines(errb.String(), 5)}
 	}
-	return out.String(), nil
 }
 
 // execSplit runs cmd in a running container, standard output and error apart.

@@ -188,16 +188,19 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		return nil, dropNew(err)
 	}
 	progress(fmt.Sprintf("switching: %s becomes %s, %s becomes %s", db, oldDB, newDB, db))
+	t := time.Now()
 	for _, b := range backends {
 		if err := StopContainer(conn, b, 30); err != nil {
 			startAll(conn, backends)
 			return nil, dropNew(err)
 		}
 	}
+	progress(fmt.Sprintf("stopped %s (%s)", strings.Join(backends, ", "), time.Since(t).Round(time.Millisecond)))
 	if err := renameDatabases(h, db, newDB, oldDB); err != nil {
 		startAll(conn, backends)
 		return nil, dropNew(err)
 	}
+	t = time.Now()
 	r.Restarted = backends
 	health := c.BackendSpec("").Health
 	for _, b := range backends {
@@ -217,6 +220,7 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 			return r, dropNew(fmt.Errorf("%v; switched back", cause))
 		}
 	}
+	progress(fmt.Sprintf("started %s on the restored database (%s)", strings.Join(backends, ", "), time.Since(t).Round(time.Millisecond)))
 	r.Duration = time.Since(start)
 	return r, nil
 }
