@@ -236,3 +236,32 @@ type NoBackupError struct{ Name, Where string }
 func (e *NoBackupError) Error() string {
 	return fmt.Sprintf("no backup %s in %s (isisctl backup list shows them)", e.Name, e.Where)
 }
+
+// BackupBeforeMigrate is the deploy's backup step: before image migrates the
+// database, it takes a backup when a backup target is configured and the
+// database has applied migrations and image brings new ones (a schema
+// change). It returns nil and why when it takes none; a failed backup is an
+// error (the deploy stops before anything changed).
+func BackupBeforeMigrate(ctx, conn context.Context, c *Config, image string, progress func(string)) (*BackupResult, string, error) {
+	if !c.Backup.Configured() {
+		return nil, "no backup target (backup.dir or backup.s3_prefix)", nil
+	}
+	if pg, err := InspectContainer(conn, c.Postgres.Name); err != nil || !pg.Exists || !pg.Running {
+		return nil, "no database yet", err
+	}
+	lv, err := MigrationState(conn, c, image, "")
+	if err != nil {
+		return nil, "", err
+	}
+	if len(lv.Applied) == 0 {
+		return nil, "empty database", nil
+	}
+	if len(lv.Pending) == 0 {
+		return nil, "no migration pending", nil
+	}
+	r, err := Backup(ctx, conn, c, progress)
+	if err != nil {
+		return nil, "", fmt.Errorf("backup before migrating (%s pending): %w", strings.Join(lv.Pending, ", "), err)
+	}
+	return r, fmt.Sprintf("%s before %s (%s)", r.Name, strings.Join(lv.Pending, ", "), r.RestoreHint()), nil
+}

@@ -284,4 +284,26 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	if got := e.snapshot(); got != inS3 {
 		t.Errorf("after the restore from S3 the data is\n%s\nwant\n%s", got, inS3)
 	}
+
+	// The deploy's backup step: none while no migration is pending, one when
+	// the image brings a migration the database lacks.
+	c, err := ops.LoadConfig(e.config, true, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := e.backendState().Image
+	if r, why, err := ops.BackupBeforeMigrate(context.Background(), conn, c, image, nil); err != nil || r != nil || why != "no migration pending" {
+		t.Errorf("backup before a deploy without migrations: %v %q %v", r, why, err)
+	}
+	last := e.psqlE2E("isis", "SELECT max(version) FROM schema_migrations")
+	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '"+last+"'")
+	r, why, err := ops.BackupBeforeMigrate(context.Background(), conn, c, image, nil)
+	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('"+last+"')")
+	if err != nil || r == nil || !strings.Contains(why, last) || !strings.Contains(why, "isisctl restore "+r.Name) {
+		t.Errorf("backup before a migration: %v %q %v", r, why, err)
+	}
 }
