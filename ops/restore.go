@@ -35,9 +35,18 @@ type RestoreResult struct {
 
 // ConfirmError: a restore without --yes (exit code 2); it says what would
 // be replaced.
-type ConfirmError struct{ Plan string }
+type ConfirmError struct {
+	Plan string
+	// NotYes: refused for another reason than a missing --yes.
+	NotYes bool
+}
 
-func (e *ConfirmError) Error() string { return e.Plan + "; run again with --yes to do it" }
+func (e *ConfirmError) Error() string {
+	if e.NotYes {
+		return e.Plan
+	}
+	return e.Plan + "; run again with --yes to do it"
+}
 
 // CorruptBackupError: the dump failed a check; nothing was touched.
 type CorruptBackupError struct{ Name, Problem string }
@@ -406,7 +415,7 @@ func oldDBRE(db string) *regexp.Regexp {
 // DropOldDatabase drops a database a restore replaced (only such names).
 func DropOldDatabase(conn context.Context, c *Config, name string, yes bool) error {
 	if !oldDBRE(c.Postgres.Database).MatchString(name) {
-		return &ConfigError{Key: "--drop-old", Msg: fmt.Sprintf("%q is not a database a restore replaced (%s_old_YYYYMMDDHHMMSS; isisctl backup list shows them)", name, c.Postgres.Database)}
+		return &ConfirmError{NotYes: true, Plan: fmt.Sprintf("--drop-old %q: not a database a restore replaced (%s_old_YYYYMMDDHHMMSS; isisctl backup list shows them)", name, c.Postgres.Database)}
 	}
 	if !yes {
 		return &ConfirmError{Plan: fmt.Sprintf("this drops database %q on %s for good", name, c.Postgres.Name)}
