@@ -306,4 +306,22 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	if err != nil || r == nil || !strings.Contains(why, last) || !strings.Contains(why, "isisctl restore "+r.Name) {
 		t.Errorf("backup before a migration: %v %q %v", r, why, err)
 	}
+
+	// A backup from a newer schema than the backend image knows is refused
+	// after the trial restore, which is dropped again.
+	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('9999_future')")
+	out, code = e.isisctl("backup", "-o", "json")
+	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '9999_future'")
+	var fr ops.BackupResult
+	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &fr) != nil || fr.Level != "9999_future" {
+		t.Fatalf("backup at 9999_future: exit %d\n%s", code, out)
+	}
+	dbs = e.databases()
+	out, code = e.isisctl("restore", fr.Name, "--yes")
+	if code != 1 || !strings.Contains(out, "9999_future") || !strings.Contains(out, "does not know") {
+		t.Errorf("restore of a newer schema: exit %d\n%s", code, out)
+	}
+	if got := e.databases(); got != dbs {
+		t.Errorf("databases after the refused restore: %s, want %s", got, dbs)
+	}
 }
