@@ -5,6 +5,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -52,7 +54,8 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 		}
 	}
 	spec := &ContainerSpec{
-		Name:     c.Postgres.Name + "-" + role,
+		// A name of its own: a backup the timer starts may meet one by hand.
+		Name:     c.Postgres.Name + "-" + role + "-" + randomHex(3),
 		Image:    image,
 		Networks: []string{c.Network},
 		Env: map[string]string{"PGHOST": host, "PGPORT": "5432", "PGUSER": c.Postgres.User,
@@ -66,7 +69,6 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 		StopTimeout: 1,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "job"},
 	}
-	_ = RemoveContainer(conn, spec.Name, 0)
 	if err := CreateContainer(conn, spec); err != nil {
 		return nil, err
 	}
@@ -76,6 +78,12 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 		return nil, err
 	}
 	return h, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (h *pgHelper) remove() { _ = RemoveContainer(context.WithoutCancel(h.conn), h.name, 0) }

@@ -76,6 +76,9 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	e := newE2E(t, 3021, "backup:\n  dir: "+bdir+"\n  keep: 2\n")
 	e.cleanup()
 	t.Cleanup(e.cleanup)
+	t.Cleanup(func() {
+		exec.Command("sh", "-c", "podman --url "+e.url+" ps -aq --filter name=pg-e2e- --filter name=isis-e2e-migrate-db | xargs -r podman --url "+e.url+" rm -f").Run()
+	})
 	// The secrets' names are global on the Podman service: make them ours.
 	if out, code := e.isisctl("secrets", "--rotate"); code != 0 {
 		t.Fatalf("secrets --rotate: exit %d\n%s", code, out)
@@ -323,5 +326,9 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	}
 	if got := e.databases(); got != dbs {
 		t.Errorf("databases after the refused restore: %s, want %s", got, dbs)
+	}
+	// No helper container is left behind.
+	if left, _ := exec.Command("podman", "--url", e.url, "ps", "-a", "--format", "{{.Names}}", "--filter", "name=pg-e2e-").Output(); strings.TrimSpace(string(left)) != "" {
+		t.Errorf("helper containers left: %s", left)
 	}
 }
