@@ -34,6 +34,7 @@ type Config struct {
 	Units         UnitsConfig    `yaml:"units"`
 	Proxy         ProxyConfig    `yaml:"proxy"`
 	Kube          KubeConfig     `yaml:"kube"`
+	Backup        BackupConfig   `yaml:"backup"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -123,7 +124,8 @@ func DefaultConfig() *Config {
 			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
 			Database: "isis", User: "isis",
 		},
-		Kube: defaultKubeConfig(),
+		Kube:   defaultKubeConfig(),
+		Backup: defaultBackupConfig(),
 	}
 }
 
@@ -216,7 +218,8 @@ func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
 		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
-		"ops.KubeConfig": "kube.",
+		"ops.KubeConfig":   "kube.",
+		"ops.BackupConfig": "backup.",
 	}
 	return sections[typ] + field
 }
@@ -334,6 +337,9 @@ func (c *Config) Validate() error {
 		return bad("backend.standby_publish", "%v", err)
 	} else if pa, _ := c.PublishAddr(); sb == pa {
 		return bad("backend.standby_publish", "%q is backend.publish itself: the standby slot needs a port of its own", sb)
+	}
+	if key, msg := c.Backup.validate(); key != "" {
+		return bad(key, "%s", msg)
 	}
 	for key, p := range map[string]string{"backend.log_dir": c.Backend.LogDir, "backend.static_dir": c.Backend.StaticDir} {
 		if p != "" && !filepath.IsAbs(p) {

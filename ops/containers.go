@@ -85,6 +85,9 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 	if s.Restart != "" {
 		g.RestartPolicy = s.Restart
 	}
+	if len(s.Entrypoint) > 0 {
+		g.Entrypoint = s.Entrypoint
+	}
 	stop := s.StopTimeout
 	g.StopTimeout = &stop
 	return g

@@ -45,9 +45,10 @@ type deployRun struct {
 	o         DeployOptions
 	r         *DeployResult
 	local     bool
-	current   string // the image the backend ran before this deploy
-	action    string // what the up step did to the backend
-	upToDate  bool   // both slots already run this image as configured
+	current   string        // the image the backend ran before this deploy
+	action    string        // what the up step did to the backend
+	upToDate  bool          // both slots already run this image as configured
+	backup    *BackupResult // taken before this deploy's migrations, if any
 }
 
 func (d *deployRun) out(line string) {
@@ -77,7 +78,7 @@ var DeploySteps = []DeployStep{
 	{Name: "network", Summary: "create the private and egress networks if missing", Plan: planNetwork, Run: stepNetwork},
 	{Name: "secrets", Summary: "create the missing Podman secrets", Run: stepSecrets},
 	{Name: "render", Summary: "render the quadlet units and check them with Podman's quadlet code", Run: stepRender},
-	{Name: "migrate", Summary: "migrate with the new image in a one-off container, before anything is replaced", Plan: planMigrate, Run: stepMigrate},
+	{Name: "migrate", Summary: "migrate with the new image in a one-off container, before anything is replaced (a database backup first, when backup.dir or backup.s3_prefix is set and migrations are pending)", Plan: planMigrate, Run: stepMigrate},
 	{Name: "up", Summary: "replace slot B, prove it, then drain and replace slot A (gapless)", Plan: planUp, Run: stepUp, Undo: undoUp},
 	{Name: "wait healthy", Summary: "both slots healthy", Run: stepWaitHealthy},
 	{Name: "collectstatic", Summary: "sync the static files", Run: stepCollectstatic},
@@ -156,6 +157,9 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 						return r, fmt.Errorf("%w; undoing %s failed too: %v", err, DeploySteps[j].Name, uerr)
 					}
 				}
+			}
+			if d.backup != nil {
+				err = fmt.Errorf("%w (the database was backed up before the migrations: %s)", err, d.backup.RestoreHint())
 			}
 			return r, rolledBack(err, r)
 		}
@@ -254,6 +258,17 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	d.upToDate = pg == "unchanged" && BackendUpToDate(d.conn, d.c, d.r.Image)
 	if d.upToDate && d.readyOK() == nil {
 		return "unchanged", "the backend runs this image; no migration pending", nil
+	}
+	// With a backup target, the database is dumped first when the new image
+	// brings migrations it lacks; a later failure names the backup and the
+	// command that restores it.
+	b, why, err := BackupBeforeMigrate(d.ctx, d.conn, d.c, d.r.Image, d.out)
+	if err != nil {
+		return "", "", fmt.Errorf("backup before migrating: %w", err)
+	}
+	if b != nil {
+		d.backup = b
+		d.out("backup: " + why)
 	}
 	var lines []string
 	err = RunJob(d.conn, d.c, d.r.Image, func(l string) { lines = append(lines, l); d.out(l) }, "migrate")

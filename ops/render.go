@@ -190,7 +190,7 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 	if err := addT("proxy/nginx-isis.conf", "nginx.conf.tmpl", proxy); err != nil {
 		return nil, err
 	}
-	return files, nil
+	return c.renderBackupUnits(files, o)
 }
 
 // CheckUnits converts each quadlet unit with Podman's own quadlet code, as

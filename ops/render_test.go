@@ -18,6 +18,7 @@ func exampleConfig() *Config {
 	c := DefaultConfig()
 	c.Domain = "api.example.com"
 	c.Backend.Env = map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com"}
+	c.Backup.Dir = "/var/backups/isis"
 	return c
 }
 
@@ -34,6 +35,8 @@ func customConfig() *Config {
 	c.Secrets.AWSSecretAccessKey = "s3cr3t"
 	c.Backend.Env = map[string]string{"AWS_STORAGE_BUCKET_NAME": "media", "CORS_ALLOWED_ORIGINS": "https://a.test https://b.test"}
 	c.Proxy = ProxyConfig{HTTP: "8080", HTTPS: "127.0.0.1:8443", Certificate: "/etc/isis/tls/cert.pem", CertificateKey: "/etc/isis/tls/key.pem"}
+	c.Backup = BackupConfig{S3Prefix: "db-backups/", Keep: "30", Schedule: "*-*-* 03:30:00", Isisctl: "/opt/isis/bin/isisctl"}
+	c.File = "/etc/isis/isisctl.yaml"
 	return c
 }
 
@@ -97,7 +100,7 @@ func TestRenderGolden(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "api-b.container api.container out1.network private1-postgres.container private1.network proxy/Caddyfile proxy/nginx-isis.conf" {
+	if got := strings.Join(names, " "); got != "api-b.container api.container backup/isis-backup.service backup/isis-backup.timer out1.network private1-postgres.container private1.network proxy/Caddyfile proxy/nginx-isis.conf" {
 		t.Errorf("files = %s", got)
 	}
 }

@@ -79,6 +79,7 @@ type ContainerSpec struct {
 	AddCaps         []string          `json:"add_caps,omitempty"`
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
+	Entrypoint      []string          `json:"entrypoint,omitempty"` // one-off helpers only (not rendered)
 	StopTimeout     uint              `json:"stop_timeout"`
 	// Restart is Podman's restart policy for containers made through the
 	// API ("always", as the quadlet units' Restart=always; "" for jobs).

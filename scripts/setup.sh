@@ -66,6 +66,8 @@ if [ "$mode" = test ]; then
 	want nginx-light caddy
 	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
 	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
+	# systemd-analyze verify: the backup timer and service isisctl render writes.
+	want systemd
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -106,9 +107,21 @@ func newMigrateCmd(stdout io.Writer) *cobra.Command {
 				}
 			}
 			if asJSON {
+				// unknown: applied versions this binary does not have (a newer
+				// release ran), for isisctl restore's check.
+				known := map[string]bool{}
+				for _, m := range postgres.Migrations() {
+					known[m.Version] = true
+				}
+				unknown := []string{}
+				for _, st := range sts {
+					if !known[st.Version] {
+						unknown = append(unknown, st.Version)
+					}
+				}
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"migrations": sts, "pending": pending}); err != nil {
+				if err := enc.Encode(map[string]any{"migrations": sts, "pending": pending, "unknown": unknown}); err != nil {
 					return err
 				}
 			} else {
