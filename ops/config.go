@@ -32,6 +32,7 @@ type Config struct {
 	Build         BuildConfig    `yaml:"build"`
 	Units         UnitsConfig    `yaml:"units"`
 	Proxy         ProxyConfig    `yaml:"proxy"`
+	Registry      RegistryConfig `yaml:"registry"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -112,6 +113,7 @@ func DefaultConfig() *Config {
 			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
 			Database: "isis", User: "isis",
 		},
+		Registry: RegistryConfig{TLSVerify: true},
 	}
 }
 
@@ -171,6 +173,7 @@ func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
 		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
+		"ops.RegistryConfig": "registry.",
 	}
 	return sections[typ] + field
 }
@@ -196,7 +199,7 @@ func envVars(c *Config) []struct {
 			switch f.Kind() {
 			case reflect.Struct:
 				walk(f, prefix+tag+".")
-			case reflect.String:
+			case reflect.String, reflect.Bool:
 				key := prefix + tag
 				out = append(out, struct {
 					Key, Env string
@@ -213,7 +216,16 @@ func envVars(c *Config) []struct {
 // sets backend.env.X.
 func applyEnv(c *Config, getenv func(string) string) error {
 	for _, ev := range envVars(c) {
-		if v := getenv(ev.Env); v != "" {
+		v := getenv(ev.Env)
+		switch {
+		case v == "":
+		case ev.Field.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return &ConfigError{Key: ev.Key, Msg: fmt.Sprintf("%s=%q is not true or false", ev.Env, v)}
+			}
+			ev.Field.SetBool(b)
+		default:
 			ev.Field.SetString(v)
 		}
 	}
@@ -260,8 +272,11 @@ func (c *Config) Validate() error {
 	if c.Network == c.EgressNetwork {
 		return bad("egress_network", "must differ from network")
 	}
-	if c.Backend.Image == "" || strings.ContainsAny(c.Backend.Image, " @") || strings.Count(c.Backend.Image, ":") > 1 {
-		return bad("backend.image", "%q is not an image name without tag", c.Backend.Image)
+	if !validBackendImage(c.Backend.Image) {
+		return bad("backend.image", "%q is neither an image name without tag nor a pushed digest reference (registry/repo@sha256:...)", c.Backend.Image)
+	}
+	if key, msg := c.Registry.validate(); key != "" {
+		return bad(key, "%s", msg)
 	}
 	if c.Postgres.Image == "" || strings.ContainsAny(c.Postgres.Image, " ") {
 		return bad("postgres.image", "%q is not an image reference", c.Postgres.Image)
@@ -330,7 +345,7 @@ func (c *Config) PublishAddr() (netip.AddrPort, error) {
 func (c *Config) Placeholders() []string {
 	var out []string
 	for _, ev := range envVars(c) {
-		if strings.HasPrefix(strings.ToLower(ev.Field.String()), "changeme") {
+		if ev.Field.Kind() == reflect.String && strings.HasPrefix(strings.ToLower(ev.Field.String()), "changeme") {
 			out = append(out, ev.Key)
 		}
 	}

@@ -83,7 +83,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		if _, err := c.secretValues(); err != nil {
 			return "", "", err
 		}
-		if _, err := c.IsisBinary(); err != nil {
+		if _, err := c.IsisBinary(); err != nil && !c.PullsImage() {
 			return "", "", err
 		}
 		if local {
@@ -119,7 +119,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	}()
 
 	if err := step("build", func() (string, string, error) {
-		b, err := BuildImage(conn, c, o.Tag, o.Out)
+		b, err := BuildOrPull(conn, c, o.Tag, local, o.Out)
 		if err != nil {
 			return "", "", err
 		}

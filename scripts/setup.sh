@@ -29,6 +29,8 @@ if [ "$mode" = test ]; then
 	want openssh-server
 	# The real reverse proxies, run on loopback by the client-IP test with the configs isisctl renders.
 	want nginx-light caddy
+	# A real image registry (distribution v2) on loopback, with TLS and basic auth, for isisctl build --push.
+	want docker-registry
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and

@@ -84,6 +84,7 @@ func newInitCmd(f *factory) *cobra.Command {
 
 func newBuildCmd(f *factory) *cobra.Command {
 	var tag string
+	var push pushFlags
 	cmd := &cobra.Command{
 		Use:     "build",
 		Short:   "Build and tag the backend image through the API, streaming the build output",
@@ -99,6 +100,9 @@ func newBuildCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if push.push {
+				return f.pushBuilt(conn, c, &push, r, out, start)
+			}
 			f.print(r, func(w io.Writer) {
 				verb := "Built"
 				if !r.Built {
@@ -110,6 +114,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "image tag (default: a digest of the image's content)")
+	push.add(cmd)
 	return cmd
 }
 
@@ -249,7 +254,7 @@ func unitsDir(c *ops.Config) string {
 }
 
 func newUpCmd(f *factory) *cobra.Command {
-	var tag string
+	var tag, pushed string
 	cmd := &cobra.Command{
 		Use:     "up",
 		Short:   "Apply the deployment directly through the API (hosts without a systemd user session, CI)",
@@ -257,6 +262,9 @@ func newUpCmd(f *factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			if err := c.PlaceholderError(); err != nil {
+				return err
+			}
+			if err := f.useImage(c, pushed); err != nil {
 				return err
 			}
 			image, err := targetImage(conn, c, tag)
@@ -275,14 +283,18 @@ func newUpCmd(f *factory) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&tag, "tag", "", "backend image tag (default: what the backend runs, else backend.tag, else latest)")
+	cmd.Flags().StringVar(&pushed, "image", "", imageFlagHelp)
 	return cmd
 }
 
-// targetImage picks the image for up/migrate: --tag, backend.tag, the running
-// backend's image, or :latest; it must exist.
+// targetImage picks the image for up/migrate: a pushed digest reference
+// (backend.image or --image), --tag, backend.tag, the running backend's
+// image, or :latest; it must exist or be pulled from its registry.
 func targetImage(conn context.Context, c *ops.Config, tag string) (string, error) {
 	image := ""
 	switch {
+	case c.PullsImage():
+		image = c.Backend.Image
 	case tag != "":
 		image = c.BackendImage(tag)
 	case c.Backend.Tag != "":
@@ -294,12 +306,8 @@ func targetImage(conn context.Context, c *ops.Config, tag string) (string, error
 			image = c.BackendImage("latest")
 		}
 	}
-	ok, err := ops.ImageExists(conn, image)
-	if err != nil {
+	if _, err := ops.EnsureImage(conn, c, image, nil); err != nil {
 		return "", err
-	}
-	if !ok {
-		return "", fmt.Errorf("image %s is missing on the host: run isisctl build", image)
 	}
 	return image, nil
 }
@@ -441,6 +449,7 @@ func printChecks(w io.Writer, r *ops.VerifyResult) {
 
 func newDeployCmd(f *factory) *cobra.Command {
 	var o ops.DeployOptions
+	var pushed string
 	cmd := &cobra.Command{
 		Use:     "deploy",
 		Short:   "preflight, build, network, secrets, render, migrate, up, wait healthy, collectstatic, verify; rolls back on failure",
@@ -448,6 +457,9 @@ func newDeployCmd(f *factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
 			o.URL = f.URL()
+			if err := f.useImage(c, pushed); err != nil {
+				return err
+			}
 			if o.Install && o.UnitsDir == "" {
 				o.UnitsDir = unitsDir(c)
 			}
@@ -493,6 +505,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 	fl.StringVar(&o.PublicURL, "public-url", "", "verify through the reverse proxy too")
 	fl.BoolVar(&o.Install, "install", false, "also write the quadlet units to the units directory")
 	fl.StringVar(&o.UnitsDir, "units-dir", "", "where units go (default: the quadlet directory for this user)")
+	fl.StringVar(&pushed, "image", "", imageFlagHelp+"; skips the build")
 	return cmd
 }
 
