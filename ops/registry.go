@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/images"
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	dockerconfig "go.podman.io/image/v5/pkg/docker/config"
 	imagetypes "go.podman.io/image/v5/types"
@@ -334,22 +334,63 @@ func PushImage(conn context.Context, c *Config, source, tag string, local bool, 
 	if user != "" {
 		opts = opts.WithUsername(user).WithPassword(pass)
 	}
-	err = images.Push(conn, source, res.Destination, opts)
-	if err == nil && opts.ManifestDigest == nil {
-		err = errors.New("the Podman service reported no manifest digest")
-	}
-	if err != nil {
+	if err := images.Push(conn, source, res.Destination, opts); err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("push %s: image %s is missing on the host (run isisctl build)", source, source)
 		}
 		return nil, c.registryFailure("push "+res.Destination, c.Registry.Server, err, pass, c.Registry.Password)
 	}
-	res.Digest = *opts.ManifestDigest
+	if opts.ManifestDigest != nil && *opts.ManifestDigest != "" {
+		res.Digest = *opts.ManifestDigest
+	} else {
+		// Podman before 5 does not report the digest: ask the registry.
+		d, err := c.registryDigest(conn, res.Destination, user, pass)
+		if err != nil {
+			return nil, c.registryFailure("pushed "+res.Destination+", but reading its digest failed", c.Registry.Server, err, pass, c.Registry.Password)
+		}
+		res.Digest = d
+	}
 	res.Reference = c.DigestReference(res.Digest)
 	id, _ := ImageID(conn, source)
 	_ = AppendAudit(conn, AuditEntry{Time: start.UTC(), User: whoami(), Action: "push", Image: res.Reference, ImageID: id,
 		Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String(), Detail: res.Destination})
 	return res, nil
+}
+
+// registryDigest asks the registry (from this machine) for the manifest
+// digest of a tagged reference.
+func (c *Config) registryDigest(ctx context.Context, tagged, user, pass string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(tagged)
+	if err != nil {
+		return "", err
+	}
+	ref, err := docker.NewReference(reference.TagNameOnly(named))
+	if err != nil {
+		return "", err
+	}
+	sys := &imagetypes.SystemContext{DockerInsecureSkipTLSVerify: imagetypes.NewOptionalBool(!c.Registry.TLSVerify)}
+	if user != "" {
+		sys.DockerAuthConfig = &imagetypes.DockerAuthConfig{Username: user, Password: pass}
+	}
+	if c.Registry.CAFile != "" {
+		ca, err := readCA(c.Registry.CAFile)
+		if err != nil {
+			return "", err
+		}
+		dir, err := os.MkdirTemp("", "isisctl-registry-ca-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(dir)
+		if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600); err != nil {
+			return "", err
+		}
+		sys.DockerCertPath = dir
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := docker.GetDigest(ctx, sys, ref)
+	return d.String(), err
 }
 
 // PushedImage is the newest digest reference pushed to the configured

@@ -31,6 +31,8 @@ if [ "$mode" = test ]; then
 	want nginx-light caddy
 	# A real image registry (distribution v2) on loopback, with TLS and basic auth, for isisctl build --push.
 	want docker-registry
+	# podman kube play builds its pause image around catatonit.
+	want catatonit
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and
