@@ -124,6 +124,9 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 			return "", "", err
 		}
 		r.Image, r.ImageID = b.Image, b.ID
+		if b.Pulled {
+			return "changed", b.Image + " (pulled, not built)", nil
+		}
 		if !b.Built {
 			return "unchanged", b.Image + " (same content, not rebuilt)", nil
 		}

@@ -24,7 +24,8 @@ type BuildResult struct {
 	Image   string `json:"image"`
 	ID      string `json:"id"`
 	Size    int64  `json:"size_bytes"`
-	Built   bool   `json:"built"` // false when the same content was already built
+	Built   bool   `json:"built"`            // false when the same content was already built
+	Pulled  bool   `json:"pulled,omitempty"` // a pushed image pulled from the registry instead
 	Context string `json:"-"`
 }
 

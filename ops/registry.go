@@ -472,14 +472,15 @@ func BuildOrPull(conn context.Context, c *Config, tag string, local bool, out io
 	if _, err := TrustRegistryCA(c, local); err != nil {
 		return nil, err
 	}
-	if _, err := EnsureImage(conn, c, c.Backend.Image, out); err != nil {
+	pulled, err := EnsureImage(conn, c, c.Backend.Image, out)
+	if err != nil {
 		return nil, err
 	}
 	img, err := images.GetImage(conn, c.Backend.Image, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", c.Backend.Image, err)
 	}
-	return &BuildResult{Image: c.Backend.Image, ID: img.ID, Size: img.Size}, nil
+	return &BuildResult{Image: c.Backend.Image, ID: img.ID, Size: img.Size, Pulled: pulled}, nil
 }
 
 // UseImage points the configuration at a pushed image (--image): a digest

@@ -21,6 +21,12 @@ func (p *pushFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&p.push, "push", false, "push the image to the registry of the configuration (registry.server) and print its digest reference")
 	cmd.Flags().StringVar(&p.digestFile, "digest-file", "", "with --push: also write the digest reference (registry/repo@sha256:...) to this file")
 	cmd.Example += "\n  ISISCTL_REGISTRY_PASSWORD_FILE=/run/secrets/registry isisctl build --push"
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if p.digestFile != "" && !p.push {
+			return usageError{fmt.Errorf("--digest-file needs --push")}
+		}
+		return nil
+	}
 }
 
 // buildPushResult is build --push -o json.

@@ -369,6 +369,43 @@ spec:
 		}
 	})
 
+	// Another host runs the real image by digest: deploy pulls it (no isis
+	// binary there, no build), migrates, swaps and verifies with it.
+	t.Run("deploy by digest", func(t *testing.T) {
+		builder := filepath.Join(dir, "builder.yaml")
+		os.WriteFile(builder, []byte(fmt.Sprintf("build:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
+			filepath.Join(bin, "isis"), reg.server, reg.user, reg.caFile)), 0o600)
+		stdout, stderr, code := isisctl(builder, reg.password, "build", "--push", "--digest-file", digestFile)
+		if code != 0 {
+			t.Fatalf("push the real image: exit %d\n%s%s", code, stdout, stderr)
+		}
+		b, _ := os.ReadFile(digestFile)
+		real := strings.TrimSpace(string(b))
+		e := newE2E(t, 3019, fmt.Sprintf("build:\n  isis_binary: /nonexistent/isis\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
+			reg.server, reg.user, reg.caFile))
+		e.cleanup()
+		t.Cleanup(func() {
+			e.cleanup()
+			images.Remove(conn, []string{real}, nil) // only this name: the image may be the other e2e tests' too
+		})
+		t.Setenv("ISISCTL_REGISTRY_PASSWORD", reg.password)
+		start := time.Now()
+		out, code := e.isisctl("deploy", "--image", real)
+		if code != 0 {
+			t.Fatalf("deploy --image %s: exit %d\n%s", real, code, out)
+		}
+		t.Logf("deploy by digest: %s", time.Since(start).Round(time.Millisecond))
+		if !strings.Contains(out, real+" (pulled, not built)") || strings.Contains(out, reg.password) {
+			t.Errorf("deploy output:\n%s", out)
+		}
+		if st := e.backendState(); st.Image != real || !st.Running {
+			t.Errorf("backend runs %q (running %v), want %s", st.Image, st.Running, real)
+		}
+		if code, body := e.get("/api/ready/"); code != 200 {
+			t.Errorf("/api/ready/: %d %s", code, body)
+		}
+	})
+
 	t.Run("tls_verify false", func(t *testing.T) {
 		os.RemoveAll(certDir)
 		stdout, stderr, code := isisctl(noVerify, reg.password, "build", "--push")
