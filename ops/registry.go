@@ -418,8 +418,10 @@ func PushedImage(conn context.Context, c *Config) (string, error) {
 }
 
 // EnsureImage makes ref present on the Podman host: nothing when it is
-// there, else a pull through the API when it names a registry (with the
-// configured credentials only when that registry is registry.server).
+// there, else a pull through the API when it is a digest reference or
+// comes from registry.server (with the configured credentials only for
+// registry.server). A missing name of no registry is never looked for on
+// Docker Hub: that is a build that did not happen.
 func EnsureImage(conn context.Context, c *Config, ref string, out io.Writer) (pulled bool, err error) {
 	ok, err := ImageExists(conn, ref)
 	if err != nil {
@@ -429,7 +431,8 @@ func EnsureImage(conn context.Context, c *Config, ref string, out io.Writer) (pu
 		return false, nil
 	}
 	named, perr := reference.ParseNormalizedNamed(ref)
-	if perr != nil || reference.Domain(named) == "localhost" {
+	if perr != nil || reference.Domain(named) == "localhost" ||
+		!IsDigestRef(ref) && (c.Registry.Server == "" || reference.Domain(named) != c.Registry.Server) {
 		return false, fmt.Errorf("image %s is missing on the host: run isisctl build", ref)
 	}
 	return true, PullImage(conn, c, ref, out)
