@@ -322,6 +322,10 @@ func TestRegistryPush(t *testing.T) {
 		if pulled, err := ops.EnsureImage(conn, c, ref, nil); err != nil || pulled {
 			t.Errorf("second EnsureImage: pulled %v, %v (want nothing to do)", pulled, err)
 		}
+		// A missing name of no registry is a build that did not happen, not a Docker Hub pull.
+		if _, err := ops.EnsureImage(conn, c, "isis-registry-e2e-never-built", nil); err == nil || !strings.Contains(err.Error(), "run isisctl build") {
+			t.Errorf("missing unqualified image: %v", err)
+		}
 	})
 
 	t.Run("kube play", func(t *testing.T) {
