@@ -126,6 +126,8 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		r.Image, r.ImageID = b.Image, b.ID
 		if b.Pulled {
 			return "changed", b.Image + " (pulled, not built)", nil
+		} else if c.PullsImage() {
+			return "unchanged", b.Image + " (already on the host, not built)", nil
 		}
 		if !b.Built {
 			return "unchanged", b.Image + " (same content, not rebuilt)", nil

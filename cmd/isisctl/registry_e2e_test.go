@@ -376,21 +376,42 @@ spec:
 	// Another host runs the real image by digest: deploy pulls it (no isis
 	// binary there, no build), migrates, swaps and verifies with it.
 	t.Run("deploy by digest", func(t *testing.T) {
+		// The real isis plus a few bytes of its own (ignored by the loader):
+		// an image of this run only, so it can be removed and must be pulled.
+		isis, err := os.ReadFile(filepath.Join(bin, "isis"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		realBin := filepath.Join(dir, "real", "isis")
+		os.MkdirAll(filepath.Dir(realBin), 0o755)
+		if err := os.WriteFile(realBin, append(isis, []byte(time.Now().String())...), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		builder := filepath.Join(dir, "builder.yaml")
-		os.WriteFile(builder, []byte(fmt.Sprintf("build:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
-			filepath.Join(bin, "isis"), reg.server, reg.user, reg.caFile)), 0o600)
+		os.WriteFile(builder, []byte(fmt.Sprintf("backend:\n  image: %s-real\nbuild:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
+			localImage, realBin, reg.server, reg.user, reg.caFile)), 0o600)
+		removeReal := func() {
+			list, _ := images.List(conn, new(images.ListOptions).WithFilters(map[string][]string{"reference": {localImage + "-real"}}))
+			for _, img := range list {
+				images.Remove(conn, []string{img.ID}, new(images.RemoveOptions).WithForce(true))
+			}
+		}
 		stdout, stderr, code := isisctl(builder, reg.password, "build", "--push", "--digest-file", digestFile)
 		if code != 0 {
 			t.Fatalf("push the real image: exit %d\n%s%s", code, stdout, stderr)
 		}
 		b, _ := os.ReadFile(digestFile)
 		real := strings.TrimSpace(string(b))
+		removeReal()
+		if ok, _ := ops.ImageExists(conn, real); ok {
+			t.Fatalf("%s is still on the host", real)
+		}
 		e := newE2E(t, 3019, fmt.Sprintf("build:\n  isis_binary: /nonexistent/isis\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
 			reg.server, reg.user, reg.caFile))
 		e.cleanup()
 		t.Cleanup(func() {
 			e.cleanup()
-			images.Remove(conn, []string{real}, nil) // only this name: the image may be the other e2e tests' too
+			images.Remove(conn, []string{real}, new(images.RemoveOptions).WithForce(true))
 		})
 		t.Setenv("ISISCTL_REGISTRY_PASSWORD", reg.password)
 		start := time.Now()
