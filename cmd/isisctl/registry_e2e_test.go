@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -428,6 +429,20 @@ spec:
 		}
 		if code, body := e.get("/api/ready/"); code != 200 {
 			t.Errorf("/api/ready/: %d %s", code, body)
+		}
+	})
+
+	// Credentials from a containers auth.json (what podman login writes).
+	t.Run("auth file", func(t *testing.T) {
+		auth := filepath.Join(dir, "auth.json")
+		os.WriteFile(auth, []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.server,
+			base64.StdEncoding.EncodeToString([]byte(reg.user+":"+reg.password)))), 0o600)
+		cfg := filepath.Join(dir, "authfile.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("backend:\n  image: %s\nbuild:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/backend\n  auth_file: %s\n  ca_file: %s\n",
+			localImage, tiny, reg.server, auth, reg.caFile)), 0o600)
+		stdout, stderr, code := isisctl(cfg, "", "build", "--push")
+		if code != 0 || !strings.Contains(stdout, "Digest: ") || strings.Contains(stdout+stderr, reg.password) {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 		}
 	})
 
