@@ -35,6 +35,7 @@ type Config struct {
 	Proxy         ProxyConfig    `yaml:"proxy"`
 	Kube          KubeConfig     `yaml:"kube"`
 	Backup        BackupConfig   `yaml:"backup"`
+	Registry      RegistryConfig `yaml:"registry"`
 
 	// File is where the configuration came from ("" for defaults only).
 	File string `yaml:"-"`
@@ -124,8 +125,9 @@ func DefaultConfig() *Config {
 			Name: "postgres18", Image: "docker.io/library/postgres:18", Data: "isis-pgdata",
 			Database: "isis", User: "isis",
 		},
-		Kube:   defaultKubeConfig(),
-		Backup: defaultBackupConfig(),
+		Kube:     defaultKubeConfig(),
+		Backup:   defaultBackupConfig(),
+		Registry: RegistryConfig{TLSVerify: true},
 	}
 }
 
@@ -218,8 +220,9 @@ func keyPath(typ, field string) string {
 	sections := map[string]string{
 		"ops.BackendConfig": "backend.", "ops.PostgresConfig": "postgres.", "ops.SecretsConfig": "secrets.",
 		"ops.BuildConfig": "build.", "ops.UnitsConfig": "units.", "ops.ProxyConfig": "proxy.",
-		"ops.KubeConfig":   "kube.",
-		"ops.BackupConfig": "backup.",
+		"ops.KubeConfig":     "kube.",
+		"ops.BackupConfig":   "backup.",
+		"ops.RegistryConfig": "registry.",
 	}
 	return sections[typ] + field
 }
@@ -245,7 +248,7 @@ func envVars(c *Config) []struct {
 			switch f.Kind() {
 			case reflect.Struct:
 				walk(f, prefix+tag+".")
-			case reflect.String:
+			case reflect.String, reflect.Bool:
 				key := prefix + tag
 				out = append(out, struct {
 					Key, Env string
@@ -262,7 +265,16 @@ func envVars(c *Config) []struct {
 // sets backend.env.X.
 func applyEnv(c *Config, getenv func(string) string) error {
 	for _, ev := range envVars(c) {
-		if v := getenv(ev.Env); v != "" {
+		v := getenv(ev.Env)
+		switch {
+		case v == "":
+		case ev.Field.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return &ConfigError{Key: ev.Key, Msg: fmt.Sprintf("%s=%q is not true or false", ev.Env, v)}
+			}
+			ev.Field.SetBool(b)
+		default:
 			ev.Field.SetString(v)
 			c.setFromEnv(ev.Key, ev.Env)
 		}
@@ -315,8 +327,11 @@ func (c *Config) Validate() error {
 	if c.Network == c.EgressNetwork {
 		return bad("egress_network", "must differ from network")
 	}
-	if c.Backend.Image == "" || strings.ContainsAny(c.Backend.Image, " @") || strings.Count(c.Backend.Image, ":") > 1 {
-		return bad("backend.image", "%q is not an image name without tag", c.Backend.Image)
+	if !validBackendImage(c.Backend.Image) {
+		return bad("backend.image", "%q is neither an image name without tag nor a pushed digest reference (registry/repo@sha256:...)", c.Backend.Image)
+	}
+	if key, msg := c.Registry.validate(); key != "" {
+		return bad(key, "%s", msg)
 	}
 	if c.Postgres.Image == "" || strings.ContainsAny(c.Postgres.Image, " ") {
 		return bad("postgres.image", "%q is not an image reference", c.Postgres.Image)
@@ -430,7 +445,7 @@ func (c *Config) StandbyAddr() (netip.AddrPort, error) {
 func (c *Config) Placeholders() []string {
 	var out []string
 	for _, ev := range envVars(c) {
-		if strings.HasPrefix(strings.ToLower(ev.Field.String()), "changeme") {
+		if ev.Field.Kind() == reflect.String && strings.HasPrefix(strings.ToLower(ev.Field.String()), "changeme") {
 			out = append(out, ev.Key)
 		}
 	}

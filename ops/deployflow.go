@@ -183,7 +183,7 @@ func stepPreflight(d *deployRun) (string, string, error) {
 	if _, err := c.secretValues(); err != nil {
 		return "", "", err
 	}
-	if _, err := c.IsisBinary(); err != nil {
+	if _, err := c.IsisBinary(); err != nil && !c.PullsImage() {
 		return "", "", err
 	}
 	if d.local {
@@ -199,11 +199,17 @@ func stepPreflight(d *deployRun) (string, string, error) {
 }
 
 func stepBuild(d *deployRun) (string, string, error) {
-	b, err := BuildImage(d.conn, d.c, d.o.Tag, d.o.Out)
+	b, err := BuildOrPull(d.conn, d.c, d.o.Tag, d.local, d.o.Out)
 	if err != nil {
 		return "", "", err
 	}
 	d.r.Image, d.r.ImageID = b.Image, b.ID
+	switch {
+	case b.Pulled:
+		return "changed", b.Image + " (pulled, not built)", nil
+	case d.c.PullsImage():
+		return "unchanged", b.Image + " (already on the host, not built)", nil
+	}
 	if b.Tagged {
 		return "changed", b.Image + " (same content as an earlier build: tagged, not rebuilt)", nil
 	}

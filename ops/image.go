@@ -26,6 +26,7 @@ type BuildResult struct {
 	Size    int64  `json:"size_bytes"`
 	Built   bool   `json:"built"`            // false when the same content was already built
 	Tagged  bool   `json:"tagged,omitempty"` // a new tag given to content built before
+	Pulled  bool   `json:"pulled,omitempty"` // a pushed image pulled from the registry instead
 	Context string `json:"-"`
 }
 
@@ -110,6 +111,9 @@ func StageContext(c *Config) (dir, tag string, err error) {
 // BuildImage builds the backend image through the API, tagged by content:
 // the same binary and template give the same tag, and no rebuild.
 func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*BuildResult, error) {
+	if c.PullsImage() {
+		return nil, &ConfigError{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
+	}
 	dir, ctag, err := StageContext(c)
 	if err != nil {
 		return nil, err

@@ -100,7 +100,12 @@ func (s *ContainerSpec) Hash() string {
 }
 
 // BackendImage is the image reference with tag.
+// A pushed digest reference (backend.image: registry/repo@sha256:...) is
+// used as it is.
 func (c *Config) BackendImage(tag string) string {
+	if c.PullsImage() {
+		return c.Backend.Image
+	}
 	if tag == "" {
 		tag = "latest"
 	}

@@ -5,10 +5,13 @@ import (
 	"fmt"
 )
 
-// TargetImageName picks the image for up, migrate and collectstatic: --tag,
-// else backend.tag, else what the backend runs, else :latest.
+// TargetImageName picks the image for up, migrate and collectstatic: a
+// pushed digest reference (backend.image or --image), else --tag, else
+// backend.tag, else what the backend runs, else :latest.
 func (c *Config) TargetImageName(tag, running string) string {
 	switch {
+	case c.PullsImage():
+		return c.Backend.Image
 	case tag != "":
 		return c.BackendImage(tag)
 	case c.Backend.Tag != "":
@@ -19,10 +22,17 @@ func (c *Config) TargetImageName(tag, running string) string {
 	return c.BackendImage("latest")
 }
 
-// TargetImage is TargetImageName for this host; the image must exist.
+// TargetImage is TargetImageName for this host; the image must exist, or
+// be a pushed image, pulled from its registry.
 func TargetImage(conn context.Context, c *Config, tag string) (string, error) {
 	running, _ := CurrentImage(conn, c)
 	image := c.TargetImageName(tag, running)
+	if c.PullsImage() {
+		if _, err := EnsureImage(conn, c, image, nil); err != nil {
+			return "", err
+		}
+		return image, nil
+	}
 	ok, err := ImageExists(conn, image)
 	if err != nil {
 		return "", err

@@ -68,6 +68,10 @@ if [ "$mode" = test ]; then
 	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 	# systemd-analyze verify: the backup timer and service isisctl render writes.
 	want systemd
+	# A real image registry (distribution v2) on loopback, with TLS and basic auth, for isisctl build --push.
+	want docker-registry
+	# podman kube play builds its pause image around catatonit.
+	want catatonit
 	# A C toolchain for the race detector (make race; the binaries stay CGO-free).
 	want gcc libc6-dev
 	# The reference Django (../shared/django-reference/run.sh) for the import tests, with the argon2 and

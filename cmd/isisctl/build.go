@@ -11,8 +11,9 @@ import (
 )
 
 type buildOptions struct {
-	f   *factory
-	Tag string
+	f    *factory
+	Tag  string
+	Push pushFlags
 }
 
 func newBuildCmd(f *factory) *cobra.Command {
@@ -27,6 +28,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&opts.Tag, "tag", "", "image tag (default: a digest of the image's content)")
+	opts.Push.add(cmd)
 	return cmd
 }
 
@@ -40,6 +42,9 @@ func buildRun(conn context.Context, c *ops.Config, opts *buildOptions) error {
 	r, err := ops.BuildImage(conn, c, opts.Tag, out)
 	if err != nil {
 		return err
+	}
+	if opts.Push.push {
+		return f.pushBuilt(conn, c, &opts.Push, r, out, start)
 	}
 	f.print(r, func(w io.Writer) {
 		verb := "Built"

@@ -12,7 +12,8 @@ import (
 )
 
 type deployOptions struct {
-	f *factory
+	f     *factory
+	Image string
 	ops.DeployOptions
 }
 
@@ -35,6 +36,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 	fl.StringVar(&opts.PublicURL, "public-url", "", "verify through the reverse proxy too")
 	fl.BoolVar(&opts.Install, "install", false, "also write the quadlet units to the units directory")
 	fl.StringVar(&opts.UnitsDir, "units-dir", "", "where units go (default: the quadlet directory for this user)")
+	fl.StringVar(&opts.Image, "image", "", imageFlagHelp+"; skips the build")
 	return cmd
 }
 
@@ -42,6 +44,9 @@ func deployRun(ctx, conn context.Context, c *ops.Config, opts *deployOptions) er
 	f := opts.f
 	o := opts.DeployOptions
 	o.URL = f.URL()
+	if err := f.useImage(c, opts.Image); err != nil {
+		return err
+	}
 	if o.Install && o.UnitsDir == "" {
 		o.UnitsDir = unitsDir(c)
 	}

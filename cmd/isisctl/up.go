@@ -10,8 +10,8 @@ import (
 )
 
 type upOptions struct {
-	f   *factory
-	Tag string
+	f          *factory
+	Tag, Image string
 }
 
 func newUpCmd(f *factory) *cobra.Command {
@@ -26,12 +26,16 @@ func newUpCmd(f *factory) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag (default: what the backend runs, else backend.tag, else latest)")
+	cmd.Flags().StringVar(&opts.Image, "image", "", imageFlagHelp)
 	return cmd
 }
 
 func upRun(ctx, conn context.Context, c *ops.Config, opts *upOptions) error {
 	f := opts.f
 	if err := c.PlaceholderError(); err != nil {
+		return err
+	}
+	if err := f.useImage(c, opts.Image); err != nil {
 		return err
 	}
 	image, err := ops.TargetImage(conn, c, opts.Tag)

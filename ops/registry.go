@@ -1,0 +1,500 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	dockerconfig "go.podman.io/image/v5/pkg/docker/config"
+	imagetypes "go.podman.io/image/v5/types"
+)
+
+// RegistryConfig names the image registry isisctl build --push sends the
+// backend image to, and other hosts pull it from by digest.
+type RegistryConfig struct {
+	Server       string `yaml:"server"`        // host[:port], no scheme
+	Repository   string `yaml:"repository"`    // e.g. isis/backend (default: the last part of backend.image)
+	TLSVerify    bool   `yaml:"tls_verify"`    // default true
+	CAFile       string `yaml:"ca_file"`       // the registry's CA, installed for a local Podman service
+	AuthFile     string `yaml:"auth_file"`     // a containers-auth.json / docker config.json
+	Username     string `yaml:"username"`      // with password or password_file
+	Password     string `yaml:"password"`      // better: ISISCTL_REGISTRY_PASSWORD or password_file
+	PasswordFile string `yaml:"password_file"` // first line is the password
+}
+
+var (
+	registryServerRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$|^\[[0-9a-f:]+\](:[0-9]{1,5})?$`)
+	repositoryRE     = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+)
+
+// validate checks the registry section; it returns the bad key and why.
+func (r *RegistryConfig) validate() (key, msg string) {
+	if r.Server == "" {
+		for k, v := range map[string]string{"registry.repository": r.Repository, "registry.ca_file": r.CAFile, "registry.auth_file": r.AuthFile,
+			"registry.username": r.Username, "registry.password": r.Password, "registry.password_file": r.PasswordFile} {
+			if v != "" {
+				return k, "set registry.server too (the registry's host[:port])"
+			}
+		}
+		return "", ""
+	}
+	if strings.Contains(r.Server, "://") {
+		return "registry.server", fmt.Sprintf("%q: give host[:port] without a scheme (the registry is always spoken to over HTTPS)", r.Server)
+	}
+	if !registryServerRE.MatchString(r.Server) {
+		return "registry.server", fmt.Sprintf("%q is not a registry host[:port] (lowercase)", r.Server)
+	}
+	if r.Repository != "" && !repositoryRE.MatchString(r.Repository) {
+		return "registry.repository", fmt.Sprintf("%q is not a repository path like isis/backend (lowercase letters, digits, . _ - and /)", r.Repository)
+	}
+	if r.Password != "" && r.PasswordFile != "" {
+		return "registry.password", "set either the value or registry.password_file, not both"
+	}
+	if (r.Password != "" || r.PasswordFile != "") && r.Username == "" {
+		return "registry.username", "required with a registry password"
+	}
+	if r.AuthFile != "" && r.Username != "" {
+		return "registry.auth_file", "set either auth_file or username and password, not both"
+	}
+	if r.CAFile != "" {
+		if _, err := readCA(r.CAFile); err != nil {
+			return "registry.ca_file", err.Error()
+		}
+	}
+	return "", ""
+}
+
+// readCA reads a PEM file holding at least one certificate.
+func readCA(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, unwrapPath(err))
+	}
+	rest, n := b, 0
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+				return nil, fmt.Errorf("%s: %v", path, err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return b, nil
+}
+
+// validBackendImage accepts a name without tag (localhost/isis-backend) or
+// a pushed digest reference (registry/repo@sha256:...).
+func validBackendImage(s string) bool {
+	if s == "" || strings.ContainsAny(s, " \t\n") {
+		return false
+	}
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil || named.String() != s && reference.FamiliarString(named) != s {
+		return false
+	}
+	if _, ok := named.(reference.Tagged); ok {
+		return false
+	}
+	return true
+}
+
+// IsDigestRef reports whether ref names an image by its digest
+// (name@sha256:...).
+func IsDigestRef(ref string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return false
+	}
+	_, ok := named.(reference.Digested)
+	return ok
+}
+
+// PullsImage reports whether this host runs a pushed image (backend.image
+// is a digest reference) instead of building one.
+func (c *Config) PullsImage() bool { return IsDigestRef(c.Backend.Image) }
+
+// repository is registry.repository, else the last part of backend.image.
+func (c *Config) repository() string {
+	if c.Registry.Repository != "" {
+		return c.Registry.Repository
+	}
+	name := c.Backend.Image
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name = name[:i]
+	}
+	return name[strings.LastIndexByte(name, '/')+1:]
+}
+
+// RegistryImage is the pushed name of the backend image with tag.
+func (c *Config) RegistryImage(tag string) string {
+	return c.Registry.Server + "/" + c.repository() + ":" + tag
+}
+
+// DigestReference is registry/repository@digest, the reference other hosts
+// and the Kubernetes manifests pull.
+func (c *Config) DigestReference(digest string) string {
+	return c.Registry.Server + "/" + c.repository() + "@" + digest
+}
+
+// registryAuth is the user name and password for the configured registry
+// ("" when none is configured: Podman then uses the host's own auth files).
+func (c *Config) registryAuth() (user, pass string, err error) {
+	r := c.Registry
+	switch {
+	case r.Username != "" && r.PasswordFile != "":
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			return "", "", &ConfigError{File: c.File, Key: "registry.password_file", Msg: fmt.Sprintf("%s: %v", r.PasswordFile, unwrapPath(err))}
+		}
+		pass, _, _ = strings.Cut(string(b), "\n")
+		pass = strings.TrimSuffix(pass, "\r")
+		if pass == "" {
+			return "", "", &ConfigError{File: c.File, Key: "registry.password_file", Msg: r.PasswordFile + " is empty"}
+		}
+		return r.Username, pass, nil
+	case r.Username != "":
+		if r.Password == "" {
+			return "", "", &ConfigError{File: c.File, Key: "registry.password", Msg: "required with registry.username (set ISISCTL_REGISTRY_PASSWORD or registry.password_file)"}
+		}
+		return r.Username, r.Password, nil
+	case r.AuthFile != "":
+		if _, err := os.Stat(r.AuthFile); err != nil {
+			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: %v", r.AuthFile, unwrapPath(err))}
+		}
+		// Only this registry's entry is sent to the Podman service.
+		a, err := dockerconfig.GetCredentials(&imagetypes.SystemContext{AuthFilePath: r.AuthFile}, r.Server)
+		if err != nil {
+			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: cannot read credentials: %v", r.AuthFile, redact(err.Error()))}
+		}
+		if a.Username == "" && a.IdentityToken == "" {
+			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s has no credentials for %s", r.AuthFile, r.Server)}
+		}
+		if a.IdentityToken != "" {
+			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s holds an identity token for %s; give a user name and password", r.AuthFile, r.Server)}
+		}
+		return a.Username, a.Password, nil
+	}
+	return "", "", nil
+}
+
+// redact drops the parts of a message that may hold a base64 or JSON auth blob.
+func redact(s string) string {
+	return regexp.MustCompile(`"auth"\s*:\s*"[^"]*"`).ReplaceAllString(s, `"auth":"…"`)
+}
+
+// RegistryError is a push or pull that the registry refused, in one line
+// that names the registry and never holds a credential.
+type RegistryError struct {
+	Op, Server, Reason string
+}
+
+func (e *RegistryError) Error() string {
+	return fmt.Sprintf("%s: registry %s: %s", e.Op, e.Server, e.Reason)
+}
+
+// registryFailure turns a Podman push/pull error into a RegistryError.
+func (c *Config) registryFailure(op, server string, err error, secrets ...string) error {
+	msg := err.Error()
+	low := strings.ToLower(msg)
+	certsHint := filepath.Join("/etc/containers/certs.d", server, "ca.crt")
+	reason := ""
+	switch {
+	case strings.Contains(low, "unauthorized") || strings.Contains(low, "authentication required") ||
+		strings.Contains(low, "incorrect username or password") || strings.Contains(low, "invalid username/password") ||
+		strings.Contains(low, "status 401") || strings.Contains(low, "authenticating creds"):
+		reason = "authentication failed (check registry.username and the password, or registry.auth_file)"
+	case strings.Contains(low, "denied"):
+		reason = "access denied: the account may not push or pull " + c.repository()
+	case strings.Contains(low, "x509:") || strings.Contains(low, "certificate"):
+		reason = fmt.Sprintf("the Podman host does not trust the registry's TLS certificate (set registry.ca_file, or put the CA at %s on the Podman host)", certsHint)
+	case strings.Contains(low, "server gave http response to https client"):
+		reason = "the registry speaks plain HTTP; isisctl only uses HTTPS registries"
+	case strings.Contains(low, "connection refused") || strings.Contains(low, "no such host") || strings.Contains(low, "i/o timeout"):
+		reason = "unreachable from the Podman host: " + lastClause(msg)
+	case strings.Contains(low, "manifest unknown") || strings.Contains(low, "not found"):
+		reason = "no such image: " + lastClause(msg)
+	default:
+		reason = lastClause(msg)
+	}
+	for _, s := range secrets {
+		if s != "" {
+			reason = strings.ReplaceAll(reason, s, "…")
+		}
+	}
+	return &RegistryError{Op: op, Server: server, Reason: reason}
+}
+
+// lastClause is the tail of a wrapped error chain, on one line.
+func lastClause(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	parts := strings.Split(msg, ": ")
+	if len(parts) > 3 {
+		parts = parts[len(parts)-3:]
+	}
+	return strings.Join(parts, ": ")
+}
+
+// certsDir is where the Podman service on this machine looks for registry
+// CAs: /etc/containers/certs.d as root, ~/.config/containers/certs.d rootless.
+func certsDir() string {
+	if os.Geteuid() == 0 {
+		return "/etc/containers/certs.d"
+	}
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "containers", "certs.d")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".config", "containers", "certs.d")
+}
+
+// TrustRegistryCA installs registry.ca_file as the registry's CA for a
+// Podman service on this machine (certs.d/HOST:PORT/ca.crt), returning the
+// path when it wrote it. A remote Podman host must be given the CA by its
+// operator; the error of a failed push says where.
+func TrustRegistryCA(c *Config, local bool) (string, error) {
+	if c.Registry.CAFile == "" || !local {
+		return "", nil
+	}
+	ca, err := readCA(c.Registry.CAFile)
+	if err != nil {
+		return "", &ConfigError{File: c.File, Key: "registry.ca_file", Msg: err.Error()}
+	}
+	p := filepath.Join(certsDir(), c.Registry.Server, "ca.crt")
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, ca) {
+		return "", nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", fmt.Errorf("install the registry CA: %w", err)
+	}
+	if err := os.WriteFile(p, ca, 0o644); err != nil {
+		return "", fmt.Errorf("install the registry CA: %w", err)
+	}
+	return p, nil
+}
+
+// PushResult reports a push.
+type PushResult struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Digest      string `json:"digest"`
+	Reference   string `json:"reference"` // registry/repository@sha256:..., what other hosts pull
+	CAInstalled string `json:"ca_installed,omitempty"`
+}
+
+// needRegistry is the error when a push or pull needs registry.server.
+func (c *Config) needRegistry() error {
+	if c.Registry.Server == "" {
+		return &ConfigError{File: c.File, Key: "registry.server", Msg: "required to push: the registry's host[:port] (and registry.repository)"}
+	}
+	return nil
+}
+
+// PushImage pushes source (a local image) through the Podman API to the
+// configured registry as repository:tag, records the pushed digest in the
+// host's audit trail and returns it. Credentials go to the Podman service
+// in the X-Registry-Auth header only; they are never printed.
+func PushImage(conn context.Context, c *Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
+	if err := c.needRegistry(); err != nil {
+		return nil, err
+	}
+	user, pass, err := c.registryAuth()
+	if err != nil {
+		return nil, err
+	}
+	res := &PushResult{Source: source, Destination: c.RegistryImage(tag)}
+	if res.CAInstalled, err = TrustRegistryCA(c, local); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	opts := new(images.PushOptions).WithSkipTLSVerify(!c.Registry.TLSVerify).WithFormat("oci").WithRetry(0)
+	if out != nil {
+		opts = opts.WithQuiet(false).WithProgressWriter(out)
+	} else {
+		opts = opts.WithQuiet(true)
+	}
+	if user != "" {
+		opts = opts.WithUsername(user).WithPassword(pass)
+	}
+	if err := images.Push(conn, source, res.Destination, opts); err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("push %s: image %s is missing on the host (run isisctl build)", source, source)
+		}
+		return nil, c.registryFailure("push "+res.Destination, c.Registry.Server, err, pass, c.Registry.Password)
+	}
+	if opts.ManifestDigest != nil && *opts.ManifestDigest != "" {
+		res.Digest = *opts.ManifestDigest
+	} else {
+		// Podman before 5 does not report the digest: ask the registry.
+		d, err := c.registryDigest(conn, res.Destination, user, pass)
+		if err != nil {
+			return nil, c.registryFailure("pushed "+res.Destination+", but reading its digest failed", c.Registry.Server, err, pass, c.Registry.Password)
+		}
+		res.Digest = d
+	}
+	res.Reference = c.DigestReference(res.Digest)
+	id, _ := ImageID(conn, source)
+	_ = AppendAudit(conn, AuditEntry{Time: start.UTC(), User: whoami(), Action: "push", Image: res.Reference, ImageID: id,
+		Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String(), Detail: res.Destination})
+	return res, nil
+}
+
+// registryDigest asks the registry (from this machine) for the manifest
+// digest of a tagged reference.
+func (c *Config) registryDigest(ctx context.Context, tagged, user, pass string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(tagged)
+	if err != nil {
+		return "", err
+	}
+	ref, err := docker.NewReference(reference.TagNameOnly(named))
+	if err != nil {
+		return "", err
+	}
+	sys := &imagetypes.SystemContext{DockerInsecureSkipTLSVerify: imagetypes.NewOptionalBool(!c.Registry.TLSVerify)}
+	if user != "" {
+		sys.DockerAuthConfig = &imagetypes.DockerAuthConfig{Username: user, Password: pass}
+	}
+	if c.Registry.CAFile != "" {
+		ca, err := readCA(c.Registry.CAFile)
+		if err != nil {
+			return "", err
+		}
+		dir, err := os.MkdirTemp("", "isisctl-registry-ca-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(dir)
+		if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600); err != nil {
+			return "", err
+		}
+		sys.DockerCertPath = dir
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := docker.GetDigest(ctx, sys, ref)
+	return d.String(), err
+}
+
+// PushedImage is the newest digest reference pushed to the configured
+// registry and repository from this Podman host (from its audit trail):
+// what a Kubernetes manifest or another host should run. It is
+// backend.image itself when that already is a digest reference.
+func PushedImage(conn context.Context, c *Config) (string, error) {
+	if c.PullsImage() {
+		return c.Backend.Image, nil
+	}
+	if err := c.needRegistry(); err != nil {
+		return "", err
+	}
+	entries, err := ReadAudit(conn, auditKeep)
+	if err != nil {
+		return "", err
+	}
+	prefix := c.Registry.Server + "/" + c.repository() + "@"
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := entries[i]; e.Action == "push" && e.Result == "ok" && strings.HasPrefix(e.Image, prefix) {
+			return e.Image, nil
+		}
+	}
+	return "", fmt.Errorf("nothing was pushed to %s%s yet: run isisctl build --push", c.Registry.Server, "/"+c.repository())
+}
+
+// EnsureImage makes ref present on the Podman host: nothing when it is
+// there, else a pull through the API when it is a digest reference or
+// comes from registry.server (with the configured credentials only for
+// registry.server). A missing name of no registry is never looked for on
+// Docker Hub: that is a build that did not happen.
+func EnsureImage(conn context.Context, c *Config, ref string, out io.Writer) (pulled bool, err error) {
+	ok, err := ImageExists(conn, ref)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		return false, nil
+	}
+	named, perr := reference.ParseNormalizedNamed(ref)
+	if perr != nil || reference.Domain(named) == "localhost" ||
+		!IsDigestRef(ref) && (c.Registry.Server == "" || reference.Domain(named) != c.Registry.Server) {
+		return false, fmt.Errorf("image %s is missing on the host: run isisctl build", ref)
+	}
+	return true, PullImage(conn, c, ref, out)
+}
+
+// PullImage pulls ref through the Podman API.
+func PullImage(conn context.Context, c *Config, ref string, out io.Writer) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return fmt.Errorf("pull %s: not an image reference: %v", ref, err)
+	}
+	server := reference.Domain(named)
+	opts := new(images.PullOptions).WithQuiet(out == nil).WithRetry(0)
+	if out != nil {
+		opts = opts.WithProgressWriter(out)
+	}
+	pass := ""
+	if c.Registry.Server != "" && server == c.Registry.Server {
+		var user string
+		if user, pass, err = c.registryAuth(); err != nil {
+			return err
+		}
+		if user != "" {
+			opts = opts.WithUsername(user).WithPassword(pass)
+		}
+		opts = opts.WithSkipTLSVerify(!c.Registry.TLSVerify)
+	}
+	if _, err := images.Pull(conn, ref, opts); err != nil {
+		return c.registryFailure("pull "+ref, server, err, pass, c.Registry.Password)
+	}
+	return nil
+}
+
+// BuildOrPull is the deploy's image step: build here, or, when
+// backend.image is a pushed digest reference, pull it from the registry.
+func BuildOrPull(conn context.Context, c *Config, tag string, local bool, out io.Writer) (*BuildResult, error) {
+	if !c.PullsImage() {
+		return BuildImage(conn, c, tag, out)
+	}
+	if _, err := TrustRegistryCA(c, local); err != nil {
+		return nil, err
+	}
+	pulled, err := EnsureImage(conn, c, c.Backend.Image, out)
+	if err != nil {
+		return nil, err
+	}
+	img, err := images.GetImage(conn, c.Backend.Image, nil)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", c.Backend.Image, err)
+	}
+	return &BuildResult{Image: c.Backend.Image, ID: img.ID, Size: img.Size, Pulled: pulled}, nil
+}
+
+// UseImage points the configuration at a pushed image (--image): a digest
+// reference registry/repo@sha256:....
+func (c *Config) UseImage(ref string) error {
+	if ref == "" {
+		return nil
+	}
+	if !IsDigestRef(ref) || !validBackendImage(ref) {
+		return &ConfigError{Key: "--image", Msg: fmt.Sprintf("%q is not a digest reference like registry.example.com/isis/backend@sha256:<64 hex> (isisctl build --push prints it)", ref)}
+	}
+	c.Backend.Image = ref
+	return nil
+}
