@@ -78,7 +78,11 @@ func TestInstall(t *testing.T) {
 		if system {
 			scope = ""
 		}
-		want := scope + "daemon-reload|" + scope + "start swe2-postgres.service isis-backend.service isis-backend-b.service"
+		// The daily backup's timer (exampleConfig sets backup.dir) is linked
+		// from the units directory, then enabled and started.
+		want := scope + "daemon-reload|" + scope + "start swe2-postgres.service isis-backend.service isis-backend-b.service|" +
+			scope + "link " + filepath.Join(dir, "backup/isis-backup.service") + " " + filepath.Join(dir, "backup/isis-backup.timer") + "|" +
+			scope + "enable --now isis-backup.timer"
 		if got := strings.Join(calls, "|"); got != want {
 			t.Errorf("system %v: systemctl calls %q, want %q", system, got, want)
 		}
@@ -89,7 +93,8 @@ func TestInstall(t *testing.T) {
 	// No systemd: the units are written and the hint says what to run.
 	r, err := Install(c, InstallOptions{Image: "x:1", Dir: t.TempDir(), SystemdRunning: func() bool { return false },
 		Systemctl: func(...string) ([]byte, error) { t.Error("systemctl run without systemd"); return nil, nil }})
-	if err != nil || !strings.Contains(r.Hint, "isisctl up") || !strings.Contains(r.Hint, "isis-backend-b.service") {
+	if err != nil || !strings.Contains(r.Hint, "isisctl up") || !strings.Contains(r.Hint, "isis-backend-b.service") ||
+		!strings.Contains(r.Hint, "enable --now isis-backup.timer") {
 		t.Errorf("without systemd: %v %q", err, r.Hint)
 	}
 	// A failing systemctl is one clear error with its output.

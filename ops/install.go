@@ -4,8 +4,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
+
+// backupTimer is the daily backup's timer, which render writes with its
+// service under backup/ when a backup target is set.
+const backupTimer = "isis-backup.timer"
 
 // InstallOptions say where and how the quadlet units are installed.
 type InstallOptions struct {
@@ -24,6 +29,8 @@ type InstallResult struct {
 	Dir     string   `json:"dir"`
 	Written []string `json:"written"`
 	Started []string `json:"started,omitempty"`
+	// Timers are the systemd timers enabled (the daily backup).
+	Timers []string `json:"timers,omitempty"`
 	// Hint says what to run when systemd is not there.
 	Hint string `json:"hint,omitempty"`
 }
@@ -62,13 +69,30 @@ func Install(c *Config, o InstallOptions) (*InstallResult, error) {
 		scope = []string{"--user"}
 	}
 	services := c.InstallServices()
+	// The daily backup is a plain systemd timer (quadlet has none): linked
+	// from the units directory, then enabled and started.
+	var backupUnits []string
+	for _, f := range files {
+		if strings.HasPrefix(f.Name, "backup/") {
+			backupUnits = append(backupUnits, filepath.Join(o.Dir, f.Name))
+		}
+	}
 	if !o.SystemdRunning() {
 		sc := strings.Join(scope, " ")
 		r.Hint = fmt.Sprintf("systemd is not running here: start the deployment with `isisctl up`, or on a systemd host run:\n"+
 			"  systemctl %s daemon-reload && systemctl %s start %s", sc, sc, strings.Join(services, " "))
+		if len(backupUnits) > 0 {
+			r.Hint += fmt.Sprintf("\n  systemctl %s link %s && systemctl %s enable --now %s", sc, strings.Join(backupUnits, " "), sc, backupTimer)
+		}
 		return r, nil
 	}
-	for _, args := range [][]string{append(append([]string{}, scope...), "daemon-reload"), append(append(append([]string{}, scope...), "start"), services...)} {
+	calls := [][]string{append(append([]string{}, scope...), "daemon-reload"), append(append(append([]string{}, scope...), "start"), services...)}
+	if len(backupUnits) > 0 {
+		calls = append(calls, append(append(append([]string{}, scope...), "link"), backupUnits...),
+			append(append([]string{}, scope...), "enable", "--now", backupTimer))
+		r.Timers = []string{backupTimer}
+	}
+	for _, args := range calls {
 		if out, err := o.Systemctl(args...); err != nil {
 			return r, fmt.Errorf("systemctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 		}
