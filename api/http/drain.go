@@ -23,5 +23,6 @@ func (s *Server) Draining() bool { return s.drain.on.Load() }
 func drainingAnswer(c echo.Context) error {
 	c.Response().Header()["Cache-Control"] = noStore
 	c.Response().Header().Set("Connection", "close")
+	c.Response().Header().Set("Retry-After", "1")
 	return c.JSONBlob(http.StatusServiceUnavailable, []byte(`{"status":"draining"}`))
 }

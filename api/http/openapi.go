@@ -47,7 +47,7 @@ var list = []string{"page", "page_size", "search", "ordering"}
 // ops lists every route the server registers, documented.
 var ops = []op{
 	{"GET", "/api", "apiRoot", "API root (HEAD too, for smoke tests)", "health", "", nil, "", 200, "Root", nil},
-	{"GET", "/api/health", "health", "The process is up (no database access)", "health", "", nil, "", 200, "Health", nil},
+	{"GET", "/api/health", "health", "The process is up (no database access); 503 while it drains for a shutdown", "health", "", nil, "", 200, "Health", []int{503}},
 	{"GET", "/api/ready", "ready", "Database reachable and migrations applied", "health", "", nil, "", 200, "Ready", []int{503}},
 	{"GET", "/api/schema", "schema", "This OpenAPI document", "health", "", nil, "", 200, "", nil},
 
@@ -159,6 +159,7 @@ func schemas() map[string]any {
 		"Health": obj(map[string]any{"status": str(), "version": str()}, "status", "version"),
 		"Ready": obj(map[string]any{"status": str(), "database": str(), "migrations": str(), "storage": str()},
 			"status", "database", "migrations"),
+		"Draining":       obj(map[string]any{"status": map[string]any{"type": "string", "enum": []string{"draining"}}}, "status"),
 		"Empty":          obj(map[string]any{}),
 		"Detail":         obj(map[string]any{"detail": str()}, "detail"),
 		"TokenObtain":    obj(map[string]any{"email": strf("email"), "username": map[string]any{"type": "string", "description": "the email, as SimpleJWT's username field"}, "password": strf("password")}, "password"),
@@ -288,11 +289,16 @@ func responses(o op, head bool) map[string]any {
 		case code == 304:
 			out["304"] = map[string]any{"description": errorText[304],
 				"headers": map[string]any{"X-Request-ID": hdrRef("X-Request-ID"), "ETag": hdrRef("ETag")}}
-		case code == 503 && o.ID == "ready":
-			r := map[string]any{"description": "The database is down or migrations are pending",
+		case code == 503 && (o.ID == "ready" || o.ID == "health"):
+			desc, schema := "The server is draining for a shutdown", ref("Draining")
+			if o.ID == "ready" {
+				desc = "The database is down, migrations are pending, or the server is draining for a shutdown"
+				schema = map[string]any{"oneOf": []any{ref("Ready"), ref("Draining")}}
+			}
+			r := map[string]any{"description": desc,
 				"headers": map[string]any{"X-Request-ID": hdrRef("X-Request-ID"), "Retry-After": hdrRef("Retry-After")}}
 			if !head {
-				r["content"] = map[string]any{"application/json": map[string]any{"schema": ref("Ready")}}
+				r["content"] = map[string]any{"application/json": map[string]any{"schema": schema}}
 			}
 			out["503"] = r
 		case code == 401:
