@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -82,4 +83,48 @@ func docPath(p string) string {
 		return out
 	}
 	return "/"
+}
+
+// docError is one row of the error table in docs/api.md: "| 409 | `conflict` | when |".
+var docError = regexp.MustCompile("^\\| (\\d{3}) \\| `([a-z_]+)` \\|")
+
+// TestDocsErrorCodes: the error table of docs/api.md lists every code the
+// server maps to a status (codeStatus), with that status, plus the codes
+// serveContent writes itself, and nothing else.
+func TestDocsErrorCodes(t *testing.T) {
+	b, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]int{}
+	inSection := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "## ") {
+			inSection = line == "## Errors"
+			continue
+		}
+		if m := docError.FindStringSubmatch(line); inSection && m != nil {
+			status, _ := strconv.Atoi(m[1])
+			documented[m[2]] = status
+		}
+	}
+	want := map[string]int{
+		"range_not_satisfiable": http.StatusRequestedRangeNotSatisfiable, // serveContent
+		"precondition_failed":   http.StatusPreconditionFailed,           // serveContent
+	}
+	for code, status := range codeStatus {
+		want[code] = status
+	}
+	for code, status := range want {
+		if got, ok := documented[code]; !ok {
+			t.Errorf("docs/api.md's error table lacks %s (%d)", code, status)
+		} else if got != status {
+			t.Errorf("docs/api.md says %s is %d; the server answers %d", code, got, status)
+		}
+	}
+	for code := range documented {
+		if _, ok := want[code]; !ok {
+			t.Errorf("docs/api.md's error table lists %s, which the server never answers", code)
+		}
+	}
 }

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDocsSettings: the README's Settings table names every setting the
+// server reads (those Load reads in config.go, and the shutdown settings
+// cmd/isis reads itself), and no setting that does not exist.
+func TestDocsSettings(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.FromSlash(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	settings := map[string]bool{}
+	for _, m := range regexp.MustCompile(`e\.[a-z]+\("([A-Z][A-Z0-9_]+)"`).FindAllStringSubmatch(read("config.go"), -1) {
+		settings[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`getenv\("([A-Z][A-Z0-9_]+)"\)`).FindAllStringSubmatch(read("../../cmd/isis/main.go"), -1) {
+		settings[m[1]] = true
+	}
+	if len(settings) < 40 {
+		t.Fatalf("only %d settings found in the source: did the way they are read change?", len(settings))
+	}
+	readme := read("../../README.md")
+	i := strings.Index(readme, "\n## Settings\n")
+	if i < 0 {
+		t.Fatal("README.md has no Settings section")
+	}
+	section := readme[i+1:]
+	if j := strings.Index(section[3:], "\n## "); j >= 0 {
+		section = section[:j+3]
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.SplitN(line, "|", 3)[1]
+		for _, m := range regexp.MustCompile("`([A-Z][A-Z0-9_]+)`").FindAllStringSubmatch(first, -1) {
+			documented[m[1]] = true
+		}
+	}
+	for s := range settings {
+		if !documented[s] {
+			t.Errorf("setting %s is not in the README's Settings table", s)
+		}
+	}
+	for s := range documented {
+		if !settings[s] {
+			t.Errorf("the README's Settings table names %s, which the server does not read", s)
+		}
+	}
+}
