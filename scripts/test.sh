@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh test
 ISIS_PODMAN_URL=$(scripts/podman-setup.sh | tail -n1)
 export ISIS_PODMAN_URL
+# systemd as PID 1 with Podman inside, for the quadlet units under systemd
+# (cmd/isisctl/systemd_test.go); built once, cached by a label.
+ISIS_SYSTEMD_IMAGE=$(scripts/systemd-image.sh | tail -n1)
+export ISIS_SYSTEMD_IMAGE
 make build vet
 make fuzz FUZZTIME=${FUZZTIME:-5s}
 make test

@@ -342,6 +342,9 @@ func newInstallCmd(f *factory) *cobra.Command {
 					strings.TrimSuffix(c.Backend.Name, "")+".service")
 				return nil
 			}
+			if err := ops.PrepareUnitHostDirs(c); err != nil {
+				return err
+			}
 			for _, args := range [][]string{append(scope, "daemon-reload"), append(scope, "start", c.Network+"-postgres.service", c.Backend.Name+".service")} {
 				out, err := exec.Command("systemctl", args...).CombinedOutput()
 				if err != nil {
