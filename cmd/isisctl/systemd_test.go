@@ -66,7 +66,9 @@ func TestSystemd(t *testing.T) {
 		exec.Command("podman", "--url", url, "untag", "localhost/isis-backend:"+sdTag).Run()
 	}
 	cleanup()
-	t.Cleanup(cleanup)
+	if os.Getenv("ISIS_SYSTEMD_KEEP") == "" { // kept to look inside after a failure
+		t.Cleanup(cleanup)
+	}
 
 	// The images the units need, from the outer service: the backend built by
 	// isisctl and the PostgreSQL test image.
@@ -132,7 +134,13 @@ secrets:
 	}
 	booted := func(when string) {
 		t.Helper()
-		out, _ := in(false, "systemctl", "is-system-running", "--wait")
+		// Until PID 1 listens, systemctl cannot ask it anything.
+		var out string
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if out, _ = in(false, "systemctl", "is-system-running", "--wait"); !strings.Contains(out, "Failed to connect") {
+				break
+			}
+		}
 		if strings.TrimSpace(out) != "running" {
 			failed, _ := in(false, "systemctl", "--failed", "--no-pager")
 			t.Fatalf("systemd %s: %q\n%s", when, strings.TrimSpace(out), failed)
@@ -181,8 +189,18 @@ secrets:
 	const account = `{"email":"systemd@example.com","password":"survive-the-reboot-1"}`
 	for _, s := range scopes {
 		start = time.Now()
+		scope := []string{"systemctl"}
+		if s.user {
+			scope = append(scope, "--user")
+		}
+		var pgID string
 		for _, step := range [][]string{{"secrets"}, {"install"}, {"migrate"}} {
+			if step[0] == "migrate" {
+				pgID = must(s.user, "podman", "inspect", "--format", "{{.Id}}", "postgres18")
+			}
+			t0 := time.Now()
 			out, err := isisctl(s, step...)
+			t.Logf("%s: isisctl %s: %s", s.name, step[0], time.Since(t0).Round(time.Millisecond))
 			if err != nil {
 				journal, _ := in(false, "journalctl", "--no-pager", "-n", "60")
 				t.Fatalf("%s: isisctl %s: %v\n%s\njournal:\n%s", s.name, step[0], err, out, journal)
@@ -191,9 +209,13 @@ secrets:
 				t.Fatalf("%s: install did not start the services under systemd:\n%s", s.name, out)
 			}
 		}
-		scope := []string{"systemctl"}
-		if s.user {
-			scope = append(scope, "--user")
+		// migrate leaves systemd's database container alone: replacing it
+		// would have systemd start its own again, and the two take turns.
+		if now := must(s.user, "podman", "inspect", "--format", "{{.Id}}", "postgres18"); now != pgID {
+			t.Errorf("%s: migrate replaced systemd's postgres18 (%s -> %s)", s.name, strings.TrimSpace(pgID), strings.TrimSpace(now))
+		}
+		if out := must(s.user, append(scope, "show", "-p", "NRestarts", "swe2-postgres.service", "isis-backend.service")...); strings.Count(out, "NRestarts=0") != 2 {
+			t.Errorf("%s: services restarted after install:\n%s", s.name, out)
 		}
 		// The services are quadlet's, generated from the units isisctl wrote.
 		out := must(s.user, append(scope, "show", "-p", "SourcePath", "-p", "ActiveState", "isis-backend.service")...)
@@ -209,11 +231,21 @@ secrets:
 
 	// The systemd container restarts: both deployments come back by their
 	// [Install] sections alone (the user's through lingering), with their data.
+	ids := func(s *sdScope) string {
+		return strings.TrimSpace(must(s.user, "podman", "inspect", "--format", "{{.Id}}", "postgres18", "isis-backend"))
+	}
+	before := map[string]string{}
+	for _, s := range scopes {
+		before[s.name] = ids(s)
+	}
 	start = time.Now()
 	outer("restart", "-t", "30", sdContainer)
 	booted("after the restart")
 	for _, s := range scopes {
 		sdVerify(t, s, isisctl, 120*time.Second)
+		if now := ids(s); now == before[s.name] {
+			t.Errorf("%s: the same containers after the restart: %s", s.name, now)
+		}
 		if code := curl(s, "/api/token/", account); code != "200" {
 			t.Errorf("%s: login after the restart: %s", s.name, code)
 		}
