@@ -17,9 +17,10 @@ if [ "$(podman image inspect --format '{{index .Labels "io.isis.cache"}}' "$imag
 	exit 0
 fi
 
+old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 root=$(mktemp -d /var/tmp/isis-systemd-root.XXXXXX)
 trap 'rm -rf "$root" "$root.log"' EXIT
-echo "systemd-image: building $image (debootstrap, about two minutes)" >&2
+echo "systemd-image: building $image (debootstrap, one to three minutes)" >&2
 debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,dbus,libpam-systemd,dbus-user-session,podman,crun,netavark,aardvark-dns,uidmap,passt,slirp4netns,fuse-overlayfs,iptables,nftables,ca-certificates,procps,curl \
 	trixie "$root" http://deb.debian.org/debian >"$root.log" 2>&1 ||
@@ -65,9 +66,11 @@ chroot "$root" systemctl mask console-getty.service getty@tty1.service systemd-f
 echo isis-systemd >"$root/etc/hostname"
 
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-tar -C "$root" -c . | podman import \
+tar -C "$root" -c . | podman import --quiet \
 	--change "LABEL io.isis.cache=$key" \
 	--change 'CMD ["/sbin/init"]' \
 	--change 'STOPSIGNAL SIGRTMIN+3' \
 	- "$image" >/dev/null
+# The image of the previous recipe, now untagged, goes.
+[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || true
 echo "$image"
