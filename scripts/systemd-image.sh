@@ -6,20 +6,23 @@
 # settings as the host (runc, explicit ulimits). Built once with debootstrap
 # (about two and a half minutes) and cached: the image's io.isis.cache label holds a
 # hash of this script, so a changed recipe rebuilds and an unchanged one is
-# skipped. Prints the image name on its last line.
+# skipped. The image goes to the Podman service at ISIS_PODMAN_URL when that
+# is set (the tests' own service and storage), else to the local Podman.
+# Prints the image name on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${ISIS_SYSTEMD_IMAGE:-localhost/isis-systemd:trixie}
 key=$(sha256sum scripts/systemd-image.sh | cut -c1-16)
+pm() { if [ -n "${ISIS_PODMAN_URL:-}" ]; then podman --url "$ISIS_PODMAN_URL" "$@"; else podman "$@"; fi; }
 
-if [ "$(podman image inspect --format '{{index .Labels "io.isis.cache"}}' "$image" 2>/dev/null)" = "$key" ]; then
+if [ "$(pm image inspect --format '{{index .Labels "io.isis.cache"}}' "$image" 2>/dev/null)" = "$key" ]; then
 	echo "$image"
 	exit 0
 fi
 
-old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+old=$(pm image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 root=$(mktemp -d /var/tmp/isis-systemd-root.XXXXXX)
-trap 'rm -rf "$root" "$root.log"' EXIT
+trap 'rm -rf "$root" "$root.log" "$root.tar"' EXIT
 echo "systemd-image: building $image (debootstrap, one to three minutes)" >&2
 debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,dbus,libpam-systemd,dbus-user-session,podman,crun,netavark,aardvark-dns,uidmap,passt,slirp4netns,fuse-overlayfs,iptables,nftables,ca-certificates,procps,curl \
@@ -66,11 +69,13 @@ chroot "$root" systemctl mask console-getty.service getty@tty1.service systemd-f
 echo isis-systemd >"$root/etc/hostname"
 
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-tar -C "$root" -c . | podman import --quiet \
+tar -C "$root" -cf "$root.tar" .
+rm -rf "$root"
+pm import --quiet \
 	--change "LABEL io.isis.cache=$key" \
 	--change 'CMD ["/sbin/init"]' \
 	--change 'STOPSIGNAL SIGRTMIN+3' \
-	- "$image" >/dev/null
+	"$root.tar" "$image" >/dev/null
 # The image of the previous recipe, now untagged, goes.
-[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || true
+[ -z "$old" ] || pm rmi "$old" >/dev/null 2>&1 || true
 echo "$image"

@@ -83,7 +83,7 @@ func TestSystemd(t *testing.T) {
 
 	scopes := []*sdScope{
 		{name: "system", port: 3003, domain: "api.system.test"},
-		{name: "user", user: true, port: 3004, domain: "api.user.test"},
+		{name: "user", user: true, port: 3013, domain: "api.user.test"},
 	}
 	for _, s := range scopes {
 		dirs := "/var/log/isis-e2e\n  static_dir: /var/lib/isis-e2e/static"
