@@ -171,11 +171,9 @@ secrets:
 	// drop-in, as an operator on such a host would write, turns cgroups off
 	// for the user's containers. cgroup v2 hosts need none.
 	if fs := strings.TrimSpace(must(false, "stat", "-fc", "%T", "/sys/fs/cgroup")); fs != "cgroup2fs" {
-		t.Logf("cgroup v1 (%s): drop-ins PodmanArgs=--cgroups=disabled for the rootless units", fs)
-		for _, u := range []string{"swe2-postgres", "isis-backend"} {
-			d := "/home/isis/.config/containers/systemd/" + u + ".container.d"
-			must(true, "sh", "-c", "mkdir -p "+d+" && printf '[Container]\\nPodmanArgs=--cgroups=disabled\\n' >"+d+"/cgroups-v1.conf")
-		}
+		t.Logf("cgroup v1 (%s): a drop-in PodmanArgs=--cgroups=disabled for every rootless container unit", fs)
+		d := "/home/isis/.config/containers/systemd/container.d"
+		must(true, "sh", "-c", "mkdir -p "+d+" && printf '[Container]\\nPodmanArgs=--cgroups=disabled\\n' >"+d+"/cgroups-v1.conf")
 	}
 
 	isisctl := func(s *sdScope, args ...string) (string, error) {
