@@ -80,6 +80,9 @@ func IsLocal(url string) bool { return url == "" || strings.HasPrefix(url, "unix
 // EnsurePostgres creates or updates the database container and waits for it.
 func EnsurePostgres(ctx, conn context.Context, c *Config) (string, error) {
 	spec := c.PostgresSpec()
+	if unit, err := systemdOwned(ctx, conn, spec); unit != "" || err != nil {
+		return "run by " + unit, err
+	}
 	st, err := InspectContainer(conn, spec.Name)
 	if err != nil {
 		return "", err

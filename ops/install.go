@@ -47,6 +47,7 @@ func (c *Config) InstallServices() []string {
 // Install renders and checks the units, writes them to o.Dir, then runs
 // systemctl daemon-reload and starts the services when systemd is there.
 func Install(c *Config, o InstallOptions) (*InstallResult, error) {
+	realSystemd := o.Systemctl == nil // tests pass a stand-in and want no host directories
 	if o.Systemctl == nil {
 		o.Systemctl = func(args ...string) ([]byte, error) { return exec.Command("systemctl", args...).CombinedOutput() }
 	}
@@ -85,6 +86,13 @@ func Install(c *Config, o InstallOptions) (*InstallResult, error) {
 			r.Hint += fmt.Sprintf("\n  systemctl %s link %s && systemctl %s enable --now %s", sc, strings.Join(backupUnits, " "), sc, backupTimer)
 		}
 		return r, nil
+	}
+	// The backend's log and static directories, owned by its user (the
+	// units bind-mount them; isis cannot start without its log file).
+	if realSystemd {
+		if err := PrepareUnitHostDirs(c); err != nil {
+			return r, err
+		}
 	}
 	calls := [][]string{append(append([]string{}, scope...), "daemon-reload"), append(append(append([]string{}, scope...), "start"), services...)}
 	if len(backupUnits) > 0 {

@@ -97,11 +97,18 @@ prebuild() {
 	nice -n 10 scripts/fuzz.sh --build-only
 	CGO_ENABLED=1 nice -n 10 go test -race -count=1 -run '^$' ./api/...
 }
+# The Debian (trixie) image that boots systemd with Podman inside, for the
+# quadlet-under-systemd test; built once into our Podman's storage, kept by
+# its io.isis.cache label.
+systemd_image() {
+	ISIS_SYSTEMD_IMAGE=$(scripts/systemd-image.sh | tail -n1)
+	export ISIS_SYSTEMD_IMAGE
+}
 race() { make race; }
 fuzz() { make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
 
 main() {
-	for s in setup podman_start build podman_wait unit race fuzz; do
+	for s in setup podman_start build podman_wait systemd_image unit race fuzz; do
 		step "$s"
 		"$s"
 	done
