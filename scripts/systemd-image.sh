@@ -26,7 +26,7 @@ trap 'rm -rf "$root" "$root.log" "$root.tar"' EXIT
 echo "systemd-image: building $image (debootstrap, one to three minutes)" >&2
 debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,dbus,libpam-systemd,dbus-user-session,podman,crun,netavark,aardvark-dns,uidmap,passt,slirp4netns,fuse-overlayfs,iptables,nftables,ca-certificates,procps,curl \
-	trixie "$root" http://deb.debian.org/debian >"$root.log" 2>&1 ||
+	trixie "$root" >"$root.log" 2>&1 ||
 	{ tail -20 "$root.log" >&2; exit 1; }
 
 # Podman inside: explicit ulimits as on the host, but crun: runc cannot
