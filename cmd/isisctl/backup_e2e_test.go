@@ -262,8 +262,12 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	bucket := s3.Bucket(t, "isis-media")
 	e.writeConfig("backup:\n  s3_prefix: backups/\n")
 	cfg, _ := os.ReadFile(e.config)
-	cfg = []byte(strings.Replace(string(cfg), "backend:\n", fmt.Sprintf("backend:\n  env:\n    AWS_STORAGE_BUCKET_NAME: %s\n    AWS_S3_ENDPOINT_URL: %s\n    AWS_ACCESS_KEY_ID: %s\n",
+	// The S3 settings join the backend's env (the base configuration has one).
+	cfg = []byte(strings.Replace(string(cfg), "  env:\n", fmt.Sprintf("  env:\n    AWS_STORAGE_BUCKET_NAME: %s\n    AWS_S3_ENDPOINT_URL: %s\n    AWS_ACCESS_KEY_ID: %s\n",
 		bucket, s3.Endpoint, s3test.AccessKey), 1))
+	if !strings.Contains(string(cfg), "AWS_S3_ENDPOINT_URL") {
+		t.Fatalf("the S3 settings did not go into the configuration:\n%s", cfg)
+	}
 	cfg = []byte(strings.Replace(string(cfg), "secrets:\n", "secrets:\n  aws_secret_access_key: "+s3test.SecretKey+"\n", 1))
 	os.WriteFile(e.config, cfg, 0o600)
 	out, code = e.isisctl("backup", "-o", "json")
