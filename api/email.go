@@ -67,6 +67,19 @@ func TrimEmail(email string) string { return strings.TrimFunc(email, isPythonSpa
 // == NormalizeEmail(x). It is not a display form: isis shows the address as
 // it was given.
 func NormalizeEmail(email string) string {
+	// Dropping invisible characters or NFKC can leave white space at an end
+	// ("0 \u202e"): normalize again until nothing changes.
+	for range 4 {
+		n := normalizeEmailOnce(email)
+		if n == email {
+			break
+		}
+		email = n
+	}
+	return email
+}
+
+func normalizeEmailOnce(email string) string {
 	email = strings.ToValidUTF8(strings.TrimFunc(email, isPythonSpace), "\uFFFD")
 	at := strings.LastIndexByte(email, '@')
 	if at < 0 {
