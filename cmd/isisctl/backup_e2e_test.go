@@ -210,7 +210,8 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	if got := e.snapshot(); got != before {
 		t.Errorf("after the restore the data is\n%s\nwant\n%s", got, before)
 	}
-	if len(rr.Restarted) != 1 || rr.Restarted[0] != "isis-e2e" || !strings.HasPrefix(rr.Old, "isis_old_") || rr.Tables["public.users"] != 2 {
+	// Both backend slots were stopped for the switch and started again.
+	if strings.Join(rr.Restarted, " ") != "isis-e2e isis-e2e-b" || !strings.HasPrefix(rr.Old, "isis_old_") || rr.Tables["public.users"] != 2 {
 		t.Errorf("restore result = %+v", rr)
 	}
 	for _, u := range []string{"alice", "bob"} {
