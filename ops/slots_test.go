@@ -108,7 +108,7 @@ func TestDrainTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.BackendSpec("x:1")
-	if s.Env["SHUTDOWN_TIMEOUT"] != "1m0s" || s.Env["SHUTDOWN_DELAY"] != "2s" || s.StopTimeout != 65 {
+	if s.Env["SHUTDOWN_TIMEOUT"] != "1m0s" || s.Env["SHUTDOWN_DELAY"] != "1s" || s.StopTimeout != 64 {
 		t.Errorf("drain 60s: SHUTDOWN_TIMEOUT %s, SHUTDOWN_DELAY %s, StopTimeout %d", s.Env["SHUTDOWN_TIMEOUT"], s.Env["SHUTDOWN_DELAY"], s.StopTimeout)
 	}
 	for _, bad := range []string{"soon", "0s", "1h"} {

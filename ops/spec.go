@@ -27,7 +27,14 @@ const (
 	LabelSlot     = "io.isis.slot"
 
 	// shutdownDelay is the backend's lame duck on SIGTERM (isis's SHUTDOWN_DELAY).
-	shutdownDelay = 2 * time.Second
+	// It must end, and isis close its listener, well inside the fail_timeout
+	// (2 s) for which nginx skips slot A once A's 503s have marked it down:
+	// when that window runs out first, nginx sends A a request again, a POST
+	// served by the lame duck clears the mark, and the next POSTs go to A
+	// while it closes (a reset POST is not resent: a 502). The lame duck runs
+	// this long whenever a client other than nginx (Caddy's, a direct one,
+	// monitoring) keeps it busy. TestLameDuckInsideFailTimeout.
+	shutdownDelay = time.Second
 
 	// RestartAlways is the restart policy of the long-running containers.
 	RestartAlways = "always"

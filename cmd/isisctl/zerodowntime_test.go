@@ -85,20 +85,7 @@ func startProxy(t *testing.T, name string, cmd *exec.Cmd, port int, errLog strin
 		cmd.Wait()
 		if t.Failed() {
 			b, _ := os.ReadFile(errLog)
-			var failed, errs []string
-			for _, l := range strings.Split(string(b), "\n") {
-				switch {
-				case strings.Contains(l, " upstream ") && !strings.Contains(l, "["):
-					failed = append(failed, l) // nginx's access log of the non-2xx answers
-				case strings.Contains(l, "[error]") || strings.Contains(l, `"level":"error"`):
-					errs = append(errs, l)
-				}
-			}
-			errs = append(failed, errs...)
-			if len(errs) > 30 {
-				errs = errs[:30]
-			}
-			t.Logf("%s errors:\n%s", name, strings.Join(errs, "\n"))
+			t.Logf("%s errors:\n%s", name, strings.Join(proxyErrors(string(b)), "\n"))
 		}
 	})
 	for i := 0; i < 100; i++ {
@@ -110,6 +97,51 @@ func startProxy(t *testing.T, name string, cmd *exec.Cmd, port int, errLog strin
 	}
 	b, _ := os.ReadFile(log.Name())
 	t.Fatalf("%s does not listen on %d:\n%s", name, port, b)
+}
+
+// proxyErrors picks from a proxy's log what explains its failed answers:
+// nginx's access-log lines of the non-2xx answers, then every line of its
+// error log from the second before to the second after each of them (why
+// the upstream failed, and what nginx did just before), then other errors
+// up to 30 lines; for Caddy its error lines, up to 30.
+func proxyErrors(log string) []string {
+	lines := strings.Split(log, "\n")
+	var failed, errs []string
+	window := map[string]bool{} // error-log seconds ("2006/01/02 15:04:05") to show in full
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, " upstream ") && !strings.Contains(l, "["):
+			failed = append(failed, l) // nginx's access log of the non-2xx answers
+			if f := strings.Fields(l); len(f) > 0 {
+				if at, err := time.Parse("02/Jan/2006:15:04:05", f[0]); err == nil {
+					for d := -time.Second; d <= time.Second; d += time.Second {
+						window[at.Add(d).Format("2006/01/02 15:04:05")] = true
+					}
+				}
+			}
+		}
+	}
+	var near []string
+	for _, l := range lines {
+		if len(l) >= 19 && window[l[:19]] {
+			near = append(near, l)
+		} else if strings.Contains(l, "[error]") || strings.Contains(l, `"level":"error"`) {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > 30 {
+		errs = errs[:30]
+	}
+	out := failed
+	if len(near) > 0 {
+		out = append(out, "error log around the failed answers:")
+		out = append(out, near...)
+	}
+	if len(errs) > 0 {
+		out = append(out, "other errors:")
+		out = append(out, errs...)
+	}
+	return out
 }
 
 // startNginx runs nginx with the rendered snippet's upstream and location
@@ -124,7 +156,7 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
-	log_format upstreams '$time_local $status $request_method $uri upstream $upstream_addr status $upstream_status in $upstream_connect_time/$upstream_response_time';
+	log_format upstreams '$time_local $msec $status $request_method $uri upstream $upstream_addr status $upstream_status in $upstream_connect_time/$upstream_response_time';
 	access_log %[1]s/error.log upstreams if=$failed;
 	map $status $failed { ~^[23] 0; default 1; }
 	client_body_temp_path %[1]s/body;
