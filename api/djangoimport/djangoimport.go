@@ -28,8 +28,8 @@ import (
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
 	"github.com/isis-project/isis/api/geo"
+	"github.com/isis-project/isis/api/postgres"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // Options tune an import.
@@ -591,24 +591,10 @@ func truncate(s string, n int) string {
 // copyRows loads rows into a temporary table with COPY, then ANALYZEs it so
 // the joins that read it are planned on its real size.
 func copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
-	if err != nil {
+	if err := postgres.CopyRows(ctx, tx, table, cols, n, row); err != nil {
 		return err
 	}
-	for i := 0; i < n; i++ {
-		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
-			stmt.Close()
-			return err
-		}
-	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
-		stmt.Close()
-		return err
-	}
-	if err := stmt.Close(); err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `ANALYZE `+quote(table))
+	_, err := tx.ExecContext(ctx, `ANALYZE `+quote(table))
 	return err
 }
 

@@ -21,34 +21,37 @@ func loadGeography(ctx context.Context, tx *sqlx.Tx) error {
 	if err != nil {
 		return fmt.Errorf("municipalities.csv: %w", err)
 	}
-	copyRows := func(table string, cols []string, n int, row func(i int) []any) error {
-		stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
-				stmt.Close()
-				return err
-			}
-		}
-		if _, err := stmt.ExecContext(ctx); err != nil {
-			stmt.Close()
-			return err
-		}
-		return stmt.Close()
-	}
-	if err := copyRows("departments", []string{"code", "name", "search_name"}, len(deps), func(i int) []any {
+	if err := CopyRows(ctx, tx, "departments", []string{"code", "name", "search_name"}, len(deps), func(i int) []any {
 		return []any{deps[i].Code, deps[i].Name, api.Fold(deps[i].Name)}
 	}); err != nil {
 		return fmt.Errorf("load departments: %w", err)
 	}
-	if err := copyRows("municipalities", []string{"code", "department_code", "name", "search_name"}, len(muns), func(i int) []any {
+	if err := CopyRows(ctx, tx, "municipalities", []string{"code", "department_code", "name", "search_name"}, len(muns), func(i int) []any {
 		return []any{muns[i].Code, muns[i].DepartmentCode, muns[i].Name, api.Fold(muns[i].Name)}
 	}); err != nil {
 		return fmt.Errorf("load municipalities: %w", err)
 	}
 	return nil
+}
+
+// CopyRows loads n rows into table with COPY FROM STDIN inside tx; row(i)
+// gives the values of row i in the order of cols.
+func CopyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
+			stmt.Close()
+			return err
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		stmt.Close()
+		return err
+	}
+	return stmt.Close()
 }
 
 // GeoService implements api.GeoService.

@@ -29,10 +29,10 @@ func userSearchText(u *api.User) string {
 	return api.Fold(u.Email + " " + u.FirstName + " " + u.LastName)
 }
 
-// storedEmail is the address as stored and shown: trimmed, with its domain
+// StoredEmail is the address as stored and shown: trimmed, with its domain
 // lower-cased (Django's BaseUserManager.normalize_email). Comparisons use
 // api.NormalizeEmail (the email_key column) instead.
-func storedEmail(email string) string {
+func StoredEmail(email string) string {
 	email = strings.TrimSpace(email)
 	i := strings.LastIndexByte(email, '@')
 	if i < 0 {
@@ -189,7 +189,7 @@ func (s *UserService) FindUsers(ctx context.Context, f api.UserFilter) ([]*api.U
 
 // CreateUser implements api.UserService.
 func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
-	u.Email = storedEmail(u.Email)
+	u.Email = StoredEmail(u.Email)
 	now := s.db.Now().UTC().Truncate(time.Microsecond)
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 		return nil, err
 	}
 	if upd.Email != nil {
-		u.Email = storedEmail(*upd.Email)
+		u.Email = StoredEmail(*upd.Email)
 	}
 	if upd.FirstName != nil {
 		u.FirstName = *upd.FirstName
