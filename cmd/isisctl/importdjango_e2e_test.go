@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
+	"github.com/isis-project/isis/internal/djangotest"
 	"github.com/isis-project/isis/ops"
 )
 
@@ -18,21 +19,7 @@ import (
 // with hashes Django 3.2 made: "lètmein" under pbkdf2_sha256 (Django's own
 // test vector) and bcrypt_sha256, a profile with geography and an avatar,
 // and a live refresh token that was blacklisted.
-const djangoDB = `
-CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL, model varchar(100) NOT NULL);
-INSERT INTO django_content_type (app_label, model) VALUES ('accounts', 'user'), ('accounts', 'profile');
-CREATE TABLE accounts_user (id bigserial PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz, is_superuser boolean NOT NULL,
-	email varchar(254) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, is_staff boolean NOT NULL,
-	is_active boolean NOT NULL, date_joined timestamptz NOT NULL);
-CREATE TABLE geo_department (code varchar(2) PRIMARY KEY, name varchar(100) NOT NULL);
-CREATE TABLE geo_municipality (code varchar(5) PRIMARY KEY, name varchar(100) NOT NULL, department_id varchar(2) NOT NULL REFERENCES geo_department (code));
-CREATE TABLE accounts_profile (id bigserial PRIMARY KEY, phone varchar(32) NOT NULL, bio text NOT NULL, birth_date date,
-	avatar varchar(255) NOT NULL, updated_at timestamptz NOT NULL, user_id bigint NOT NULL UNIQUE REFERENCES accounts_user (id),
-	department_id varchar(2) REFERENCES geo_department (code), municipality_id varchar(5) REFERENCES geo_municipality (code));
-CREATE TABLE token_blacklist_outstandingtoken (id bigserial PRIMARY KEY, token text NOT NULL, created_at timestamptz, expires_at timestamptz NOT NULL,
-	user_id bigint REFERENCES accounts_user (id), jti varchar(255) NOT NULL UNIQUE);
-CREATE TABLE token_blacklist_blacklistedtoken (id bigserial PRIMARY KEY, blacklisted_at timestamptz NOT NULL,
-	token_id bigint NOT NULL UNIQUE REFERENCES token_blacklist_outstandingtoken (id));
+var djangoDB = djangotest.Schema + `
 INSERT INTO geo_department VALUES ('05', 'Antioquia');
 INSERT INTO geo_municipality VALUES ('05001', 'Medellín', '05');
 INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined) VALUES
