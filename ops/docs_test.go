@@ -1,44 +1,20 @@
 package ops
 
 import (
-	"os"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-// readDocSection returns the lines of docs/operations.md under the heading
-// (a "## " or "### " line) up to the next heading of any level.
-func readDocSection(t *testing.T, heading string) []string {
-	t.Helper()
-	b, err := os.ReadFile("../docs/operations.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	in := false
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "#") {
-			in = line == heading
-			continue
-		}
-		if in {
-			out = append(out, line)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("docs/operations.md has no section %q", heading)
-	}
-	return out
-}
+	"github.com/isis-project/isis/internal/doctest"
+)
 
 // TestDocsDeploySteps: the step table of docs/operations.md names the steps
 // of ops.DeploySteps, in their order.
 func TestDocsDeploySteps(t *testing.T) {
 	row := regexp.MustCompile(`^\| ([a-z ]+) \| `)
 	var documented []string
-	for _, line := range readDocSection(t, "### deploy") {
+	for _, line := range doctest.Section(t, "../docs/operations.md", "### deploy") {
 		if m := row.FindStringSubmatch(line); m != nil && m[1] != "step" {
 			documented = append(documented, strings.TrimSpace(m[1]))
 		}
@@ -55,7 +31,7 @@ func TestDocsConfigKeys(t *testing.T) {
 	row := regexp.MustCompile("^\\| (\\(top\\)|`([a-z_]+)`) \\| (.*) \\|$")
 	name := regexp.MustCompile("`([a-z0-9_]+)`")
 	documented := map[string]bool{}
-	for _, line := range readDocSection(t, "## Configuration: isisctl.yaml") {
+	for _, line := range doctest.Section(t, "../docs/operations.md", "## Configuration: isisctl.yaml") {
 		m := row.FindStringSubmatch(line)
 		if m == nil {
 			continue

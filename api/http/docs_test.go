@@ -1,14 +1,14 @@
 package apihttp
 
 import (
-	"bufio"
 	"net/http"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/isis-project/isis/internal/doctest"
 )
 
 // docRoute is one row of the route table in docs/api.md: "| GET, HEAD | `/api/x/{id}/` | who |".
@@ -17,26 +17,12 @@ var docRoute = regexp.MustCompile("^\\| ([A-Z, ]+) \\| `(/[^`]*)` \\|")
 // TestDocsRoutesMatchRouter: the route table of docs/api.md lists every
 // route the server registers, and only those.
 func TestDocsRoutesMatchRouter(t *testing.T) {
-	f, err := os.Open("../../docs/api.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	documented := map[string]bool{}
-	inTable := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			inTable = line == "## Routes"
-			continue
-		}
-		m := docRoute.FindStringSubmatch(line)
-		if !inTable || m == nil {
-			continue
-		}
-		for _, method := range strings.Split(m[1], ",") {
-			documented[strings.TrimSpace(method)+" "+docPath(m[2])] = true
+	for _, line := range doctest.Section(t, "../../docs/api.md", "## Routes") {
+		if m := docRoute.FindStringSubmatch(line); m != nil {
+			for _, method := range strings.Split(m[1], ",") {
+				documented[strings.TrimSpace(method)+" "+docPath(m[2])] = true
+			}
 		}
 	}
 	registered := map[string]bool{}
@@ -46,19 +32,7 @@ func TestDocsRoutesMatchRouter(t *testing.T) {
 		}
 		registered[r.Method+" "+docPath(r.Path)] = true
 	}
-	var missing, extra []string
-	for k := range registered {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !registered[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
+	missing, extra := doctest.Diff(registered, documented)
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Errorf("docs/api.md's route table and the router differ\nrouted, not in the table: %v\nin the table, not routed: %v", missing, extra)
 	}

@@ -2,11 +2,12 @@ package apihttp
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/isis-project/isis/internal/doctest"
 )
 
 // TestOpenAPIMatchesRoutes: the document describes every route the server
@@ -76,19 +77,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	var missing, extra []string
-	for k := range registered {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !registered[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
+	missing, extra := doctest.Diff(registered, documented)
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Errorf("routes not documented: %v\ndocumented but not routed: %v", missing, extra)
 	}

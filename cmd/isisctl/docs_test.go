@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"regexp"
-	"sort"
-	"strings"
 	"testing"
+
+	"github.com/isis-project/isis/internal/doctest"
 )
 
 // docCommand is one row of the command table in docs/operations.md: "| `isisctl NAME` | what |".
@@ -15,21 +14,9 @@ var docCommand = regexp.MustCompile("^\\| `isisctl ([a-z-]+)` \\|")
 // TestDocsCommandsMatchCobra: the command table of docs/operations.md names
 // every isisctl command, and only those; each has a short help and an example.
 func TestDocsCommandsMatchCobra(t *testing.T) {
-	f, err := os.Open("../../docs/operations.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	documented := map[string]bool{}
-	inTable := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			inTable = line == "## Commands"
-			continue
-		}
-		if m := docCommand.FindStringSubmatch(line); inTable && m != nil {
+	for _, line := range doctest.Section(t, "../../docs/operations.md", "## Commands") {
+		if m := docCommand.FindStringSubmatch(line); m != nil {
 			documented[m[1]] = true
 		}
 	}
@@ -45,19 +32,7 @@ func TestDocsCommandsMatchCobra(t *testing.T) {
 			t.Errorf("isisctl %s lacks a short help or an example", c.Name())
 		}
 	}
-	var missing, extra []string
-	for k := range commands {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !commands[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
+	missing, extra := doctest.Diff(commands, documented)
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Errorf("docs/operations.md's command table and isisctl differ\ncommands not in the table: %v\nin the table, not commands: %v", missing, extra)
 	}
