@@ -174,6 +174,13 @@ func RunJob(conn context.Context, c *Config, image string, out func(string), arg
 	if err != nil {
 		return err
 	}
+	return runIsis(conn, spec, out, args)
+}
+
+// runIsis runs the one-off container spec of `isis ARGS`, streaming its
+// output to out; a non-zero exit is an error naming the code and the last
+// line it printed.
+func runIsis(conn context.Context, spec *ContainerSpec, out func(string), args []string) error {
 	var last string
 	code, err := RunOnce(conn, spec, func(l string) {
 		if strings.TrimSpace(l) != "" {

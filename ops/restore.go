@@ -368,22 +368,7 @@ func runJobOn(conn context.Context, c *Config, image, db string, out func(string
 		}
 	}
 	spec.Secrets = keep
-	var last string
-	code, err := RunOnce(conn, spec, func(l string) {
-		if strings.TrimSpace(l) != "" {
-			last = strings.TrimSpace(l)
-		}
-		if out != nil {
-			out(l)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("isis %s exited with code %d: %s", strings.Join(args, " "), code, last)
-	}
-	return nil
+	return runIsis(conn, spec, out, args)
 }
 
 // OldDatabases lists the databases restores replaced (DB_old_STAMP) or left
