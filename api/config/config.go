@@ -66,6 +66,11 @@ type Config struct {
 	// arrive, in bytes a second (its read deadline follows from it).
 	MaxImagePixels int64
 	UploadMinRate  int64
+	// ShutdownDelay is the lame duck of a shutdown: the probes answer 503
+	// and the API keeps serving for at most this long (SHUTDOWN_DELAY, 0
+	// to 30s, default 0); ShutdownTimeout bounds the drain of in-flight
+	// requests after it (SHUTDOWN_TIMEOUT, 1s to 10m, default 25s).
+	ShutdownDelay, ShutdownTimeout time.Duration
 
 	// ThrottlePassword limits POST /api/users/me/password/ per user;
 	// ThrottleMaxKeys bounds the clients (or users) each throttle remembers.
@@ -232,6 +237,20 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// between accepts a Go duration ("1s", "500ms", or "0") from min to max.
+func (e *env) between(name string, def, min, max time.Duration, example string) time.Duration {
+	v := strings.TrimSpace(e.str(name, ""))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		e.fail(name, "%q is not a duration between %s and %s (e.g. %s)", v, min, max, example)
+		return def
+	}
+	return d
+}
+
 func (e *env) rate(name, def string) Rate {
 	r, err := ParseRate(e.str(name, def))
 	if err != nil {
@@ -308,6 +327,8 @@ func Load(get Getenv) (*Config, error) {
 	c.MaxUploadBytes = e.integer("MAX_UPLOAD_BYTES", 5<<20, 1, 1<<30)
 	c.MaxImagePixels = e.integer("MAX_IMAGE_PIXELS", 4096*4096, 1, 1<<32)
 	c.UploadMinRate = e.integer("UPLOAD_MIN_RATE", 50<<10, 1, 1<<30)
+	c.ShutdownDelay = e.between("SHUTDOWN_DELAY", 0, 0, 30*time.Second, "1s")
+	c.ShutdownTimeout = e.between("SHUTDOWN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute, "25s")
 	c.ThrottlePassword = e.rate("THROTTLE_PASSWORD", "5/min")
 	c.ThrottleMaxKeys = int(e.integer("THROTTLE_MAX_KEYS", 50000, 16, 10_000_000))
 	c.ThrottleStore = strings.ToLower(strings.TrimSpace(e.str("THROTTLE_STORE", "postgres")))
@@ -572,6 +593,8 @@ func (c *Config) Redacted() map[string]any {
 		"AWS_SECRET_ACCESS_KEY":   mask(c.AWSSecretAccessKey),
 		"GOOGLE_CLIENT_ID":        c.GoogleClientID,
 		"THROTTLE_STORE":          c.ThrottleStore,
+		"SHUTDOWN_DELAY":          c.ShutdownDelay.String(),
+		"SHUTDOWN_TIMEOUT":        c.ShutdownTimeout.String(),
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -24,20 +23,6 @@ import (
 // 503 to another upstream sends along.
 const FailoverHeader = "X-Isis-Failover"
 
-const maxShutdownDelay = 30 * time.Second
-
-// parseShutdownDelay reads SHUTDOWN_DELAY ("", "0", "1s", "500ms").
-func parseShutdownDelay(v string) (time.Duration, error) {
-	if v == "" || v == "0" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > maxShutdownDelay {
-		return 0, fmt.Errorf("setting SHUTDOWN_DELAY: %q is not a duration between 0 and %s (e.g. 1s)", v, maxShutdownDelay)
-	}
-	return d, nil
-}
-
 // lameQuiet ends the lame duck early: once no request (probes aside) has
 // come for this long, the proxies have moved away, or there were none.
 const lameQuiet = 300 * time.Millisecond
@@ -58,21 +43,6 @@ func (l *lameDuckState) wait(max time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-const maxShutdownTimeout = 10 * time.Minute
-
-// parseShutdownTimeout reads SHUTDOWN_TIMEOUT, how long the drain waits for
-// in-flight requests (default 25s).
-func parseShutdownTimeout(v string) (time.Duration, error) {
-	if v == "" {
-		return 25 * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Second || d > maxShutdownTimeout {
-		return 0, fmt.Errorf("setting SHUTDOWN_TIMEOUT: %q is not a duration between 1s and %s (e.g. 25s)", v, maxShutdownTimeout)
-	}
-	return d, nil
 }
 
 // lameDuck wraps the API handler for the shutdown's first phase.

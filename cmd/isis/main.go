@@ -60,11 +60,7 @@ type Main struct {
 	listener   net.Listener
 	logFile    *os.File
 	logBuf     *bufferedLog
-	// shutdownDelay is the lame-duck phase of a shutdown (SHUTDOWN_DELAY).
-	shutdownDelay time.Duration
-	// shutdownTimeout bounds the drain of in-flight requests (SHUTDOWN_TIMEOUT).
-	shutdownTimeout time.Duration
-	lame            lameDuckState
+	lame       lameDuckState
 }
 
 // NewMain loads the settings and opens the pool and the logger.
@@ -74,12 +70,6 @@ func NewMain(getenv config.Getenv, stdout io.Writer) (*Main, error) {
 		return nil, exitError{2, err}
 	}
 	m := &Main{Config: cfg}
-	if m.shutdownDelay, err = parseShutdownDelay(getenv("SHUTDOWN_DELAY")); err != nil {
-		return nil, exitError{2, err}
-	}
-	if m.shutdownTimeout, err = parseShutdownTimeout(getenv("SHUTDOWN_TIMEOUT")); err != nil {
-		return nil, exitError{2, err}
-	}
 	out := stdout
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
@@ -181,14 +171,14 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	m.Logger.Info("shutting down: finishing in-flight requests")
 	m.Server.Drain() // /api/health/ and /api/ready/ answer 503 from now on
-	if m.shutdownDelay > 0 {
-		m.Logger.Info("lame duck: serving while the proxies move away", "at_most", m.shutdownDelay.String())
-		m.lame.wait(m.shutdownDelay)
+	if m.Config.ShutdownDelay > 0 {
+		m.Logger.Info("lame duck: serving while the proxies move away", "at_most", m.Config.ShutdownDelay.String())
+		m.lame.wait(m.Config.ShutdownDelay)
 	}
 	if err := drainAccepts(m.listener, 2*time.Second); err != nil {
 		m.Logger.Warn("could not drain the accept queue before closing: queued connections may be reset", "error", err.Error())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), m.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
 	err := m.httpServer.Shutdown(sctx)
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
