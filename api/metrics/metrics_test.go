@@ -56,7 +56,10 @@ func newFixture(t *testing.T, store string) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	db.Listen(ctx, s)
-	for deadline := time.Now().Add(10 * time.Second); !s.GeoCacheStats().Enabled; time.Sleep(10 * time.Millisecond) {
+	// Both caches come on when the notification channel is shown alive,
+	// each on its own path: wait for both.
+	on := func() bool { _, _, _, user := db.UserCacheStats(); return user && s.GeoCacheStats().Enabled }
+	for deadline := time.Now().Add(10 * time.Second); !on(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the caches did not come on")
 		}
