@@ -132,6 +132,9 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		"DATABASE_NAME":    c.Postgres.Database,
 		"DATABASE_USER":    c.Postgres.User,
 		"DATABASE_SSLMODE": "disable", // the internal network never leaves the host
+		// The one forwarding header the rendered nginx and Caddy configs
+		// write; no other a client sends can speak for it.
+		"CLIENT_IP_HEADER": "X-Forwarded-For",
 		// On SIGTERM, serve on as a lame duck until the proxies have moved
 		// to the other slot (at most this long; see isis serve).
 		"SHUTDOWN_DELAY": shutdownDelay.String(),

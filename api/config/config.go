@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,10 +33,10 @@ type Config struct {
 	AllowedHosts       []string
 	CORSAllowedOrigins []string
 	TrustedProxies     []netip.Prefix
-	// ClientIPHeader is the one forwarding header believed from a trusted
-	// proxy (CLIENT_IP_HEADER): "X-Forwarded-For", "X-Real-IP",
-	// "Forwarded", or "none" for the peer address alone.
-	ClientIPHeader string
+	// ClientIPHeaders are the forwarding headers believed from a trusted
+	// proxy (CLIENT_IP_HEADER), in order, the first present winning; empty
+	// ("none") for the peer address alone.
+	ClientIPHeaders []string
 
 	ListenAddress string // LISTEN_ADDRESS, default all interfaces
 	Port          int
@@ -288,18 +289,52 @@ const (
 	HeaderNone          = "none"
 )
 
-// clientIPHeader reads CLIENT_IP_HEADER: the header the reverse proxy in
-// front sets (X-Forwarded-For by default, as the rendered nginx and Caddy
-// configurations do), or none.
-func clientIPHeader(e *env) string {
-	v := strings.TrimSpace(e.str("CLIENT_IP_HEADER", HeaderXForwardedFor))
-	for _, h := range []string{HeaderXForwardedFor, HeaderXRealIP, HeaderForwarded, HeaderNone} {
-		if strings.EqualFold(v, h) {
-			return h
-		}
+// DefaultClientIPHeaders is what CLIENT_IP_HEADER means when unset, the API
+// contract's order: Forwarded (RFC 7239), then X-Forwarded-For, then
+// X-Real-IP, the first one present. A deployment whose proxy sets one header
+// names it (isisctl's units set X-Forwarded-For, the header its rendered
+// nginx and Caddy configurations write), and then no other speaks for the
+// client.
+var DefaultClientIPHeaders = []string{HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP}
+
+// clientIPHeaders reads CLIENT_IP_HEADER: the forwarding headers believed
+// from a trusted proxy, in order (the first present wins), or none.
+func clientIPHeaders(e *env) []string {
+	raw := e.str("CLIENT_IP_HEADER", "")
+	if strings.TrimSpace(raw) == "" {
+		return DefaultClientIPHeaders
 	}
-	e.fail("CLIENT_IP_HEADER", "%q is not one of X-Forwarded-For, X-Real-IP, Forwarded, none", v)
-	return HeaderXForwardedFor
+	if strings.EqualFold(strings.TrimSpace(raw), HeaderNone) {
+		return nil
+	}
+	var out []string
+	for _, v := range strings.Split(raw, ",") {
+		v = strings.TrimSpace(v)
+		known := ""
+		for _, h := range []string{HeaderXForwardedFor, HeaderXRealIP, HeaderForwarded} {
+			if strings.EqualFold(v, h) {
+				known = h
+			}
+		}
+		if known == "" {
+			e.fail("CLIENT_IP_HEADER", "%q is not one of X-Forwarded-For, X-Real-IP, Forwarded (or a list of them in order), or none", v)
+			return DefaultClientIPHeaders
+		}
+		if slices.Contains(out, known) {
+			e.fail("CLIENT_IP_HEADER", "%s is listed twice", known)
+			return DefaultClientIPHeaders
+		}
+		out = append(out, known)
+	}
+	return out
+}
+
+// ClientIPHeaderSetting is CLIENT_IP_HEADER as it would be written.
+func (c *Config) ClientIPHeaderSetting() string {
+	if len(c.ClientIPHeaders) == 0 {
+		return HeaderNone
+	}
+	return strings.Join(c.ClientIPHeaders, ", ")
 }
 
 // Load reads and validates every setting.
@@ -311,7 +346,7 @@ func Load(get Getenv) (*Config, error) {
 	c.AllowedHosts = e.list("ALLOWED_HOSTS", nil)
 	c.CORSAllowedOrigins = e.list("CORS_ALLOWED_ORIGINS", nil)
 	proxies := e.list("TRUSTED_PROXIES", DefaultTrustedProxies)
-	c.ClientIPHeader = clientIPHeader(e)
+	c.ClientIPHeaders = clientIPHeaders(e)
 	c.ListenAddress = strings.TrimSpace(e.str("LISTEN_ADDRESS", ""))
 	c.Port = int(e.integer("PORT", 3003, 1, 65535))
 	c.DatabaseMaxConns = int(e.integer("DATABASE_MAX_CONNS", 32, 1, 1000))
@@ -578,7 +613,7 @@ func (c *Config) Redacted() map[string]any {
 		"ALLOWED_HOSTS":           c.AllowedHosts,
 		"CORS_ALLOWED_ORIGINS":    c.CORSAllowedOrigins,
 		"TRUSTED_PROXIES":         fmt.Sprint(c.TrustedProxies),
-		"CLIENT_IP_HEADER":        c.ClientIPHeader,
+		"CLIENT_IP_HEADER":        c.ClientIPHeaderSetting(),
 		"PORT":                    c.Port,
 		"DATABASE":                redactDSN(c.DatabaseDSN),
 		"LOG_DIR":                 c.LogDir,

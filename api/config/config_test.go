@@ -39,11 +39,12 @@ func TestLoadDefaults(t *testing.T) {
 	if len(c.TrustedProxies) != len(DefaultTrustedProxies) {
 		t.Errorf("trusted = %v", c.TrustedProxies)
 	}
-	if c.ClientIPHeader != HeaderXForwardedFor {
-		t.Errorf("CLIENT_IP_HEADER = %q", c.ClientIPHeader)
+	if got := c.ClientIPHeaderSetting(); got != "Forwarded, X-Forwarded-For, X-Real-IP" {
+		t.Errorf("CLIENT_IP_HEADER unset = %q, want the contract's order", got)
 	}
-	for in, want := range map[string]string{"x-real-ip": HeaderXRealIP, " FORWARDED ": HeaderForwarded, "None": HeaderNone} {
-		if c, err := load(base(map[string]string{"CLIENT_IP_HEADER": in})); err != nil || c.ClientIPHeader != want {
+	for in, want := range map[string]string{"x-real-ip": HeaderXRealIP, " FORWARDED ": HeaderForwarded, "None": HeaderNone,
+		"x-forwarded-for,forwarded": "X-Forwarded-For, Forwarded", " ": "Forwarded, X-Forwarded-For, X-Real-IP"} {
+		if c, err := load(base(map[string]string{"CLIENT_IP_HEADER": in})); err != nil || c.ClientIPHeaderSetting() != want {
 			t.Errorf("CLIENT_IP_HEADER=%q: %v %v", in, c, err)
 		}
 	}
@@ -80,7 +81,9 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{map[string]string{"TRUSTED_PROXIES": "not-an-ip"}, "TRUSTED_PROXIES"},
 		{map[string]string{"CLIENT_IP_HEADER": "X-Client-IP"}, "CLIENT_IP_HEADER"},
-		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For, X-Real-IP"}, "CLIENT_IP_HEADER"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For, X-Forwarded-For"}, "CLIENT_IP_HEADER"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For, none"}, "CLIENT_IP_HEADER"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For,,X-Real-IP"}, "CLIENT_IP_HEADER"},
 		{map[string]string{"DATABASE_PORT": "x"}, "DATABASE_PORT"},
 		{map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@h/db", "DATABASE_HOST": "h"}, "DATABASE_URL"},

@@ -29,29 +29,33 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 }
 
 // clientResolver finds the client behind the reverse proxy, after Echo's
-// IPExtractor design: exactly one forwarding header is believed (the one the
-// operator's proxy sets, CLIENT_IP_HEADER), and only from a peer in
-// TRUSTED_PROXIES; every other forwarding header is ignored, so a header the
-// proxy passes through untouched cannot speak for the client.
+// IPExtractor design: only the forwarding headers named by CLIENT_IP_HEADER
+// are believed, in their order (the first one present wins), and only from a
+// peer in TRUSTED_PROXIES; every other forwarding header is ignored. Unset,
+// that is the API contract's Forwarded, X-Forwarded-For, X-Real-IP; a
+// deployment whose proxy writes one header names that one alone (isisctl's
+// units: X-Forwarded-For), so a header the proxy passes through untouched
+// cannot speak for the client.
 //
 //   - X-Forwarded-For: ExtractIPFromXFFHeader. The peer is appended to the
 //     list, which is walked from the right; the first address that is not a
 //     trusted proxy is the client. An entry that is not an address ends the
 //     walk with the peer (the chain cannot be trusted past it); a list of
-//     trusted proxies only gives its left-most address. Scheme and host come
-//     from X-Forwarded-Proto and X-Forwarded-Host.
+//     trusted proxies only gives its left-most address.
 //   - X-Real-IP: ExtractIPFromRealIPHeader, the header's one address.
-//     Scheme and host as for X-Forwarded-For.
-//   - Forwarded (RFC 7239): the for= values walked as X-Forwarded-For; proto=
-//     and host= of the last element that has them.
-//   - none: ExtractIPDirect, the peer address; no forwarded scheme or host.
+//   - Forwarded (RFC 7239): the for= values walked as X-Forwarded-For.
+//   - none (an empty list): ExtractIPDirect, the peer address; no forwarded
+//     scheme or host.
 //
-// A forwarded host stands for the Host header and is checked against
-// ALLOWED_HOSTS in its place (a 400 when not allowed, as Django does with
-// USE_X_FORWARDED_HOST), so it is honoured only when allowed.
+// Scheme and host: proto= and host= of the last Forwarded element that has
+// them when Forwarded is believed, else X-Forwarded-Proto and
+// X-Forwarded-Host when X-Forwarded-For or X-Real-IP is. A forwarded host
+// stands for the Host header and is checked against ALLOWED_HOSTS in its
+// place (a 400 when not allowed, as Django does with USE_X_FORWARDED_HOST),
+// so it is honoured only when allowed.
 type clientResolver struct {
 	trusted trustedProxies
-	header  string // config.Header*
+	headers []string // config.Header*, in order
 }
 
 func (cr *clientResolver) resolve(r *http.Request) clientInfo {
@@ -64,27 +68,49 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 		return info
 	}
 	info.IP = peer
-	if cr.header == config.HeaderNone || !cr.trusted.contains(peer) {
+	if len(cr.headers) == 0 || !cr.trusted.contains(peer) {
 		return info
 	}
 	var proto, host string
-	switch cr.header {
-	case config.HeaderForwarded:
-		var fors []string
-		if fwd := r.Header["Forwarded"]; len(fwd) > 0 {
-			fors, proto, host = parseForwarded(strings.Join(fwd, ","))
+	ipFound, xHeaders := false, false
+	for _, h := range cr.headers {
+		switch h {
+		case config.HeaderForwarded:
+			fwd := r.Header["Forwarded"]
+			if len(fwd) == 0 {
+				continue
+			}
+			fors, p, ho := parseForwarded(strings.Join(fwd, ","))
+			if proto == "" {
+				proto = p
+			}
+			if host == "" {
+				host = ho
+			}
+			if !ipFound && len(fors) > 0 {
+				info.IP, ipFound = walkHops(peer, fors, cr.trusted), true
+			}
+		case config.HeaderXRealIP:
+			xHeaders = true
+			if v := strings.TrimSpace(header(r.Header, "X-Real-Ip")); !ipFound && v != "" {
+				info.IP, ipFound = walkHops(peer, []string{v}, cr.trusted), true
+			}
+		default: // X-Forwarded-For
+			xHeaders = true
+			if xff := r.Header["X-Forwarded-For"]; !ipFound && len(xff) > 0 {
+				if hops := splitList(strings.Join(xff, ",")); len(hops) > 0 {
+					info.IP, ipFound = walkHops(peer, hops, cr.trusted), true
+				}
+			}
 		}
-		info.IP = walkHops(peer, fors, cr.trusted)
-	case config.HeaderXRealIP:
-		if a, ok := parseNodeAddr(header(r.Header, "X-Real-Ip")); ok {
-			info.IP = a
+	}
+	if xHeaders {
+		if proto == "" {
+			proto = header(r.Header, "X-Forwarded-Proto")
 		}
-		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
-	default: // X-Forwarded-For
-		if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
-			info.IP = walkHops(peer, splitList(strings.Join(xff, ",")), cr.trusted)
+		if host == "" {
+			host = header(r.Header, "X-Forwarded-Host")
 		}
-		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
 	}
 	switch strings.ToLower(firstListValue(proto)) {
 	case "https":

@@ -97,10 +97,11 @@ func FuzzResolveClient(f *testing.F) {
 	f.Add(`for="[2001:db8::1]:80", for=unknown`, "", "", "[::1]:9", "x:1", uint8(2))
 	f.Add(`for="\"\\`, ",,,", " ", "10.1.2.3:4", "", uint8(1))
 	f.Add("", "", "", "203.0.113.1:80", "api.example.com", uint8(3))
-	modes := []string{config.HeaderXForwardedFor, config.HeaderXRealIP, config.HeaderForwarded, config.HeaderNone}
+	modes := [][]string{config.DefaultClientIPHeaders, {config.HeaderXForwardedFor}, {config.HeaderXRealIP}, {config.HeaderForwarded}, nil,
+		{config.HeaderXRealIP, config.HeaderForwarded}}
 	tp := defaultTrusted(f)
 	f.Fuzz(func(t *testing.T, fwd, xff, xri, remote, fhost string, mode uint8) {
-		cr := &clientResolver{trusted: tp, header: modes[int(mode)%len(modes)]}
+		cr := &clientResolver{trusted: tp, headers: modes[int(mode)%len(modes)]}
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
 		r.Header.Set("Forwarded", fwd)
@@ -118,14 +119,14 @@ func FuzzResolveClient(f *testing.F) {
 		if !ci.IP.IsValid() {
 			t.Fatalf("no client IP for peer %q", remote)
 		}
-		if (!tp.contains(peer) || cr.header == config.HeaderNone) && ci.IP != peer {
-			t.Fatalf("peer %v, header %s: headers were believed (%v)", peer, cr.header, ci.IP)
+		if (!tp.contains(peer) || len(cr.headers) == 0) && ci.IP != peer {
+			t.Fatalf("peer %v, headers %v: a header was believed (%v)", peer, cr.headers, ci.IP)
 		}
 		if ci.Scheme != "http" && ci.Scheme != "https" {
 			t.Fatalf("scheme %q", ci.Scheme)
 		}
-		if ci.Host != r.Host && (!tp.contains(peer) || cr.header == config.HeaderNone) {
-			t.Fatalf("peer %v, header %s: forwarded host %q believed", peer, cr.header, ci.Host)
+		if ci.Host != r.Host && (!tp.contains(peer) || len(cr.headers) == 0) {
+			t.Fatalf("peer %v, headers %v: forwarded host %q believed", peer, cr.headers, ci.Host)
 		}
 	})
 }

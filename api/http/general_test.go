@@ -228,11 +228,12 @@ func TestClientIPInLogs(t *testing.T) {
 		{"spoofed X-Real-IP from untrusted peer", "203.0.113.7:5555", map[string]string{"X-Real-IP": "1.2.3.4"}, "203.0.113.7"},
 		{"XFF from trusted proxy", "127.0.0.1:1", map[string]string{"X-Forwarded-For": "198.51.100.9"}, "198.51.100.9"},
 		{"XFF with spoofed left part", "127.0.0.1:1", map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.9, 10.0.0.2"}, "198.51.100.9"},
-		// Only CLIENT_IP_HEADER (X-Forwarded-For by default) speaks for the
-		// client; TestClientIPTrust covers the other settings.
-		{"Forwarded is not the header believed", "10.88.0.1:1", map[string]string{"Forwarded": `for=6.6.6.6, for="198.51.100.9:4711";proto=https, for=172.16.0.5`}, "10.88.0.1"},
-		{"XFF, not Forwarded", "127.0.0.1:1", map[string]string{"Forwarded": "for=198.51.100.1", "X-Forwarded-For": "198.51.100.2"}, "198.51.100.2"},
-		{"X-Real-IP is not the header believed", "127.0.0.1:1", map[string]string{"X-Real-IP": "198.51.100.3"}, "127.0.0.1"},
+		// Unset, CLIENT_IP_HEADER is the contract's Forwarded, then
+		// X-Forwarded-For, then X-Real-IP; TestClientIPTrust covers the rest.
+		{"Forwarded several hops", "10.88.0.1:1", map[string]string{"Forwarded": `for=6.6.6.6, for="198.51.100.9:4711";proto=https, for=172.16.0.5`}, "198.51.100.9"},
+		{"Forwarded IPv6", "[::1]:1", map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711"`}, "2001:db8:cafe::17"},
+		{"Forwarded wins over XFF", "127.0.0.1:1", map[string]string{"Forwarded": "for=198.51.100.1", "X-Forwarded-For": "198.51.100.2"}, "198.51.100.1"},
+		{"X-Real-IP from trusted proxy", "127.0.0.1:1", map[string]string{"X-Real-IP": "198.51.100.3"}, "198.51.100.3"},
 		{"all hops trusted", "127.0.0.1:1", map[string]string{"X-Forwarded-For": "10.0.0.1, 10.0.0.2"}, "10.0.0.1"},
 		{"garbage hop stops the walk", "127.0.0.1:1", map[string]string{"X-Forwarded-For": "6.6.6.6, garbage"}, "127.0.0.1"},
 	} {

@@ -86,7 +86,7 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, cfg.ThrottleMaxKeys, now)
 	s.throttlePassword = newThrottle("password", cfg.ThrottlePassword, cfg.ThrottleMaxKeys, now)
 	s.shareThrottles(svc.Throttles)
-	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, header: cfg.ClientIPHeader}
+	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, headers: cfg.ClientIPHeaders}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -7,8 +7,10 @@ import (
 )
 
 // TestClientIPTrust: the rules for believing forwarding headers, straight to
-// the server's port. Exactly one header (CLIENT_IP_HEADER, X-Forwarded-For by
-// default) speaks for the client, and only from a peer in TRUSTED_PROXIES;
+// the server's port. The headers CLIENT_IP_HEADER names speak for the client,
+// the first present winning (unset: the contract's Forwarded, X-Forwarded-For,
+// X-Real-IP; isisctl's units name X-Forwarded-For alone), and only from a peer
+// in TRUSTED_PROXIES;
 // scheme and host come from the same proxy's headers, and a forwarded host
 // must pass ALLOWED_HOSTS as the Host header would (400 otherwise, as in
 // Django). Each case checks the logged client_ip and the absolute links of
@@ -18,6 +20,7 @@ func TestClientIPTrust(t *testing.T) {
 		plain = "http://api.example.com/api/"
 		local = "127.0.0.1:40000"
 	)
+	xff := map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For"}
 	for _, tc := range []struct {
 		name   string
 		env    map[string]string
@@ -32,13 +35,28 @@ func TestClientIPTrust(t *testing.T) {
 			"203.0.113.9", plain},
 		{"trusted peer: X-Forwarded-For", nil, local,
 			map[string]string{"X-Forwarded-For": "198.51.100.7"}, "198.51.100.7", plain},
-		{"trusted peer: Forwarded is not the configured header", nil, local,
+		{"default: Forwarded first", nil, local,
+			map[string]string{"Forwarded": "for=198.51.100.8", "X-Forwarded-For": "198.51.100.7", "X-Real-IP": "198.51.100.9"}, "198.51.100.8", plain},
+		{"default: X-Forwarded-For before X-Real-IP", nil, local,
+			map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Real-IP": "198.51.100.9"}, "198.51.100.7", plain},
+		{"default: X-Real-IP last", nil, local,
+			map[string]string{"X-Real-IP": "198.51.100.9"}, "198.51.100.9", plain},
+		{"default: Forwarded without for= gives way to X-Forwarded-For", nil, local,
+			map[string]string{"Forwarded": "proto=https", "X-Forwarded-For": "198.51.100.7"}, "198.51.100.7", "https://api.example.com/api/"},
+		{"default: Forwarded proto/host before X-Forwarded-Proto/Host", nil, local,
+			map[string]string{"Forwarded": "for=198.51.100.8;proto=https;host=api.example.com:8443", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "api.example.com:9"},
+			"198.51.100.8", "https://api.example.com:8443/api/"},
+		{"X-Forwarded-For alone: Forwarded is not believed", xff, local,
 			map[string]string{"Forwarded": "for=198.51.100.8"}, "127.0.0.1", plain},
-		{"trusted peer: X-Real-IP is not the configured header", nil, local,
+		{"X-Forwarded-For alone: X-Real-IP is not believed", xff, local,
 			map[string]string{"X-Real-IP": "198.51.100.9"}, "127.0.0.1", plain},
-		{"trusted peer: Forwarded and X-Real-IP beside X-Forwarded-For", nil, local,
+		{"X-Forwarded-For alone: Forwarded and X-Real-IP beside it", xff, local,
 			map[string]string{"Forwarded": "for=198.51.100.8", "X-Real-IP": "198.51.100.9", "X-Forwarded-For": "198.51.100.7"},
 			"198.51.100.7", plain},
+		{"X-Forwarded-For alone: Forwarded proto/host ignored", xff, local,
+			map[string]string{"Forwarded": "proto=https;host=api.example.com:8443"}, "127.0.0.1", plain},
+		{"a list in another order: X-Real-IP, then Forwarded", map[string]string{"CLIENT_IP_HEADER": "X-Real-IP, Forwarded"}, local,
+			map[string]string{"Forwarded": "for=198.51.100.8", "X-Real-IP": "198.51.100.9", "X-Forwarded-For": "198.51.100.7"}, "198.51.100.9", plain},
 		{"X-Forwarded-For: right-most untrusted", nil, local,
 			map[string]string{"X-Forwarded-For": "1.2.3.4, 198.51.100.7, 10.0.0.2"}, "198.51.100.7", plain},
 		{"X-Forwarded-For: garbage ends the walk at the peer", nil, local,
@@ -56,8 +74,6 @@ func TestClientIPTrust(t *testing.T) {
 			map[string]string{"X-Forwarded-Host": "api.example.com:x"}, "127.0.0.1", "400"},
 		{"untrusted peer: a forwarded host is not even looked at", nil, "203.0.113.9:5000",
 			map[string]string{"X-Forwarded-Host": "evil.example.net"}, "203.0.113.9", plain},
-		{"trusted peer: Forwarded proto/host ignored under X-Forwarded-For", nil, local,
-			map[string]string{"Forwarded": "proto=https;host=api.example.com:8443"}, "127.0.0.1", plain},
 		{"CLIENT_IP_HEADER=X-Real-IP", map[string]string{"CLIENT_IP_HEADER": "x-real-ip"}, local,
 			map[string]string{"X-Real-IP": "198.51.100.9", "X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"},
 			"198.51.100.9", "https://api.example.com/api/"},

@@ -39,8 +39,8 @@ func deployProblems(c *config.Config) []string {
 		}
 	}
 	for _, p := range c.TrustedProxies {
-		if p.Bits() == 0 && c.ClientIPHeader != config.HeaderNone {
-			add("TRUSTED_PROXIES: %s trusts every peer, so any client can forge its IP in %s (and escape throttling); list your proxy's address, or set CLIENT_IP_HEADER=none", p, c.ClientIPHeader)
+		if p.Bits() == 0 && len(c.ClientIPHeaders) > 0 {
+			add("TRUSTED_PROXIES: %s trusts every peer, so any client can forge its IP in %s (and escape throttling); list your proxy's address, or set CLIENT_IP_HEADER=none", p, c.ClientIPHeaderSetting())
 		}
 	}
 	if cfg, err := pq.NewConfig(c.DatabaseDSN); err == nil {

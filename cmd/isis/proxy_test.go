@@ -234,6 +234,9 @@ func testThroughProxy(t *testing.T, name string) {
 	if _, e, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {
 		t.Fatal(e)
 	}
+	// CLIENT_IP_HEADER unset: isis believes Forwarded, X-Forwarded-For and
+	// X-Real-IP from the proxy, so the proxy's replacing and dropping of
+	// every one a client sent is all that stands between a spoof and isis.
 	srv := startServer(t, map[string]string{"DATABASE_URL": dsn, "THROTTLE_TOKEN": "5/min", "THROTTLE_REGISTER": "3/hour",
 		"ALLOWED_HOSTS": proxyDomain + ",localhost,127.0.0.1"})
 	upstream := strings.TrimPrefix(srv.base, "http://")
@@ -369,9 +372,16 @@ func TestClientIPDirectToPort(t *testing.T) {
 		want string
 		next string // the next link's prefix
 	}{
-		// Loopback is trusted by default: its X-Forwarded-For counts, nothing else.
+		// Loopback is trusted by default, and CLIENT_IP_HEADER unset is the
+		// contract's Forwarded, X-Forwarded-For, X-Real-IP: the first present counts.
 		{nil, map[string]string{"Forwarded": "for=198.51.100.1;proto=https;host=localhost:8443", "X-Real-IP": "198.51.100.2"},
-			"127.0.0.1", "http://localhost/"},
+			"198.51.100.1", "https://localhost:8443/"},
+		{nil, map[string]string{"X-Real-IP": "198.51.100.2"}, "198.51.100.2", "http://localhost/"},
+		// As isisctl's units set it: X-Forwarded-For alone.
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For"}, map[string]string{"Forwarded": "for=198.51.100.1;proto=https;host=localhost:8443",
+			"X-Real-IP": "198.51.100.2"}, "127.0.0.1", "http://localhost/"},
+		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For"}, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"},
+			"198.51.100.3", "https://localhost/"},
 		{nil, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"}, "198.51.100.3", "https://localhost/"},
 		// TRUSTED_PROXIES narrowed to the proxy's address: a local process is a client like any other.
 		{map[string]string{"TRUSTED_PROXIES": "10.89.0.1"}, map[string]string{"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https",
