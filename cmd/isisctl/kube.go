@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -28,14 +29,43 @@ func withKube(f *factory, render *cobra.Command) *cobra.Command {
 		out, _ := cmd.Flags().GetString("out")
 		tag, _ := cmd.Flags().GetString("tag")
 		allow, _ := cmd.Flags().GetBool("allow-placeholders")
-		return renderKube(f, c, out, firstNonEmpty(tag, c.Backend.Tag), allow)
+		ctx, cancel := cmdContext()
+		defer cancel()
+		image, from, err := kubeImage(ctx, f, c, tag)
+		if err != nil {
+			return err
+		}
+		return renderKube(f, c, out, image, from, allow)
 	}
 	return render
 }
 
+// kubeImage is the image the manifests run, and where it came from:
+// kube.image; else, with a registry configured and no --tag, the digest
+// reference build --push last pushed from this Podman host (a cluster
+// cannot pull a localhost/ image, and a digest never moves); else
+// backend.image with --tag, backend.tag or latest.
+func kubeImage(ctx context.Context, f *factory, c *ops.Config, tag string) (image, from string, err error) {
+	switch {
+	case c.Kube.Image != "":
+		return c.Kube.Image, "kube.image", nil
+	case c.Registry.Server != "" && tag == "" && !c.PullsImage():
+		conn, err := f.Podman(ctx)
+		if err != nil {
+			return "", "", fmt.Errorf("render --kube: the image is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
+		}
+		ref, err := ops.PushedImage(conn, c)
+		if err != nil {
+			return "", "", fmt.Errorf("render --kube: %w (or set kube.image, or pass --tag)", err)
+		}
+		return ref, "the last build --push", nil
+	}
+	return c.KubeImage(firstNonEmpty(tag, c.Backend.Tag)), "backend.image", nil
+}
+
 // renderKube writes the Kubernetes manifests (render --kube); they are
 // decoded strictly with the official API types and checked before writing.
-func renderKube(f *factory, c *ops.Config, out, tag string, allow bool) error {
+func renderKube(f *factory, c *ops.Config, out, image, from string, allow bool) error {
 	if out == "" {
 		out = "kube"
 	}
@@ -46,7 +76,7 @@ func renderKube(f *factory, c *ops.Config, out, tag string, allow bool) error {
 			return err
 		}
 	}
-	files, err := ops.RenderKube(c, ops.KubeOptions{Image: c.KubeImage(tag)})
+	files, err := ops.RenderKube(c, ops.KubeOptions{Image: image})
 	if err != nil {
 		return err
 	}
@@ -54,10 +84,11 @@ func renderKube(f *factory, c *ops.Config, out, tag string, allow bool) error {
 	if err != nil {
 		return err
 	}
-	f.print(map[string]any{"dir": out, "files": files, "changed": changed, "checked": true}, func(w io.Writer) {
+	f.print(map[string]any{"dir": out, "files": files, "changed": changed, "checked": true, "image": image, "image_from": from}, func(w io.Writer) {
 		for _, fl := range files {
 			fmt.Fprintf(w, "%s\n", filepath.Join(out, fl.Name))
 		}
+		fmt.Fprintf(w, "Image: %s (%s)\n", image, from)
 		fmt.Fprintf(w, "Checked against the Kubernetes API types. Create the Secrets, then: kubectl apply -k %s (README: \"From one host to Kubernetes\").\n", out)
 	})
 	return nil

@@ -297,6 +297,40 @@ func TestRegistryPush(t *testing.T) {
 	ref := pushed.Push.Reference
 	t.Cleanup(func() { images.Remove(conn, []string{ref}, new(images.RemoveOptions).WithForce(true)) })
 
+	// render --kube without kube.image: the manifests run the digest just
+	// pushed, read from this host's audit trail; with --tag, the tag.
+	t.Run("render --kube takes the pushed digest", func(t *testing.T) {
+		kdir := filepath.Join(dir, "kube")
+		b, _ := os.ReadFile(trusted)
+		kubeCfg := filepath.Join(dir, "kube.yaml")
+		if err := os.WriteFile(kubeCfg, append([]byte("domain: api.kube.test\n"), b...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := isisctl(kubeCfg, reg.password, "render", "--kube", "--out", kdir, "--allow-placeholders")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "Image: "+ref+" (the last build --push)") {
+			t.Errorf("render --kube does not say the image it chose:\n%s", stdout)
+		}
+		b, _ = os.ReadFile(filepath.Join(kdir, "backend-deployment.yaml"))
+		if !strings.Contains(string(b), "image: "+ref+"\n") {
+			t.Errorf("backend-deployment.yaml does not run %s:\n%s", ref, b)
+		}
+		stdout, stderr, code = isisctl(kubeCfg, reg.password, "render", "--kube", "--out", kdir, "--allow-placeholders", "--tag", "v9")
+		if b, _ := os.ReadFile(filepath.Join(kdir, "backend-deployment.yaml")); code != 0 || !strings.Contains(string(b), "image: "+localImage+":v9\n") {
+			t.Errorf("--tag v9: exit %d, %s%s\n%s", code, stdout, stderr, b)
+		}
+		// No Podman to ask: one line that says what to do.
+		cmd := exec.Command(filepath.Join(bin, "isisctl"), "--config", kubeCfg, "--url", "unix://"+filepath.Join(dir, "no-such.sock"), "render", "--kube", "--out", kdir, "--allow-placeholders")
+		var e bytes.Buffer
+		cmd.Stderr = &e
+		if err := cmd.Run(); err == nil {
+			t.Error("render --kube with no Podman to read the last push from succeeded")
+		}
+		oneLine("render --kube without Podman", e.String(), "kube.image", "--tag")
+	})
+
 	t.Run("pull by digest", func(t *testing.T) {
 		removeLocal()
 		if ok, _ := ops.ImageExists(conn, ref); ok {
