@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
@@ -52,12 +55,19 @@ type UpResult struct {
 	Previous string `json:"previous_image,omitempty"`
 }
 
-// prepareHostDirs creates the backend's host directories (local hosts only)
-// owned by the container user.
-func prepareHostDirs(c *Config, local bool) error {
+// PrepareHostDirs creates the backend's host directories (local hosts only)
+// owned by the backend's user as the container sees it: chown as root; as
+// any other user (a rootless Podman, where container uid 65532 is one of the
+// user's subordinate ids), `podman unshare chown` inside the user's
+// namespace, for the directories still owned by the user (so once, not on
+// every deploy). Without this the backend cannot open its log file and
+// restarts until it gives up.
+func PrepareHostDirs(c *Config, local bool) error {
 	if !local {
 		return nil
 	}
+	euid := os.Geteuid()
+	var mine []string
 	for _, d := range []string{c.Backend.LogDir, c.Backend.StaticDir} {
 		if d == "" {
 			continue
@@ -65,11 +75,26 @@ func prepareHostDirs(c *Config, local bool) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
-		if os.Geteuid() == 0 {
+		if euid == 0 {
 			if err := os.Chown(d, backendUID, backendUID); err != nil {
 				return fmt.Errorf("chown %s: %w", d, err)
 			}
+			continue
 		}
+		if fi, err := os.Stat(d); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == euid {
+				mine = append(mine, d)
+			}
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	id := strconv.Itoa(backendUID)
+	args := append([]string{"unshare", "chown", id + ":" + id}, mine...)
+	if out, err := exec.Command("podman", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("give %s to the backend's user (podman %s): %v: %s",
+			strings.Join(mine, ", "), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -132,7 +157,7 @@ func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResu
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
-	if err := prepareHostDirs(c, local); err != nil {
+	if err := PrepareHostDirs(c, local); err != nil {
 		return nil, err
 	}
 	if _, err := EnsureNetworks(conn, c); err != nil {

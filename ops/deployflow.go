@@ -252,7 +252,7 @@ func stepRender(d *deployRun) (string, string, error) {
 
 func stepMigrate(d *deployRun) (string, string, error) {
 	d.current, _ = CurrentImage(d.conn, d.c)
-	if err := prepareHostDirs(d.c, d.local); err != nil {
+	if err := PrepareHostDirs(d.c, d.local); err != nil {
 		return "", "", err
 	}
 	pg, err := EnsurePostgres(d.ctx, d.conn, d.c)

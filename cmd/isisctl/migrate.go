@@ -58,5 +58,10 @@ func migrateRun(ctx, conn context.Context, c *ops.Config, opts *migrateOptions) 
 			return err
 		}
 	}
+	// The job mounts the backend's log and static directories: on a
+	// fresh host (migrate before the first up) they do not exist yet.
+	if err := ops.PrepareHostDirs(c, ops.IsLocal(opts.f.URL())); err != nil {
+		return err
+	}
 	return ops.RunJob(conn, c, image, func(l string) { fmt.Fprintln(out, l) }, opts.Name)
 }

@@ -265,6 +265,58 @@ secrets:
 		}
 	}
 	t.Logf("restart, both back and verified: %s", time.Since(start).Round(time.Millisecond))
+
+	// The same user runs a second deployment without systemd, by isisctl up
+	// through its rootless Podman: the log and static directories must be
+	// given to the backend's user inside the user's namespace (container uid
+	// 65532 is a subordinate id), or the backend cannot open its log file.
+	start = time.Now()
+	up := &sdScope{name: "rootless up", user: true, port: 3023, domain: "api.userup.test", config: "/home/isis/up.yaml"}
+	must(true, "sh", "-c", "cat >"+up.config+` <<'EOF'
+domain: api.userup.test
+network: swe3
+egress_network: isis-egress-up
+backend:
+  name: isis-up
+  image: localhost/isis-backend
+  tag: `+sdTag+`
+  publish: 127.0.0.1:3023
+  log_dir: /home/isis/isis-up/log
+  static_dir: /home/isis/isis-up/static
+postgres:
+  name: pg-up
+  data: isis-up-pgdata
+  image: localhost/isis-postgres-test:15
+secrets:
+  secret_key: systemd-e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz
+  database_password: systemd-e2e-database-password
+EOF`)
+	for _, step := range [][]string{{"secrets"}, {"migrate"}, {"up"}} {
+		if out, err := isisctl(up, step...); err != nil {
+			t.Fatalf("%s: isisctl %s: %v\n%s", up.name, step[0], err, out)
+		}
+	}
+	sdVerify(t, up, isisctl, 60*time.Second)
+	if code := curl(up, "/api/auth/register/", account); code != "201" {
+		t.Errorf("%s: register: %s", up.name, code)
+	}
+	for _, d := range []string{"/home/isis/isis-up/log", "/home/isis/isis-up/static"} {
+		if owner := strings.TrimSpace(must(true, "podman", "unshare", "stat", "-c", "%u", d)); owner != "65532" {
+			t.Errorf("%s: %s belongs to uid %s in the user's namespace, want the backend's 65532", up.name, d, owner)
+		}
+	}
+	// The access log reaches the file in batches: wait for the request.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		logs, _ := in(true, "podman", "unshare", "cat", "/home/isis/isis-up/log/isis.log")
+		if strings.Contains(logs, "/api/auth/register/") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: the backend's log file lacks the request:\n%s", up.name, logs)
+			break
+		}
+	}
+	t.Logf("%s: secrets, migrate, up, verify: %s", up.name, time.Since(start).Round(time.Millisecond))
 }
 
 // sdVerify runs isisctl verify until it passes or the time is up.
