@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/isis-project/isis/api.Version=$(VERSION)
 GO      := CGO_ENABLED=0 go
 FUZZTIME ?= 5s
 
-.PHONY: build test race vet fuzz bench clean
+.PHONY: build test test-kube race vet fuzz bench clean
 
 build:
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/isis ./cmd/isis
@@ -18,6 +18,11 @@ vet:
 
 test: vet
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m ./...
+
+# The rendered Kubernetes manifests applied to a real kube-apiserver
+# (ISIS_KUBE_APISERVER, built by scripts/kube-apiserver.sh; scripts/test.sh does both).
+test-kube:
+	$(GO) test -tags '$(TAGS)' -count=1 -run '^TestKubeAPIServer$$' -v ./ops
 
 # The server's packages again under the race detector: its caches, token
 # memory and shared header values are read by every request at once.

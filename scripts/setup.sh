@@ -66,6 +66,8 @@ if [ "$mode" = test ]; then
 	want nginx-light caddy
 	# kubectl builds the kustomization that isisctl render --kube writes (Debian's kubernetes-client).
 	command -v kubectl >/dev/null 2>&1 || want kubernetes-client
+	# etcd for the real kube-apiserver the manifests are applied to (scripts/kube-apiserver.sh builds it).
+	want_cmd etcd etcd-server
 	# systemd-analyze verify: the backup timer and service isisctl render writes.
 	want systemd
 	# A real image registry (distribution v2) on loopback, with TLS and basic auth, for isisctl build --push.

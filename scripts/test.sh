@@ -66,8 +66,10 @@ podman_stop() {
 
 finish() {
 	local rc=$?
-	# A Podman set-up still under way finishes first, so its service is stopped too.
+	# A Podman set-up still under way finishes first, so its service is stopped too;
+	# a kube-apiserver build still under way is stopped (its process group).
 	[ -z "${podman_setup:-}" ] || wait "$podman_setup" 2>/dev/null || true
+	[ -z "${kube_build:-}" ] || kill -- "-$kube_build" 2>/dev/null || true
 	podman_stop
 	step "done, exit $rc"
 	exit "$rc"
@@ -75,6 +77,26 @@ finish() {
 trap finish EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
+
+# kube_start builds (once; cached) a real Kubernetes API server in the
+# background, at low priority, for the kube step at the end.
+kube_build=
+kube_start() {
+	setsid nice -n 10 scripts/kube-apiserver.sh >"$run_dir/kube-apiserver.out" 2>&1 &
+	kube_build=$!
+}
+# kube applies the rendered manifests to it (ops/kubeapi_test.go).
+kube() {
+	local rc=0
+	wait "$kube_build" || rc=$?
+	kube_build=
+	if [ "$rc" -ne 0 ]; then
+		tail -n 30 "$run_dir/kube-apiserver.out" >&2
+		echo "test.sh: scripts/kube-apiserver.sh failed" >&2
+		return 1
+	fi
+	ISIS_KUBE_APISERVER=$(tail -n1 "$run_dir/kube-apiserver.out") make test-kube
+}
 
 setup() { scripts/setup.sh test; }
 build() { make build; }
@@ -108,7 +130,7 @@ race() { make race; }
 fuzz() { make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
 
 main() {
-	for s in setup podman_start build podman_wait systemd_image unit race fuzz; do
+	for s in setup podman_start kube_start build podman_wait systemd_image unit race fuzz kube; do
 		step "$s"
 		"$s"
 	done
