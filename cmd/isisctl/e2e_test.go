@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/isis-project/isis/ops"
 )
 
@@ -442,5 +443,25 @@ func TestFailureModes(t *testing.T) {
 	out, _ = e.isisctl("deploy", "--dry-run", "-v", "-o", "json")
 	if strings.Contains(out, "e2e-secret-key") || strings.Contains(out, "e2e-database-password") {
 		t.Error("a secret value was printed")
+	}
+}
+
+// TestPodmanVersionFromPing: the version deploy and verify print comes from
+// the connection's ping, without the slow /version call, and is the same.
+func TestPodmanVersionFromPing(t *testing.T) {
+	conn, err := ops.Connect(context.Background(), podmanURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ops.PodmanVersion(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := system.Version(conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Server == nil || got != v.Server.Version {
+		t.Errorf("PodmanVersion = %q, /version says %+v", got, v.Server)
 	}
 }
