@@ -47,12 +47,11 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 //   - none (an empty list): ExtractIPDirect, the peer address; no forwarded
 //     scheme or host.
 //
-// Scheme and host: proto= and host= of the last Forwarded element that has
-// them when Forwarded is believed, else X-Forwarded-Proto and
-// X-Forwarded-Host when X-Forwarded-For or X-Real-IP is. A forwarded host
-// stands for the Host header and is checked against ALLOWED_HOSTS in its
-// place (a 400 when not allowed, as Django does with USE_X_FORWARDED_HOST),
-// so it is honoured only when allowed.
+// Scheme and host: X-Forwarded-Proto and X-Forwarded-Host, unless Forwarded
+// alone is believed: then proto= and host= of its last element that has
+// them. A forwarded host stands for the Host header and is checked against
+// ALLOWED_HOSTS in its place (a 400 when not allowed, as Django does with
+// USE_X_FORWARDED_HOST), so it is honoured only when allowed.
 type clientResolver struct {
 	trusted trustedProxies
 	headers []string // config.Header*, in order
@@ -71,8 +70,17 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 	if len(cr.headers) == 0 || !cr.trusted.contains(peer) {
 		return info
 	}
+	// Scheme and host: Forwarded's proto= and host= when Forwarded alone is
+	// believed; else X-Forwarded-Proto and X-Forwarded-Host (the contract's
+	// rule, and Django's USE_X_FORWARDED_HOST / SECURE_PROXY_SSL_HEADER), so
+	// that they never come from a header other than the ones the operator's
+	// proxy writes.
+	fwdOnly := len(cr.headers) == 1 && cr.headers[0] == config.HeaderForwarded
 	var proto, host string
-	ipFound, xHeaders := false, false
+	if !fwdOnly {
+		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
+	}
+	ipFound := false
 	for _, h := range cr.headers {
 		switch h {
 		case config.HeaderForwarded:
@@ -80,36 +88,29 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 			if len(fwd) == 0 {
 				continue
 			}
-			fors, p, ho := parseForwarded(strings.Join(fwd, ","))
-			if proto == "" {
-				proto = p
-			}
-			if host == "" {
-				host = ho
+			fors, p, ho := parseForwarded(fwd)
+			if fwdOnly {
+				proto, host = p, ho
 			}
 			if !ipFound && len(fors) > 0 {
 				info.IP, ipFound = walkHops(peer, fors, cr.trusted), true
 			}
 		case config.HeaderXRealIP:
-			xHeaders = true
-			if v := strings.TrimSpace(header(r.Header, "X-Real-Ip")); !ipFound && v != "" {
+			// Its last line: a proxy that adds one instead of replacing
+			// the client's puts its own last.
+			var v string
+			if lines := r.Header["X-Real-Ip"]; len(lines) > 0 {
+				v = strings.TrimSpace(lines[len(lines)-1])
+			}
+			if !ipFound && v != "" {
 				info.IP, ipFound = walkHops(peer, []string{v}, cr.trusted), true
 			}
 		default: // X-Forwarded-For
-			xHeaders = true
 			if xff := r.Header["X-Forwarded-For"]; !ipFound && len(xff) > 0 {
 				if hops := splitList(strings.Join(xff, ",")); len(hops) > 0 {
 					info.IP, ipFound = walkHops(peer, hops, cr.trusted), true
 				}
 			}
-		}
-	}
-	if xHeaders {
-		if proto == "" {
-			proto = header(r.Header, "X-Forwarded-Proto")
-		}
-		if host == "" {
-			host = header(r.Header, "X-Forwarded-Host")
 		}
 	}
 	switch strings.ToLower(firstListValue(proto)) {
@@ -146,32 +147,37 @@ func walkHops(peer netip.Addr, hops []string, trusted trustedProxies) netip.Addr
 	return left
 }
 
-// parseForwarded returns the for= values of every element of a Forwarded
-// header, in order, and the proto= and host= of the last element that has them
-// (the one the nearest trusted proxy wrote).
-func parseForwarded(v string) (fors []string, proto, host string) {
-	for _, elem := range splitQuoted(v, ',') {
-		for _, pair := range splitQuoted(elem, ';') {
-			k, val, ok := strings.Cut(pair, "=")
-			if !ok {
-				continue
-			}
-			k = strings.ToLower(strings.TrimSpace(k))
-			val = unquote(strings.TrimSpace(val))
-			switch k {
-			case "for":
-				fors = append(fors, val)
-			case "proto":
-				proto = val
-			case "host":
-				host = val
+// parseForwarded returns the for= values of every element of the Forwarded
+// header lines, in order, and the proto= and host= of the last element that
+// has them (the one the nearest trusted proxy wrote). Each line is read on
+// its own, so a quote a client left open cannot swallow what a proxy added.
+func parseForwarded(lines []string) (fors []string, proto, host string) {
+	for _, line := range lines {
+		for _, elem := range splitQuoted(line, ',') {
+			for _, pair := range splitQuoted(elem, ';') {
+				k, val, ok := strings.Cut(pair, "=")
+				if !ok {
+					continue
+				}
+				k = strings.ToLower(strings.TrimSpace(k))
+				val = unquote(strings.TrimSpace(val))
+				switch k {
+				case "for":
+					fors = append(fors, val)
+				case "proto":
+					proto = val
+				case "host":
+					host = val
+				}
 			}
 		}
 	}
 	return fors, proto, host
 }
 
-// splitQuoted splits s on sep outside double-quoted strings.
+// splitQuoted splits s on sep outside double-quoted strings. A quote left
+// open makes the quoting meaningless: s is then split on every sep, so the
+// parts after it (what a proxy appended) stay parts of their own.
 func splitQuoted(s string, sep byte) []string {
 	var out []string
 	inQuote, escaped, start := false, false, 0
@@ -190,6 +196,15 @@ func splitQuoted(s string, sep byte) []string {
 			}
 			start = i + 1
 		}
+	}
+	if inQuote {
+		out = out[:0]
+		for _, part := range strings.Split(s, string(sep)) {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+		return out
 	}
 	if part := strings.TrimSpace(s[start:]); part != "" {
 		out = append(out, part)

@@ -31,8 +31,13 @@ func TestParseForwarded(t *testing.T) {
 		{`for="a,b";proto=https, for=1.2.3.4`, []string{"a,b", "1.2.3.4"}, "https", ""},
 		{`garbage;;,,=`, nil, "", ""},
 		{``, nil, "", ""},
+		// A quote left open: split on every comma, so the element a proxy
+		// appended to the same line stays its own (the attack of an
+		// unclosed quote swallowing it).
+		{`for=6.6.6.6;x=", for=198.51.100.9`, []string{"6.6.6.6", "198.51.100.9"}, "", ""},
+		{`for="6.6.6.6, for=198.51.100.9`, []string{`"6.6.6.6`, "198.51.100.9"}, "", ""},
 	} {
-		fors, proto, host := parseForwarded(tc.in)
+		fors, proto, host := parseForwarded([]string{tc.in})
 		if len(fors) != len(tc.fors) || proto != tc.proto || host != tc.host {
 			t.Errorf("parseForwarded(%q) = %q %q %q, want %q %q %q", tc.in, fors, proto, host, tc.fors, tc.proto, tc.host)
 			continue
@@ -41,6 +46,39 @@ func TestParseForwarded(t *testing.T) {
 			if fors[i] != tc.fors[i] {
 				t.Errorf("parseForwarded(%q) for[%d] = %q, want %q", tc.in, i, fors[i], tc.fors[i])
 			}
+		}
+	}
+}
+
+// TestResolveHeaderLines: headers sent on several lines, as a proxy that
+// adds a line of its own instead of replacing the client's sends them. What
+// the proxy wrote wins; a client's line cannot reach into the proxy's.
+func TestResolveHeaderLines(t *testing.T) {
+	tp := defaultTrusted(t)
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		lines   map[string][]string
+		want    string
+		scheme  string
+	}{
+		{"Forwarded: an open quote on the client's line", config.DefaultClientIPHeaders,
+			map[string][]string{"Forwarded": {`for=6.6.6.6;proto=https;x="`, "for=198.51.100.9"}}, "198.51.100.9", "http"},
+		{"Forwarded alone: the proxy's proto on its own line", []string{config.HeaderForwarded},
+			map[string][]string{"Forwarded": {`for=6.6.6.6;proto=https;x="`, "for=198.51.100.9;proto=http"}}, "198.51.100.9", "http"},
+		{"X-Real-IP: the last line", config.DefaultClientIPHeaders,
+			map[string][]string{"X-Real-Ip": {"6.6.6.6", "198.51.100.2"}}, "198.51.100.2", "http"},
+		{"X-Forwarded-For: every line, in order", config.DefaultClientIPHeaders,
+			map[string][]string{"X-Forwarded-For": {"6.6.6.6", "198.51.100.3"}}, "198.51.100.3", "http"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		for k, v := range tc.lines {
+			r.Header[k] = v
+		}
+		cr := &clientResolver{trusted: tp, headers: tc.headers}
+		if ci := cr.resolve(r); ci.IP.String() != tc.want || ci.Scheme != tc.scheme {
+			t.Errorf("%s: client %v %s, want %s %s", tc.name, ci.IP, ci.Scheme, tc.want, tc.scheme)
 		}
 	}
 }

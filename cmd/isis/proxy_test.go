@@ -375,7 +375,7 @@ func TestClientIPDirectToPort(t *testing.T) {
 		// Loopback is trusted by default, and CLIENT_IP_HEADER unset is the
 		// contract's Forwarded, X-Forwarded-For, X-Real-IP: the first present counts.
 		{nil, map[string]string{"Forwarded": "for=198.51.100.1;proto=https;host=localhost:8443", "X-Real-IP": "198.51.100.2"},
-			"198.51.100.1", "https://localhost:8443/"},
+			"198.51.100.1", "http://localhost/"},
 		{nil, map[string]string{"X-Real-IP": "198.51.100.2"}, "198.51.100.2", "http://localhost/"},
 		// As isisctl's units set it: X-Forwarded-For alone.
 		{map[string]string{"CLIENT_IP_HEADER": "X-Forwarded-For"}, map[string]string{"Forwarded": "for=198.51.100.1;proto=https;host=localhost:8443",
