@@ -56,24 +56,45 @@ type UpResult struct {
 }
 
 // PrepareHostDirs creates the backend's host directories (local hosts only)
-// owned by the backend's user as the container sees it: chown as root; as
-// any other user (a rootless Podman, where container uid 65532 is one of the
-// user's subordinate ids), `podman unshare chown` inside the user's
-// namespace, for the directories still owned by the user (so once, not on
-// every deploy). Without this the backend cannot open its log file and
-// restarts until it gives up.
+// and gives them to the backend's user as the container sees it: chown as
+// root; as any other user (a rootless Podman, where container uid 65532 is
+// one of the user's subordinate ids), `podman unshare chown` inside the
+// user's namespace. Without this the backend cannot open its log file and
+// restarts until it gives up. Only a directory it creates, or an empty one,
+// is handed over: a directory already holding files that is not the
+// backend's (a home, /var/log, a Django deployment's static root) is an
+// error naming it, never chowned.
 func PrepareHostDirs(c *Config, local bool) error {
 	if !local {
 		return nil
 	}
 	euid := os.Geteuid()
 	var mine []string
-	for _, d := range []string{c.Backend.LogDir, c.Backend.StaticDir} {
+	for _, dir := range []struct{ key, path string }{{"backend.log_dir", c.Backend.LogDir}, {"backend.static_dir", c.Backend.StaticDir}} {
+		d := dir.path
 		if d == "" {
 			continue
 		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", dir.key, d, err)
+		}
+		owner := -1
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = int(st.Uid)
+		}
+		// Already handed over: as root, the backend's uid; rootless, a
+		// subordinate id (anything but the user's own).
+		if euid == 0 && owner == backendUID || euid != 0 && owner != euid {
+			continue
+		}
+		if entries, err := os.ReadDir(d); err != nil || len(entries) > 0 {
+			return c.keyError(dir.key, fmt.Sprintf(
+				"%s holds files and belongs to uid %d, not the backend's user (%d in the container): isisctl hands over only a new or empty directory; name one of the backend's own, or give this one yourself (%s)",
+				d, owner, backendUID, handOver(euid, d)))
 		}
 		if euid == 0 {
 			if err := os.Chown(d, backendUID, backendUID); err != nil {
@@ -81,22 +102,29 @@ func PrepareHostDirs(c *Config, local bool) error {
 			}
 			continue
 		}
-		if fi, err := os.Stat(d); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == euid {
-				mine = append(mine, d)
-			}
-		}
+		mine = append(mine, d)
 	}
 	if len(mine) == 0 {
 		return nil
 	}
 	id := strconv.Itoa(backendUID)
 	args := append([]string{"unshare", "chown", id + ":" + id}, mine...)
-	if out, err := exec.Command("podman", args...).CombinedOutput(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "podman", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("give %s to the backend's user (podman %s): %v: %s",
 			strings.Join(mine, ", "), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// handOver is the command that gives dir to the backend's user.
+func handOver(euid int, dir string) string {
+	id := strconv.Itoa(backendUID)
+	if euid == 0 {
+		return "chown -R " + id + ":" + id + " " + dir
+	}
+	return "podman unshare chown -R " + id + ":" + id + " " + dir
 }
 
 // IsLocal reports whether url is a socket on this machine.
