@@ -41,15 +41,17 @@ func withKube(f *factory, render *cobra.Command) *cobra.Command {
 }
 
 // kubeImage is the image the manifests run, and where it came from:
-// kube.image; else, with a registry configured and no --tag, the digest
-// reference build --push last pushed from this Podman host (a cluster
-// cannot pull a localhost/ image, and a digest never moves); else
-// backend.image with --tag, backend.tag or latest.
+// kube.image; else, with a registry configured, the digest reference
+// build --push last pushed from this Podman host (a cluster cannot pull a
+// localhost/ image, and a digest never moves), or with --tag that tag in the
+// registry; else backend.image with --tag, backend.tag or latest.
 func kubeImage(ctx context.Context, f *factory, c *ops.Config, tag string) (image, from string, err error) {
 	switch {
 	case c.Kube.Image != "":
 		return c.Kube.Image, "kube.image", nil
-	case c.Registry.Server != "" && tag == "" && !c.PullsImage():
+	case c.Registry.Server != "" && tag != "" && !c.PullsImage():
+		return c.RegistryImage(tag), "--tag, in registry.server", nil
+	case c.Registry.Server != "" && !c.PullsImage():
 		conn, err := f.Podman(ctx)
 		if err != nil {
 			return "", "", fmt.Errorf("render --kube: the image is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)

@@ -298,7 +298,8 @@ func TestRegistryPush(t *testing.T) {
 	t.Cleanup(func() { images.Remove(conn, []string{ref}, new(images.RemoveOptions).WithForce(true)) })
 
 	// render --kube without kube.image: the manifests run the digest just
-	// pushed, read from this host's audit trail; with --tag, the tag.
+	// pushed, read from this host's audit trail; with --tag, that tag in the
+	// registry (never a localhost/ image a cluster cannot pull).
 	t.Run("render --kube takes the pushed digest", func(t *testing.T) {
 		kdir := filepath.Join(dir, "kube")
 		b, _ := os.ReadFile(trusted)
@@ -318,7 +319,7 @@ func TestRegistryPush(t *testing.T) {
 			t.Errorf("backend-deployment.yaml does not run %s:\n%s", ref, b)
 		}
 		stdout, stderr, code = isisctl(kubeCfg, reg.password, "render", "--kube", "--out", kdir, "--allow-placeholders", "--tag", "v9")
-		if b, _ := os.ReadFile(filepath.Join(kdir, "backend-deployment.yaml")); code != 0 || !strings.Contains(string(b), "image: "+localImage+":v9\n") {
+		if b, _ := os.ReadFile(filepath.Join(kdir, "backend-deployment.yaml")); code != 0 || !strings.Contains(string(b), "image: "+reg.server+"/isis/backend:v9\n") {
 			t.Errorf("--tag v9: exit %d, %s%s\n%s", code, stdout, stderr, b)
 		}
 		// No Podman to ask: one line that says what to do.
