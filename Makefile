@@ -19,10 +19,11 @@ vet:
 test: vet
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m ./...
 
-# The rendered Kubernetes manifests applied to a real kube-apiserver
-# (ISIS_KUBE_APISERVER, built by scripts/kube-apiserver.sh; scripts/test.sh does both).
+# The rendered Kubernetes manifests applied to a real kube-apiserver:
+# ISIS_KUBE_APISERVER, else the one scripts/kube-apiserver.sh builds (once).
 test-kube:
-	$(GO) test -tags '$(TAGS)' -count=1 -run '^TestKubeAPIServer$$' -v ./ops
+	ISIS_KUBE_APISERVER="$${ISIS_KUBE_APISERVER:-$$(scripts/kube-apiserver.sh | tail -n1)}" && test -x "$$ISIS_KUBE_APISERVER" && \
+	ISIS_KUBE_APISERVER="$$ISIS_KUBE_APISERVER" $(GO) test -tags '$(TAGS)' -count=1 -timeout 5m -run '^TestKubeAPIServer$$' -v ./ops
 
 # The server's packages again under the race detector: its caches, token
 # memory and shared header values are read by every request at once.

@@ -18,6 +18,15 @@ if [ -x "$bin" ]; then
 	echo "$bin"
 	exit 0
 fi
+# One build at a time per cache (two test runs may share it): the second
+# waits, then finds the binary.
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9
+if [ -x "$bin" ]; then
+	echo "$bin"
+	exit 0
+fi
 mkdir -p "$dir/src"
 cd "$dir/src"
 echo "kube-apiserver: building $version (three to six minutes, once)" >&2
