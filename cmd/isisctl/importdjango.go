@@ -13,9 +13,45 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// importSource is the Django database an import reads, from the flags
+// import-django and cutover share.
+type importSource struct {
+	o             ops.ImportDjangoOptions
+	fromFile, tag string
+}
+
+func (s *importSource) flags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&s.o.FromDatabase, "from-database", "", "the Django database's name on the postgres container's server")
+	fl.StringVar(&s.o.FromDSN, "from", "", "the Django database elsewhere: a PostgreSQL URL or key=value string (prefer --from-file: a command line is visible to other users)")
+	fl.StringVar(&s.fromFile, "from-file", "", "a file holding the Django database's connection string")
+	fl.StringVar(&s.o.UserTable, "user-table", "", "Django's user table (default: found by the import)")
+	fl.StringVar(&s.tag, "tag", "", "image tag to run (default: the running backend's)")
+}
+
+// resolve reads --from-file and checks the options (usage errors).
+func (s *importSource) resolve() error {
+	if s.fromFile != "" {
+		if s.o.FromDSN != "" {
+			return usageError{errors.New("use one of --from and --from-file")}
+		}
+		b, err := os.ReadFile(s.fromFile)
+		if err != nil {
+			return usageError{fmt.Errorf("--from-file: %w", err)}
+		}
+		s.o.FromDSN = strings.TrimSpace(string(b))
+		if s.o.FromDSN == "" {
+			return usageError{fmt.Errorf("--from-file %s is empty", s.fromFile)}
+		}
+	}
+	if err := s.o.Validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
 func newImportDjangoCmd(f *factory) *cobra.Command {
-	var o ops.ImportDjangoOptions
-	var fromFile, tag string
+	src := &importSource{}
 	cmd := &cobra.Command{
 		Use:   "import-django",
 		Short: "Import the old Django database into isis (isis import-django in a one-off container on the private network)",
@@ -29,24 +65,12 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 			"  isisctl import-django --from-file /root/django-dsn --output json",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if fromFile != "" {
-				if o.FromDSN != "" {
-					return usageError{errors.New("use one of --from and --from-file")}
-				}
-				b, err := os.ReadFile(fromFile)
-				if err != nil {
-					return usageError{fmt.Errorf("--from-file: %w", err)}
-				}
-				o.FromDSN = strings.TrimSpace(string(b))
-				if o.FromDSN == "" {
-					return usageError{fmt.Errorf("--from-file %s is empty", fromFile)}
-				}
+			if err := src.resolve(); err != nil {
+				return err
 			}
-			if err := o.Validate(); err != nil {
-				return usageError{err}
-			}
+			o := src.o
 			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
-				image, err := ops.TargetImage(conn, c, tag)
+				image, err := ops.TargetImage(conn, c, src.tag)
 				if err != nil {
 					return err
 				}
@@ -66,13 +90,8 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 			})(cmd, args)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&o.FromDatabase, "from-database", "", "the Django database's name on the postgres container's server")
-	fl.StringVar(&o.FromDSN, "from", "", "the Django database elsewhere: a PostgreSQL URL or key=value string (prefer --from-file: a command line is visible to other users)")
-	fl.StringVar(&fromFile, "from-file", "", "a file holding the Django database's connection string")
-	fl.StringVar(&o.UserTable, "user-table", "", "Django's user table (default: found by the import)")
-	fl.BoolVar(&o.DryRun, "dry-run", false, "print the counts and the conflicts; write nothing")
-	fl.StringVar(&tag, "tag", "", "image tag to run (default: the running backend's)")
+	src.flags(cmd)
+	cmd.Flags().BoolVar(&src.o.DryRun, "dry-run", false, "print the counts and the conflicts; write nothing")
 	return cmd
 }
 

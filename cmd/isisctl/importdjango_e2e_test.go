@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,10 +103,36 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 		t.Errorf("the import container was left behind")
 	}
 
+	// The cutover as one command. The --switch command stands for the
+	// proxy's reload, and a user signs up on Django while it runs: the final
+	// import brings that user, who then logs in on isis.
+	signup := filepath.Join(e.dir, "signup.sql")
+	os.WriteFile(signup, []byte(`INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined)
+		VALUES ('pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=', false, 'late@example.com', 'Late', '', false, true, now());`), 0o644)
+	switchCmd := fmt.Sprintf("echo reloading the proxy; podman --url %s exec -i pg-e2e psql -q -v ON_ERROR_STOP=1 -U isis -d django < %s", e.url, signup)
+	out, code = e.isisctl("cutover", "--from-database", "django", "--switch", switchCmd)
+	if code != 0 || !strings.Contains(out, "[3/5] switch") || !strings.Contains(out, "reloading the proxy") ||
+		!strings.Contains(out, "[4/5] final import") || !strings.Contains(out, "Switched to isis") {
+		t.Fatalf("cutover: exit %d\n%s", code, out)
+	}
+	t.Logf("isisctl cutover:\n%s", out)
+	if status, body := e.post("/api/token/", `{"email":"late@example.com","password":"lètmein"}`); status != 200 {
+		t.Errorf("the user who signed up on Django during the switch, on isis: %d %s\n%s", status, body, out)
+	}
+	// A switch command that fails stops the cutover, saying where the proxy is.
+	out, code = e.isisctl("cutover", "--from-database", "django", "--switch", "echo no proxy here >&2; exit 3")
+	if code != 1 || !strings.Contains(out, "the switch command failed") || !strings.Contains(out, "no proxy here") ||
+		strings.Contains(out, "[4/5]") {
+		t.Errorf("cutover with a failing switch: exit %d\n%s", code, out)
+	}
+	if out, code = e.isisctl("cutover", "--from-database", "django"); code != 2 || !strings.Contains(out, "--switch is required") {
+		t.Errorf("cutover without --switch: exit %d\n%s", code, out)
+	}
+
 	psql("django", `INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined)
 		VALUES ('md5$salt$0123456789abcdef0123456789abcdef', false, 'md5@example.com', '', '', false, true, now())`)
 	out, code = e.isisctl("import-django", "--from-database", "django")
-	if code != 1 || !strings.Contains(out, `accounts_user id=3: password: password hash algorithm "md5" is not supported`) {
+	if code != 1 || !strings.Contains(out, `accounts_user id=4: password: password hash algorithm "md5" is not supported`) {
 		t.Errorf("conflict: exit %d\n%s", code, out)
 	}
 }

@@ -198,7 +198,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newInitCmd(f), newBuildCmd(f), newNetworkCmd(f), newSecretsCmd(f), withKube(f, newRenderCmd(f)), newUpCmd(f),
 		newInstallCmd(f), newMigrateCmd(f, "migrate"), newMigrateCmd(f, "collectstatic"), newVerifyCmd(f),
 		newDeployCmd(f), newRollbackCmd(f), newStatusCmd(f), newLogsCmd(f),
-		newImportDjangoCmd(f), newBackupCmd(f), newRestoreCmd(f),
+		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f),
 	)
 	return root
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/isis-project/isis/ops"
+	"github.com/spf13/cobra"
+)
+
+type cutoverOptions struct {
+	f         *factory
+	src       importSource
+	Switch    string
+	PublicURL string
+}
+
+// newCutoverCmd makes `cutover`: the runbook's switch from Django to isis
+// as one command (README, Cutover from Django).
+func newCutoverCmd(f *factory) *cobra.Command {
+	opts := &cutoverOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "cutover",
+		Short: "Switch from the Django system to isis: import, point the proxy at isis, import what changed, verify",
+		Long: "The cutover of the README's runbook as one command, once isis is deployed beside Django and an\n" +
+			"import-django has been rehearsed:\n\n" + ops.CutoverHelp() +
+			"\nUntil the --switch command succeeds nothing changes for users (Django serves). The command runs with\n" +
+			"sh -c on this machine and must point the reverse proxy at isis and reload it. Nobody is logged out:\n" +
+			"Django's tokens work on isis (same SECRET_KEY, same user ids).",
+		Example: "  isisctl cutover --from-database django \\\n" +
+			"    --switch 'cp /etc/nginx/isis.conf /etc/nginx/conf.d/api.conf && systemctl reload nginx' \\\n" +
+			"    --public-url https://api.example.com",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Switch == "" {
+				return usageError{fmt.Errorf("--switch is required: the command that points the reverse proxy at isis and reloads it")}
+			}
+			if err := opts.src.resolve(); err != nil {
+				return err
+			}
+			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+				return cutoverRun(ctx, conn, c, opts)
+			})(cmd, args)
+		},
+	}
+	opts.src.flags(cmd)
+	cmd.Flags().StringVar(&opts.Switch, "switch", "", "shell command that points the reverse proxy at isis and reloads it (required)")
+	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "verify through the reverse proxy too (HTTPS, certificate verified)")
+	return cmd
+}
+
+func cutoverRun(ctx, conn context.Context, c *ops.Config, opts *cutoverOptions) error {
+	f := opts.f
+	image, err := ops.TargetImage(conn, c, opts.src.tag)
+	if err != nil {
+		return err
+	}
+	o := ops.CutoverOptions{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !ops.IsLocal(f.URL())}
+	lines := f.io.Out
+	if f.output == "json" {
+		lines = f.io.ErrOut
+	}
+	o.SwitchOut = func(l string) { fmt.Fprintln(lines, "    "+l) }
+	if f.verbose {
+		o.ImportOut = o.SwitchOut
+	}
+	o.Progress = func(s ops.Step) {
+		detail := ""
+		if s.Detail != "" {
+			detail = ": " + s.Detail
+		}
+		fmt.Fprintf(lines, "[%d/%d] %-13s %-7s %7s%s\n", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
+	}
+	r, err := ops.Cutover(ctx, conn, c, image, o)
+	if err != nil {
+		f.printFailure(r)
+		return err
+	}
+	f.print(r, func(w io.Writer) {
+		fmt.Fprintf(w, "Switched to isis (%s). The way back: point the proxy at Django again (README, The way back).\n", image)
+	})
+	return nil
+}

@@ -1,0 +1,227 @@
+package ops
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// CutoverOptions drive the switch from Django to isis (isisctl cutover):
+// a catch-up import while Django still serves, the operator's command that
+// points the proxy at isis, final imports of what Django wrote meanwhile,
+// then verify.
+type CutoverOptions struct {
+	Import ImportDjangoOptions
+	// Switch is the shell command (sh -c, on the machine isisctl runs on)
+	// that points the reverse proxy at isis and reloads it.
+	Switch        string
+	SwitchTimeout time.Duration // default 5 minutes
+	PublicURL     string        // verify through the proxy too
+	Remote        bool          // the Podman host is not this machine
+	// FinalRuns bounds the final imports: they repeat, Settle apart, until
+	// one brings no change (default 3 runs, 2 s).
+	FinalRuns int
+	Settle    time.Duration
+	Progress  func(Step)   // each step as it ends
+	ImportOut func(string) // the imports' progress lines (nil: dropped)
+	SwitchOut func(string) // the switch command's output lines
+}
+
+// CutoverSteps are the steps of a cutover, in order (the command's help
+// and the README list them from here).
+var CutoverSteps = []struct{ Name, Summary string }{
+	{"check", "a dry-run import: Django's data fits isis (no conflicts)"},
+	{"import", "the catch-up import, while Django still serves"},
+	{"switch", "the --switch command points the proxy at isis"},
+	{"final import", "what Django wrote meanwhile, repeated until a run brings no change"},
+	{"verify", "the smoke test of isisctl verify (with --public-url, through the proxy)"},
+}
+
+// CutoverHelp is the step list as the command's help prints it.
+func CutoverHelp() string {
+	var b strings.Builder
+	for i, s := range CutoverSteps {
+		fmt.Fprintf(&b, "  %d. %-13s %s\n", i+1, s.Name, s.Summary)
+	}
+	return b.String()
+}
+
+// CutoverResult is what a cutover did.
+type CutoverResult struct {
+	Image    string            `json:"image"`
+	Imports  []json.RawMessage `json:"imports"` // each import's summary, the dry run first
+	Switched bool              `json:"switched"`
+	Verify   *VerifyResult     `json:"verify,omitempty"`
+	Steps    []Step            `json:"steps"`
+}
+
+// importChanges is the changes count of an import summary.
+func importChanges(summary json.RawMessage) int {
+	var s struct{ Changes int }
+	json.Unmarshal(summary, &s)
+	return s.Changes
+}
+
+// Cutover runs the switch from Django to isis with image (see CutoverSteps).
+// Before the switch command succeeds nothing has changed for users (Django
+// serves; isis holds imported data, which a later import brings up to date);
+// after it, a failure says so and points to the way back.
+func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOptions) (*CutoverResult, error) {
+	if strings.TrimSpace(o.Switch) == "" {
+		return nil, errors.New("--switch is required: the command that points the reverse proxy at isis and reloads it")
+	}
+	if o.FinalRuns <= 0 {
+		o.FinalRuns = 3
+	}
+	if o.Settle <= 0 {
+		o.Settle = 2 * time.Second
+	}
+	if o.SwitchTimeout <= 0 {
+		o.SwitchTimeout = 5 * time.Minute
+	}
+	out, switchOut := o.ImportOut, o.SwitchOut
+	if out == nil {
+		out = func(string) {}
+	}
+	if switchOut == nil {
+		switchOut = func(string) {}
+	}
+	r := &CutoverResult{Image: image}
+	total := len(CutoverSteps)
+	run := func(n int, f func() (detail string, err error)) error {
+		start := time.Now()
+		detail, err := f()
+		s := Step{N: n, Total: total, Name: CutoverSteps[n-1].Name, Status: "ok", Detail: detail, Duration: time.Since(start)}
+		if err != nil {
+			s.Status, s.Detail = "failed", err.Error()
+		}
+		r.Steps = append(r.Steps, s)
+		if o.Progress != nil {
+			o.Progress(s)
+		}
+		return err
+	}
+	importOnce := func(dry bool) (int, error) {
+		imp := o.Import
+		imp.DryRun = dry
+		res, err := ImportDjango(ctx, conn, c, image, imp, out)
+		if res != nil && len(res.Summary) > 0 {
+			r.Imports = append(r.Imports, res.Summary)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return importChanges(res.Summary), nil
+	}
+	before := func(err error) error {
+		return fmt.Errorf("%w (nothing was switched: Django still serves)", err)
+	}
+	if err := run(1, func() (string, error) {
+		n, err := importOnce(true)
+		return fmt.Sprintf("%d change(s) to bring, no conflict", n), err
+	}); err != nil {
+		return r, before(err)
+	}
+	if err := run(2, func() (string, error) {
+		n, err := importOnce(false)
+		return fmt.Sprintf("%d change(s) imported", n), err
+	}); err != nil {
+		return r, before(err)
+	}
+	if err := run(3, func() (string, error) {
+		return "the proxy points at isis", runSwitch(ctx, o.Switch, o.SwitchTimeout, switchOut)
+	}); err != nil {
+		return r, fmt.Errorf("the switch command failed: %w (check that the proxy still points at Django; isis holds the import, and a later cutover brings what changed)", err)
+	}
+	r.Switched = true
+	after := func(err error) error {
+		return fmt.Errorf("%w (the proxy points at isis; to go back, point it at Django again: README, The way back)", err)
+	}
+	if err := run(4, func() (string, error) {
+		total := 0
+		for i := 1; ; i++ {
+			n, err := importOnce(false)
+			if err != nil {
+				return "", err
+			}
+			total += n
+			if n == 0 {
+				return fmt.Sprintf("%d change(s) in %d run(s), the last bringing none", total, i), nil
+			}
+			if i == o.FinalRuns {
+				return fmt.Sprintf("%d change(s) in %d run(s), the last still bringing %d: Django is still written to; run isisctl import-django again once it is stopped", total, i, n), nil
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(o.Settle):
+			}
+		}
+	}); err != nil {
+		return r, after(err)
+	}
+	if err := run(5, func() (string, error) {
+		r.Verify = Verify(ctx, conn, c, VerifyOptions{PublicURL: o.PublicURL, Remote: o.Remote})
+		if r.Verify.OK {
+			return fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
+		}
+		var failed []string
+		for _, ch := range r.Verify.Checks {
+			if !ch.OK {
+				failed = append(failed, ch.Name+": "+ch.Detail)
+			}
+		}
+		return "", errors.New(strings.Join(failed, "; "))
+	}); err != nil {
+		return r, after(err)
+	}
+	return r, nil
+}
+
+// runSwitch runs cmd with sh -c, its output lines to out, within timeout.
+func runSwitch(ctx context.Context, cmd string, timeout time.Duration, out func(string)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "sh", "-c", cmd)
+	// At the timeout the whole command goes, children included (a reload
+	// that hangs must not keep isisctl waiting on its output).
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sh.Cancel = func() error { return syscall.Kill(-sh.Process.Pid, syscall.SIGKILL) }
+	sh.WaitDelay = time.Second
+	pr, pw := io.Pipe()
+	sh.Stdout, sh.Stderr = pw, pw
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var last string
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" {
+				last = l
+			}
+			out(sc.Text())
+		}
+	}()
+	err := sh.Run()
+	pw.Close()
+	wg.Wait()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("still running after %s", timeout)
+	}
+	if err != nil {
+		if last != "" {
+			return fmt.Errorf("%v: %s", err, last)
+		}
+		return err
+	}
+	return nil
+}
