@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/isis-project/isis/ops"
 	"github.com/spf13/cobra"
@@ -66,13 +65,7 @@ func cutoverRun(ctx, conn context.Context, c *ops.Config, opts *cutoverOptions) 
 	if f.verbose {
 		o.ImportOut = o.SwitchOut
 	}
-	o.Progress = func(s ops.Step) {
-		detail := ""
-		if s.Detail != "" {
-			detail = ": " + s.Detail
-		}
-		fmt.Fprintf(lines, "[%d/%d] %-13s %-7s %7s%s\n", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
-	}
+	o.Progress = func(s ops.Step) { printStep(lines, s) }
 	r, err := ops.Cutover(ctx, conn, c, image, o)
 	if err != nil {
 		f.printFailure(r)

@@ -51,13 +51,7 @@ func deployRun(ctx, conn context.Context, c *ops.Config, opts *deployOptions) er
 		o.UnitsDir = unitsDir(c)
 	}
 	if f.output == "text" {
-		o.Progress = func(s ops.Step) {
-			detail := ""
-			if s.Detail != "" {
-				detail = ": " + s.Detail
-			}
-			fmt.Fprintf(f.io.Out, "[%d/%d] %-13s %-9s %7s%s\n", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
-		}
+		o.Progress = func(s ops.Step) { printStep(f.io.Out, s) }
 		if f.verbose {
 			o.Out = f.io.Out
 		}
@@ -84,4 +78,14 @@ func deployRun(ctx, conn context.Context, c *ops.Config, opts *deployOptions) er
 		fmt.Fprintf(w, "%s %s in %s\n", r.Image, state, time.Since(start).Round(time.Millisecond))
 	})
 	return nil
+}
+
+// printStep prints one step of deploy or cutover: counter, name, status,
+// time and detail.
+func printStep(w io.Writer, s ops.Step) {
+	detail := ""
+	if s.Detail != "" {
+		detail = ": " + s.Detail
+	}
+	fmt.Fprintf(w, "[%d/%d] %-13s %-9s %7s%s\n", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
 }
