@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -257,10 +259,7 @@ func TestKubeConfigErrors(t *testing.T) {
 func TestKubeKustomize(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubectl missing: scripts/setup.sh test installs it (Debian kubernetes-client)")
-		}
-		t.Skip("kubectl not installed")
+		testenv.Missing(t, "kubectl", "scripts/setup.sh test installs it (Debian kubernetes-client)")
 	}
 	for _, c := range []*Config{exampleConfig(), externalKubeConfig()} {
 		files := renderKube(t, c, "localhost/isis-backend:latest")

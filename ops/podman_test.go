@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/systemd/parser"
@@ -18,10 +20,7 @@ import (
 func podmanConn(t *testing.T) context.Context {
 	u := os.Getenv("ISIS_PODMAN_URL")
 	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ISIS_PODMAN_URL is not set: run the tests through scripts/test.sh, which starts Podman")
-		}
-		t.Skip("ISIS_PODMAN_URL not set (scripts/test.sh sets it up)")
+		testenv.Missing(t, "ISIS_PODMAN_URL", "run the tests through scripts/test.sh, which starts Podman")
 	}
 	conn, err := Connect(context.Background(), u)
 	if err != nil {

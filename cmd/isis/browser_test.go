@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	"github.com/isis-project/isis/internal/pgtest"
 )
 
@@ -36,10 +38,7 @@ func browserReady() string {
 // and the API docs page.
 func TestBrowserSPA(t *testing.T) {
 	if missing := browserReady(); missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: scripts/setup.sh test installs it", missing)
-		}
-		t.Skipf("%s is missing (scripts/setup.sh test installs it)", missing)
+		testenv.Missing(t, missing, "scripts/setup.sh test installs it")
 	}
 	dsn := pgtest.NewDatabase(t, "", nil)
 	if _, e, code := isis(t, map[string]string{"DATABASE_URL": dsn}, "migrate"); code != 0 {

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	"github.com/isis-project/isis/internal/pgtest"
 )
 
@@ -62,10 +64,7 @@ func isisctlBinary(t *testing.T) string {
 // skips elsewhere.
 func needTool(t *testing.T, path, pkg string) {
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: scripts/setup.sh test installs %s", path, pkg)
-		}
-		t.Skipf("%s is missing (scripts/setup.sh test installs %s)", path, pkg)
+		testenv.Missing(t, path, "scripts/setup.sh test installs "+pkg)
 	}
 }
 

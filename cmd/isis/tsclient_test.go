@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	"github.com/isis-project/isis/internal/pgtest"
 )
 
@@ -40,10 +42,7 @@ func tsclientReady() string {
 // server, and lint the document with redocly's spec rules.
 func TestTypeScriptClient(t *testing.T) {
 	if missing := tsclientReady(); missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: scripts/setup.sh test installs it", missing)
-		}
-		t.Skipf("%s is missing (scripts/setup.sh test installs it)", missing)
+		testenv.Missing(t, missing, "scripts/setup.sh test installs it")
 	}
 	dsn := pgtest.NewDatabase(t, "", nil)
 	env := map[string]string{"DATABASE_URL": dsn}

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/testenv"
+
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
@@ -42,10 +44,7 @@ func startRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("docker-registry is missing: scripts/setup.sh test installs it")
-		}
-		t.Skip("docker-registry not installed (scripts/setup.sh test)")
+		testenv.Missing(t, "docker-registry", "scripts/setup.sh test installs it")
 	}
 	dir := t.TempDir()
 	// A CA and a server certificate for 127.0.0.1.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isis-project/isis/internal/testenv"
 )
 
 // The systemd end-to-end test boots Debian's systemd as PID 1 in a privileged
@@ -28,10 +30,7 @@ const (
 func systemdImage(t *testing.T) string {
 	img := os.Getenv("ISIS_SYSTEMD_IMAGE")
 	if img == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ISIS_SYSTEMD_IMAGE is not set: run the tests through scripts/test.sh, which builds it (scripts/systemd-image.sh)")
-		}
-		t.Skip("ISIS_SYSTEMD_IMAGE not set (scripts/systemd-image.sh builds it)")
+		testenv.Missing(t, "ISIS_SYSTEMD_IMAGE", "run the tests through scripts/test.sh, which builds it (scripts/systemd-image.sh)")
 	}
 	return img
 }
