@@ -32,20 +32,7 @@ func TestSharedThrottleSlidingWindow(t *testing.T) {
 	th := sharedThrottle(db, "t", config.Rate{N: 3, Period: time.Minute}, clock)
 	other := sharedThrottle(db, "u", config.Rate{N: 3, Period: time.Minute}, clock)
 	ctx := context.Background()
-	var got []time.Duration
-	at := []time.Duration{0, 10 * time.Second, 20 * time.Second, 30 * time.Second, 59 * time.Second, 60 * time.Second, 69 * time.Second, 70 * time.Second}
-	for _, d := range at {
-		now = start.Add(d)
-		w, err := th.allow(ctx, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, w)
-	}
-	want := []time.Duration{0, 0, 0, 30 * time.Second, time.Second, 0, time.Second, 0}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("waits = %v, want %v", got, want)
-	}
+	checkSlidingWindow(t, th, func(at time.Time) { now = at }, start)
 	for _, c := range []struct {
 		th  *throttle
 		key string

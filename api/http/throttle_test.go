@@ -62,12 +62,20 @@ func TestThrottleMemoryBounded(t *testing.T) {
 func TestThrottleSlidingWindow(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	th := newThrottle("t", config.Rate{N: 3, Period: time.Minute}, 16, func() time.Time { return now })
-	ctx := context.Background()
+	checkSlidingWindow(t, th, func(at time.Time) { now = at }, time.Unix(1_000_000, 0))
+}
+
+// checkSlidingWindow asks th (3 a minute, its clock set by setNow) for one
+// key at DRF's telling moments from start, and wants DRF's waits: three
+// allowed, the fourth told to wait for the oldest to leave, a refusal not
+// counted.
+func checkSlidingWindow(t *testing.T, th *throttle, setNow func(time.Time), start time.Time) {
+	t.Helper()
 	var got []time.Duration
 	at := []time.Duration{0, 10 * time.Second, 20 * time.Second, 30 * time.Second, 59 * time.Second, 60 * time.Second, 69 * time.Second, 70 * time.Second}
 	for _, d := range at {
-		now = time.Unix(1_000_000, 0).Add(d)
-		w, err := th.allow(ctx, "k")
+		setNow(start.Add(d))
+		w, err := th.allow(context.Background(), "k")
 		if err != nil {
 			t.Fatal(err)
 		}
