@@ -246,16 +246,7 @@ func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bo
 			Capabilities:             &corev1.Capabilities{Drop: caps(spec.DropCaps), Add: caps(spec.AddCaps)},
 		},
 	}
-	var vols []corev1.Volume
-	// optional: false is the default, said explicitly: Podman 4.3's kube
-	// play dereferences it.
-	for _, s := range spec.Secrets {
-		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o440)),
-			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
-		}}})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
-	}
+	vols := secretVolumes(spec, &ctr, 0o440)
 	// A tmpfs other than the secrets directory (a Podman-with-runc detail)
 	// becomes a memory-backed emptyDir.
 	for i, t := range spec.Tmpfs {
@@ -355,14 +346,7 @@ func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
 	for _, m := range spec.Mounts {
 		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: m.Dest})
 	}
-	var vols []corev1.Volume
-	for _, s := range spec.Secrets {
-		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(int32(0o400)),
-			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
-		}}})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
-	}
+	vols := secretVolumes(spec, &ctr, 0o400)
 	if h := spec.Health; h != nil {
 		probe := &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: h.Cmd}},
@@ -605,4 +589,20 @@ func prune(v any) {
 			prune(e)
 		}
 	}
+}
+
+// secretVolumes are spec's secrets as Secret volumes (files of mode) and
+// their read-only mounts on ctr under the secrets directory. optional:
+// false is the default, said explicitly: Podman 4.3's kube play
+// dereferences it.
+func secretVolumes(spec *ContainerSpec, ctr *corev1.Container, mode int32) []corev1.Volume {
+	var vols []corev1.Volume
+	for _, s := range spec.Secrets {
+		vols = append(vols, corev1.Volume{Name: s.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.Name, Optional: ptr(false), DefaultMode: ptr(mode),
+			Items: []corev1.KeyToPath{{Key: KubeSecretKey, Path: KubeSecretKey}},
+		}}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
+	}
+	return vols
 }
