@@ -255,16 +255,7 @@ func lastClause(msg string) string {
 
 // certsDir is where the Podman service on this machine looks for registry
 // CAs: /etc/containers/certs.d as root, ~/.config/containers/certs.d rootless.
-func certsDir() string {
-	if os.Geteuid() == 0 {
-		return "/etc/containers/certs.d"
-	}
-	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
-		return filepath.Join(x, "containers", "certs.d")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".config", "containers", "certs.d")
-}
+func certsDir() string { return containersConfigDir("certs.d") }
 
 // TrustRegistryCA installs registry.ca_file as the registry's CA for a
 // Podman service on this machine (certs.d/HOST:PORT/ca.crt), returning the

@@ -274,13 +274,18 @@ func WriteFiles(dir string, files []File) (changed []string, err error) {
 }
 
 // DefaultUnitsDir is where quadlet looks for this user's units.
-func DefaultUnitsDir() string {
+func DefaultUnitsDir() string { return containersConfigDir("systemd") }
+
+// containersConfigDir is sub of Podman's configuration directory for this
+// user: /etc/containers as root, else $XDG_CONFIG_HOME/containers or
+// ~/.config/containers.
+func containersConfigDir(sub string) string {
 	if os.Geteuid() == 0 {
-		return "/etc/containers/systemd"
+		return filepath.Join("/etc/containers", sub)
 	}
 	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "containers", "systemd")
+		return filepath.Join(d, "containers", sub)
 	}
 	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".config", "containers", "systemd")
+	return filepath.Join(home, ".config", "containers", sub)
 }
