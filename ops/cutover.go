@@ -97,17 +97,10 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 	r := &CutoverResult{Image: image}
 	total := len(CutoverSteps)
 	run := func(n int, f func() (detail string, err error)) error {
-		start := time.Now()
-		detail, err := f()
-		s := Step{N: n, Total: total, Name: CutoverSteps[n-1].Name, Status: "ok", Detail: detail, Duration: time.Since(start)}
-		if err != nil {
-			s.Status, s.Detail = "failed", err.Error()
-		}
-		r.Steps = append(r.Steps, s)
-		if o.Progress != nil {
-			o.Progress(s)
-		}
-		return err
+		return runStep(&r.Steps, o.Progress, n, total, CutoverSteps[n-1].Name, func() (string, string, error) {
+			detail, err := f()
+			return "ok", detail, err
+		})
 	}
 	importOnce := func(dry bool) (int, error) {
 		imp := o.Import

@@ -103,6 +103,23 @@ func DeployHelp() string {
 	return b.String()
 }
 
+// runStep runs f as step n of total, times it, appends its Step to steps
+// (status "failed" and the error as detail when it fails) and reports it to
+// progress (deploy's and cutover's step counter).
+func runStep(steps *[]Step, progress func(Step), n, total int, name string, f func() (status, detail string, err error)) error {
+	t := time.Now()
+	status, detail, err := f()
+	s := Step{N: n, Total: total, Name: name, Status: status, Detail: detail, Duration: time.Since(t)}
+	if err != nil {
+		s.Status, s.Detail = "failed", err.Error()
+	}
+	*steps = append(*steps, s)
+	if progress != nil {
+		progress(s)
+	}
+	return err
+}
+
 // Deploy runs DeploySteps in order; when one fails, the steps before it are
 // undone newest first (the backend goes back to its previous image, as
 // gaplessly as it came). With DryRun it runs preflight and prints the plan.
@@ -112,17 +129,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 	r := d.r
 	run := func(i int) error {
 		st := DeploySteps[i]
-		t := time.Now()
-		status, detail, err := st.Run(d)
-		s := Step{N: i + 1, Total: len(DeploySteps), Name: st.Name, Status: status, Detail: detail, Duration: time.Since(t)}
-		if err != nil {
-			s.Status, s.Detail = "failed", err.Error()
-		}
-		r.Steps = append(r.Steps, s)
-		if o.Progress != nil {
-			o.Progress(s)
-		}
-		if err != nil {
+		if err := runStep(&r.Steps, o.Progress, i+1, len(DeploySteps), st.Name, func() (string, string, error) { return st.Run(d) }); err != nil {
 			return &StepError{Step: st.Name, Err: err}
 		}
 		return nil
