@@ -43,6 +43,9 @@ func deployProblems(c *config.Config) []string {
 			add("TRUSTED_PROXIES: %s trusts every peer, so any client can forge its IP in %s (and escape throttling); list your proxy's address, or set CLIENT_IP_HEADER=none", p, c.ClientIPHeaderSetting())
 		}
 	}
+	if risk := c.ClientIPHeaderRisk(); risk != "" {
+		add("%s", risk)
+	}
 	if cfg, err := pq.NewConfig(c.DatabaseDSN); err == nil {
 		if (cfg.SSLMode == "disable" || cfg.SSLMode == "allow" || cfg.SSLMode == "prefer") && !isPrivateHost(cfg.Host) {
 			add("DATABASE_SSLMODE: %s to %s, which is not on a private network; use require or verify-full", cfg.SSLMode, cfg.Host)

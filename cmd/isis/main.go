@@ -141,6 +141,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.SecretKeyGenerated {
 		m.Logger.Warn("SECRET_KEY is not set: using a random key for this run (DEBUG=1 only); tokens die with the process")
 	}
+	if risk := m.Config.ClientIPHeaderRisk(); risk != "" {
+		m.Logger.Warn(risk)
+	}
 	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()

@@ -425,7 +425,8 @@ func TestCollectStaticS3(t *testing.T) {
 
 func TestCheckDeploy(t *testing.T) {
 	out, _, code := isis(t, map[string]string{"STATIC_ROOT": "/srv/static", "MEDIA_ROOT": "/srv/media",
-		"SECRET_KEY": "Kq8vZ2mN4xR7tB1yW5cE9uJ3hL6pD0sA-fG_iO2kT8wQ4zX7nV1bM5", "DATABASE_HOST": "postgres18"}, "check", "--deploy")
+		"SECRET_KEY": "Kq8vZ2mN4xR7tB1yW5cE9uJ3hL6pD0sA-fG_iO2kT8wQ4zX7nV1bM5", "DATABASE_HOST": "postgres18",
+		"CLIENT_IP_HEADER": "X-Forwarded-For"}, "check", "--deploy")
 	if code != 0 || !strings.Contains(out, "no issues") {
 		t.Errorf("a good production config: %d %s", code, out)
 	}

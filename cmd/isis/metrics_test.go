@@ -71,7 +71,8 @@ func TestMetricsListener(t *testing.T) {
 // other address they are named.
 func TestCheckDeployMetrics(t *testing.T) {
 	good := map[string]string{"STATIC_ROOT": "/srv/static", "MEDIA_ROOT": "/srv/media",
-		"SECRET_KEY": "Kq8vZ2mN4xR7tB1yW5cE9uJ3hL6pD0sA-fG_iO2kT8wQ4zX7nV1bM5", "DATABASE_HOST": "postgres18"}
+		"SECRET_KEY": "Kq8vZ2mN4xR7tB1yW5cE9uJ3hL6pD0sA-fG_iO2kT8wQ4zX7nV1bM5", "DATABASE_HOST": "postgres18",
+		"CLIENT_IP_HEADER": "X-Forwarded-For"}
 	for addr, warned := range map[string]bool{"127.0.0.1:9100": false, "localhost:9100": false, "[::1]:9100": false,
 		"0.0.0.0:9100": true, ":9100": true, "10.89.0.7:9100": true} {
 		env := map[string]string{"METRICS_ADDRESS": addr}
