@@ -175,6 +175,12 @@ import %[2]s/proxy/Caddyfile
 		cmd = exec.Command("/usr/bin/caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(dir, "Caddyfile"))
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
 	}
+	runProxy(t, name, dir, cmd)
+}
+
+// runProxy starts a proxy's command in the foreground and stops it, with
+// its workers, when the test ends (logging its output if the test failed).
+func runProxy(t *testing.T, name, dir string, cmd *exec.Cmd) {
 	out := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// nginx's workers share its output pipes: stop the whole process group.
