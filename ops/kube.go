@@ -339,8 +339,7 @@ func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
 		// drops to the postgres user: only the capabilities for that remain.
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr(!spec.NoNewPrivileges),
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"},
-				Add: []corev1.Capability{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}},
+			Capabilities:             &corev1.Capabilities{Drop: caps(spec.DropCaps), Add: caps(spec.AddCaps)},
 		},
 	}
 	for _, m := range spec.Mounts {

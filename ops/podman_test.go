@@ -53,6 +53,7 @@ func (r *runSpec) sort() {
 // fromExecStart reads `podman run` arguments as quadlet generated them.
 func fromExecStart(t *testing.T, args []string) runSpec {
 	var r runSpec
+	var adds []string
 	next := func(i *int) string { *i++; return args[*i] }
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -90,6 +91,8 @@ func fromExecStart(t *testing.T, args []string) runSpec {
 			if strings.EqualFold(next(&i), "all") {
 				r.Caps = "none"
 			}
+		case a == "--cap-add":
+			adds = append(adds, "CAP_"+strings.TrimPrefix(strings.ToUpper(next(&i)), "CAP_"))
 		case a == "--health-cmd":
 			var cmd []string
 			if err := json.Unmarshal([]byte(next(&i)), &cmd); err != nil {
@@ -100,6 +103,10 @@ func fromExecStart(t *testing.T, args []string) runSpec {
 	}
 	if r.Caps == "" {
 		r.Caps = "default"
+	}
+	if r.Caps == "none" && len(adds) > 0 {
+		sort.Strings(adds)
+		r.Caps = strings.Join(adds, ",")
 	}
 	r.sort()
 	return r

@@ -198,6 +198,17 @@ func (c *Config) HasAWSSecret() bool {
 	return false
 }
 
+// postgresCaps are the only capabilities the PostgreSQL container keeps of
+// Podman's eleven defaults: the official image's docker-entrypoint.sh starts
+// as root, creates and chmods the data and socket directories (owned by
+// postgres: FOWNER; searching and writing into them: DAC_OVERRIDE), chowns
+// what postgres does not own (CHOWN) and drops to the postgres user with
+// gosu (SETGID for its groups, SETUID); the server itself then runs with
+// none. Lost: FSETID (its chmod 03775 of /var/run/postgresql keeps the bit
+// only when it is already set, as in the image), KILL, NET_BIND_SERVICE,
+// SETFCAP, SETPCAP, SYS_CHROOT. The Kubernetes StatefulSet keeps the same.
+var postgresCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+
 // PostgresSpec is the postgres18 container. It speaks the official image's
 // interface (POSTGRES_* variables, data under /var/lib/postgresql).
 func (c *Config) PostgresSpec() *ContainerSpec {
@@ -217,6 +228,8 @@ func (c *Config) PostgresSpec() *ContainerSpec {
 		Secrets:         pgSecrets,
 		Mounts:          []Mount{{Source: c.Postgres.Data, Dest: "/var/lib/postgresql", Options: mountOpts(c.Postgres.Data)}},
 		NoNewPrivileges: true,
+		DropCaps:        []string{"ALL"},
+		AddCaps:         postgresCaps,
 		Health: &Health{Cmd: []string{"pg_isready", "-U", c.Postgres.User, "-d", c.Postgres.Database},
 			Interval: 5 * time.Second, Timeout: 3 * time.Second, StartPeriod: 10 * time.Second, Retries: 5},
 		StopTimeout: 60,
