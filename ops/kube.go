@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -37,9 +39,73 @@ type KubeConfig struct {
 	// StorageSize and StorageClass are the PostgreSQL volume claim's.
 	StorageSize  string `yaml:"storage_size"`
 	StorageClass string `yaml:"storage_class"`
+	// TrustedProxies is TRUSTED_PROXIES in the backend's ConfigMap: the
+	// addresses the ingress controller's pods connect from (the cluster's
+	// pod network), comma-separated CIDRs. The default is the private
+	// ranges pod networks use, without loopback.
+	TrustedProxies string `yaml:"trusted_proxies"`
+	// IngressNamespace and IngressPodSelector pick the ingress controller's
+	// pods, the only ones the backend's NetworkPolicy lets in: a namespace
+	// name and key=value[,key=value] labels ("" for every pod of it).
+	IngressNamespace   string `yaml:"ingress_namespace"`
+	IngressPodSelector string `yaml:"ingress_pod_selector"`
 }
 
-func defaultKubeConfig() KubeConfig { return KubeConfig{Replicas: 2, StorageSize: "10Gi"} }
+// Defaults of the kube: section: ingress-nginx's own namespace and labels.
+const (
+	defaultKubeTrustedProxies   = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+	defaultKubeIngressNamespace = "ingress-nginx"
+	defaultKubeIngressSelector  = "app.kubernetes.io/name=ingress-nginx"
+)
+
+func defaultKubeConfig() KubeConfig {
+	return KubeConfig{Replicas: 2, StorageSize: "10Gi", TrustedProxies: defaultKubeTrustedProxies,
+		IngressNamespace: defaultKubeIngressNamespace, IngressPodSelector: defaultKubeIngressSelector}
+}
+
+// trustedProxies reads kube.trusted_proxies: CIDRs or addresses, none
+// trusting every peer.
+func (k *KubeConfig) trustedProxies() ([]string, string) {
+	var out []string
+	for _, p := range strings.Split(k.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, fmt.Sprintf("%q is not an IP address or CIDR", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		if pfx.Bits() == 0 {
+			return nil, fmt.Sprintf("%s trusts every peer: any pod or client could forge its address in X-Forwarded-For; name the pod network (e.g. 10.244.0.0/16)", p)
+		}
+		out = append(out, pfx.Masked().String())
+	}
+	if len(out) == 0 {
+		return nil, "empty: name the addresses the ingress controller's pods connect from (the pod network, e.g. 10.244.0.0/16)"
+	}
+	return out, ""
+}
+
+// ingressPodLabels reads kube.ingress_pod_selector.
+func (k *KubeConfig) ingressPodLabels() (map[string]string, string) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(k.IngressPodSelector, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(kv, "=")
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		if !ok || len(validation.IsQualifiedName(key)) > 0 || len(validation.IsValidLabelValue(val)) > 0 {
+			return nil, fmt.Sprintf("%q is not a label like app.kubernetes.io/name=ingress-nginx", kv)
+		}
+		out[key] = val
+	}
+	return out, ""
+}
 
 // validate names the first bad kube.* key.
 func (k *KubeConfig) validate() (key, msg string) {
@@ -57,6 +123,15 @@ func (k *KubeConfig) validate() (key, msg string) {
 	}
 	if k.StorageClass != "" && !hostRE.MatchString(k.StorageClass) {
 		return "kube.storage_class", fmt.Sprintf("%q is not a storage class name", k.StorageClass)
+	}
+	if _, msg := k.trustedProxies(); msg != "" {
+		return "kube.trusted_proxies", msg
+	}
+	if len(validation.IsDNS1123Label(k.IngressNamespace)) > 0 {
+		return "kube.ingress_namespace", fmt.Sprintf("%q is not a Kubernetes namespace name (lower-case letters, digits, -)", k.IngressNamespace)
+	}
+	if _, msg := k.ingressPodLabels(); msg != "" {
+		return "kube.ingress_pod_selector", msg
 	}
 	if k.DatabaseURL != "" {
 		if msg := checkDatabaseURL(k.DatabaseURL); msg != "" {
@@ -191,6 +266,12 @@ func (c *Config) kubeSettings(spec *ContainerSpec) (settings map[string]string, 
 			delete(settings, k)
 		}
 		settings["DATABASE_URL"] = c.Kube.DatabaseURL
+	}
+	// The ingress controller's pods, the only peers the NetworkPolicy lets
+	// in, may say the client's address (unless backend.env says otherwise).
+	if _, ok := c.Backend.Env["TRUSTED_PROXIES"]; !ok {
+		proxies, _ := c.Kube.trustedProxies()
+		settings["TRUSTED_PROXIES"] = strings.Join(proxies, ",")
 	}
 	settings["GOMEMLIMIT"] = kubeGoMemLimit
 	if _, ok := settings["THROTTLE_STORE"]; !ok {
@@ -423,6 +504,25 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: c.kubeSelector("backend"),
 			Ports:    []corev1.ServicePort{{Name: "http", Port: backendPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	})
+	// Only the ingress controller reaches the backend's port: no other pod
+	// can open it and write its own X-Forwarded-For.
+	ingressLabels, _ := c.Kube.ingressPodLabels()
+	httpTCP := corev1.ProtocolTCP
+	add("backend-networkpolicy.yaml", &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: c.kubeSelector("backend")},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": c.Kube.IngressNamespace}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: ingressLabels},
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &httpTCP, Port: ptr(intstr.FromString("http"))}},
+			}},
 		},
 	})
 	for _, job := range []string{"migrate", "collectstatic"} {

@@ -236,6 +236,14 @@ func (k *kubeSet) check(file string, obj any) []string {
 		}
 		for i, r := range o.Spec.Ingress {
 			for j, from := range r.From {
+				if from.NamespaceSelector != nil {
+					// Pods of another namespace (the ingress controller's): a
+					// namespace named, and pods picked in it.
+					if _, ok := from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]; !ok || from.PodSelector == nil {
+						out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] names no namespace and pods", i, j))
+					}
+					continue
+				}
 				if from.PodSelector == nil || len(k.podsSelectedBy(mustSelector(from.PodSelector))) == 0 {
 					out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] selects no pod template", i, j))
 				}

@@ -2,10 +2,12 @@ package ops
 
 import (
 	"bytes"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // externalKubeConfig: an external database, a namespace, media and static
@@ -27,6 +31,9 @@ func externalKubeConfig() *Config {
 	c.Kube.Image = "registry.example.com/isis/backend@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	c.Kube.DatabaseURL = "postgres://isis@db.example.com:5432/isis?sslmode=verify-full"
 	c.Kube.StorageClass = "fast-ssd"
+	c.Kube.TrustedProxies = "10.244.0.0/16, fd00:10:244::/56"
+	c.Kube.IngressNamespace = "traefik"
+	c.Kube.IngressPodSelector = "app.kubernetes.io/name=traefik,app.kubernetes.io/instance=traefik-traefik"
 	return c
 }
 
@@ -58,10 +65,10 @@ func TestRenderKubeGolden(t *testing.T) {
 		names string
 	}{
 		{"testdata/kube/podman-like", exampleConfig(), "localhost/isis-backend:latest",
-			"backend-deployment.yaml backend-service.yaml collectstatic-job.yaml kustomization.yaml migrate-job.yaml " +
+			"backend-deployment.yaml backend-networkpolicy.yaml backend-service.yaml collectstatic-job.yaml kustomization.yaml migrate-job.yaml " +
 				"postgres-networkpolicy.yaml postgres-service.yaml postgres-statefulset.yaml settings-configmap.yaml static-pvc.yaml"},
 		{"testdata/kube/external-db", externalKubeConfig(), externalKubeConfig().KubeImage("ignored"),
-			"backend-deployment.yaml backend-service.yaml collectstatic-job.yaml kustomization.yaml migrate-job.yaml settings-configmap.yaml"},
+			"backend-deployment.yaml backend-networkpolicy.yaml backend-service.yaml collectstatic-job.yaml kustomization.yaml migrate-job.yaml settings-configmap.yaml"},
 	} {
 		t.Run(filepath.Base(tc.dir), func(t *testing.T) {
 			files := renderKube(t, tc.c, tc.image)
@@ -240,6 +247,14 @@ func TestKubeConfigErrors(t *testing.T) {
 		{"kube:\n  database_url: mysql://isis@db.example.com/isis?sslmode=verify-full\n", "kube.database_url", "postgres://"},
 		{"kube:\n  database_url: postgres://db.example.com?sslmode=verify-full\n", "kube.database_url", "names no user or database"},
 		{"kube:\n  replica: 2\n", "kube.replica", "unknown key"},
+		{"kube:\n  trusted_proxies: 0.0.0.0/0\n", "kube.trusted_proxies", "trusts every peer"},
+		{"kube:\n  trusted_proxies: 10.244.0.0/16, ::/0\n", "kube.trusted_proxies", "trusts every peer"},
+		{"kube:\n  trusted_proxies: ingress-nginx\n", "kube.trusted_proxies", "not an IP address or CIDR"},
+		{"kube:\n  trusted_proxies: \" , \"\n", "kube.trusted_proxies", "empty"},
+		{"kube:\n  ingress_namespace: Ingress_Nginx\n", "kube.ingress_namespace", "namespace name"},
+		{"kube:\n  ingress_namespace: \"\"\n", "kube.ingress_namespace", "namespace name"},
+		{"kube:\n  ingress_pod_selector: app=ingress nginx\n", "kube.ingress_pod_selector", "not a label"},
+		{"kube:\n  ingress_pod_selector: app\n", "kube.ingress_pod_selector", "not a label"},
 	} {
 		p := filepath.Join(t.TempDir(), "isisctl.yaml")
 		os.WriteFile(p, []byte("domain: api.example.com\n"+tc.yaml), 0o600)
@@ -298,9 +313,9 @@ func TestKubeKustomize(t *testing.T) {
 				kinds["Job"]++
 			}
 		}
-		wantPolicies := 1
+		wantPolicies := 2 // the backend's and PostgreSQL's
 		if c.ExternalDatabase() {
-			wantPolicies = 0
+			wantPolicies = 1
 		}
 		if kinds["Deployment"] != 1 || kinds["Job"] != 2 || kinds["NetworkPolicy"] != wantPolicies {
 			t.Errorf("kinds %v", kinds)
@@ -369,4 +384,79 @@ func FuzzKubeDatabaseURL(f *testing.F) {
 			t.Fatalf("accepted a password in %q", s)
 		}
 	})
+}
+
+// TestKubeBackendOnlyFromIngress: render --kube names TRUSTED_PROXIES (the
+// ingress controller's pod network, never loopback) and lets only the
+// ingress controller's pods reach the backend's port, so no other pod can
+// open it and forge X-Forwarded-For.
+func TestKubeBackendOnlyFromIngress(t *testing.T) {
+	for _, tc := range []struct {
+		c       *Config
+		proxies string
+		ns      string
+		labels  map[string]string
+	}{
+		{exampleConfig(), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", "ingress-nginx",
+			map[string]string{"app.kubernetes.io/name": "ingress-nginx"}},
+		{externalKubeConfig(), "10.244.0.0/16,fd00:10:244::/56", "traefik",
+			map[string]string{"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}},
+	} {
+		objs, err := KubeObjects(tc.c, KubeOptions{Image: "x:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var policy *networkingv1.NetworkPolicy
+		var backendLabels map[string]string
+		for _, o := range objs {
+			switch v := o.obj.(type) {
+			case *corev1.ConfigMap:
+				if got := v.Data["TRUSTED_PROXIES"]; got != tc.proxies {
+					t.Errorf("ConfigMap TRUSTED_PROXIES = %q, want %q", got, tc.proxies)
+				}
+			case *appsv1.Deployment:
+				backendLabels = v.Spec.Template.Labels
+			case *networkingv1.NetworkPolicy:
+				if o.file == "backend-networkpolicy.yaml" {
+					policy = v
+				}
+			}
+		}
+		if policy == nil {
+			t.Fatal("no backend-networkpolicy.yaml")
+		}
+		sel, _ := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+		if !sel.Matches(labels.Set(backendLabels)) || !slices.Contains(policy.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			t.Errorf("the policy does not hold the backend's pods: %+v", policy.Spec)
+		}
+		if len(policy.Spec.Ingress) != 1 || len(policy.Spec.Ingress[0].From) != 1 {
+			t.Fatalf("ingress rules: %+v", policy.Spec.Ingress)
+		}
+		from := policy.Spec.Ingress[0].From[0]
+		if from.NamespaceSelector == nil || from.PodSelector == nil || from.IPBlock != nil ||
+			!maps.Equal(from.NamespaceSelector.MatchLabels, map[string]string{"kubernetes.io/metadata.name": tc.ns}) ||
+			!maps.Equal(from.PodSelector.MatchLabels, tc.labels) {
+			t.Errorf("peer %+v, want the pods %v of namespace %s", from, tc.labels, tc.ns)
+		}
+		if p := policy.Spec.Ingress[0].Ports; len(p) != 1 || p[0].Port == nil || p[0].Port.StrVal != "http" {
+			t.Errorf("ports %+v, want the backend's http port only", p)
+		}
+	}
+	// An operator's own TRUSTED_PROXIES in backend.env stays.
+	c := exampleConfig()
+	c.Backend.Env["TRUSTED_PROXIES"] = "10.42.0.0/16"
+	settings, _ := c.kubeSettings(c.BackendSpec("x:1"))
+	if settings["TRUSTED_PROXIES"] != "10.42.0.0/16" {
+		t.Errorf("backend.env.TRUSTED_PROXIES replaced: %q", settings["TRUSTED_PROXIES"])
+	}
+	// CheckKube refuses a peer of another namespace that names none.
+	files := renderKube(t, exampleConfig(), "x:1")
+	for i, f := range files {
+		if f.Name == "backend-networkpolicy.yaml" {
+			files[i].Content = strings.Replace(f.Content, "kubernetes.io/metadata.name: ingress-nginx", "team: edge", 1)
+		}
+	}
+	if err := CheckKube(files); err == nil || !strings.Contains(err.Error(), "names no namespace and pods") {
+		t.Errorf("a peer in any namespace labelled team=edge: %v", err)
+	}
 }
