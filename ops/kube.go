@@ -41,8 +41,9 @@ type KubeConfig struct {
 	StorageClass string `yaml:"storage_class"`
 	// TrustedProxies is TRUSTED_PROXIES in the backend's ConfigMap: the
 	// addresses the ingress controller's pods connect from (the cluster's
-	// pod network), comma-separated CIDRs. The default is the private
-	// ranges pod networks use, without loopback.
+	// pod network), comma-separated CIDRs. Required by render --kube: isis's
+	// own default (loopback and every private range) would also believe a
+	// client on a private address about the address it forwards.
 	TrustedProxies string `yaml:"trusted_proxies"`
 	// IngressNamespace and IngressPodSelector pick the ingress controller's
 	// pods, the only ones the backend's NetworkPolicy lets in: a namespace
@@ -53,13 +54,12 @@ type KubeConfig struct {
 
 // Defaults of the kube: section: ingress-nginx's own namespace and labels.
 const (
-	defaultKubeTrustedProxies   = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 	defaultKubeIngressNamespace = "ingress-nginx"
 	defaultKubeIngressSelector  = "app.kubernetes.io/name=ingress-nginx"
 )
 
 func defaultKubeConfig() KubeConfig {
-	return KubeConfig{Replicas: 2, StorageSize: "10Gi", TrustedProxies: defaultKubeTrustedProxies,
+	return KubeConfig{Replicas: 2, StorageSize: "10Gi",
 		IngressNamespace: defaultKubeIngressNamespace, IngressPodSelector: defaultKubeIngressSelector}
 }
 
@@ -85,7 +85,8 @@ func (k *KubeConfig) trustedProxies() ([]string, string) {
 		out = append(out, pfx.Masked().String())
 	}
 	if len(out) == 0 {
-		return nil, "empty: name the addresses the ingress controller's pods connect from (the pod network, e.g. 10.244.0.0/16)"
+		return nil, "required by render --kube: the addresses the ingress controller's pods connect from, " +
+			"your cluster's pod network (kubectl get nodes -o jsonpath='{.items[*].spec.podCIDR}'), e.g. 10.244.0.0/16"
 	}
 	return out, ""
 }
@@ -124,8 +125,10 @@ func (k *KubeConfig) validate() (key, msg string) {
 	if k.StorageClass != "" && !hostRE.MatchString(k.StorageClass) {
 		return "kube.storage_class", fmt.Sprintf("%q is not a storage class name", k.StorageClass)
 	}
-	if _, msg := k.trustedProxies(); msg != "" {
-		return "kube.trusted_proxies", msg
+	if strings.Trim(k.TrustedProxies, " \t,") != "" { // required by render --kube only (KubeObjects)
+		if _, msg := k.trustedProxies(); msg != "" {
+			return "kube.trusted_proxies", msg
+		}
 	}
 	if len(validation.IsDNS1123Label(k.IngressNamespace)) > 0 {
 		return "kube.ingress_namespace", fmt.Sprintf("%q is not a Kubernetes namespace name (lower-case letters, digits, -)", k.IngressNamespace)
@@ -464,6 +467,11 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 	}
 	if key, msg := c.Kube.validate(); key != "" {
 		return nil, &ConfigError{File: c.File, Key: key, Msg: msg}
+	}
+	if _, msg := c.Kube.trustedProxies(); msg != "" {
+		if _, own := c.Backend.Env["TRUSTED_PROXIES"]; !own {
+			return nil, c.keyError("kube.trusted_proxies", msg)
+		}
 	}
 	be := c.BackendSpec(o.Image)
 	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {

@@ -250,7 +250,6 @@ func TestKubeConfigErrors(t *testing.T) {
 		{"kube:\n  trusted_proxies: 0.0.0.0/0\n", "kube.trusted_proxies", "trusts every peer"},
 		{"kube:\n  trusted_proxies: 10.244.0.0/16, ::/0\n", "kube.trusted_proxies", "trusts every peer"},
 		{"kube:\n  trusted_proxies: ingress-nginx\n", "kube.trusted_proxies", "not an IP address or CIDR"},
-		{"kube:\n  trusted_proxies: \" , \"\n", "kube.trusted_proxies", "empty"},
 		{"kube:\n  ingress_namespace: Ingress_Nginx\n", "kube.ingress_namespace", "namespace name"},
 		{"kube:\n  ingress_namespace: \"\"\n", "kube.ingress_namespace", "namespace name"},
 		{"kube:\n  ingress_pod_selector: app=ingress nginx\n", "kube.ingress_pod_selector", "not a label"},
@@ -397,7 +396,7 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 		ns      string
 		labels  map[string]string
 	}{
-		{exampleConfig(), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", "ingress-nginx",
+		{exampleConfig(), "10.244.0.0/16", "ingress-nginx",
 			map[string]string{"app.kubernetes.io/name": "ingress-nginx"}},
 		{externalKubeConfig(), "10.244.0.0/16,fd00:10:244::/56", "traefik",
 			map[string]string{"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}},
@@ -442,9 +441,21 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 			t.Errorf("ports %+v, want the backend's http port only", p)
 		}
 	}
-	// An operator's own TRUSTED_PROXIES in backend.env stays.
+	// Without kube.trusted_proxies, render --kube refuses, naming the key
+	// (isis's own default would believe any client on a private address).
 	c := exampleConfig()
+	for _, unset := range []string{"", " , "} {
+		c.Kube.TrustedProxies = unset
+		_, err := RenderKube(c, KubeOptions{Image: "x:1"})
+		if err == nil || !strings.Contains(err.Error(), "key kube.trusted_proxies: required by render --kube") {
+			t.Errorf("kube.trusted_proxies %q: %v", unset, err)
+		}
+	}
+	// An operator's own TRUSTED_PROXIES in backend.env stays, and does.
 	c.Backend.Env["TRUSTED_PROXIES"] = "10.42.0.0/16"
+	if _, err := RenderKube(c, KubeOptions{Image: "x:1"}); err != nil {
+		t.Errorf("backend.env.TRUSTED_PROXIES without kube.trusted_proxies: %v", err)
+	}
 	settings, _ := c.kubeSettings(c.BackendSpec("x:1"))
 	if settings["TRUSTED_PROXIES"] != "10.42.0.0/16" {
 		t.Errorf("backend.env.TRUSTED_PROXIES replaced: %q", settings["TRUSTED_PROXIES"])

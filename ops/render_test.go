@@ -19,6 +19,7 @@ func exampleConfig() *Config {
 	c.Domain = "api.example.com"
 	c.Backend.Env = map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com"}
 	c.Backup.Dir = "/var/backups/isis"
+	c.Kube.TrustedProxies = "10.244.0.0/16" // required by render --kube only
 	return c
 }
 
@@ -37,6 +38,7 @@ func customConfig() *Config {
 	c.Proxy = ProxyConfig{HTTP: "8080", HTTPS: "127.0.0.1:8443", Certificate: "/etc/isis/tls/cert.pem", CertificateKey: "/etc/isis/tls/key.pem"}
 	c.Backup = BackupConfig{S3Prefix: "db-backups/", Keep: "30", Schedule: "*-*-* 03:30:00", Isisctl: "/opt/isis/bin/isisctl"}
 	c.File = "/etc/isis/isisctl.yaml"
+	c.Kube.TrustedProxies = "10.244.0.0/16"
 	return c
 }
 

@@ -60,6 +60,7 @@ postgres:
   image: localhost/isis-postgres-test:15
 kube:
   replicas: 1
+  trusted_proxies: 10.88.0.0/16
 `), 0o600)
 	isisctl := func(args ...string) string {
 		t.Helper()

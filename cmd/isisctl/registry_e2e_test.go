@@ -303,7 +303,7 @@ func TestRegistryPush(t *testing.T) {
 		kdir := filepath.Join(dir, "kube")
 		b, _ := os.ReadFile(trusted)
 		kubeCfg := filepath.Join(dir, "kube.yaml")
-		if err := os.WriteFile(kubeCfg, append([]byte("domain: api.kube.test\n"), b...), 0o600); err != nil {
+		if err := os.WriteFile(kubeCfg, append([]byte("domain: api.kube.test\nkube:\n  trusted_proxies: 10.244.0.0/16\n"), b...), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		stdout, stderr, code := isisctl(kubeCfg, reg.password, "render", "--kube", "--out", kdir, "--allow-placeholders")
