@@ -8,7 +8,7 @@ import (
 )
 
 // User is an account. Email is the login name, unique in its normal form
-// (NormalizeEmail).
+// (emailaddr.Normalize).
 type User struct {
 	ID          int64      `json:"id" db:"id"`
 	Email       string     `json:"email" db:"email"`
@@ -120,7 +120,7 @@ type Optional[T any] struct {
 type UserService interface {
 	// FindUserByID returns ENOTFOUND when there is no such user.
 	FindUserByID(ctx context.Context, id int64) (*User, error)
-	// FindUserByEmail matches on the normal form (NormalizeEmail); ENOTFOUND
+	// FindUserByEmail matches on the normal form (emailaddr.Normalize); ENOTFOUND
 	// when missing.
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	// FindUserByGoogleSub returns the user linked to that Google account;

@@ -1,7 +1,7 @@
 package djangoimport
 
 import (
-	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/isis-project/isis/api/postgres"
 )
 
@@ -12,6 +12,6 @@ import (
 func storedEmail(email string) string { return postgres.StoredEmail(email) }
 
 // emailKey is the form under which isis keeps emails unique
-// (api.NormalizeEmail, the users.email_key column): the conflicts and the
+// (emailaddr.Normalize, the users.email_key column): the conflicts and the
 // email_key the import writes both come from this function.
-func emailKey(email string) string { return api.NormalizeEmail(email) }
+func emailKey(email string) string { return emailaddr.Normalize(email) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/labstack/echo/v4"
 )
 
@@ -355,7 +356,7 @@ func (s *Server) handleTokenBlacklist(c echo.Context) error {
 
 // checkEmail validates an address as DRF's EmailField(max_length=254)
 // does, after the caller trimmed it: length, NUL characters, then Django's
-// EmailValidator (api.ValidateEmail).
+// EmailValidator (emailaddr.Validate).
 func checkEmail(fe *api.FieldErrors, email string) {
 	if utf8.RuneCountInString(email) > 254 {
 		fe.Add("email", "Ensure this field has no more than 254 characters.")
@@ -363,8 +364,8 @@ func checkEmail(fe *api.FieldErrors, email string) {
 	if strings.IndexByte(email, 0) >= 0 {
 		fe.Add("email", "Null characters are not allowed.")
 	}
-	if api.ValidateEmail(email) != nil {
-		fe.Add("email", api.ErrInvalidEmail.Error())
+	if emailaddr.Validate(email) != nil {
+		fe.Add("email", emailaddr.ErrInvalid.Error())
 	}
 }
 
@@ -385,7 +386,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	email := api.TrimEmail(required(&fe, "email", in.Email))
+	email := emailaddr.Trim(required(&fe, "email", in.Email))
 	if email != "" {
 		checkEmail(&fe, email)
 	}
@@ -448,7 +449,7 @@ func (s *Server) verifyGoogle(c echo.Context) (*auth.GoogleIdentity, error) {
 	if len(id.Subject) > 255 {
 		fe.Add("id_token", "The ID token's sub claim is longer than 255 characters.")
 	}
-	if api.ValidateEmail(id.Email) != nil || utf8.RuneCountInString(id.Email) > 254 {
+	if emailaddr.Validate(id.Email) != nil || utf8.RuneCountInString(id.Email) > 254 {
 		fe.Add("id_token", "The ID token's email claim is not a valid email address.")
 	}
 	return id, fe.Err()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/labstack/echo/v4"
 )
 
@@ -185,7 +186,7 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		return err
 	}
 	if in.Email != nil {
-		e := api.TrimEmail(*in.Email)
+		e := emailaddr.Trim(*in.Email)
 		in.Email = &e
 		checkEmail(&fe, e)
 	}

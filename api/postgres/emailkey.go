@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
@@ -27,7 +27,7 @@ func fillEmailKeys(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	keys := make([]string, len(rows))
 	for i, r := range rows {
-		keys[i] = api.NormalizeEmail(r.Email)
+		keys[i] = emailaddr.Normalize(r.Email)
 	}
 	var taken []struct {
 		ID    int64  `db:"id"`

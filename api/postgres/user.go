@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -31,7 +32,7 @@ func userSearchText(u *api.User) string {
 
 // StoredEmail is the address as stored and shown: trimmed, with its domain
 // lower-cased (Django's BaseUserManager.normalize_email). Comparisons use
-// api.NormalizeEmail (the email_key column) instead.
+// emailaddr.Normalize (the email_key column) instead.
 func StoredEmail(email string) string {
 	email = strings.TrimSpace(email)
 	i := strings.LastIndexByte(email, '@')
@@ -82,7 +83,7 @@ func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*api.U
 	// during an upgrade (see 0006_user_identity): found as it would have.
 	err := s.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users
 		WHERE email_key = $1 OR (email_key IS NULL AND lower(email) = lower($2)) LIMIT 1`,
-		api.NormalizeEmail(email), strings.TrimSpace(email))
+		emailaddr.Normalize(email), strings.TrimSpace(email))
 	if err := FormatError(err); err != nil {
 		if api.ErrorCode(err) == api.ENOTFOUND {
 			return nil, api.Errorf(api.ENOTFOUND, "No user matches the given query.")
@@ -200,7 +201,7 @@ func (s *UserService) CreateUser(ctx context.Context, u *api.User) error {
 		(email, password, first_name, last_name, is_staff, is_superuser, is_active, date_joined, search_text, email_key, google_sub)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 		u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, now, userSearchText(u),
-		api.NormalizeEmail(u.Email), nullIfEmpty(u.GoogleSub)).Scan(&u.ID)
+		emailaddr.Normalize(u.Email), nullIfEmpty(u.GoogleSub)).Scan(&u.ID)
 	if err != nil {
 		if uniqueIndex(err) == "users_google_sub_key" {
 			return googleInUse()
@@ -246,7 +247,7 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE users SET email = $2, first_name = $3, last_name = $4,
 		is_staff = $5, is_active = $6, search_text = $7, email_key = $8 WHERE id = $1`,
-		id, u.Email, u.FirstName, u.LastName, u.IsStaff, u.IsActive, userSearchText(u), api.NormalizeEmail(u.Email))
+		id, u.Email, u.FirstName, u.LastName, u.IsStaff, u.IsActive, userSearchText(u), emailaddr.Normalize(u.Email))
 	if err != nil {
 		if api.ErrorCode(FormatError(err)) == api.ECONFLICT {
 			return nil, emailTaken()

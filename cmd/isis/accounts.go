@@ -11,6 +11,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -95,7 +96,7 @@ func newCreateSuperuserCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 				line, _ := pr.br.ReadString('\n')
 				email = strings.TrimSpace(line)
 			}
-			if api.ValidateEmail(api.TrimEmail(email)) != nil {
+			if emailaddr.Validate(emailaddr.Trim(email)) != nil {
 				return exitError{2, fmt.Errorf("%q is not a valid email address", email)}
 			}
 			pw := os.Getenv("ISIS_SUPERUSER_PASSWORD")

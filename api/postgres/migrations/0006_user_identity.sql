@@ -1,4 +1,4 @@
--- email_key: the email in its normal form (api.NormalizeEmail, computed in
+-- email_key: the email in its normal form (emailaddr.Normalize, computed in
 -- Go by the migration's Go half and by every write), unique: the one form
 -- addresses are compared in, for uniqueness and login. The lower(email)
 -- index let the Kelvin sign, fullwidth letters or a zero-width space make a

@@ -1,4 +1,4 @@
-package api
+package emailaddr
 
 import (
 	"encoding/json"
@@ -68,15 +68,15 @@ var emailRules = []struct {
 	{strings.Repeat("a", 320) + "@example.com", false},
 }
 
-func TestValidateEmail(t *testing.T) {
+func TestValidate(t *testing.T) {
 	for _, r := range emailRules {
-		if got := ValidateEmail(r.email) == nil; got != r.valid {
-			t.Errorf("ValidateEmail(%q) valid = %v, want %v", r.email, got, r.valid)
+		if got := Validate(r.email) == nil; got != r.valid {
+			t.Errorf("Validate(%q) valid = %v, want %v", r.email, got, r.valid)
 		}
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
+func TestNormalize(t *testing.T) {
 	same := [][]string{
 		{"kim@example.com", "KIM@EXAMPLE.COM", "\u212aim@example.com", "ｋｉｍ@ｅｘａｍｐｌｅ.com", "k\u200bim@ex\u200bample.com",
 			"ki\u202em@example.com", "  kim@example.com\t", "kim@example\u3002com", "kim@example\uFF0Ecom", `"kim"@example.com`, `"k\im"@example.com`},
@@ -85,10 +85,10 @@ func TestNormalizeEmail(t *testing.T) {
 		{"straße@example.com", "STRASSE@example.com"},
 	}
 	for _, group := range same {
-		want := NormalizeEmail(group[0])
+		want := Normalize(group[0])
 		for _, e := range group[1:] {
-			if got := NormalizeEmail(e); got != want {
-				t.Errorf("NormalizeEmail(%q) = %q, want %q (as %q)", e, got, want, group[0])
+			if got := Normalize(e); got != want {
+				t.Errorf("Normalize(%q) = %q, want %q (as %q)", e, got, want, group[0])
 			}
 		}
 	}
@@ -96,13 +96,13 @@ func TestNormalizeEmail(t *testing.T) {
 		`"kim lee"@example.com`, "kim@[1.2.3.4]", "kim@1.2.3.44"}
 	seen := map[string]string{}
 	for _, e := range distinct {
-		k := NormalizeEmail(e)
+		k := Normalize(e)
 		if other, ok := seen[k]; ok {
 			t.Errorf("%q and %q share the normal form %q", e, other, k)
 		}
 		seen[k] = e
 	}
-	if got := NormalizeEmail("Kim.Lee@Example.COM"); got != "kim.lee@example.com" {
+	if got := Normalize("Kim.Lee@Example.COM"); got != "kim.lee@example.com" {
 		t.Errorf("normal form = %q", got)
 	}
 }
@@ -190,10 +190,10 @@ func emailCorpus() []string {
 	return out
 }
 
-// TestValidateEmailAgainstDjango runs Django's own validate_email (Debian's
+// TestValidateAgainstDjango runs Django's own validate_email (Debian's
 // python3-django, 3.2 as in the system isis replaces) on the corpus and
 // wants the same verdict for every address.
-func TestValidateEmailAgainstDjango(t *testing.T) {
+func TestValidateAgainstDjango(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import django.core.validators").Run(); err != nil {
 		testenv.Missing(t, "python3-django ("+err.Error()+")", "scripts/setup.sh test installs it")
@@ -218,9 +218,9 @@ func TestValidateEmailAgainstDjango(t *testing.T) {
 	}
 	bad := 0
 	for i, e := range corpus {
-		if got, want := ValidateEmail(e) == nil, verdicts[i] == "1"; got != want {
+		if got, want := Validate(e) == nil, verdicts[i] == "1"; got != want {
 			if bad++; bad <= 40 {
-				t.Errorf("ValidateEmail(%+q) valid = %v, Django says %v", e, got, want)
+				t.Errorf("Validate(%+q) valid = %v, Django says %v", e, got, want)
 			}
 		}
 	}
@@ -237,13 +237,13 @@ func FuzzEmail(f *testing.F) {
 		f.Add(r.email)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		err := ValidateEmail(s)
-		k := NormalizeEmail(s)
-		if k2 := NormalizeEmail(k); k2 != k {
-			t.Fatalf("NormalizeEmail not stable: %+q -> %+q -> %+q", s, k, k2)
+		err := Validate(s)
+		k := Normalize(s)
+		if k2 := Normalize(k); k2 != k {
+			t.Fatalf("Normalize not stable: %+q -> %+q -> %+q", s, k, k2)
 		}
-		if err == nil && NormalizeEmail(strings.ToUpper(s)) != k && !strings.ContainsAny(s, "\"\u0130\u0131") {
-			t.Fatalf("case changes the normal form of %+q: %+q vs %+q", s, k, NormalizeEmail(strings.ToUpper(s)))
+		if err == nil && Normalize(strings.ToUpper(s)) != k && !strings.ContainsAny(s, "\"\u0130\u0131") {
+			t.Fatalf("case changes the normal form of %+q: %+q vs %+q", s, k, Normalize(strings.ToUpper(s)))
 		}
 	})
 }
@@ -257,16 +257,16 @@ func TestPunycode(t *testing.T) {
 	}
 }
 
-// TestNormalizeEmailConcurrent: the normal form is safe to compute from
+// TestNormalizeConcurrent: the normal form is safe to compute from
 // many goroutines at once (run under -race).
-func TestNormalizeEmailConcurrent(t *testing.T) {
+func TestNormalizeConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 200 {
-				if NormalizeEmail("\u212aim@ＥＸＡＭＰＬＥ.com") != "kim@example.com" || ValidateEmail("kim@exámple.com") != nil {
+				if Normalize("\u212aim@ＥＸＡＭＰＬＥ.com") != "kim@example.com" || Validate("kim@exámple.com") != nil {
 					t.Error("wrong answer under concurrency")
 					return
 				}

@@ -1,4 +1,7 @@
-package api
+// Package emailaddr validates email addresses as Django 3.2 does (Validate,
+// after Trim) and gives the one normal form in which isis compares them
+// (Normalize: the users.email_key column, uniqueness and login).
+package emailaddr
 
 import (
 	"errors"
@@ -12,10 +15,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// ErrInvalidEmail is ValidateEmail's error; its text is Django's message.
-var ErrInvalidEmail = errors.New("Enter a valid email address.")
+// ErrInvalid is Validate's error; its text is Django's message.
+var ErrInvalid = errors.New("Enter a valid email address.")
 
-// ValidateEmail accepts exactly the addresses Django 3.2's EmailValidator
+// Validate accepts exactly the addresses Django 3.2's EmailValidator
 // accepts (the validator of the Django system isis replaces): a dot-atom or
 // quoted local part, and a domain that is `localhost`, dotted labels with a
 // TLD of two or more characters, an [IPv4] or [IPv6] literal, or an
@@ -25,22 +28,22 @@ var ErrInvalidEmail = errors.New("Enter a valid email address.")
 // Like Python's case-insensitive regular expressions, the local part and
 // labels take four non-ASCII letters as their ASCII twins (U+212A KELVIN
 // SIGN, U+017F LONG S, U+0130 and U+0131): such addresses are valid, and
-// NormalizeEmail folds them onto the plain one. IDNA 2003 works on Unicode
+// Normalize folds them onto the plain one. IDNA 2003 works on Unicode
 // 3.2: the bidirectional classes and the set of code points it normalizes
-// come from tables generated from Python's (email_tables.go); the mappings
+// come from tables generated from Python's (tables.go); the mappings
 // themselves are Go's, which differ only where Unicode corrected one since.
-// TestValidateEmailAgainstDjango compares the verdicts on 30,000 addresses.
-func ValidateEmail(email string) error {
+// TestValidateAgainstDjango compares the verdicts on 30,000 addresses.
+func Validate(email string) error {
 	if email == "" || !utf8.ValidString(email) || utf8.RuneCountInString(email) > 320 {
-		return ErrInvalidEmail
+		return ErrInvalid
 	}
 	at := strings.LastIndexByte(email, '@')
 	if at < 0 {
-		return ErrInvalidEmail
+		return ErrInvalid
 	}
 	user, domain := email[:at], email[at+1:]
 	if !validUserPart(user) {
-		return ErrInvalidEmail
+		return ErrInvalid
 	}
 	if domain == "localhost" || validDomainPart(domain) {
 		return nil
@@ -48,14 +51,14 @@ func ValidateEmail(email string) error {
 	if ace, ok := pythonIDNA(domain); ok && validDomainPart(ace) {
 		return nil
 	}
-	return ErrInvalidEmail
+	return ErrInvalid
 }
 
-// TrimEmail trims an address as Django REST framework's fields do (Python's
-// str.strip: Unicode white space and U+001C..U+001F), before ValidateEmail.
-func TrimEmail(email string) string { return strings.TrimFunc(email, isPythonSpace) }
+// Trim trims an address as Django REST framework's fields do (Python's
+// str.strip: Unicode white space and U+001C..U+001F), before Validate.
+func Trim(email string) string { return strings.TrimFunc(email, isPythonSpace) }
 
-// NormalizeEmail is the one form in which isis compares addresses, for
+// Normalize is the one form in which isis compares addresses, for
 // uniqueness and for login: two addresses with the same normal form are the
 // same account. It is NFKC with case folding (Unicode's NFKC_Casefold, with
 // default-ignorable code points such as zero-width spaces and bidirectional
@@ -63,14 +66,14 @@ func TrimEmail(email string) string { return strings.TrimFunc(email, isPythonSpa
 // that is a plain dot-atom loses its quotes; in the domain, ideographic full stops become dots and each Punycode label ("xn--…") is
 // decoded first, so "K\u212aIM@ＥＸＡＭＰＬＥ.com", "kim@example.com" and
 // "kim@xn--exmple-cua.com" / "kim@exämple.com" pairs meet. It accepts any
-// string (valid or not), never fails, and NormalizeEmail(NormalizeEmail(x))
-// == NormalizeEmail(x). It is not a display form: isis shows the address as
+// string (valid or not), never fails, and Normalize(Normalize(x))
+// == Normalize(x). It is not a display form: isis shows the address as
 // it was given.
-func NormalizeEmail(email string) string {
+func Normalize(email string) string {
 	// Dropping invisible characters or NFKC can leave white space at an end
 	// ("0 \u202e"): normalize again until nothing changes.
 	for range 4 {
-		n := normalizeEmailOnce(email)
+		n := normalizeOnce(email)
 		if n == email {
 			break
 		}
@@ -79,7 +82,7 @@ func NormalizeEmail(email string) string {
 	return email
 }
 
-func normalizeEmailOnce(email string) string {
+func normalizeOnce(email string) string {
 	email = strings.ToValidUTF8(strings.TrimFunc(email, isPythonSpace), "\uFFFD")
 	at := strings.LastIndexByte(email, '@')
 	if at < 0 {
@@ -109,7 +112,7 @@ func unquote(local string) string {
 	return local
 }
 
-// domainKey is the domain's part of NormalizeEmail.
+// domainKey is the domain's part of Normalize.
 func domainKey(domain string) string {
 	d := strings.Map(func(r rune) rune {
 		if r == '\u3002' || r == '\uFF0E' || r == '\uFF61' {
