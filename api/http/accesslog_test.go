@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/clientip"
 )
 
 // TestAccessLine: every field, in slog's JSONHandler shape.
 func TestAccessLine(t *testing.T) {
 	at := time.Date(2026, 11, 26, 1, 2, 3, 456789000, time.UTC)
-	st := &reqState{id: "abc", path: "/api/x/\xff", client: clientInfo{IP: netip.MustParseAddr("2001:db8::1")}, user: &api.User{ID: 7},
+	st := &reqState{id: "abc", path: "/api/x/\xff", client: clientip.Client{IP: netip.MustParseAddr("2001:db8::1")}, user: &api.User{ID: 7},
 		logErr: errors.New("pq: \"boom\"\n"), stack: "goroutine 1 [running]:\n\tmain.go:1"}
 	l := accessLine{time: at, level: slog.LevelError, method: "GET", route: "/api/x",
 		status: 500, latency: 1234567 * time.Nanosecond, st: st, bytes: 42}
@@ -51,7 +52,7 @@ func TestAccessLine(t *testing.T) {
 }
 
 func BenchmarkAccessLine(b *testing.B) {
-	st := &reqState{id: newRequestID(), path: "/api/health/", client: clientInfo{IP: netip.MustParseAddr("127.0.0.1")}}
+	st := &reqState{id: newRequestID(), path: "/api/health/", client: clientip.Client{IP: netip.MustParseAddr("127.0.0.1")}}
 	l := accessLine{time: time.Now(), level: slog.LevelInfo, method: "GET",
 		route: "/api/health", status: 200, latency: 150 * time.Microsecond, st: st, bytes: 33}
 	buf := make([]byte, 0, 512)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/clientip"
 	"github.com/labstack/echo/v4"
 )
 
@@ -22,7 +23,7 @@ import (
 type reqState struct {
 	http.ResponseWriter
 	id     string
-	client clientInfo
+	client clientip.Client
 	path   string // as the client sent it, before the trailing-slash rewrite
 	logErr error  // the full error chain, for the log line only
 	stack  string // a recovered panic's stack, for the log line only
@@ -39,7 +40,7 @@ func state(c echo.Context) *reqState { return c.Response().Writer.(*reqState) }
 
 func requestID(c echo.Context) string { return state(c).id }
 
-func client(c echo.Context) clientInfo { return state(c).client }
+func client(c echo.Context) clientip.Client { return state(c).client }
 
 // setLogError attaches the full error chain to the request's log line.
 func setLogError(c echo.Context, err error) { state(c).logErr = err }
@@ -88,7 +89,7 @@ func (s *Server) mwRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newRequestID()
 		}
 		st := state(c)
-		st.id, st.client, st.path, st.idHdr = id, s.clientIP.resolve(r), r.URL.Path, [1]string{id}
+		st.id, st.client, st.path, st.idHdr = id, s.clientIP.Resolve(r), r.URL.Path, [1]string{id}
 		c.Response().Header()["X-Request-Id"] = st.idHdr[:]
 		return next(c)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/clientip"
 	"github.com/isis-project/isis/api/config"
 	"github.com/labstack/echo/v4"
 )
@@ -56,7 +57,7 @@ type Server struct {
 	echo      *echo.Echo
 	handler   echo.HandlerFunc // the whole chain, routing included
 	routed    echo.HandlerFunc // authentication, then the route's handler
-	clientIP  clientResolver
+	clientIP  clientip.Resolver
 	accessLog io.Writer
 
 	drain draining
@@ -86,11 +87,11 @@ func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s.throttleGoogle = newThrottle("google", cfg.ThrottleGoogle, cfg.ThrottleMaxKeys, now)
 	s.throttlePassword = newThrottle("password", cfg.ThrottlePassword, cfg.ThrottleMaxKeys, now)
 	s.shareThrottles(svc.Throttles)
-	s.clientIP = clientResolver{trusted: cfg.TrustedProxies, headers: cfg.ClientIPHeaders}
+	s.clientIP = clientip.Resolver{Trusted: cfg.TrustedProxies, Headers: cfg.ClientIPHeaders}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = func(r *http.Request) string { return s.clientIP.resolve(r).IP.String() }
+	e.IPExtractor = func(r *http.Request) string { return s.clientIP.Resolve(r).IP.String() }
 	s.echo = e
 	// The middleware chain is composed once, here. (Echo's own ServeHTTP
 	// composes Pre and Use middleware anew for every request: a closure

@@ -1,4 +1,8 @@
-package apihttp
+// Package clientip finds the client behind a reverse proxy: its address,
+// the scheme and the host it used, from the forwarding headers a trusted
+// proxy wrote (the settings are config's TRUSTED_PROXIES and
+// CLIENT_IP_HEADER).
+package clientip
 
 import (
 	"net/http"
@@ -8,8 +12,8 @@ import (
 	"github.com/isis-project/isis/api/config"
 )
 
-// clientInfo is what the proxy headers say about the original request.
-type clientInfo struct {
+// Client is what the proxy headers say about the original request.
+type Client struct {
 	IP     netip.Addr
 	Scheme string // "http" or "https"
 	Host   string // as the client sent it, port included
@@ -28,7 +32,7 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 	return false
 }
 
-// clientResolver finds the client behind the reverse proxy, after Echo's
+// Resolver finds the client behind the reverse proxy, after Echo's
 // IPExtractor design: only the forwarding headers named by CLIENT_IP_HEADER
 // are believed, in their order (the first one present wins), and only from a
 // peer in TRUSTED_PROXIES; every other forwarding header is ignored. Unset,
@@ -49,16 +53,18 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 //
 // Scheme and host: X-Forwarded-Proto and X-Forwarded-Host, unless Forwarded
 // alone is believed: then proto= and host= of its last element that has
-// them. A forwarded host stands for the Host header and is checked against
-// ALLOWED_HOSTS in its place (a 400 when not allowed, as Django does with
-// USE_X_FORWARDED_HOST), so it is honoured only when allowed.
-type clientResolver struct {
-	trusted trustedProxies
-	headers []string // config.Header*, in order
+// them. A forwarded host stands for the Host header, and the server checks
+// it against ALLOWED_HOSTS in its place (a 400 when not allowed, as Django
+// does with USE_X_FORWARDED_HOST), so it is honoured only when allowed.
+type Resolver struct {
+	Trusted []netip.Prefix // TRUSTED_PROXIES
+	Headers []string       // CLIENT_IP_HEADER: config.Header*, in order
 }
 
-func (cr *clientResolver) resolve(r *http.Request) clientInfo {
-	info := clientInfo{Scheme: "http", Host: r.Host}
+// Resolve returns the client of r.
+func (cr *Resolver) Resolve(r *http.Request) Client {
+	trusted := trustedProxies(cr.Trusted)
+	info := Client{Scheme: "http", Host: r.Host}
 	if r.TLS != nil {
 		info.Scheme = "https"
 	}
@@ -67,7 +73,7 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 		return info
 	}
 	info.IP = peer
-	if len(cr.headers) == 0 || !cr.trusted.contains(peer) {
+	if len(cr.Headers) == 0 || !trusted.contains(peer) {
 		return info
 	}
 	// Scheme and host: Forwarded's proto= and host= when Forwarded alone is
@@ -75,13 +81,13 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 	// rule, and Django's USE_X_FORWARDED_HOST / SECURE_PROXY_SSL_HEADER), so
 	// that they never come from a header other than the ones the operator's
 	// proxy writes.
-	fwdOnly := len(cr.headers) == 1 && cr.headers[0] == config.HeaderForwarded
+	fwdOnly := len(cr.Headers) == 1 && cr.Headers[0] == config.HeaderForwarded
 	var proto, host string
 	if !fwdOnly {
 		proto, host = header(r.Header, "X-Forwarded-Proto"), header(r.Header, "X-Forwarded-Host")
 	}
 	ipFound := false
-	for _, h := range cr.headers {
+	for _, h := range cr.Headers {
 		switch h {
 		case config.HeaderForwarded:
 			fwd := r.Header["Forwarded"]
@@ -93,7 +99,7 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 				proto, host = p, ho
 			}
 			if !ipFound && len(fors) > 0 {
-				info.IP, ipFound = walkHops(peer, fors, cr.trusted), true
+				info.IP, ipFound = walkHops(peer, fors, trusted), true
 			}
 		case config.HeaderXRealIP:
 			// Its last line: a proxy that adds one instead of replacing
@@ -103,12 +109,12 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 				v = strings.TrimSpace(lines[len(lines)-1])
 			}
 			if !ipFound && v != "" {
-				info.IP, ipFound = walkHops(peer, []string{v}, cr.trusted), true
+				info.IP, ipFound = walkHops(peer, []string{v}, trusted), true
 			}
 		default: // X-Forwarded-For
 			if xff := r.Header["X-Forwarded-For"]; !ipFound && len(xff) > 0 {
 				if hops := splitList(strings.Join(xff, ",")); len(hops) > 0 {
-					info.IP, ipFound = walkHops(peer, hops, cr.trusted), true
+					info.IP, ipFound = walkHops(peer, hops, trusted), true
 				}
 			}
 		}
@@ -123,6 +129,14 @@ func (cr *clientResolver) resolve(r *http.Request) clientInfo {
 		info.Host = host
 	}
 	return info
+}
+
+// header is h.Get(key) for a key already in canonical form.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // walkHops walks hops right to left, the peer being the hop after the last,
@@ -267,83 +281,4 @@ func parseHostPortAddr(s string) (netip.Addr, bool) {
 		return ap.Addr().Unmap().WithZone(""), true
 	}
 	return parseNodeAddr(s)
-}
-
-// splitDomainPort is Django's split_domain_port: host must be a lower-cased
-// name of letters, digits, dots and hyphens, or a bracketed IPv6 address,
-// optionally followed by a numeric port; anything else gives "" (an invalid
-// host, a 400). A trailing dot is dropped from a name.
-func splitDomainPort(host string) (domain, port string) {
-	host = strings.ToLower(host)
-	rest := host
-	if strings.HasPrefix(host, "[") {
-		end := strings.IndexByte(host, ']')
-		if end < 0 {
-			return "", ""
-		}
-		inner := host[1:end]
-		colon := strings.IndexByte(inner, ':')
-		if colon < 0 || colon == len(inner)-1 || !allBytes(inner[:colon], "0123456789abcdef") ||
-			!allBytes(inner[colon+1:], "0123456789abcdef.:") {
-			return "", ""
-		}
-		domain, rest = host[:end+1], host[end+1:]
-	} else {
-		end := strings.IndexByte(host, ':')
-		if end < 0 {
-			end = len(host)
-		}
-		domain, rest = host[:end], host[end:]
-		if domain == "" || !allBytes(domain, "abcdefghijklmnopqrstuvwxyz0123456789.-") {
-			return "", ""
-		}
-		domain = strings.TrimSuffix(domain, ".")
-	}
-	if rest != "" {
-		port = rest[1:] // rest starts with ':' here, or the host was bad
-		if rest[0] != ':' || port == "" || !allBytes(port, "0123456789") {
-			return "", ""
-		}
-	}
-	return domain, port
-}
-
-func allBytes(s, set string) bool {
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(set, s[i]) < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validHost reports whether h is a host[:port] Django accepts.
-func validHost(h string) bool {
-	d, _ := splitDomainPort(h)
-	return d != ""
-}
-
-// hostAllowed applies Django's ALLOWED_HOSTS rule (get_host, validate_host)
-// to a Host value: the host must be valid (see splitDomainPort), then "*"
-// allows all, ".example.com" matches example.com and its subdomains, anything
-// else must match exactly (case-insensitively). The port is not compared.
-func hostAllowed(host string, allowed []string) bool {
-	domain, _ := splitDomainPort(host)
-	if domain == "" {
-		return false
-	}
-	for _, pat := range allowed {
-		pat = strings.ToLower(pat)
-		switch {
-		case pat == "*":
-			return true
-		case strings.HasPrefix(pat, "."):
-			if domain == pat[1:] || strings.HasSuffix(domain, pat) {
-				return true
-			}
-		case domain == pat:
-			return true
-		}
-	}
-	return false
 }
