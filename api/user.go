@@ -167,8 +167,8 @@ type OutstandingToken struct {
 	ExpiresAt time.Time
 }
 
-// TokenService tracks issued refresh tokens and the blacklist.
-type TokenService interface {
+// RefreshTokenService tracks issued refresh tokens and the blacklist.
+type RefreshTokenService interface {
 	// AddOutstanding records an issued refresh token.
 	AddOutstanding(ctx context.Context, t OutstandingToken) error
 	// Blacklist blacklists a token (recording it as outstanding first if it

@@ -116,9 +116,9 @@ func TestQuickRatio(t *testing.T) {
 	}
 }
 
-func TestTokens(t *testing.T) {
+func TestJWT(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	tk := &Tokens{Key: []byte("k-0123456789-abcdefghijklmnopqrstuvwxyz"), AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
+	tk := &JWT{Key: []byte("k-0123456789-abcdefghijklmnopqrstuvwxyz"), AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
 		Now: func() time.Time { return now }}
 	s, c, err := tk.Mint(42, Access)
 	if err != nil {
@@ -188,7 +188,7 @@ func FuzzCheckPassword(f *testing.F) {
 
 // FuzzParseToken: arbitrary tokens never panic and are never accepted.
 func FuzzParseToken(f *testing.F) {
-	tk := &Tokens{Key: []byte("k-0123456789-abcdefghijklmnopqrstuvwxyz"), AccessTTL: time.Minute, RefreshTTL: time.Hour, Now: time.Now}
+	tk := &JWT{Key: []byte("k-0123456789-abcdefghijklmnopqrstuvwxyz"), AccessTTL: time.Minute, RefreshTTL: time.Hour, Now: time.Now}
 	s, _, _ := tk.Mint(1, Access)
 	f.Add(s)
 	f.Add("eyJhbGciOiJub25lIn0.eyJ1c2VyX2lkIjoxfQ.")

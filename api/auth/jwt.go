@@ -41,9 +41,9 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Tokens mints and checks HS256 tokens with the SECRET_KEY, as SimpleJWT's
+// JWT mints and checks HS256 tokens with the SECRET_KEY, as SimpleJWT's
 // defaults do.
-type Tokens struct {
+type JWT struct {
 	Key        []byte
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
@@ -76,7 +76,7 @@ func NewJTI() string {
 }
 
 // Mint signs a token of the given type for userID.
-func (t *Tokens) Mint(userID int64, tokenType string) (string, *Claims, error) {
+func (t *JWT) Mint(userID int64, tokenType string) (string, *Claims, error) {
 	now := t.Now().UTC().Truncate(time.Second)
 	ttl := t.AccessTTL
 	if tokenType == Refresh {
@@ -98,7 +98,7 @@ func (t *Tokens) Mint(userID int64, tokenType string) (string, *Claims, error) {
 // Parse verifies signature (HS256 only: "none", other HMACs and RS/ES are
 // refused), expiry and claims, and that the type is wantType ("" accepts
 // either).
-func (t *Tokens) Parse(token, wantType string) (*Claims, error) {
+func (t *JWT) Parse(token, wantType string) (*Claims, error) {
 	if token == "" || len(token) > 4096 {
 		return nil, ErrTokenInvalid
 	}
@@ -136,7 +136,7 @@ func (t *Tokens) Parse(token, wantType string) (*Claims, error) {
 // seen returns a copy of the claims of a verified access token that has not
 // expired since (a token past its expiry goes through the full check, and
 // is refused there).
-func (t *Tokens) seen(token string) *Claims {
+func (t *JWT) seen(token string) *Claims {
 	t.mu.RLock()
 	c := t.verified[token]
 	t.mu.RUnlock()
@@ -147,7 +147,7 @@ func (t *Tokens) seen(token string) *Claims {
 	return &cp
 }
 
-func (t *Tokens) remember(token string, c *Claims) {
+func (t *JWT) remember(token string, c *Claims) {
 	cp := *c
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -31,7 +31,7 @@ func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if n != 2 {
 			return api.Errorf(api.ETOKENINVALID, "Authorization header must contain two space-delimited values")
 		}
-		claims, err := s.Tokens.Parse(token, auth.Access)
+		claims, err := s.JWT.Parse(token, auth.Access)
 		if err != nil {
 			return api.Errorf(api.ETOKENINVALID, "Given token not valid for any token type")
 		}
@@ -182,15 +182,15 @@ type tokenPair struct {
 
 // issuePair mints an access and a refresh token and records the refresh one.
 func (s *Server) issuePair(ctx context.Context, userID int64) (*tokenPair, error) {
-	access, _, err := s.Tokens.Mint(userID, auth.Access)
+	access, _, err := s.JWT.Mint(userID, auth.Access)
 	if err != nil {
 		return nil, err
 	}
-	refresh, rc, err := s.Tokens.Mint(userID, auth.Refresh)
+	refresh, rc, err := s.JWT.Mint(userID, auth.Refresh)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.TokenStore.AddOutstanding(ctx, outstanding(rc)); err != nil {
+	if err := s.RefreshTokens.AddOutstanding(ctx, outstanding(rc)); err != nil {
 		return nil, err
 	}
 	return &tokenPair{Access: access, Refresh: refresh}, nil
@@ -267,11 +267,11 @@ func errTokenInvalid() error {
 
 // checkRefresh parses a refresh token and checks the blacklist.
 func (s *Server) checkRefresh(ctx context.Context, token string) (*auth.Claims, error) {
-	claims, err := s.Tokens.Parse(token, auth.Refresh)
+	claims, err := s.JWT.Parse(token, auth.Refresh)
 	if err != nil {
 		return nil, errTokenInvalid()
 	}
-	black, err := s.TokenStore.IsBlacklisted(ctx, claims.ID)
+	black, err := s.RefreshTokens.IsBlacklisted(ctx, claims.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (s *Server) handleTokenRefresh(c echo.Context) error {
 		}
 		return api.Errorf(api.ETOKENINVALID, "No active account found for the given token.")
 	}
-	access, _, err := s.Tokens.Mint(u.ID, auth.Access)
+	access, _, err := s.JWT.Mint(u.ID, auth.Access)
 	if err != nil {
 		return err
 	}
@@ -306,15 +306,15 @@ func (s *Server) handleTokenRefresh(c echo.Context) error {
 	if s.Config.RotateRefreshTokens {
 		if s.Config.BlacklistAfterRotation {
 			// A concurrent refresh with the same token loses here (token_not_valid).
-			if err := s.TokenStore.Blacklist(ctx, outstanding(claims)); err != nil {
+			if err := s.RefreshTokens.Blacklist(ctx, outstanding(claims)); err != nil {
 				return err
 			}
 		}
-		refresh, rc, err := s.Tokens.Mint(u.ID, auth.Refresh)
+		refresh, rc, err := s.JWT.Mint(u.ID, auth.Refresh)
 		if err != nil {
 			return err
 		}
-		if err := s.TokenStore.AddOutstanding(ctx, outstanding(rc)); err != nil {
+		if err := s.RefreshTokens.AddOutstanding(ctx, outstanding(rc)); err != nil {
 			return err
 		}
 		out["refresh"] = refresh
@@ -327,7 +327,7 @@ func (s *Server) handleTokenVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	claims, err := s.Tokens.Parse(token, "")
+	claims, err := s.JWT.Parse(token, "")
 	if err != nil {
 		return errTokenInvalid()
 	}
@@ -344,11 +344,11 @@ func (s *Server) handleTokenBlacklist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	claims, err := s.Tokens.Parse(token, auth.Refresh)
+	claims, err := s.JWT.Parse(token, auth.Refresh)
 	if err != nil {
 		return errTokenInvalid()
 	}
-	if err := s.TokenStore.Blacklist(c.Request().Context(), outstanding(claims)); err != nil {
+	if err := s.RefreshTokens.Blacklist(c.Request().Context(), outstanding(claims)); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, struct{}{})

@@ -91,7 +91,7 @@ func newTestServerDB(t testing.TB, db *postgres.DB, over map[string]string) *tes
 	cfg := testEnv(t, over)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	s := NewServer(cfg, logger, Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), Tokens: postgres.NewTokenService(db), AccessLog: logs})
+	s := NewServer(cfg, logger, Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), RefreshTokens: postgres.NewRefreshTokenService(db), AccessLog: logs})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	db.Listen(ctx, s) // as cmd/isis does: the geography cache is on in tests too

@@ -28,11 +28,11 @@ type Readiness interface {
 
 // Services are the domain services the handlers use.
 type Services struct {
-	DB     Readiness
-	Geo    api.GeoService
-	Users  api.UserService
-	Tokens api.TokenService
-	Media  api.MediaStore // nil: avatars disabled
+	DB            Readiness
+	Geo           api.GeoService
+	Users         api.UserService
+	RefreshTokens api.RefreshTokenService
+	Media         api.MediaStore // nil: avatars disabled
 	// Throttles is the store replicas share (nil: each process counts
 	// alone, in memory).
 	Throttles SharedThrottles
@@ -43,16 +43,16 @@ type Services struct {
 
 // Server is the HTTP server of the API with its dependencies.
 type Server struct {
-	Config     *config.Config
-	Logger     *slog.Logger
-	DB         Readiness
-	GeoService api.GeoService
-	Users      api.UserService
-	TokenStore api.TokenService
-	Media      api.MediaStore
-	Tokens     *auth.Tokens
-	Google     *auth.GoogleVerifier // nil unless GOOGLE_CLIENT_ID is set
-	Now        func() time.Time
+	Config        *config.Config
+	Logger        *slog.Logger
+	DB            Readiness
+	GeoService    api.GeoService
+	Users         api.UserService
+	RefreshTokens api.RefreshTokenService
+	Media         api.MediaStore
+	JWT           *auth.JWT
+	Google        *auth.GoogleVerifier // nil unless GOOGLE_CLIENT_ID is set
+	Now           func() time.Time
 
 	echo      *echo.Echo
 	handler   echo.HandlerFunc // the whole chain, routing included
@@ -74,10 +74,10 @@ type Server struct {
 // NewServer wires the routes over the given services.
 func NewServer(cfg *config.Config, logger *slog.Logger, svc Services) *Server {
 	s := &Server{Config: cfg, Logger: logger, DB: svc.DB, Users: svc.Users,
-		TokenStore: svc.Tokens, Media: svc.Media, Now: time.Now, geo: newGeoCache(), accessLog: svc.AccessLog}
+		RefreshTokens: svc.RefreshTokens, Media: svc.Media, Now: time.Now, geo: newGeoCache(), accessLog: svc.AccessLog}
 	s.GeoService = invalidatingGeo{svc.Geo, s.geo}
 	now := func() time.Time { return s.Now() }
-	s.Tokens = &auth.Tokens{Key: []byte(cfg.SecretKey), AccessTTL: cfg.AccessTokenLifetime, RefreshTTL: cfg.RefreshTokenLifetime, Now: now}
+	s.JWT = &auth.JWT{Key: []byte(cfg.SecretKey), AccessTTL: cfg.AccessTokenLifetime, RefreshTTL: cfg.RefreshTokenLifetime, Now: now}
 	if cfg.GoogleClientID != "" {
 		s.Google = &auth.GoogleVerifier{ClientID: cfg.GoogleClientID, JWKSURL: cfg.GoogleJWKSURL, Issuers: cfg.GoogleIssuers,
 			HTTP: &http.Client{Timeout: 5 * time.Second}, Now: now}

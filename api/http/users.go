@@ -113,7 +113,7 @@ func (s *Server) handleUserPassword(c echo.Context) error {
 	if err := s.Users.SetPassword(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	if err := s.TokenStore.BlacklistUser(ctx, u.ID); err != nil {
+	if err := s.RefreshTokens.BlacklistUser(ctx, u.ID); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, map[string]string{"detail": "Password updated."})
@@ -202,7 +202,7 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 		return err
 	}
 	if !u.IsActive {
-		if err := s.TokenStore.BlacklistUser(ctx, u.ID); err != nil {
+		if err := s.RefreshTokens.BlacklistUser(ctx, u.ID); err != nil {
 			return err
 		}
 	}
@@ -220,7 +220,7 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 	if _, err := s.Users.UpdateUser(ctx, id, api.UserUpdate{IsActive: &inactive}); err != nil {
 		return err
 	}
-	if err := s.TokenStore.BlacklistUser(ctx, id); err != nil {
+	if err := s.RefreshTokens.BlacklistUser(ctx, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

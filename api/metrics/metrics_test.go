@@ -46,7 +46,7 @@ func newFixture(t *testing.T, store string) *fixture {
 	}
 	db := testdb.Open(t)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc := apihttp.Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), Tokens: postgres.NewTokenService(db)}
+	svc := apihttp.Services{DB: db, Geo: postgres.NewGeoService(db), Users: postgres.NewUserService(db), RefreshTokens: postgres.NewRefreshTokenService(db)}
 	var throttles *postgres.Throttles
 	if store == "postgres" {
 		throttles = postgres.NewThrottles(db)

@@ -6,24 +6,24 @@ import (
 	"github.com/isis-project/isis/api"
 )
 
-// TokenService implements api.TokenService (SimpleJWT's token_blacklist).
-type TokenService struct{ db *DB }
+// RefreshTokenService implements api.RefreshTokenService (SimpleJWT's token_blacklist).
+type RefreshTokenService struct{ db *DB }
 
-// NewTokenService returns the token service over db.
-func NewTokenService(db *DB) *TokenService { return &TokenService{db: db} }
+// NewRefreshTokenService returns the refresh-token service over db.
+func NewRefreshTokenService(db *DB) *RefreshTokenService { return &RefreshTokenService{db: db} }
 
-var _ api.TokenService = (*TokenService)(nil)
+var _ api.RefreshTokenService = (*RefreshTokenService)(nil)
 
-// AddOutstanding implements api.TokenService.
-func (s *TokenService) AddOutstanding(ctx context.Context, t api.OutstandingToken) error {
+// AddOutstanding implements api.RefreshTokenService.
+func (s *RefreshTokenService) AddOutstanding(ctx context.Context, t api.OutstandingToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
 		VALUES ($1, (SELECT id FROM users WHERE id = $2), $3, $4) ON CONFLICT (jti) DO NOTHING`,
 		t.JTI, t.UserID, createdAt(t), t.ExpiresAt.UTC())
 	return FormatError(err)
 }
 
-// Blacklist implements api.TokenService.
-func (s *TokenService) Blacklist(ctx context.Context, t api.OutstandingToken) error {
+// Blacklist implements api.RefreshTokenService.
+func (s *RefreshTokenService) Blacklist(ctx context.Context, t api.OutstandingToken) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return FormatError(err)
@@ -48,24 +48,24 @@ func (s *TokenService) Blacklist(ctx context.Context, t api.OutstandingToken) er
 	return FormatError(tx.Commit())
 }
 
-// IsBlacklisted implements api.TokenService.
-func (s *TokenService) IsBlacklisted(ctx context.Context, jti string) (bool, error) {
+// IsBlacklisted implements api.RefreshTokenService.
+func (s *RefreshTokenService) IsBlacklisted(ctx context.Context, jti string) (bool, error) {
 	var ok bool
 	err := s.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM token_blacklisted b
 		JOIN token_outstanding o ON o.id = b.token_id WHERE o.jti = $1)`, jti)
 	return ok, FormatError(err)
 }
 
-// BlacklistUser implements api.TokenService.
-func (s *TokenService) BlacklistUser(ctx context.Context, userID int64) error {
+// BlacklistUser implements api.RefreshTokenService.
+func (s *RefreshTokenService) BlacklistUser(ctx context.Context, userID int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
 		SELECT id, $2 FROM token_outstanding WHERE user_id = $1 AND expires_at > $2
 		ON CONFLICT (token_id) DO NOTHING`, userID, s.db.Now().UTC())
 	return FormatError(err)
 }
 
-// FlushExpired implements api.TokenService.
-func (s *TokenService) FlushExpired(ctx context.Context) (int64, error) {
+// FlushExpired implements api.RefreshTokenService.
+func (s *RefreshTokenService) FlushExpired(ctx context.Context) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM token_outstanding WHERE expires_at < $1`, s.db.Now().UTC())
 	if err != nil {
 		return 0, FormatError(err)

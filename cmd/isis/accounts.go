@@ -174,7 +174,7 @@ func newChangePasswordCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err := users.SetPassword(ctx, u.ID, hash); err != nil {
 				return err
 			}
-			if err := postgres.NewTokenService(m.DB).BlacklistUser(ctx, u.ID); err != nil {
+			if err := postgres.NewRefreshTokenService(m.DB).BlacklistUser(ctx, u.ID); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "Password changed successfully for user %s\n", u.Email)
@@ -195,7 +195,7 @@ func newFlushExpiredTokensCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer done()
-			n, err := postgres.NewTokenService(m.DB).FlushExpired(ctx)
+			n, err := postgres.NewRefreshTokenService(m.DB).FlushExpired(ctx)
 			if err != nil {
 				return err
 			}

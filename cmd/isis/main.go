@@ -113,7 +113,7 @@ func (m *Main) Listen(addr string) error {
 	}
 	m.listener = ln
 	svc := apihttp.Services{
-		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), Tokens: postgres.NewTokenService(m.DB),
+		DB: m.DB, Geo: postgres.NewGeoService(m.DB), Users: postgres.NewUserService(m.DB), RefreshTokens: postgres.NewRefreshTokenService(m.DB),
 		Media: store, AccessLog: m.logBuf,
 	}
 	if m.Config.ThrottleStore == "postgres" {

@@ -349,7 +349,7 @@ func TestAccountCommands(t *testing.T) {
 		t.Errorf("changepassword with no input: %d", code)
 	}
 
-	tokens := postgres.NewTokenService(db)
+	tokens := postgres.NewRefreshTokenService(db)
 	past := time.Now().Add(-time.Hour)
 	tokens.AddOutstanding(ctx, api.OutstandingToken{JTI: "old", UserID: u.ID, CreatedAt: past.Add(-time.Hour), ExpiresAt: past})
 	tokens.AddOutstanding(ctx, api.OutstandingToken{JTI: "new", UserID: u.ID, CreatedAt: past, ExpiresAt: time.Now().Add(time.Hour)})
