@@ -22,6 +22,7 @@ export ISIS_TEST_CACHE=${ISIS_TEST_CACHE:-/var/cache/isis-test}
 cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/isis-test-podman.XXXXXX")
 networks_before=
+networks_left=
 podman_setup=
 
 # podman_start starts our Podman service in the background (on a fresh
@@ -54,9 +55,14 @@ podman_stop() {
 		done
 		pm image prune -f >/dev/null 2>&1 || true
 		# Networks live in the host's configuration (shared with any other Podman
-		# service): the tests remove theirs; name any that stayed, remove none.
+		# service): the tests remove theirs; one that stayed is named and fails
+		# the run (the host's network configuration must be as it was), and none
+		# is removed here (it may be somebody else's).
 		left=$(comm -13 <(echo "$networks_before") <(podman network ls -q 2>/dev/null | sort) | tr '\n' ' ')
-		[ -z "${left// /}" ] || echo "test.sh: networks created during the run and still there: $left" >&2
+		if [ -n "${left// /}" ]; then
+			echo "test.sh: networks created during the run and still there (the host's network configuration changed): $left" >&2
+			networks_left=1
+		fi
 	fi
 	if pid=$(cat "$run_dir/service.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; then
 		while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
@@ -71,6 +77,7 @@ finish() {
 	[ -z "${podman_setup:-}" ] || wait "$podman_setup" 2>/dev/null || true
 	[ -z "${kube_build:-}" ] || kill -- "-$kube_build" 2>/dev/null || true
 	podman_stop
+	[ "$rc" -ne 0 ] || [ -z "$networks_left" ] || rc=1
 	step "done, exit $rc"
 	exit "$rc"
 }

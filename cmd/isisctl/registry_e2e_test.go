@@ -382,7 +382,11 @@ spec:
 		down := func() { kube.DownWithBody(conn, strings.NewReader(pod), kube.DownOptions{}) }
 		down()
 		defer down()
-		rep, err := kube.PlayWithBody(conn, strings.NewReader(pod), new(kube.PlayOptions).WithUsername(reg.user).WithPassword(reg.password).WithStart(true))
+		// A network named, even none: without one, kube play creates
+		// podman-default-kube-network in the host's network configuration,
+		// which outlives the test's Podman storage.
+		rep, err := kube.PlayWithBody(conn, strings.NewReader(pod), new(kube.PlayOptions).WithUsername(reg.user).WithPassword(reg.password).
+			WithNetwork([]string{"none"}).WithStart(true))
 		if err != nil {
 			t.Fatalf("kube play: %v", err)
 		}
