@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -27,6 +29,8 @@ type ImportDjangoOptions struct {
 	FromDSN   string `json:"-"`
 	UserTable string `json:"user_table,omitempty"`
 	DryRun    bool   `json:"dry_run"`
+	// Merge imports into an isis that has users of its own.
+	Merge bool `json:"merge,omitempty"`
 }
 
 // Validate checks the options before anything runs.
@@ -56,6 +60,9 @@ func importDjangoArgs(o ImportDjangoOptions) []string {
 	}
 	if o.DryRun {
 		args = append(args, "--dry-run")
+	}
+	if o.Merge {
+		args = append(args, "--merge")
 	}
 	return args
 }
@@ -99,6 +106,34 @@ type ImportConflictError struct{ Conflicts []string }
 
 func (e *ImportConflictError) Error() string {
 	return fmt.Sprintf("import stopped by %d conflict(s); nothing was written:\n%s", len(e.Conflicts), strings.Join(e.Conflicts, "\n"))
+}
+
+// printable is s as it is when every character is printable (spaces
+// included), else quoted with Go's escapes: a conflict's parts come from the
+// Django database and must not reach a terminal raw.
+func printable(s string) string {
+	for _, r := range s {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// conflictError is the conflicts of an import's JSON summary, each on one
+// line, escaped (nil when there are none).
+func conflictError(summary json.RawMessage) *ImportConflictError {
+	var s struct {
+		Conflicts []struct{ Table, ID, Problem string }
+	}
+	if json.Unmarshal(summary, &s) != nil || len(s.Conflicts) == 0 {
+		return nil
+	}
+	ce := &ImportConflictError{}
+	for _, c := range s.Conflicts {
+		ce.Conflicts = append(ce.Conflicts, printable(c.Table)+" id="+printable(c.ID)+": "+printable(c.Problem))
+	}
+	return ce
 }
 
 // ImportDjango runs `isis import-django` in a one-off container of image,
@@ -185,14 +220,7 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 		return res, fmt.Errorf("wait for %q: %w", spec.Name, waitErr)
 	}
 	if res.ExitCode != 0 {
-		var s struct {
-			Conflicts []struct{ Table, ID, Problem string }
-		}
-		if json.Unmarshal(res.Summary, &s) == nil && len(s.Conflicts) > 0 {
-			ce := &ImportConflictError{}
-			for _, c := range s.Conflicts {
-				ce.Conflicts = append(ce.Conflicts, c.Table+" id="+c.ID+": "+c.Problem)
-			}
+		if ce := conflictError(res.Summary); ce != nil {
 			return res, ce
 		}
 		return res, fmt.Errorf("isis import-django exited with code %d: %s", res.ExitCode, last)

@@ -62,3 +62,24 @@ func TestImportDjangoJob(t *testing.T) {
 		}
 	}
 }
+
+// TestImportConflictErrorEscapes: a conflict's parts come from the Django
+// database; control characters in them are printed escaped, one conflict a
+// line.
+func TestImportConflictErrorEscapes(t *testing.T) {
+	ce := conflictError(json.RawMessage(`{"conflicts":[{"table":"geo_department","id":"\u001b[","problem":"department code \"\\x1b[\" is not two digits"},
+		{"table":"accounts\nuser","id":"7","problem":"name\u0007 ok"},{"table":"accounts_user","id":"8","problem":"email \"ñandú@example.com\" is fine"}]}`))
+	if ce == nil {
+		t.Fatal("no conflicts")
+	}
+	want := "import stopped by 3 conflict(s); nothing was written:\n" +
+		`geo_department id="\x1b[": department code "\x1b[" is not two digits` + "\n" +
+		`"accounts\nuser" id=7: "name\a ok"` + "\n" +
+		`accounts_user id=8: email "ñandú@example.com" is fine`
+	if ce.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", ce.Error(), want)
+	}
+	if conflictError(json.RawMessage(`{"conflicts":[]}`)) != nil {
+		t.Error("no conflicts, an error")
+	}
+}

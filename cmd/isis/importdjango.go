@@ -18,7 +18,7 @@ import (
 
 func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var from, fromFile, fromDatabase, userTable, output string
-	var dryRun bool
+	var dryRun, merge bool
 	var headroom int64
 	cmd := &cobra.Command{
 		Use:   "import-django",
@@ -79,7 +79,7 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 			progress := func(format string, args ...any) {
 				fmt.Fprintf(stderr, "import-django: "+format+"\n", args...)
 			}
-			sum, err := djangoimport.Import(ctx, src.DB, m.DB.DB, djangoimport.Options{UserTable: userTable, DryRun: dryRun, Progress: progress, IDHeadroom: headroom})
+			sum, err := djangoimport.Import(ctx, src.DB, m.DB.DB, djangoimport.Options{UserTable: userTable, DryRun: dryRun, Merge: merge, Progress: progress, IDHeadroom: headroom})
 			if sum != nil {
 				if output == "json" {
 					json.NewEncoder(stdout).Encode(sum)
@@ -103,6 +103,7 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 	f.StringVar(&userTable, "user-table", "", "Django's user table (default: found from SimpleJWT's tokens or django_content_type)")
 	f.Int64Var(&headroom, "id-headroom", 1000, "start isis's new ids this far past Django's next one (room for sign-ups Django takes during the switch)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the counts and the conflicts, write nothing")
+	f.BoolVar(&merge, "merge", false, "import into an isis that already has users of its own (refused without it)")
 	f.StringVarP(&output, "output", "o", "text", "summary format: text or json (progress goes to standard error)")
 	return cmd
 }

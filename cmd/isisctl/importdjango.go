@@ -92,6 +92,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 	}
 	src.flags(cmd)
 	cmd.Flags().BoolVar(&src.o.DryRun, "dry-run", false, "print the counts and the conflicts; write nothing")
+	cmd.Flags().BoolVar(&src.o.Merge, "merge", false, "import into an isis that already has users of its own (refused without it)")
 	return cmd
 }
 
