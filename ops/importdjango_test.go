@@ -9,9 +9,10 @@ import (
 )
 
 // TestImportDjangoJob: the import job runs isis import-django with JSON
-// output; from a database on the same server it needs nothing more than
-// migrate's job; a DSN from elsewhere reaches it in a temporary secret
-// (never on the command line or in the environment), over the egress network.
+// output; from a database on the same server it reads the connection string
+// of the temporary read-only role from the secret (no egress network); a DSN
+// from elsewhere reaches it in the same temporary secret (never on the
+// command line or in the environment), over the egress network.
 func TestImportDjangoJob(t *testing.T) {
 	const dsn = "postgres://django:hunter2@old-db.example.com/django"
 	for _, tc := range []struct {

@@ -52,6 +52,25 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	psql("isis", "CREATE DATABASE django")
 	psql("django", djangoDB)
+	psqlOut := func(db, sql string) string {
+		t.Helper()
+		out, err := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "isis", "-d", db, "-c", sql).CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// What an isisctl killed mid-import (SIGKILL) leaves behind: the job's
+	// container, the DSN's secret, the read-only role.
+	psql("django", `CREATE ROLE isis_import_django LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO isis_import_django`)
+	if out, err := exec.Command("podman", "--url", e.url, "create", "--name", "isis-e2e-import-django", "localhost/isis-postgres-test:15", "sleep", "600").CombinedOutput(); err != nil {
+		t.Fatalf("podman create: %v\n%s", err, out)
+	}
+	leftSecret := exec.Command("podman", "--url", e.url, "secret", "create", ops.ImportSourceSecret, "-")
+	leftSecret.Stdin = strings.NewReader("host=elsewhere password=old")
+	if out, err := leftSecret.CombinedOutput(); err != nil {
+		t.Fatalf("podman secret create: %v\n%s", err, out)
+	}
 
 	// JSON: the summary alone on standard output, progress on standard error.
 	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", e.url, "import-django", "--from-database", "django", "--dry-run", "-o", "json")
@@ -69,8 +88,19 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || !r.Summary.DryRun || r.Summary.Users.Created != 2 {
 		t.Errorf("dry run JSON: %v %s", err, stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "import-django: read 2 users") {
-		t.Errorf("dry run progress: %q", stderr.String())
+	for _, want := range []string{"import-django: read 2 users",
+		"isisctl: removed the container isis-e2e-import-django an interrupted import left behind",
+		"isisctl: removed the secret " + ops.ImportSourceSecret + " an interrupted import left behind",
+		"isisctl: dropped the role isis_import_django an interrupted import left behind",
+		// The job read Django's database as the temporary role, not as isis's superuser.
+		"import-django: source: schema public, read-only, as role isis_import_django\n",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("dry run progress: no %q in\n%s", want, stderr.String())
+		}
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("the import's role is still there after the dry run: %s", n)
 	}
 	if status, body := e.post("/api/token/", `{"email":"ana@example.com","password":"lètmein"}`); status != 401 {
 		t.Errorf("the dry run imported: login %d %s", status, body)
@@ -98,6 +128,9 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
 		t.Errorf("secret %s left behind", ops.ImportSourceSecret)
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("the import's role left behind: %s", n)
 	}
 	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
 		t.Errorf("the import container was left behind")
@@ -134,5 +167,30 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	out, code = e.isisctl("import-django", "--from-database", "django")
 	if code != 1 || !strings.Contains(out, `accounts_user id=4: password: password hash algorithm "md5" is not supported`) {
 		t.Errorf("conflict: exit %d\n%s", code, out)
+	}
+
+	// Every import and cutover is in the audit trail, with its result.
+	audit, err := ops.ReadAudit(conn, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, a := range audit {
+		if a.Action == "import-django" || a.Action == "cutover" {
+			trail = append(trail, a.Action+" "+a.Result+": "+a.Detail)
+		}
+	}
+	all := strings.Join(trail, "\n")
+	for _, want := range []string{
+		"import-django ok: dry run, from database django as isis_import_django; users 2 created 0 updated",
+		"import-django ok: from database django as isis_import_django; users 2 created 0 updated, profiles 1 created 0 updated, refresh tokens 1, blacklisted 1: ",
+		"import-django ok: from a connection string (--from/--from-file); users 0 created 0 updated",
+		"cutover ok: from database django as isis_import_django; ",
+		"cutover failed: from database django as isis_import_django; ",
+		"import-django conflicts: from database django as isis_import_django; ",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit trail: no %q in\n%s", want, all)
+		}
 	}
 }
