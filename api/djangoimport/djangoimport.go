@@ -44,8 +44,8 @@ type Options struct {
 	Now func() time.Time
 	// Progress receives one line per step.
 	Progress func(format string, args ...any)
-	// Merge lets the import write into an isis that has users of its own
-	// (not created by an import): without it such an isis is refused.
+	// Merge lets a first import write into an isis that has users of its
+	// own (not created by an import): without it such an isis is refused.
 	Merge bool
 	// IDHeadroom is how far past Django's next id isis's sequences start, so
 	// that a sign-up Django takes during the switch cannot get an id isis
@@ -311,7 +311,10 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	if err != nil {
 		return nil, fmt.Errorf("read isis's tables (is the database migrated? run isis migrate): %w", err)
 	}
-	if !opt.Merge {
+	// The first import into an isis that has users of its own: refused
+	// unless Merge (later imports continue the first one: users who signed
+	// up on isis since are expected).
+	if !opt.Merge && len(st.ledger[kindUser]) == 0 {
 		var native []int64
 		for id := range st.users {
 			if _, ok := st.ledger[kindUser][strconv.FormatInt(id, 10)]; !ok {

@@ -127,8 +127,8 @@ func TestImportRefusesBadRows(t *testing.T) {
 	}
 }
 
-// TestImportIntoAnIsisWithUsers: an isis that has users of its own is
-// refused unless Merge; with it, a Django refresh token naming a user id
+// TestImportIntoAnIsisWithUsers: a first import into an isis that has users
+// of its own is refused unless Merge; with it, a Django refresh token naming a user id
 // Django no longer has is never given to the isis user with that id.
 func TestImportIntoAnIsisWithUsers(t *testing.T) {
 	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
@@ -154,6 +154,10 @@ func TestImportIntoAnIsisWithUsers(t *testing.T) {
 	}
 	if _, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Merge: true}); err != nil {
 		t.Fatalf("--merge: %v", err)
+	}
+	// Later imports continue the first one: isis's own users are expected.
+	if _, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{}); err != nil {
+		t.Errorf("a later import without --merge: %v", err)
 	}
 	var owners []string
 	dst.Select(&owners, `SELECT jti || '=' || COALESCE(user_id::text, 'none') FROM token_outstanding ORDER BY jti`)
