@@ -259,6 +259,7 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 			return nil, err
 		}
 		defer func() {
+			h.conn = context.WithoutCancel(h.conn) // after a signal too
 			if _, err := dropImportRole(h, c, o.FromDatabase); err != nil {
 				progress("isisctl: could not drop the role " + ImportRole + " (the next import drops it): " + err.Error())
 			}

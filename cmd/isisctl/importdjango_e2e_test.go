@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
 	"github.com/isis-project/isis/internal/djangotest"
@@ -160,6 +164,66 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	if out, code = e.isisctl("cutover", "--from-database", "django"); code != 2 || !strings.Contains(out, "--switch is required") {
 		t.Errorf("cutover without --switch: exit %d\n%s", code, out)
+	}
+
+	// A SIGHUP (the terminal closed) while the job waits on Django's users
+	// table: isisctl stops, and removes the job, the secret and the role.
+	locker := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "psql", "-U", "isis", "-d", "django",
+		"-c", "BEGIN; LOCK TABLE accounts_user IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)")
+	if err := locker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Process.Kill()
+	for i := 0; psqlOut("django", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'accounts_user'::regclass") != "1"; i++ {
+		if i == 100 {
+			t.Fatal("the lock was not taken")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hup := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", e.url, "import-django", "--from-database", "django", "--dry-run")
+	pr, pw := io.Pipe()
+	hup.Stdout, hup.Stderr = pw, pw
+	if err := hup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var hupOut strings.Builder
+	reading, outDone := make(chan bool, 1), make(chan bool)
+	go func() {
+		defer close(outDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			hupOut.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "import-django: source: users in accounts_user") {
+				select {
+				case reading <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-reading:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the import never started reading")
+	}
+	time.Sleep(500 * time.Millisecond)
+	hup.Process.Signal(syscall.SIGHUP)
+	hupErr := hup.Wait()
+	pw.Close()
+	<-outDone
+	locker.Process.Kill()
+	psqlOut("django", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()")
+	if hupErr == nil || !strings.Contains(hupOut.String(), "import-django interrupted") {
+		t.Errorf("SIGHUP: %v\n%s", hupErr, hupOut.String())
+	}
+	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
+		t.Errorf("SIGHUP: secret %s left behind", ops.ImportSourceSecret)
+	}
+	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
+		t.Errorf("SIGHUP: the import container was left behind")
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("SIGHUP: the import's role left behind: %s", n)
 	}
 
 	psql("django", `INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined)
