@@ -103,7 +103,7 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 	f.StringVar(&userTable, "user-table", "", "Django's user table (default: found from SimpleJWT's tokens or django_content_type)")
 	f.Int64Var(&headroom, "id-headroom", 1000, "start isis's new ids this far past Django's next one (room for sign-ups Django takes during the switch)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the counts and the conflicts, write nothing")
-	f.BoolVar(&merge, "merge", false, "import into an isis that already has users of its own (refused without it)")
+	f.BoolVar(&merge, "merge", false, "let a first import write into an isis that already has users of its own (refused without it)")
 	f.StringVarP(&output, "output", "o", "text", "summary format: text or json (progress goes to standard error)")
 	return cmd
 }

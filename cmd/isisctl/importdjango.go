@@ -28,6 +28,7 @@ func (s *importSource) flags(cmd *cobra.Command) {
 	fl.StringVar(&s.fromFile, "from-file", "", "a file holding the Django database's connection string")
 	fl.StringVar(&s.o.UserTable, "user-table", "", "Django's user table (default: found by the import)")
 	fl.StringVar(&s.tag, "tag", "", "image tag to run (default: the running backend's)")
+	fl.BoolVar(&s.o.Merge, "merge", false, "let a first import write into an isis that already has users of its own (refused without it)")
 }
 
 // resolve reads --from-file and checks the options (usage errors).
@@ -97,7 +98,6 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 	}
 	src.flags(cmd)
 	cmd.Flags().BoolVar(&src.o.DryRun, "dry-run", false, "print the counts and the conflicts; write nothing")
-	cmd.Flags().BoolVar(&src.o.Merge, "merge", false, "import into an isis that already has users of its own (refused without it)")
 	return cmd
 }
 
