@@ -10,7 +10,6 @@ import (
 	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // TestImportDjangoRefusesAView: a Django database whose owner made
@@ -63,5 +62,3 @@ func TestImportDjangoRefusesAView(t *testing.T) {
 		t.Errorf("the plain table: exit %d, marker %v", code, err)
 	}
 }
-
-var _ = pq.QuoteIdentifier
