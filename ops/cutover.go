@@ -74,10 +74,28 @@ func importChanges(summary json.RawMessage) int {
 // Before the switch command succeeds nothing has changed for users (Django
 // serves; isis holds imported data, which a later import brings up to date);
 // after it, a failure says so and points to the way back.
-func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOptions) (*CutoverResult, error) {
+func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
 	if strings.TrimSpace(o.Switch) == "" {
 		return nil, errors.New("--switch is required: the command that points the reverse proxy at isis and reloads it")
 	}
+	start := time.Now()
+	defer func() {
+		res, detail := "ok", importSourceDetail(o.Import)
+		if r != nil {
+			changes := 0
+			for _, s := range r.Imports {
+				changes += importChanges(s)
+			}
+			detail += fmt.Sprintf("; %d import(s), %d change(s); switched: %v", len(r.Imports), changes, r.Switched)
+		}
+		if err != nil {
+			res = "failed"
+			msg, _, _ := strings.Cut(err.Error(), "\n")
+			detail += "; " + printable(msg)
+		}
+		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
+			Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
+	}()
 	if o.FinalRuns <= 0 {
 		o.FinalRuns = 3
 	}
@@ -94,7 +112,7 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 	if switchOut == nil {
 		switchOut = func(string) {}
 	}
-	r := &CutoverResult{Image: image}
+	r = &CutoverResult{Image: image}
 	total := len(CutoverSteps)
 	run := func(n int, f func() (detail string, err error)) error {
 		return runStep(&r.Steps, o.Progress, n, total, CutoverSteps[n-1].Name, func() (string, string, error) {

@@ -2,10 +2,18 @@ package ops
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -19,14 +27,16 @@ const ImportSourceSecret = "isis-import-django-source"
 // ImportDjangoOptions say where the Django database is and how to import.
 type ImportDjangoOptions struct {
 	// FromDatabase is a database on the postgres container's own server,
-	// reached with the backend's own credentials (the password stays in its
-	// Podman secret).
+	// read as ImportRole, a temporary read-only role made for the import
+	// (never with the backend's own credentials).
 	FromDatabase string `json:"from_database,omitempty"`
 	// FromDSN is a connection string elsewhere; it travels in a temporary
 	// Podman secret, never on a command line or in the environment.
 	FromDSN   string `json:"-"`
 	UserTable string `json:"user_table,omitempty"`
 	DryRun    bool   `json:"dry_run"`
+	// Merge imports into an isis that has users of its own.
+	Merge bool `json:"merge,omitempty"`
 }
 
 // Validate checks the options before anything runs.
@@ -46,27 +56,28 @@ func (o ImportDjangoOptions) Validate() error {
 // importDjangoArgs are the arguments of `isis import-django` in the job.
 func importDjangoArgs(o ImportDjangoOptions) []string {
 	args := []string{"import-django", "--output", "json"} // the image's entrypoint is /isis
-	if o.FromDatabase != "" {
-		args = append(args, "--from-database", o.FromDatabase)
-	} else {
-		args = append(args, "--from-file", "/run/secrets/"+ImportSourceSecret)
-	}
+	// Either way the job reads a connection string from the secret: to a
+	// database elsewhere, or (--from-database) to the postgres container's
+	// server as the temporary read-only role, never as the backend's own.
+	args = append(args, "--from-file", "/run/secrets/"+ImportSourceSecret)
 	if o.UserTable != "" {
 		args = append(args, "--user-table", o.UserTable)
 	}
 	if o.DryRun {
 		args = append(args, "--dry-run")
 	}
+	if o.Merge {
+		args = append(args, "--merge")
+	}
 	return args
 }
 
-// withImportSource lets a job reach a Django database elsewhere: the egress
-// network, and the secret holding its connection string.
+// withImportSource mounts the secret holding the source's connection
+// string and, for a Django database elsewhere, joins the egress network.
 func withImportSource(spec *ContainerSpec, c *Config, o ImportDjangoOptions) {
-	if o.FromDSN == "" {
-		return
+	if o.FromDSN != "" {
+		spec.Networks = append(spec.Networks, c.EgressNetwork)
 	}
-	spec.Networks = append(spec.Networks, c.EgressNetwork)
 	spec.Secrets = append(spec.Secrets, SecretRef{Name: ImportSourceSecret, Target: ImportSourceSecret, UID: backendUID, GID: backendUID})
 }
 
@@ -94,11 +105,117 @@ type ImportDjangoResult struct {
 	Summary  json.RawMessage `json:"summary,omitempty"`
 }
 
+// ImportRole is the temporary role an import from the postgres container's
+// own server (--from-database) reads the Django database as.
+const ImportRole = "isis_import_django"
+
+// scramVerifier is PostgreSQL's SCRAM-SHA-256 verifier of password: the
+// server stores it as given, so the password itself reaches neither the
+// server's log nor a command line.
+func scramVerifier(password string) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	const iter = 4096
+	salted, _ := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	stored := sha256.Sum256(mac(salted, "Client Key"))
+	b := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iter, b(salt), b(stored[:]), b(mac(salted, "Server Key")))
+}
+
+// createImportRole makes ImportRole, able to read db's tables and nothing
+// else: no superuser, no CREATEDB or CREATEROLE, no inherited privileges,
+// read-only transactions by default, CONNECT on db, USAGE on its public
+// schema, SELECT on its tables and sequences; valid for a day at most. It
+// returns the connection string the job uses.
+func createImportRole(h *pgHelper, c *Config, db string) (string, error) {
+	pw := randomHex(24)
+	r := quoteIdent(ImportRole)
+	_, err := h.psql(c.Postgres.Database,
+		`CREATE ROLE `+r+` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4 `+
+			`PASSWORD `+quoteLiteral(scramVerifier(pw))+` VALID UNTIL `+quoteLiteral(time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)),
+		`ALTER ROLE `+r+` SET default_transaction_read_only = on`,
+		`COMMENT ON ROLE `+r+` IS `+quoteLiteral("isisctl import-django: temporary read-only role for database "+db),
+		`GRANT CONNECT ON DATABASE `+quoteIdent(db)+` TO `+r)
+	if err != nil {
+		return "", fmt.Errorf("create the import's read-only role: %w", err)
+	}
+	if _, err := h.psql(db, `GRANT USAGE ON SCHEMA public TO `+r,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA public TO `+r,
+		`GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO `+r); err != nil {
+		return "", fmt.Errorf("grant the import's role SELECT on %s: %w", db, err)
+	}
+	return fmt.Sprintf("host=%s port=5432 user=%s password=%s dbname='%s' sslmode=disable", c.Postgres.Name, ImportRole, pw, db), nil
+}
+
+// dropImportRole drops ImportRole if it exists (its privileges in db and in
+// the database its comment names first); it reports whether it existed.
+func dropImportRole(h *pgHelper, c *Config, db string) (bool, error) {
+	out, err := h.psql(c.Postgres.Database, `SELECT COALESCE(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = `+quoteLiteral(ImportRole))
+	if err != nil {
+		return false, fmt.Errorf("look for the import's role: %w", err)
+	}
+	if out == "" { // no row: no role
+		return false, nil
+	}
+	dbs := []string{db}
+	if prev, ok := strings.CutPrefix(strings.TrimSpace(out), "isisctl import-django: temporary read-only role for database "); ok && prev != db {
+		dbs = append(dbs, prev)
+	}
+	for _, d := range dbs {
+		exists, err := h.psql(c.Postgres.Database, `SELECT 1 FROM pg_database WHERE datname = `+quoteLiteral(d))
+		if err != nil {
+			return true, err
+		}
+		if strings.TrimSpace(exists) == "1" {
+			if _, err := h.psql(d, `DROP OWNED BY `+quoteIdent(ImportRole)); err != nil {
+				return true, fmt.Errorf("drop the import's role's privileges in %s: %w", d, err)
+			}
+		}
+	}
+	if _, err := h.psql(c.Postgres.Database, `DROP ROLE IF EXISTS `+quoteIdent(ImportRole)); err != nil {
+		return true, fmt.Errorf("drop the import's role: %w", err)
+	}
+	return true, nil
+}
+
 // ImportConflictError is an import stopped by conflicts (nothing written).
 type ImportConflictError struct{ Conflicts []string }
 
 func (e *ImportConflictError) Error() string {
 	return fmt.Sprintf("import stopped by %d conflict(s); nothing was written:\n%s", len(e.Conflicts), strings.Join(e.Conflicts, "\n"))
+}
+
+// printable is s as it is when every character is printable (spaces
+// included), else quoted with Go's escapes: a conflict's parts come from the
+// Django database and must not reach a terminal raw.
+func printable(s string) string {
+	for _, r := range s {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// conflictError is the conflicts of an import's JSON summary, each on one
+// line, escaped (nil when there are none).
+func conflictError(summary json.RawMessage) *ImportConflictError {
+	var s struct {
+		Conflicts []struct{ Table, ID, Problem string }
+	}
+	if json.Unmarshal(summary, &s) != nil || len(s.Conflicts) == 0 {
+		return nil
+	}
+	ce := &ImportConflictError{}
+	for _, c := range s.Conflicts {
+		ce.Conflicts = append(ce.Conflicts, printable(c.Table)+" id="+printable(c.ID)+": "+printable(c.Problem))
+	}
+	return ce
 }
 
 // ImportDjango runs `isis import-django` in a one-off container of image,
@@ -111,15 +228,49 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 	if progress == nil {
 		progress = func(string) {}
 	}
-	if o.FromDSN != "" {
-		_ = secrets.Remove(conn, ImportSourceSecret)
-		if _, err := secrets.Create(conn, stringsReader(o.FromDSN), new(secrets.CreateOptions).WithName(ImportSourceSecret).
-			WithLabels(map[string]string{LabelManaged: "true"})); err != nil {
-			return nil, fmt.Errorf("create secret %q: %w", ImportSourceSecret, err)
+	// What an isisctl killed mid-import (SIGKILL, a lost session) left
+	// behind: the container (maybe still importing) and the secret.
+	if st, err := InspectContainer(conn, spec.Name); err == nil && st.Exists {
+		if err := RemoveContainer(conn, spec.Name, 0); err != nil {
+			return nil, err
 		}
-		defer secrets.Remove(context.WithoutCancel(conn), ImportSourceSecret)
+		progress(fmt.Sprintf("isisctl: removed the container %s an interrupted import left behind", spec.Name))
 	}
-	_ = RemoveContainer(conn, spec.Name, 0)
+	if _, err := secrets.Inspect(conn, ImportSourceSecret, nil); err == nil {
+		if err := secrets.Remove(conn, ImportSourceSecret); err != nil {
+			return nil, fmt.Errorf("remove the secret %s an interrupted import left behind: %w", ImportSourceSecret, err)
+		}
+		progress(fmt.Sprintf("isisctl: removed the secret %s an interrupted import left behind", ImportSourceSecret))
+	}
+	dsn := o.FromDSN
+	if o.FromDatabase != "" {
+		h, err := startPgHelper(conn, c, "import")
+		if err != nil {
+			return nil, err
+		}
+		defer h.remove()
+		if left, err := dropImportRole(h, c, o.FromDatabase); err != nil {
+			return nil, err
+		} else if left {
+			progress("isisctl: dropped the role " + ImportRole + " an interrupted import left behind")
+		}
+		if dsn, err = createImportRole(h, c, o.FromDatabase); err != nil {
+			_, _ = dropImportRole(h, c, o.FromDatabase)
+			return nil, err
+		}
+		defer func() {
+			h.conn = context.WithoutCancel(h.conn) // after a signal too
+			if _, err := dropImportRole(h, c, o.FromDatabase); err != nil {
+				progress("isisctl: could not drop the role " + ImportRole + " (the next import drops it): " + err.Error())
+			}
+		}()
+		progress(fmt.Sprintf("isisctl: reading %s as %s, a temporary read-only role", o.FromDatabase, ImportRole))
+	}
+	if _, err := secrets.Create(conn, stringsReader(dsn), new(secrets.CreateOptions).WithName(ImportSourceSecret).
+		WithLabels(map[string]string{LabelManaged: "true"})); err != nil {
+		return nil, fmt.Errorf("create secret %q: %w", ImportSourceSecret, err)
+	}
+	defer secrets.Remove(context.WithoutCancel(conn), ImportSourceSecret)
 	if err := CreateContainer(conn, spec); err != nil {
 		return nil, err
 	}
@@ -185,17 +336,61 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 		return res, fmt.Errorf("wait for %q: %w", spec.Name, waitErr)
 	}
 	if res.ExitCode != 0 {
-		var s struct {
-			Conflicts []struct{ Table, ID, Problem string }
-		}
-		if json.Unmarshal(res.Summary, &s) == nil && len(s.Conflicts) > 0 {
-			ce := &ImportConflictError{}
-			for _, c := range s.Conflicts {
-				ce.Conflicts = append(ce.Conflicts, c.Table+" id="+c.ID+": "+c.Problem)
-			}
+		if ce := conflictError(res.Summary); ce != nil {
 			return res, ce
 		}
 		return res, fmt.Errorf("isis import-django exited with code %d: %s", res.ExitCode, last)
 	}
 	return res, nil
+}
+
+// importSummaryDetail is an import summary's counts, for the audit trail.
+func importSummaryDetail(summary json.RawMessage) string {
+	var s struct {
+		Users, Profiles struct{ Created, Updated int }
+		Outstanding     struct{ Created int } `json:"outstanding_tokens"`
+		Blacklisted     struct{ Created int } `json:"blacklisted_tokens"`
+		Changes         int
+		Conflicts       []json.RawMessage
+	}
+	if json.Unmarshal(summary, &s) != nil {
+		return "no summary"
+	}
+	return fmt.Sprintf("users %d created %d updated, profiles %d created %d updated, refresh tokens %d, blacklisted %d: %d change(s), %d conflict(s)",
+		s.Users.Created, s.Users.Updated, s.Profiles.Created, s.Profiles.Updated, s.Outstanding.Created, s.Blacklisted.Created, s.Changes, len(s.Conflicts))
+}
+
+// importSourceDetail names the source for the audit trail (never a DSN).
+func importSourceDetail(o ImportDjangoOptions) string {
+	if o.FromDatabase != "" {
+		return "from database " + o.FromDatabase + " as " + ImportRole
+	}
+	return "from a connection string (--from/--from-file)"
+}
+
+// AuditImport records an isisctl import-django in the host's audit trail:
+// action import-django, the result (ok, conflicts, failed), and in the
+// detail the dry run, the source and the counts.
+func AuditImport(conn context.Context, start time.Time, image string, o ImportDjangoOptions, r *ImportDjangoResult, err error) {
+	res := "ok"
+	var ce *ImportConflictError
+	switch {
+	case errors.As(err, &ce):
+		res = "conflicts"
+	case err != nil:
+		res = "failed"
+	}
+	detail := importSourceDetail(o)
+	if o.DryRun {
+		detail = "dry run, " + detail
+	}
+	if r != nil && len(r.Summary) > 0 {
+		detail += "; " + importSummaryDetail(r.Summary)
+	}
+	if err != nil && ce == nil {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		detail += "; " + printable(msg)
+	}
+	_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "import-django", Image: image,
+		Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 }

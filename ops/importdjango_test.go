@@ -9,9 +9,10 @@ import (
 )
 
 // TestImportDjangoJob: the import job runs isis import-django with JSON
-// output; from a database on the same server it needs nothing more than
-// migrate's job; a DSN from elsewhere reaches it in a temporary secret
-// (never on the command line or in the environment), over the egress network.
+// output; from a database on the same server it reads the connection string
+// of the temporary read-only role from the secret (no egress network); a DSN
+// from elsewhere reaches it in the same temporary secret (never on the
+// command line or in the environment), over the egress network.
 func TestImportDjangoJob(t *testing.T) {
 	const dsn = "postgres://django:hunter2@old-db.example.com/django"
 	for _, tc := range []struct {
@@ -60,5 +61,26 @@ func TestImportDjangoJob(t *testing.T) {
 		} else if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error leaks the DSN: %v", err)
 		}
+	}
+}
+
+// TestImportConflictErrorEscapes: a conflict's parts come from the Django
+// database; control characters in them are printed escaped, one conflict a
+// line.
+func TestImportConflictErrorEscapes(t *testing.T) {
+	ce := conflictError(json.RawMessage(`{"conflicts":[{"table":"geo_department","id":"\u001b[","problem":"department code \"\\x1b[\" is not two digits"},
+		{"table":"accounts\nuser","id":"7","problem":"name\u0007 ok"},{"table":"accounts_user","id":"8","problem":"email \"ñandú@example.com\" is fine"}]}`))
+	if ce == nil {
+		t.Fatal("no conflicts")
+	}
+	want := "import stopped by 3 conflict(s); nothing was written:\n" +
+		`geo_department id="\x1b[": department code "\x1b[" is not two digits` + "\n" +
+		`"accounts\nuser" id=7: "name\a ok"` + "\n" +
+		`accounts_user id=8: email "ñandú@example.com" is fine`
+	if ce.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", ce.Error(), want)
+	}
+	if conflictError(json.RawMessage(`{"conflicts":[]}`)) != nil {
+		t.Error("no conflicts, an error")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha1"
@@ -28,6 +29,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/semaphore"
 )
 
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1
@@ -40,20 +42,54 @@ const (
 	argonKeyLen  = 32
 	argonSaltLen = 16
 
-	// maxPBKDF2Iterations bounds the work an imported hash may ask for.
-	maxPBKDF2Iterations = 10_000_000
-	// maxBcryptCost bounds the same for bcrypt (Django's default is 12).
-	maxBcryptCost = 16
 	// MaxPasswordBytes bounds what is hashed at all.
 	MaxPasswordBytes = 4096
 )
 
-var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+// The work a stored (imported) hash may ask for: Django's defaults times
+// two at most. A hash beyond is a conflict at import and, at login, refused
+// like a wrong password without being computed.
+const (
+	// MaxArgon2Memory is 2 × Django's memory_cost (102400 KiB since Django 4.0).
+	MaxArgon2Memory = 204800 // KiB
+	// MaxArgon2Time is 2 × Django's time_cost (2).
+	MaxArgon2Time = 4
+	// MaxArgon2Threads is 2 × Django's parallelism (8 since Django 4.0).
+	MaxArgon2Threads = 16
+	// MaxPBKDF2Iterations is 2 × Django 5.2's 1,000,000 (Django 3.2 used
+	// 260,000, 4.2 600,000, 5.0 720,000, 5.1 870,000).
+	MaxPBKDF2Iterations = 2_000_000
+	// MaxBcryptCost is Django's 12 plus one (bcrypt's cost is a power of two:
+	// twice the work).
+	MaxBcryptCost = 13
+	// HashMemoryBudget bounds the memory of the password hashes running at
+	// once (argon2's memory_cost; pbkdf2 and bcrypt need next to none): a
+	// burst of logins on Django's default argon2 (100 MiB each) runs two at
+	// a time, whatever the number of CPUs.
+	HashMemoryBudget = 256 << 20 // bytes
+)
 
-func withSlot(f func()) {
+// hashSlots bounds the hashes running at once to one per CPU; hashMemory
+// bounds their memory to HashMemoryBudget.
+var (
+	hashSlots  = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	hashMemory = semaphore.NewWeighted(HashMemoryBudget)
+)
+
+// withSlot runs f, which needs mem bytes, once a CPU slot and mem bytes of
+// the budget are free. After a large hash the garbage collector runs before
+// the memory is given back to the budget, so the budget is what the heap
+// holds, not what it held plus what the next hash allocates.
+func withSlot(mem int64, f func()) {
+	mem = min(max(mem, 0), HashMemoryBudget)
+	_ = hashMemory.Acquire(context.Background(), mem) // never fails without a deadline
+	defer hashMemory.Release(mem)
 	hashSlots <- struct{}{}
 	defer func() { <-hashSlots }()
 	f()
+	if mem >= 16<<20 {
+		runtime.GC()
+	}
 }
 
 var b64 = base64.RawStdEncoding
@@ -69,7 +105,7 @@ func HashPassword(password string) (string, error) {
 		return "", err
 	}
 	var key []byte
-	withSlot(func() { key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen) })
+	withSlot(argonMemory<<10, func() { key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen) })
 	return fmt.Sprintf("argon2$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -175,29 +211,29 @@ func parseArgon2(encoded string) (*verifier, error) {
 	if parts[2] != "v=19" {
 		return nil, fmt.Errorf("argon2 hash: version %.20q is not supported (v=19 is)", parts[2])
 	}
-	var m, t uint32
-	var p uint8
-	for _, kv := range strings.Split(parts[3], ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return nil, errors.New("argon2 hash: bad parameters")
-		}
-		switch k {
-		case "m":
-			m = uint32(n)
-		case "t":
-			t = uint32(n)
-		case "p":
-			if n > 255 {
-				return nil, errors.New("argon2 hash: bad parameters")
-			}
-			p = uint8(n)
-		}
+	// argon2-cffi writes exactly m=…,t=…,p=… (decimal, in that order).
+	var m, t, p uint64
+	kvs := strings.Split(parts[3], ",")
+	if len(kvs) != 3 {
+		return nil, errors.New("argon2 hash: bad parameters (want m=…,t=…,p=…)")
 	}
-	// Bound what a stored hash may make us spend (1 GiB, 16 passes).
-	if m == 0 || t == 0 || p == 0 || m > 1<<20 || t > 16 {
-		return nil, errors.New("argon2 hash: parameters out of bounds (m ≤ 1 GiB, t ≤ 16)")
+	for i, dst := range []*uint64{&m, &t, &p} {
+		k, v, _ := strings.Cut(kvs[i], "=")
+		n, ok := decimal(v)
+		if k != "mtp"[i:i+1] || !ok {
+			return nil, errors.New("argon2 hash: bad parameters (want m=…,t=…,p=…)")
+		}
+		*dst = n
+	}
+	switch {
+	case m > MaxArgon2Memory:
+		return nil, fmt.Errorf("argon2 hash: memory_cost m=%d out of bounds (at most %d KiB)", m, MaxArgon2Memory)
+	case t > MaxArgon2Time:
+		return nil, fmt.Errorf("argon2 hash: time_cost t=%d out of bounds (at most %d)", t, MaxArgon2Time)
+	case p > MaxArgon2Threads:
+		return nil, fmt.Errorf("argon2 hash: parallelism p=%d out of bounds (at most %d)", p, MaxArgon2Threads)
+	case t == 0 || p == 0 || m < 8*p:
+		return nil, errors.New("argon2 hash: bad parameters (t and p at least 1, m at least 8×p)")
 	}
 	salt, err1 := b64.DecodeString(parts[4])
 	want, err2 := b64.DecodeString(parts[5])
@@ -211,7 +247,7 @@ func parseArgon2(encoded string) (*verifier, error) {
 	return &verifier{
 		verify: func(password string) bool {
 			var got []byte
-			withSlot(func() { got = key([]byte(password), salt, t, m, p, uint32(len(want))) })
+			withSlot(int64(m)<<10, func() { got = key([]byte(password), salt, uint32(t), uint32(m), uint8(p), uint32(len(want))) })
 			return subtle.ConstantTimeCompare(got, want) == 1
 		},
 		current: variety == "argon2id" && m == argonMemory && t == argonTime && p == argonThreads && len(want) == argonKeyLen,
@@ -225,10 +261,14 @@ func parsePBKDF2(encoded string, h func() hash.Hash, size int) (*verifier, error
 	if len(parts) != 4 {
 		return nil, fmt.Errorf("%s hash: want %s$<iterations>$<salt>$<hash>", parts[0], parts[0])
 	}
-	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1 || iter > maxPBKDF2Iterations {
-		return nil, fmt.Errorf("%s hash: iterations out of bounds (1 to %d)", parts[0], maxPBKDF2Iterations)
+	n, ok := decimal(parts[1])
+	if !ok || n < 1 {
+		return nil, fmt.Errorf("%s hash: bad iterations", parts[0])
 	}
+	if n > MaxPBKDF2Iterations {
+		return nil, fmt.Errorf("%s hash: iterations=%d out of bounds (at most %d)", parts[0], n, MaxPBKDF2Iterations)
+	}
+	iter := int(n)
 	if parts[2] == "" {
 		return nil, fmt.Errorf("%s hash: empty salt", parts[0])
 	}
@@ -240,10 +280,13 @@ func parsePBKDF2(encoded string, h func() hash.Hash, size int) (*verifier, error
 	return &verifier{verify: func(password string) bool {
 		var got []byte
 		var err error
-		withSlot(func() { got, err = pbkdf2.Key(h, password, salt, iter, len(want)) })
+		withSlot(0, func() { got, err = pbkdf2.Key(h, password, salt, iter, len(want)) })
 		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 	}}, nil
 }
+
+// bcryptFormat is the modular crypt format bcrypt writes ($2b$12$…).
+var bcryptFormat = regexp.MustCompile(`^\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
 
 // parseBcrypt reads Django's bcrypt_sha256$$2b$12$… (bcrypt over the hex
 // SHA-256 of the password, so long passwords are not truncated) and plain
@@ -251,12 +294,15 @@ func parsePBKDF2(encoded string, h func() hash.Hash, size int) (*verifier, error
 // library did).
 func parseBcrypt(encoded string, sha bool) (*verifier, error) {
 	algo, data, _ := strings.Cut(encoded, "$")
+	if !bcryptFormat.MatchString(data) {
+		return nil, fmt.Errorf("%s hash: want %s$$2b$<cost>$<53 characters of salt and hash>", algo, algo)
+	}
 	cost, err := bcrypt.Cost([]byte(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s hash: %s", algo, strings.TrimPrefix(err.Error(), "crypto/bcrypt: "))
 	}
-	if cost > maxBcryptCost {
-		return nil, fmt.Errorf("%s hash: cost %d out of bounds (at most %d)", algo, cost, maxBcryptCost)
+	if cost > MaxBcryptCost {
+		return nil, fmt.Errorf("%s hash: cost %d out of bounds (at most %d)", algo, cost, MaxBcryptCost)
 	}
 	stored := []byte(data)
 	return &verifier{verify: func(password string) bool {
@@ -268,9 +314,23 @@ func parseBcrypt(encoded string, sha bool) (*verifier, error) {
 			pw = pw[:72]
 		}
 		var err error
-		withSlot(func() { err = bcrypt.CompareHashAndPassword(stored, pw) })
+		withSlot(0, func() { err = bcrypt.CompareHashAndPassword(stored, pw) })
 		return err == nil
 	}}, nil
+}
+
+// decimal parses a work parameter: 1 to 10 ASCII digits, nothing else.
+func decimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
 }
 
 // DjangoPBKDF2 encodes a password the way Django's PBKDF2PasswordHasher does

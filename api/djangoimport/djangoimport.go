@@ -19,14 +19,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/auth"
+	"github.com/isis-project/isis/api/emailaddr"
 	"github.com/isis-project/isis/api/geo"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/jmoiron/sqlx"
@@ -42,6 +45,9 @@ type Options struct {
 	Now func() time.Time
 	// Progress receives one line per step.
 	Progress func(format string, args ...any)
+	// Merge lets a first import write into an isis that has users of its
+	// own (not created by an import): without it such an isis is refused.
+	Merge bool
 	// IDHeadroom is how far past Django's next id isis's sequences start, so
 	// that a sign-up Django takes during the switch cannot get an id isis
 	// has already given.
@@ -98,7 +104,23 @@ type Conflict struct {
 	Problem string `json:"problem"`
 }
 
-func (c Conflict) String() string { return c.Table + " id=" + c.ID + ": " + c.Problem }
+// String is the conflict on one line, its parts escaped where they hold
+// anything unprintable (they come from the Django database).
+func (c Conflict) String() string {
+	return Printable(c.Table) + " id=" + Printable(c.ID) + ": " + Printable(c.Problem)
+}
+
+// Printable is s as it is when every character is printable (spaces
+// included), else quoted with Go's escapes (strconv.Quote), so a control
+// character from the Django database never reaches a terminal raw.
+func Printable(s string) string {
+	for _, r := range s {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
 
 // ConflictError stops an import before anything is written.
 type ConflictError struct{ Conflicts []Conflict }
@@ -162,6 +184,7 @@ type isisState struct {
 	users        map[int64]string             // id → email
 	profiles     map[int64]int64              // id → user_id
 	userProfile  map[int64]int64              // user_id → profile id
+	avatars      map[int64]string             // user_id → avatar key
 	departments  map[string]string            // code → name
 	munDept      map[string]string            // municipality code → department code
 	tokens       map[string]bool              // outstanding jti → blacklisted
@@ -174,7 +197,7 @@ type isisState struct {
 
 func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	st := &isisState{ledger: map[string]map[string]string{}, users: map[int64]string{}, profiles: map[int64]int64{},
-		userProfile: map[int64]int64{}, departments: map[string]string{}, munDept: map[string]string{}, tokens: map[string]bool{}}
+		userProfile: map[int64]int64{}, avatars: map[int64]string{}, departments: map[string]string{}, munDept: map[string]string{}, tokens: map[string]bool{}}
 	if err := tx.GetContext(ctx, &st.hasEmailKey, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'email_key')`); err != nil {
 		return nil, err
@@ -220,10 +243,11 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := scan(`SELECT id, user_id FROM profiles`, func(r *sql.Rows) error {
+	if err := scan(`SELECT id, user_id, avatar FROM profiles`, func(r *sql.Rows) error {
 		var id, uid int64
-		err := r.Scan(&id, &uid)
-		st.profiles[id], st.userProfile[uid] = uid, id
+		var avatar string
+		err := r.Scan(&id, &uid, &avatar)
+		st.profiles[id], st.userProfile[uid], st.avatars[uid] = uid, id, avatar
 		st.maxProfileID = max(st.maxProfileID, id)
 		return err
 	}); err != nil {
@@ -287,6 +311,23 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	st, err := loadState(ctx, tx)
 	if err != nil {
 		return nil, fmt.Errorf("read isis's tables (is the database migrated? run isis migrate): %w", err)
+	}
+	// The first import into an isis that has users of its own: refused
+	// unless Merge (later imports continue the first one: users who signed
+	// up on isis since are expected).
+	if !opt.Merge && len(st.ledger[kindUser]) == 0 {
+		var native []int64
+		for id := range st.users {
+			if _, ok := st.ledger[kindUser][strconv.FormatInt(id, 10)]; !ok {
+				native = append(native, id)
+			}
+		}
+		if len(native) > 0 {
+			sort.Slice(native, func(i, j int) bool { return native[i] < native[j] })
+			return nil, fmt.Errorf("isis already has %d user(s) that no import created (id=%d first): importing would mix Django's users with them "+
+				"(a Django refresh token or permission meant for one user would apply to another); import into a fresh isis database, "+
+				"or pass --merge to import next to them", len(native), native[0])
+		}
 	}
 	p := &plan{src: s, st: st, sum: sum, now: now}
 	if err := p.make(); err != nil {
@@ -450,8 +491,8 @@ func (p *plan) make() error {
 		case strings.TrimSpace(u.Email) == "":
 			p.conflict(t, u.ID, "no email (isis logs users in by email)")
 			bad = true
-		case len(storedEmail(u.Email)) > 254 || !strings.Contains(u.Email, "@"):
-			p.conflict(t, u.ID, "email %q is not an address isis can store", truncate(u.Email, 80))
+		case len(storedEmail(u.Email)) > 254 || emailaddr.Validate(storedEmail(u.Email)) != nil:
+			p.conflict(t, u.ID, "email %q is not a valid address (isis's sign-up would refuse it)", truncate(u.Email, 80))
 			bad = true
 		}
 		if err := auth.CheckableHash(u.Password); err != nil {
@@ -524,11 +565,19 @@ func (p *plan) make() error {
 	// Profiles.
 	t = s.Schema.ProfileTable
 	sum.Profiles.Source = len(s.Profiles)
+	avatars := map[int64]string{} // user id → avatar key, once imported
+	for uid, a := range st.avatars {
+		avatars[uid] = a
+	}
+	avatarProfile := map[int64]int64{} // user id → Django profile id
 	for i := range s.Profiles {
 		pr := &s.Profiles[i]
 		bad := false
 		if len(pr.Phone) > 32 || len(pr.Avatar) > 512 {
 			p.conflict(t, pr.ID, "phone longer than 32 or avatar key longer than 512 characters")
+			bad = true
+		} else if !validAvatarKey(pr.Avatar) {
+			p.conflict(t, pr.ID, "avatar %q is not a key isis would store (avatars/ then letters, digits, '.', '_', '-' and '/', no '..')", truncate(pr.Avatar, 80))
 			bad = true
 		}
 		if pr.DepartmentCode.Valid && !deps[pr.DepartmentCode.String] {
@@ -557,11 +606,37 @@ func (p *plan) make() error {
 		if bad {
 			continue
 		}
+		avatars[pr.UserID] = pr.Avatar
+		avatarProfile[pr.UserID] = pr.ID
 		if p.changed(kindProfile, strconv.FormatInt(pr.ID, 10), digest(pr.ID, pr.UserID, pr.Phone, pr.Bio, pr.BirthDate,
 			pr.DepartmentCode, pr.MunicipalityCode, pr.Avatar, pr.UpdatedAt)) {
 			p.profiles = append(p.profiles, pr)
 		} else {
 			sum.Profiles.Unchanged++
+		}
+	}
+	// An avatar's file is deleted when its user uploads another: two users
+	// must not share one.
+	byAvatar := map[string][]int64{}
+	for uid, a := range avatars {
+		if a != "" {
+			byAvatar[a] = append(byAvatar[a], uid)
+		}
+	}
+	for a, uids := range byAvatar {
+		if len(uids) < 2 {
+			continue
+		}
+		sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+		for _, uid := range uids {
+			if id, ok := avatarProfile[uid]; ok {
+				other := uids[0]
+				if other == uid {
+					other = uids[1]
+				}
+				p.conflict(t, id, "avatar %q is also user %d's (isis deletes an avatar's file when its user uploads a new one: each user needs a file of their own)",
+					truncate(a, 80), other)
+			}
 		}
 	}
 	// Tokens are only ever added (and blacklisted): write those isis lacks.
@@ -571,6 +646,11 @@ func (p *plan) make() error {
 		if tk.BlacklistedAt.Valid {
 			sum.BlacklistedTokens.Source++
 		}
+		if tk.UserID.Valid && !inSource[tk.UserID.Int64] {
+			// Not one of Django's users (deleted there): never another
+			// user's in isis.
+			tk.UserID = sql.NullInt64{}
+		}
 		black, ok := st.tokens[tk.JTI]
 		if !ok || (tk.BlacklistedAt.Valid && !black) {
 			p.tokens = append(p.tokens, tk)
@@ -579,6 +659,31 @@ func (p *plan) make() error {
 	sum.OutstandingTokens.Unchanged = sum.OutstandingTokens.Source
 	sum.BlacklistedTokens.Unchanged = sum.BlacklistedTokens.Source
 	return nil
+}
+
+// validAvatarKey says whether key ("" for none) looks like a media key isis
+// writes itself (api/media: avatars/<user id>/<hex>.<ext>) or Django's
+// storage does (avatars/<name>): under avatars/, clean (no "..", no empty or
+// dot-led segment, no scheme), of letters, digits, '.', '_', '-' and '/'.
+func validAvatarKey(key string) bool {
+	if key == "" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(key, "avatars/")
+	if !ok || rest == "" || path.Clean("/"+key) != "/"+key {
+		return false
+	}
+	for _, seg := range strings.Split(rest, "/") {
+		if seg == "" || seg[0] == '.' {
+			return false
+		}
+	}
+	for _, r := range key {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._-/", r) {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,11 +83,35 @@ type Source struct {
 
 func quote(name string) string { return pq.QuoteIdentifier(name) }
 
-// columns lists the columns of table in the current schema.
-func columns(ctx context.Context, tx *sqlx.Tx, table string) (map[string]bool, error) {
+// The reader's SQL names every pg_catalog function and operator with its
+// schema (CVE-2018-1058): the Django database's owner can create functions
+// and operators in the Django schema that would otherwise match better.
+const (
+	opEq = ` OPERATOR(pg_catalog.=) `
+	opNe = ` OPERATOR(pg_catalog.<>) `
+	opGt = ` OPERATOR(pg_catalog.>) `
+	opLe = ` OPERATOR(pg_catalog.<=) `
+)
+
+// reader reads the Django schema in one read-only transaction.
+type reader struct {
+	tx     *sqlx.Tx
+	schema string
+	// checked are the tables found plain (checkTable).
+	checked map[string]bool
+}
+
+// rel is table, qualified with the Django schema.
+func (r *reader) rel(table string) string { return quote(r.schema) + "." + quote(table) }
+
+// columns lists the columns of table in the Django schema.
+func (r *reader) columns(ctx context.Context, table string) (map[string]bool, error) {
 	var names []string
-	err := tx.SelectContext(ctx, &names, `SELECT column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = $1`, table)
+	err := r.tx.SelectContext(ctx, &names, `SELECT a.attname::text FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_class c ON c.oid`+opEq+`a.attrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid`+opEq+`c.relnamespace
+		WHERE n.nspname`+opEq+`$1::pg_catalog.name AND c.relname`+opEq+`$2::pg_catalog.name
+			AND a.attnum`+opGt+`0::pg_catalog.int2 AND NOT a.attisdropped`, r.schema, table)
 	if err != nil {
 		return nil, err
 	}
@@ -97,38 +122,110 @@ func columns(ctx context.Context, tx *sqlx.Tx, table string) (map[string]bool, e
 	return out, nil
 }
 
-func tableExists(ctx context.Context, tx *sqlx.Tx, table string) (bool, error) {
+func (r *reader) tableExists(ctx context.Context, table string) (bool, error) {
 	var ok bool
-	err := tx.GetContext(ctx, &ok, `SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL`, table)
+	err := r.tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid`+opEq+`c.relnamespace
+		WHERE n.nspname`+opEq+`$1::pg_catalog.name AND c.relname`+opEq+`$2::pg_catalog.name)`, r.schema, table)
 	return ok, err
 }
 
 // fkTarget is the table that table.column references ("" when none).
-func fkTarget(ctx context.Context, tx *sqlx.Tx, table, column string) (string, error) {
+func (r *reader) fkTarget(ctx context.Context, table, column string) (string, error) {
 	var targets []string
-	err := tx.SelectContext(ctx, &targets, `SELECT DISTINCT t.relname FROM pg_constraint c
-		JOIN pg_class s ON s.oid = c.conrelid
-		JOIN pg_class t ON t.oid = c.confrelid
-		JOIN pg_namespace n ON n.oid = s.relnamespace AND n.nspname = current_schema()
-		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-		WHERE c.contype = 'f' AND s.relname = $1 AND a.attname = $2`, table, column)
+	err := r.tx.SelectContext(ctx, &targets, `SELECT DISTINCT t.relname::text FROM pg_catalog.pg_constraint c
+		JOIN pg_catalog.pg_class s ON s.oid`+opEq+`c.conrelid
+		JOIN pg_catalog.pg_class t ON t.oid`+opEq+`c.confrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid`+opEq+`s.relnamespace AND n.nspname`+opEq+`$1::pg_catalog.name
+		JOIN pg_catalog.pg_attribute a ON a.attrelid`+opEq+`c.conrelid AND a.attnum`+opEq+`c.conkey[1]
+		WHERE c.contype`+opEq+`'f'::pg_catalog.char AND s.relname`+opEq+`$2::pg_catalog.name AND a.attname`+opEq+`$3::pg_catalog.name`,
+		r.schema, table, column)
 	if err != nil || len(targets) != 1 {
 		return "", err
 	}
 	return targets[0], nil
 }
 
+// relkinds names what pg_class.relkind says a relation is, and why isis
+// does not read it.
+var relkinds = map[string]string{
+	"v": "a view, not a table: isis reads only plain tables (a view can run code)",
+	"m": "a materialized view, not a table: isis reads only plain tables (its contents come from a query isis cannot check)",
+	"f": "a foreign table, not a table: isis reads only plain tables (reading it runs a foreign-data wrapper)",
+	"p": "a partitioned table: isis reads only plain tables (each partition would be read unchecked)",
+	"S": "a sequence, not a table",
+	"i": "an index, not a table",
+	"I": "an index, not a table",
+	"c": "a composite type, not a table",
+	"t": "a TOAST table, not a table",
+}
+
+// checkTable refuses a table reading which could run code the Django
+// database's owner wrote: anything but a plain table (relkind r), a table
+// with row-level security or policies (a policy's expression runs on
+// SELECT), with rules, or with a column whose type is not a built-in one
+// (a domain or a custom type brings functions of its own). Triggers are
+// left alone: none fires on SELECT, and the transaction is read-only.
+func (r *reader) checkTable(ctx context.Context, table string) error {
+	if r.checked[table] {
+		return nil
+	}
+	var info struct {
+		Kind     string         `db:"kind"`
+		RLS      bool           `db:"rls"`
+		Policies int            `db:"policies"`
+		Rules    int            `db:"rules"`
+		Foreign  pq.StringArray `db:"foreign_types"`
+	}
+	err := r.tx.GetContext(ctx, &info, `SELECT c.relkind::text AS kind, c.relrowsecurity AS rls,
+		(SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid`+opEq+`c.oid)::int AS policies,
+		(SELECT pg_catalog.count(*) FROM pg_catalog.pg_rewrite w WHERE w.ev_class`+opEq+`c.oid)::int AS rules,
+		ARRAY(SELECT a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+			FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid`+opEq+`a.atttypid
+			WHERE a.attrelid`+opEq+`c.oid AND a.attnum`+opGt+`0::pg_catalog.int2 AND NOT a.attisdropped
+				AND (y.typnamespace`+opNe+`'pg_catalog'::pg_catalog.regnamespace OR y.typtype`+opEq+`'d'::pg_catalog.char)
+			ORDER BY a.attnum) AS foreign_types
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid`+opEq+`c.relnamespace
+		WHERE n.nspname`+opEq+`$1::pg_catalog.name AND c.relname`+opEq+`$2::pg_catalog.name`, r.schema, table)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("table %q does not exist in schema %q", table, r.schema)
+	}
+	if err != nil {
+		return err
+	}
+	if info.Kind != "r" {
+		why := relkinds[info.Kind]
+		if why == "" {
+			why = "not a plain table (relkind " + strconv.Quote(info.Kind) + "): isis reads only plain tables"
+		}
+		return fmt.Errorf("%s is %s", table, why)
+	}
+	if info.RLS || info.Policies > 0 {
+		return fmt.Errorf("%s has row-level security: isis reads only tables without it (a policy can run code on SELECT); disable it and drop its policies, or copy the data to a plain table", table)
+	}
+	if info.Rules > 0 {
+		return fmt.Errorf("%s has rules (pg_rewrite): isis reads only tables without them (a rule can run code)", table)
+	}
+	if len(info.Foreign) > 0 {
+		name, typ, _ := strings.Cut(info.Foreign[0], " ")
+		return fmt.Errorf("%s.%s is of type %s, not a built-in type: isis reads only columns of PostgreSQL's own types (a domain or custom type can run code); ALTER it to a built-in type, e.g. text",
+			table, name, typ)
+	}
+	r.checked[table] = true
+	return nil
+}
+
 // detectSchema finds the user table (the one SimpleJWT's outstanding tokens
 // point at, else the one model in django_content_type whose table has
 // email, password and last_login columns), the profile table (a *_profile
 // table pointing at the users) and the geography tables it points at.
-func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, error) {
+func (r *reader) detectSchema(ctx context.Context, userTable string) (Schema, error) {
 	var s Schema
 	for _, t := range []struct {
 		name string
 		dst  *string
 	}{{"token_blacklist_outstandingtoken", &s.OutstandingTable}, {"token_blacklist_blacklistedtoken", &s.BlacklistedTable}} {
-		ok, err := tableExists(ctx, tx, t.name)
+		ok, err := r.tableExists(ctx, t.name)
 		if err != nil {
 			return s, err
 		}
@@ -140,14 +237,14 @@ func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, e
 		s.BlacklistedTable = ""
 	}
 	if userTable == "" && s.OutstandingTable != "" {
-		t, err := fkTarget(ctx, tx, s.OutstandingTable, "user_id")
+		t, err := r.fkTarget(ctx, s.OutstandingTable, "user_id")
 		if err != nil {
 			return s, err
 		}
 		userTable = t
 	}
 	if userTable == "" {
-		ok, err := tableExists(ctx, tx, "django_content_type")
+		ok, err := r.tableExists(ctx, "django_content_type")
 		if err != nil {
 			return s, err
 		}
@@ -158,13 +255,16 @@ func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, e
 			App   string `db:"app_label"`
 			Model string `db:"model"`
 		}
-		if err := tx.SelectContext(ctx, &models, `SELECT app_label, model FROM django_content_type ORDER BY app_label, model`); err != nil {
+		if err := r.checkTable(ctx, "django_content_type"); err != nil {
+			return s, err
+		}
+		if err := r.tx.SelectContext(ctx, &models, `SELECT app_label::text, model::text FROM `+r.rel("django_content_type")+` ORDER BY 1, 2`); err != nil {
 			return s, err
 		}
 		var found []string
 		for _, m := range models {
 			t := m.App + "_" + m.Model // Django's default db_table
-			cols, err := columns(ctx, tx, t)
+			cols, err := r.columns(ctx, t)
 			if err != nil {
 				return s, err
 			}
@@ -181,7 +281,7 @@ func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, e
 			return s, fmt.Errorf("several tables look like the user table (%s): name one with --user-table", strings.Join(found, ", "))
 		}
 	}
-	cols, err := columns(ctx, tx, userTable)
+	cols, err := r.columns(ctx, userTable)
 	if err != nil {
 		return s, err
 	}
@@ -197,13 +297,14 @@ func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, e
 
 	// The profile table: one table named *_profile whose user_id points at the users.
 	var profiles []string
-	err = tx.SelectContext(ctx, &profiles, `SELECT DISTINCT s.relname FROM pg_constraint c
-		JOIN pg_class s ON s.oid = c.conrelid
-		JOIN pg_class t ON t.oid = c.confrelid
-		JOIN pg_namespace n ON n.oid = s.relnamespace AND n.nspname = current_schema()
-		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-		WHERE c.contype = 'f' AND t.relname = $1 AND a.attname = 'user_id' AND s.relname LIKE '%\_profile'
-		ORDER BY 1`, userTable)
+	err = r.tx.SelectContext(ctx, &profiles, `SELECT DISTINCT s.relname::text FROM pg_catalog.pg_constraint c
+		JOIN pg_catalog.pg_class s ON s.oid`+opEq+`c.conrelid
+		JOIN pg_catalog.pg_class t ON t.oid`+opEq+`c.confrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid`+opEq+`s.relnamespace AND n.nspname`+opEq+`$1::pg_catalog.name
+		JOIN pg_catalog.pg_attribute a ON a.attrelid`+opEq+`c.conrelid AND a.attnum`+opEq+`c.conkey[1]
+		WHERE c.contype`+opEq+`'f'::pg_catalog.char AND t.relname`+opEq+`$2::pg_catalog.name AND a.attname`+opEq+`'user_id'::pg_catalog.name
+			AND s.relname::text OPERATOR(pg_catalog.~~) '%\_profile'::text
+		ORDER BY 1`, r.schema, userTable)
 	if err != nil {
 		return s, err
 	}
@@ -212,10 +313,10 @@ func detectSchema(ctx context.Context, tx *sqlx.Tx, userTable string) (Schema, e
 	}
 	if len(profiles) == 1 {
 		s.ProfileTable = profiles[0]
-		if s.DepartmentTable, err = fkTarget(ctx, tx, s.ProfileTable, "department_id"); err != nil {
+		if s.DepartmentTable, err = r.fkTarget(ctx, s.ProfileTable, "department_id"); err != nil {
 			return s, err
 		}
-		if s.MunicipalityTable, err = fkTarget(ctx, tx, s.ProfileTable, "municipality_id"); err != nil {
+		if s.MunicipalityTable, err = r.fkTarget(ctx, s.ProfileTable, "municipality_id"); err != nil {
 			return s, err
 		}
 	}
@@ -230,33 +331,64 @@ func col(cols map[string]bool, name, def string) string {
 	return def + " AS " + quote(name)
 }
 
-// read reads everything in one REPEATABLE READ snapshot.
+// read reads everything in one REPEATABLE READ, READ ONLY snapshot, with
+// search_path fixed to pg_catalog then the Django schema (the connection's
+// current schema), and only from tables checkTable finds plain.
 func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, progress func(string, ...any)) (*Source, error) {
 	tx, err := src.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+	var who struct {
+		Schema    sql.NullString `db:"schema"`
+		User      string         `db:"usr"`
+		Superuser bool           `db:"superuser"`
+	}
+	if err := tx.GetContext(ctx, &who, `SELECT pg_catalog.current_schema()::text AS schema, current_user::text AS usr,
+		COALESCE((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user), false) AS superuser`); err != nil {
 		return nil, err
 	}
-	schema, err := detectSchema(ctx, tx, userTable)
+	if !who.Schema.Valid {
+		return nil, errors.New("no schema on the search path of the Django database's connection (is it the right database?)")
+	}
+	r := &reader{tx: tx, schema: who.Schema.String, checked: map[string]bool{}}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('statement_timeout', '0', true)`,
+		"pg_catalog, "+quote(r.schema)+", pg_temp"); err != nil {
+		return nil, err
+	}
+	role := "role " + who.User
+	if who.Superuser {
+		role += " (a superuser: give the import a read-only role of its own, as isisctl import-django does)"
+	}
+	progress("source: schema %s, read-only, as %s", r.schema, role)
+	schema, err := r.detectSchema(ctx, userTable)
 	if err != nil {
 		return nil, err
+	}
+	// Every table the import reads, checked before any is read.
+	for _, t := range []string{schema.UserTable, schema.ProfileTable, schema.DepartmentTable, schema.MunicipalityTable,
+		schema.OutstandingTable, schema.BlacklistedTable} {
+		if t == "" {
+			continue
+		}
+		if err := r.checkTable(ctx, t); err != nil {
+			return nil, err
+		}
 	}
 	out := &Source{Schema: schema}
 	progress("source: users in %s, profiles in %s, geography in %s/%s, tokens in %s",
 		schema.UserTable, orNone(schema.ProfileTable), orNone(schema.DepartmentTable), orNone(schema.MunicipalityTable), orNone(schema.OutstandingTable))
 
-	cols, err := columns(ctx, tx, schema.UserTable)
+	cols, err := r.columns(ctx, schema.UserTable)
 	if err != nil {
 		return nil, err
 	}
 	q := `SELECT id, COALESCE(email, '') AS email, COALESCE(password, '') AS password, ` +
 		col(cols, "first_name", "''") + `, ` + col(cols, "last_name", "''") + `, ` +
 		col(cols, "is_staff", "false") + `, ` + col(cols, "is_superuser", "false") + `, ` +
-		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::timestamptz") + `, ` +
-		col(cols, "last_login", "NULL::timestamptz") + ` FROM ` + quote(schema.UserTable) + ` ORDER BY id`
+		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::pg_catalog.timestamptz") + `, ` +
+		col(cols, "last_login", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.UserTable) + ` ORDER BY id`
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", schema.UserTable, err)
@@ -274,40 +406,40 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	if out.UserSequence, err = nextID(ctx, tx, schema.UserTable); err != nil {
+	if out.UserSequence, err = r.nextID(ctx, schema.UserTable); err != nil {
 		return nil, err
 	}
 	progress("read %d users", len(out.Users))
 
 	if schema.DepartmentTable != "" {
-		if err := tx.SelectContext(ctx, &out.Departments, `SELECT code AS "code", '' AS "departmentcode", name AS "name" FROM `+
-			quote(schema.DepartmentTable)+` ORDER BY code`); err != nil {
+		if err := tx.SelectContext(ctx, &out.Departments, `SELECT code::text AS "code", '' AS "departmentcode", name::text AS "name" FROM `+
+			r.rel(schema.DepartmentTable)+` ORDER BY code`); err != nil {
 			return nil, fmt.Errorf("read %s: %w", schema.DepartmentTable, err)
 		}
 	}
 	if schema.MunicipalityTable != "" {
-		mc, err := columns(ctx, tx, schema.MunicipalityTable)
+		mc, err := r.columns(ctx, schema.MunicipalityTable)
 		if err != nil {
 			return nil, err
 		}
-		dept := "left(code, 2)" // a DANE code starts with its department's
+		dept := "pg_catalog.left(code::text, 2)" // a DANE code starts with its department's
 		if mc["department_id"] {
-			dept = "department_id"
+			dept = "department_id::text"
 		}
-		if err := tx.SelectContext(ctx, &out.Municipalities, `SELECT code AS "code", `+dept+` AS "departmentcode", name AS "name" FROM `+
-			quote(schema.MunicipalityTable)+` ORDER BY code`); err != nil {
+		if err := tx.SelectContext(ctx, &out.Municipalities, `SELECT code::text AS "code", `+dept+` AS "departmentcode", name::text AS "name" FROM `+
+			r.rel(schema.MunicipalityTable)+` ORDER BY code`); err != nil {
 			return nil, fmt.Errorf("read %s: %w", schema.MunicipalityTable, err)
 		}
 	}
 	if schema.ProfileTable != "" {
-		pc, err := columns(ctx, tx, schema.ProfileTable)
+		pc, err := r.columns(ctx, schema.ProfileTable)
 		if err != nil {
 			return nil, err
 		}
 		q := `SELECT id, user_id, ` + col(pc, "phone", "''") + `, ` + col(pc, "bio", "''") + `, ` +
-			col(pc, "birth_date", "NULL::date") + `, ` + col(pc, "department_id", "NULL::text") + `, ` +
-			col(pc, "municipality_id", "NULL::text") + `, ` + col(pc, "avatar", "''") + `, ` +
-			col(pc, "updated_at", "NULL::timestamptz") + ` FROM ` + quote(schema.ProfileTable) + ` ORDER BY id`
+			col(pc, "birth_date", "NULL::pg_catalog.date") + `, ` + col(pc, "department_id", "NULL::pg_catalog.text") + `, ` +
+			col(pc, "municipality_id", "NULL::pg_catalog.text") + `, ` + col(pc, "avatar", "''") + `, ` +
+			col(pc, "updated_at", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.ProfileTable) + ` ORDER BY id`
 		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", schema.ProfileTable, err)
@@ -325,20 +457,20 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 		if err := rows.Close(); err != nil {
 			return nil, err
 		}
-		if out.ProfileSequence, err = nextID(ctx, tx, schema.ProfileTable); err != nil {
+		if out.ProfileSequence, err = r.nextID(ctx, schema.ProfileTable); err != nil {
 			return nil, err
 		}
 		progress("read %d profiles, %d departments, %d municipalities", len(out.Profiles), len(out.Departments), len(out.Municipalities))
 	}
 	if schema.OutstandingTable != "" {
-		black := `NULL::timestamptz`
+		black := `NULL::pg_catalog.timestamptz`
 		join := ""
 		if schema.BlacklistedTable != "" {
 			black = `b.blacklisted_at`
-			join = ` LEFT JOIN ` + quote(schema.BlacklistedTable) + ` b ON b.token_id = o.id`
+			join = ` LEFT JOIN ` + r.rel(schema.BlacklistedTable) + ` b ON b.token_id` + opEq + `o.id`
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, `+black+
-			` FROM `+quote(schema.OutstandingTable)+` o`+join+` WHERE o.expires_at > $1 ORDER BY o.id`, now)
+			` FROM `+r.rel(schema.OutstandingTable)+` o`+join+` WHERE o.expires_at`+opGt+`$1::pg_catalog.timestamptz ORDER BY o.id`, now)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", schema.OutstandingTable, err)
 		}
@@ -353,7 +485,8 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 		if err := rows.Close(); err != nil {
 			return nil, err
 		}
-		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT count(*) FROM `+quote(schema.OutstandingTable)+` WHERE expires_at <= $1`, now); err != nil {
+		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT pg_catalog.count(*) FROM `+r.rel(schema.OutstandingTable)+
+			` WHERE expires_at`+opLe+`$1::pg_catalog.timestamptz`, now); err != nil {
 			return nil, err
 		}
 		progress("read %d live refresh tokens (%d expired ones left behind)", len(out.Tokens), out.ExpiredTokens)
@@ -364,22 +497,22 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 
 // nextID is the id Django's sequence for table.id would hand out next (0
 // when the column has no sequence).
-func nextID(ctx context.Context, tx *sqlx.Tx, table string) (int64, error) {
+func (r *reader) nextID(ctx context.Context, table string) (int64, error) {
 	var seq sql.NullString
-	if err := tx.GetContext(ctx, &seq, `SELECT pg_get_serial_sequence(quote_ident($1), 'id')`, table); err != nil || !seq.Valid {
+	if err := r.tx.GetContext(ctx, &seq, `SELECT pg_catalog.pg_get_serial_sequence($1, 'id')`, r.rel(table)); err != nil || !seq.Valid {
 		return 0, err
 	}
-	var r struct {
+	var v struct {
 		Last   int64 `db:"last_value"`
 		Called bool  `db:"is_called"`
 	}
-	if err := tx.GetContext(ctx, &r, `SELECT last_value, is_called FROM `+seq.String); err != nil {
+	if err := r.tx.GetContext(ctx, &v, `SELECT last_value, is_called FROM `+seq.String); err != nil {
 		return 0, err
 	}
-	if r.Called {
-		return r.Last + 1, nil
+	if v.Called {
+		return v.Last + 1, nil
 	}
-	return r.Last, nil
+	return v.Last, nil
 }
 
 func orNone(s string) string {

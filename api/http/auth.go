@@ -247,6 +247,13 @@ func (s *Server) handleTokenObtain(c echo.Context) error {
 		}
 		return err
 	}
+	if err := auth.CheckableHash(u.Password); err != nil && auth.UsablePassword(u.Password) {
+		// A stored hash isis refuses to compute (an imported one out of
+		// bounds, or malformed): a wrong password, in a wrong password's time.
+		s.Logger.Warn("password hash refused", "request_id", requestID(c), "user_id", u.ID, "problem", err.Error())
+		auth.CheckDummy(password)
+		return errBadCredentials()
+	}
 	ok, upgrade := auth.CheckPassword(password, u.Password)
 	if !ok || !u.IsActive {
 		return errBadCredentials()

@@ -18,16 +18,19 @@ import (
 
 func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var from, fromFile, fromDatabase, userTable, output string
-	var dryRun bool
+	var dryRun, merge bool
 	var headroom int64
 	cmd := &cobra.Command{
 		Use:   "import-django",
 		Short: "Import users, profiles, geography and refresh tokens from the old Django database (one transaction)",
 		Long: "Reads the Django database (--from DSN, --from-file PATH holding the DSN, or --from-database NAME on the\n" +
-			"server and with the credentials of DATABASE_*) and writes isis's tables in one transaction: users with the\n" +
+			"server and with the credentials of DATABASE_*, often a superuser: isisctl import-django gives the import a\n" +
+			"temporary read-only role instead) and writes isis's tables in one transaction: users with the\n" +
 			"same ids and password hashes, profiles, the departments and municipalities Django added, SimpleJWT's live\n" +
 			"outstanding and blacklisted refresh tokens. A second run writes only what changed on Django since; conflicts\n" +
-			"stop it before anything is written (exit 1), one per line with the old row's id.",
+			"stop it before anything is written (exit 1), one per line with the old row's id. The source is read in one\n" +
+			"read-only snapshot, with pg_catalog first on the search path, and only from plain tables without row-level\n" +
+			"security or rules whose columns are of PostgreSQL's own types: anything else (a view can run code) stops it.",
 		Example: "  isis import-django --from postgres://django@db.example.com/django --dry-run\n" +
 			"  isis import-django --from-database django --output json",
 		Args: cobra.NoArgs,
@@ -76,7 +79,7 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 			progress := func(format string, args ...any) {
 				fmt.Fprintf(stderr, "import-django: "+format+"\n", args...)
 			}
-			sum, err := djangoimport.Import(ctx, src.DB, m.DB.DB, djangoimport.Options{UserTable: userTable, DryRun: dryRun, Progress: progress, IDHeadroom: headroom})
+			sum, err := djangoimport.Import(ctx, src.DB, m.DB.DB, djangoimport.Options{UserTable: userTable, DryRun: dryRun, Merge: merge, Progress: progress, IDHeadroom: headroom})
 			if sum != nil {
 				if output == "json" {
 					json.NewEncoder(stdout).Encode(sum)
@@ -96,10 +99,11 @@ func newImportDjangoCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "the Django database: a PostgreSQL URL or key=value connection string (a command line is visible to other users: prefer --from-file)")
 	f.StringVar(&fromFile, "from-file", "", "a file holding the Django database's connection string (e.g. a Podman secret)")
-	f.StringVar(&fromDatabase, "from-database", "", "the Django database's name on isis's own PostgreSQL server (same host, user and password)")
+	f.StringVar(&fromDatabase, "from-database", "", "the Django database's name on isis's own PostgreSQL server (same host, and DATABASE_*'s user and password)")
 	f.StringVar(&userTable, "user-table", "", "Django's user table (default: found from SimpleJWT's tokens or django_content_type)")
 	f.Int64Var(&headroom, "id-headroom", 1000, "start isis's new ids this far past Django's next one (room for sign-ups Django takes during the switch)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the counts and the conflicts, write nothing")
+	f.BoolVar(&merge, "merge", false, "let a first import write into an isis that already has users of its own (refused without it)")
 	f.StringVarP(&output, "output", "o", "text", "summary format: text or json (progress goes to standard error)")
 	return cmd
 }

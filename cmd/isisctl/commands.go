@@ -18,12 +18,13 @@ import (
 )
 
 func cmdContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }
 
 // withPodman makes a RunE that loads the configuration, connects (in that
 // order, so a bad file is exit 2 before Podman is tried), and runs f with a
-// context that ends on SIGINT/SIGTERM.
+// context that ends on SIGINT, SIGTERM or SIGHUP (a closed terminal: what
+// the command made is cleaned up before it exits).
 func (f *factory) withPodman(run func(ctx, conn context.Context, c *ops.Config, args []string) error) func(*cobra.Command, []string) error {
 	return func(_ *cobra.Command, args []string) error {
 		ctx, cancel := cmdContext()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/isis-project/isis/ops"
 	"github.com/spf13/cobra"
@@ -27,6 +28,7 @@ func (s *importSource) flags(cmd *cobra.Command) {
 	fl.StringVar(&s.fromFile, "from-file", "", "a file holding the Django database's connection string")
 	fl.StringVar(&s.o.UserTable, "user-table", "", "Django's user table (default: found by the import)")
 	fl.StringVar(&s.tag, "tag", "", "image tag to run (default: the running backend's)")
+	fl.BoolVar(&s.o.Merge, "merge", false, "let a first import write into an isis that already has users of its own (refused without it)")
 }
 
 // resolve reads --from-file and checks the options (usage errors).
@@ -56,10 +58,12 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 		Use:   "import-django",
 		Short: "Import the old Django database into isis (isis import-django in a one-off container on the private network)",
 		Long: "Runs `isis import-django` in a one-off container of the backend image on the private network, against the\n" +
-			"Django database: --from-database NAME on the same PostgreSQL server (with the backend's own credentials,\n" +
-			"which stay in their Podman secret), or --from DSN / --from-file PATH elsewhere (the connection string goes\n" +
-			"to the container in a temporary Podman secret). One transaction: conflicts or an interruption leave isis as\n" +
-			"it was. Run it again to bring what changed on Django since (the final import of the cutover).",
+			"Django database: --from-database NAME on the same PostgreSQL server (read as isis_import_django, a temporary\n" +
+			"read-only role made for the import and dropped after it, never with the backend's own credentials), or --from\n" +
+			"DSN / --from-file PATH elsewhere (the connection string goes to the container in a temporary Podman secret).\n" +
+			"One transaction: conflicts or an interruption (SIGINT, SIGTERM, SIGHUP) leave isis as it was; what a killed\n" +
+			"run left behind (container, secret, role) is removed by the next one. Each run is in the audit trail. Run it\n" +
+			"again to bring what changed on Django since (the final import of the cutover).",
 		Example: "  isisctl import-django --from-database django --dry-run\n" +
 			"  isisctl import-django --from-database django\n" +
 			"  isisctl import-django --from-file /root/django-dsn --output json",
@@ -78,7 +82,9 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 				if f.output == "json" {
 					progress = func(l string) { fmt.Fprintln(f.io.ErrOut, l) }
 				}
+				start := time.Now()
 				r, err := ops.ImportDjango(ctx, conn, c, image, o, progress)
+				ops.AuditImport(conn, start, image, o, r, err)
 				if err != nil {
 					if r != nil {
 						f.printFailure(r)

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
 	"github.com/isis-project/isis/internal/djangotest"
@@ -52,6 +56,25 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	psql("isis", "CREATE DATABASE django")
 	psql("django", djangoDB)
+	psqlOut := func(db, sql string) string {
+		t.Helper()
+		out, err := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "isis", "-d", db, "-c", sql).CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// What an isisctl killed mid-import (SIGKILL) leaves behind: the job's
+	// container, the DSN's secret, the read-only role.
+	psql("django", `CREATE ROLE isis_import_django LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO isis_import_django`)
+	if out, err := exec.Command("podman", "--url", e.url, "create", "--name", "isis-e2e-import-django", "localhost/isis-postgres-test:15", "sleep", "600").CombinedOutput(); err != nil {
+		t.Fatalf("podman create: %v\n%s", err, out)
+	}
+	leftSecret := exec.Command("podman", "--url", e.url, "secret", "create", ops.ImportSourceSecret, "-")
+	leftSecret.Stdin = strings.NewReader("host=elsewhere password=old")
+	if out, err := leftSecret.CombinedOutput(); err != nil {
+		t.Fatalf("podman secret create: %v\n%s", err, out)
+	}
 
 	// JSON: the summary alone on standard output, progress on standard error.
 	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", e.url, "import-django", "--from-database", "django", "--dry-run", "-o", "json")
@@ -69,8 +92,19 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || !r.Summary.DryRun || r.Summary.Users.Created != 2 {
 		t.Errorf("dry run JSON: %v %s", err, stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "import-django: read 2 users") {
-		t.Errorf("dry run progress: %q", stderr.String())
+	for _, want := range []string{"import-django: read 2 users",
+		"isisctl: removed the container isis-e2e-import-django an interrupted import left behind",
+		"isisctl: removed the secret " + ops.ImportSourceSecret + " an interrupted import left behind",
+		"isisctl: dropped the role isis_import_django an interrupted import left behind",
+		// The job read Django's database as the temporary role, not as isis's superuser.
+		"import-django: source: schema public, read-only, as role isis_import_django\n",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("dry run progress: no %q in\n%s", want, stderr.String())
+		}
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("the import's role is still there after the dry run: %s", n)
 	}
 	if status, body := e.post("/api/token/", `{"email":"ana@example.com","password":"lètmein"}`); status != 401 {
 		t.Errorf("the dry run imported: login %d %s", status, body)
@@ -98,6 +132,9 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
 		t.Errorf("secret %s left behind", ops.ImportSourceSecret)
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("the import's role left behind: %s", n)
 	}
 	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
 		t.Errorf("the import container was left behind")
@@ -129,10 +166,95 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 		t.Errorf("cutover without --switch: exit %d\n%s", code, out)
 	}
 
+	// A SIGHUP (the terminal closed) while the job waits on Django's users
+	// table: isisctl stops, and removes the job, the secret and the role.
+	locker := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "psql", "-U", "isis", "-d", "django",
+		"-c", "BEGIN; LOCK TABLE accounts_user IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)")
+	if err := locker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Process.Kill()
+	for i := 0; psqlOut("django", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'accounts_user'::regclass") != "1"; i++ {
+		if i == 100 {
+			t.Fatal("the lock was not taken")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hup := exec.Command(filepath.Join(e.bin, "isisctl"), "--config", e.config, "--url", e.url, "import-django", "--from-database", "django", "--dry-run")
+	pr, pw := io.Pipe()
+	hup.Stdout, hup.Stderr = pw, pw
+	if err := hup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var hupOut strings.Builder
+	reading, outDone := make(chan bool, 1), make(chan bool)
+	go func() {
+		defer close(outDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			hupOut.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "import-django: source: users in accounts_user") {
+				select {
+				case reading <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-reading:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the import never started reading")
+	}
+	time.Sleep(500 * time.Millisecond)
+	hup.Process.Signal(syscall.SIGHUP)
+	hupErr := hup.Wait()
+	pw.Close()
+	<-outDone
+	locker.Process.Kill()
+	psqlOut("django", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()")
+	if hupErr == nil || !strings.Contains(hupOut.String(), "import-django interrupted") {
+		t.Errorf("SIGHUP: %v\n%s", hupErr, hupOut.String())
+	}
+	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
+		t.Errorf("SIGHUP: secret %s left behind", ops.ImportSourceSecret)
+	}
+	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
+		t.Errorf("SIGHUP: the import container was left behind")
+	}
+	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
+		t.Errorf("SIGHUP: the import's role left behind: %s", n)
+	}
+
 	psql("django", `INSERT INTO accounts_user (password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined)
 		VALUES ('md5$salt$0123456789abcdef0123456789abcdef', false, 'md5@example.com', '', '', false, true, now())`)
 	out, code = e.isisctl("import-django", "--from-database", "django")
 	if code != 1 || !strings.Contains(out, `accounts_user id=4: password: password hash algorithm "md5" is not supported`) {
 		t.Errorf("conflict: exit %d\n%s", code, out)
+	}
+
+	// Every import and cutover is in the audit trail, with its result.
+	audit, err := ops.ReadAudit(conn, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, a := range audit {
+		if a.Action == "import-django" || a.Action == "cutover" {
+			trail = append(trail, a.Action+" "+a.Result+": "+a.Detail)
+		}
+	}
+	all := strings.Join(trail, "\n")
+	for _, want := range []string{
+		"import-django ok: dry run, from database django as isis_import_django; users 2 created 0 updated",
+		"import-django ok: from database django as isis_import_django; users 2 created 0 updated, profiles 1 created 0 updated, refresh tokens 1, blacklisted 1: ",
+		"import-django ok: from a connection string (--from/--from-file); users 0 created 0 updated",
+		"cutover ok: from database django as isis_import_django; ",
+		"cutover failed: from database django as isis_import_django; ",
+		"import-django conflicts: from database django as isis_import_django; ",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit trail: no %q in\n%s", want, all)
+		}
 	}
 }
