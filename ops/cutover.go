@@ -36,7 +36,7 @@ type CutoverOptions struct {
 }
 
 // CutoverSteps are the steps of a cutover, in order (the command's help
-// and the README list them from here).
+// and docs/cutover.md list them from here).
 var CutoverSteps = []struct{ Name, Summary string }{
 	{"check", "a dry-run import: Django's data fits isis (no conflicts)"},
 	{"import", "the catch-up import, while Django still serves"},
@@ -154,7 +154,7 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 	}
 	r.Switched = true
 	after := func(err error) error {
-		return fmt.Errorf("%w (the proxy points at isis; to go back, point it at Django again: README, The way back)", err)
+		return fmt.Errorf("%w (the proxy points at isis; to go back, point it at Django again: docs/cutover.md, The way back)", err)
 	}
 	if err := run(4, func() (string, error) {
 		total := 0

@@ -176,7 +176,7 @@ const (
 	kubePostgresPort = 5432
 )
 
-// Backend resources, sized from the measurements in the README: 51 MB peak
+// Backend resources, sized from the measurements in docs/performance.md: 51 MB peak
 // RSS at 64 connections; an avatar upload decodes up to MAX_IMAGE_PIXELS
 // (16 Mpx, 64 MiB) on top, so the limit leaves room for two at once and
 // GOMEMLIMIT makes the collector work harder before the limit is reached.
@@ -623,7 +623,7 @@ func storageClass(c *Config) *string {
 func ptr[T any](v T) *T { return &v }
 
 const kubeHeader = "# Rendered by `isisctl render --kube` from isisctl.yaml. Holds no secret values:\n" +
-	"# the Secrets it names are created apart (see README, \"From one host to Kubernetes\").\n"
+	"# the Secrets it names are created apart (see docs/kubernetes.md).\n"
 
 // RenderKube renders the deployment as Kubernetes manifests and a
 // kustomization.yaml, from the same specification as the quadlet units, and

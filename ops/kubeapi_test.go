@@ -184,7 +184,7 @@ current-context: test
 		t.Logf("%s, server dry run:\n%s", name, out)
 	}
 
-	// The README's sequence, for real (but the wait for the Jobs: no node
+	// docs/kubernetes.md's sequence, for real (but the wait for the Jobs: no node
 	// runs them): Secrets, the database and the Jobs, then the rollout.
 	golden := filepath.Join("testdata", "kube", "podman-like")
 	must("create", "secret", "generic", "isis-secret-key", "--from-literal=value=kube-test-secret-key-0123456789-abcdefghijklmnop")

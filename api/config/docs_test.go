@@ -6,9 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/isis-project/isis/internal/doctest"
 )
 
-// TestDocsSettings: the README's Settings table names every setting the
+// TestDocsSettings: the settings table of docs/settings.md names every setting the
 // server reads (those Load reads in config.go), and no setting that does not
 // exist.
 func TestDocsSettings(t *testing.T) {
@@ -26,17 +28,8 @@ func TestDocsSettings(t *testing.T) {
 	if len(settings) < 40 {
 		t.Fatalf("only %d settings found in the source: did the way they are read change?", len(settings))
 	}
-	readme := read("../../README.md")
-	i := strings.Index(readme, "\n## Settings\n")
-	if i < 0 {
-		t.Fatal("README.md has no Settings section")
-	}
-	section := readme[i+1:]
-	if j := strings.Index(section[3:], "\n## "); j >= 0 {
-		section = section[:j+3]
-	}
 	documented := map[string]bool{}
-	for _, line := range strings.Split(section, "\n") {
+	for _, line := range doctest.Section(t, "../../docs/settings.md", "## Environment variables") {
 		if !strings.HasPrefix(line, "| `") {
 			continue
 		}
@@ -47,12 +40,12 @@ func TestDocsSettings(t *testing.T) {
 	}
 	for s := range settings {
 		if !documented[s] {
-			t.Errorf("setting %s is not in the README's Settings table", s)
+			t.Errorf("setting %s is not in docs/settings.md's table", s)
 		}
 	}
 	for s := range documented {
 		if !settings[s] {
-			t.Errorf("the README's Settings table names %s, which the server does not read", s)
+			t.Errorf("docs/settings.md's table names %s, which the server does not read", s)
 		}
 	}
 }

@@ -51,7 +51,7 @@ func rawRequest(t *testing.T, addr, head string) (*http.Response, []byte) {
 // (tabs and bytes over 0x7f in Authorization, a Host that is not a
 // host[:port]) get the JSON error envelope; the ones net/http refuses itself
 // (control characters, a Host it cannot parse) get its plain "400 Bad
-// Request", as the README's security section says, and never reach a handler
+// Request", as docs/security.md says, and never reach a handler
 // or the access log.
 func TestMalformedHeaders(t *testing.T) {
 	addr, logs := rawServer(t, map[string]string{"ALLOWED_HOSTS": "api.example.com,[::1]"})

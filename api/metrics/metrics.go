@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metric names (README, Metrics). The pool's are client_golang's
+// Metric names (docs/server.md, Metrics). The pool's are client_golang's
 // go_sql_* with db_name="isis".
 const (
 	RequestsTotal   = "isis_http_requests_total"

@@ -17,13 +17,13 @@ type cutoverOptions struct {
 }
 
 // newCutoverCmd makes `cutover`: the runbook's switch from Django to isis
-// as one command (README, Cutover from Django).
+// as one command (docs/cutover.md).
 func newCutoverCmd(f *factory) *cobra.Command {
 	opts := &cutoverOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "cutover",
 		Short: "Switch from the Django system to isis: import, point the proxy at isis, import what changed, verify",
-		Long: "The cutover of the README's runbook as one command, once isis is deployed beside Django and an\n" +
+		Long: "The cutover of docs/cutover.md's runbook as one command, once isis is deployed beside Django and an\n" +
 			"import-django has been rehearsed:\n\n" + ops.CutoverHelp() +
 			"\nUntil the --switch command succeeds nothing changes for users (Django serves). The command runs with\n" +
 			"sh -c on this machine and must point the reverse proxy at isis and reload it. Nobody is logged out:\n" +
@@ -72,7 +72,7 @@ func cutoverRun(ctx, conn context.Context, c *ops.Config, opts *cutoverOptions) 
 		return err
 	}
 	f.print(r, func(w io.Writer) {
-		fmt.Fprintf(w, "Switched to isis (%s). The way back: point the proxy at Django again (README, The way back).\n", image)
+		fmt.Fprintf(w, "Switched to isis (%s). The way back: point the proxy at Django again (docs/cutover.md, The way back).\n", image)
 	})
 	return nil
 }

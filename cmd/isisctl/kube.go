@@ -91,7 +91,7 @@ func renderKube(f *factory, c *ops.Config, out, image, from string, allow bool) 
 			fmt.Fprintf(w, "%s\n", filepath.Join(out, fl.Name))
 		}
 		fmt.Fprintf(w, "Image: %s (%s)\n", image, from)
-		fmt.Fprintf(w, "Checked against the Kubernetes API types. Create the Secrets, then: kubectl apply -k %s (README: \"From one host to Kubernetes\").\n", out)
+		fmt.Fprintf(w, "Checked against the Kubernetes API types. Create the Secrets, then: kubectl apply -k %s (docs/kubernetes.md).\n", out)
 	})
 	return nil
 }
