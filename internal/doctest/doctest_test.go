@@ -1,0 +1,87 @@
+package doctest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestAnchors(t *testing.T) {
+	md := "# Security\n## Client address, scheme and host\n### `isisctl` and *you*\n## Notes\n## Notes\n" +
+		"```sh\n# not a heading\n```\n"
+	got := Anchors(md)
+	for _, want := range []string{"security", "client-address-scheme-and-host", "isisctl-and-you", "notes", "notes-1"} {
+		if !got[want] {
+			t.Errorf("no anchor %q in %v", want, got)
+		}
+	}
+	if got["not-a-heading"] {
+		t.Error("a comment in a code block became a heading")
+	}
+}
+
+// TestBrokenLinks: each kind of broken link is named, with its line; the
+// good ones and the links of code blocks are not.
+func TestBrokenLinks(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "docs"), 0o755)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("docs/a.md", "# A\n## Way back\n")
+	write("README.md", "# R\n## Here\n"+
+		"[ok](docs/a.md) [ok](docs/a.md#way-back) [ok](#here) [ok](docs) [web](https://example.com/x.md)\n"+
+		"[gone](docs/gone.md)\n"+
+		"[moved](docs/a.md#the-way-back)\n"+
+		"[self](#there)\n"+
+		"[old](README.md#cutover-from-django)\n"+
+		"```\n[code](nowhere.md)\n```\n")
+	broken, err := BrokenLinks(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{":4: docs/gone.md: no such file", ":5: docs/a.md#the-way-back:", ":6: #there:", ":7: README.md#cutover-from-django:"}
+	if len(broken) != len(want) {
+		t.Fatalf("broken links %q, want %d", broken, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(broken[i], w) {
+			t.Errorf("broken link %d is %q, want %q in it", i, broken[i], w)
+		}
+	}
+}
+
+// TestRepositoryDocs: the README is the door, not the manual: at most 250
+// lines, linking every page of docs/; no relative link of the README or of
+// docs/ is broken (a moved section leaves no dangling link behind).
+func TestRepositoryDocs(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(readme), "\n"); n > 250 {
+		t.Errorf("README.md has %d lines; keep it under 250 and move the manual to docs/", n)
+	}
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(pages) < 3 {
+		t.Fatalf("docs pages %v (%v)", pages, err)
+	}
+	doc := strings.Join(Section(t, "../../README.md", "## Documentation"), "\n")
+	for _, p := range pages {
+		if !strings.Contains(doc, "](docs/"+filepath.Base(p)+")") {
+			t.Errorf("README.md's Documentation list does not link docs/%s", filepath.Base(p))
+		}
+	}
+	for _, p := range append(pages, "../../README.md") {
+		broken, err := BrokenLinks(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range broken {
+			t.Error(b)
+		}
+	}
+}
