@@ -18,7 +18,7 @@ const singleRoleCommit = "ac120a8ab84fc3c719dc71df5c7115cf664aa5f9"
 func oldIsisctl(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if b, err := exec.Command("sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
+	if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
 		t.Fatalf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
 	}
 	bin := filepath.Join(dir, "isisctl-single-role")
