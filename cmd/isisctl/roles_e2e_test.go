@@ -14,14 +14,19 @@ import (
 // run everything as postgres.user, the server's bootstrap superuser.
 const singleRoleCommit = "ac120a8ab84fc3c719dc71df5c7115cf664aa5f9"
 
-// oldIsisctl builds isisctl at singleRoleCommit from this repository.
-func oldIsisctl(t *testing.T) string {
+// oldIsisctl builds isisctl at singleRoleCommit from this repository, with
+// the e2e isis binary (isisBin) beside it for its image builds.
+func oldIsisctl(t *testing.T, isisBin string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
 		t.Fatalf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
 	}
-	bin := filepath.Join(dir, "isisctl-single-role")
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	if b, err := exec.Command("cp", isisBin, filepath.Join(dir, "bin", "isis")).CombinedOutput(); err != nil {
+		t.Fatalf("cp isis: %v %s", err, b)
+	}
+	bin := filepath.Join(dir, "bin", "isisctl")
 	cmd := exec.Command("go", "build", "-tags", buildTags, "-o", bin, "./cmd/isisctl")
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -39,7 +44,7 @@ func oldIsisctl(t *testing.T) string {
 // LISTEN/NOTIFY, createsuperuser, flushexpiredtokens) works as it.
 func TestRolesUpgrade(t *testing.T) {
 	e := newE2E(t, 3043, "")
-	old := oldIsisctl(t)
+	old := oldIsisctl(t, filepath.Join(e.bin, "isis"))
 	e.cleanup()
 	t.Cleanup(e.cleanup)
 	exec.Command("podman", "--url", e.url, "secret", "rm", "isis-database-owner-password", "isis-database-app-password").Run()
