@@ -111,6 +111,12 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 	if progress == nil {
 		progress = func(string) {}
 	}
+	if o.FromDatabase != "" {
+		// The job runs as the owner role: it reads the source read-only.
+		if err := GrantImportSource(conn, c, o.FromDatabase); err != nil {
+			return nil, err
+		}
+	}
 	if o.FromDSN != "" {
 		_ = secrets.Remove(conn, ImportSourceSecret)
 		if _, err := secrets.Create(conn, stringsReader(o.FromDSN), new(secrets.CreateOptions).WithName(ImportSourceSecret).

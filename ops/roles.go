@@ -196,3 +196,25 @@ const runScript = `printf '%s' "$2" | psql -X -q -v ON_ERROR_STOP=1 -v db="$1" -
 func rolesMissing(c *Config, err error) error {
 	return fmt.Errorf("the database roles %s and %s are not set up (%v): isisctl deploy or isisctl up creates them", c.OwnerRole(), c.AppRole(), err)
 }
+
+// GrantImportSource lets the owner role read the Django database db on the
+// same server (the import job runs as it, not as the superuser): CONNECT,
+// and SELECT on the tables and sequences of its schema public. Catalog grants only,
+// by the superuser; nothing of db's content runs.
+func GrantImportSource(conn context.Context, c *Config, db string) error {
+	if db == c.Postgres.Database {
+		return fmt.Errorf("--from-database %s is the application's own database", db)
+	}
+	h, err := startPgHelper(conn, c, "grant")
+	if err != nil {
+		return err
+	}
+	defer h.remove()
+	owner := quoteIdent(c.OwnerRole())
+	script := "SET search_path = pg_catalog, pg_temp;\nGRANT CONNECT ON DATABASE :\"db\" TO " + owner + ";\nGRANT USAGE ON SCHEMA public TO " + owner +
+		";\nGRANT SELECT ON ALL TABLES IN SCHEMA public TO " + owner + ";\nGRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO " + owner + ";\n"
+	if _, err := h.sh(runScript, db, script); err != nil {
+		return fmt.Errorf("let %s read database %s: %w", c.OwnerRole(), db, err)
+	}
+	return nil
+}
