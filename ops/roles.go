@@ -79,6 +79,9 @@ func (c *Config) rolesSQL() string {
 	owner, app, db := c.OwnerRole(), c.AppRole(), c.Postgres.Database
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set ON_ERROR_STOP 1\nSET search_path = pg_catalog, pg_temp;\n")
+	// The passwords go to the server in ALTER ROLE: keep that statement out
+	// of the server's log whatever log_statement says, failed or not.
+	fmt.Fprintf(&b, "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\nSET log_min_duration_statement = -1;\n")
 	fmt.Fprintf(&b, "\\set owner_pw `cat %s`\n\\set app_pw `cat %s`\n", roleSecretPath(OwnerPasswordName), roleSecretPath(AppPasswordName))
 	for _, r := range []string{owner, app} {
 		fmt.Fprintf(&b, "SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) AS missing \\gset\n\\if :missing\nCREATE ROLE %s;\n\\endif\n",

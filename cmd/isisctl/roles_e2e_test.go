@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -64,6 +67,10 @@ func TestRolesUpgrade(t *testing.T) {
 		t.Fatalf("the single-role deployment's users table is owned by %q, want isis", got)
 	}
 	users := e.psqlE2E("isis", "SELECT string_agg(u::text, ';' ORDER BY id) FROM users u")
+	// The server logs every statement from now on: the roles' passwords
+	// must not be in its log.
+	e.psqlE2E("postgres", "ALTER SYSTEM SET log_statement = 'all'")
+	e.psqlE2E("postgres", "SELECT pg_reload_conf()")
 
 	start := time.Now()
 	out, code := e.isisctl("deploy")
@@ -73,6 +80,20 @@ func TestRolesUpgrade(t *testing.T) {
 	t.Logf("upgrade deploy: %s", time.Since(start).Round(time.Millisecond))
 	if got := e.psqlE2E("isis", "SELECT string_agg(u::text, ';' ORDER BY id) FROM users u"); got != users {
 		t.Errorf("users after the upgrade:\n%s\nwant\n%s", got, users)
+	}
+	// The application role's password (HMAC-SHA256 of the database
+	// password) logs in, and is nowhere in the server's log, which logged
+	// the statements around it.
+	m := hmac.New(sha256.New, []byte("e2e-database-password"))
+	m.Write([]byte("isis database application role password v1"))
+	appPW := hex.EncodeToString(m.Sum(nil))
+	if b, err := exec.Command("podman", "--url", e.url, "exec", "-e", "PGPASSWORD="+appPW, "pg-e2e", "psql", "-X", "-h", "127.0.0.1", "-U", "isis_app", "-d", "isis",
+		"-Atc", "SELECT current_user").CombinedOutput(); err != nil || strings.TrimSpace(string(b)) != "isis_app" {
+		t.Errorf("log in as isis_app with the derived password: %v %s", err, b)
+	}
+	logs, _ := exec.Command("podman", "--url", e.url, "logs", "pg-e2e").CombinedOutput()
+	if !strings.Contains(string(logs), "statement: ") || strings.Contains(string(logs), appPW) || strings.Contains(string(logs), "PASSWORD") {
+		t.Errorf("the server's log (statement logging on: %v) holds a role's password", strings.Contains(string(logs), "statement: "))
 	}
 	// The roles: no attribute beyond LOGIN, no membership.
 	if got := e.psqlE2E("postgres", `SELECT string_agg(rolname || ':' || rolsuper || rolcreaterole || rolcreatedb || rolreplication || rolbypassrls || rolcanlogin, ' ' ORDER BY rolname)
