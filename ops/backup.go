@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,34 @@ type BackupManifest struct {
 	Dump     string           `json:"dump"`       // the dump's file name
 	Size     int64            `json:"size"`
 	SHA256   string           `json:"sha256"`
+	// ServerID is the database server's system identifier (pg_control_system():
+	// made by initdb, kept across restarts and upgrades of the container,
+	// different on every other server). A restore refuses a backup of
+	// another server unless --allow-foreign.
+	ServerID string `json:"server_id,omitempty"`
+	// HMAC authenticates everything above (HMAC-SHA256, hex) with a key
+	// derived from the superuser's password, which the backend never holds.
+	HMAC string `json:"hmac,omitempty"`
+}
+
+// manifestMAC is the HMAC of the manifest's content (every field but HMAC).
+func (m *BackupManifest) manifestMAC(key string) string {
+	c := *m
+	c.HMAC = ""
+	b, _ := json.Marshal(c)
+	h := hmac.New(sha256.New, []byte(key))
+	h.Write([]byte("isis backup manifest\n"))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serverID is the database server's system identifier.
+func (h *pgHelper) serverID() (string, error) {
+	out, err := h.psql("postgres", "SELECT system_identifier FROM pg_control_system()")
+	if err != nil {
+		return "", fmt.Errorf("the database server's system identifier: %w", err)
+	}
+	return strings.TrimSpace(out), nil
 }
 
 // BackupResult is what `isisctl backup` reports.
@@ -83,12 +112,24 @@ func Backup(ctx, conn context.Context, c *Config, progress func(string)) (*Backu
 		return nil, err
 	}
 	defer h.remove()
+	if h.owner == "" {
+		return nil, rolesMissing(c, errNoOwnerRole)
+	}
+	key, err := c.manifestKey()
+	if err != nil {
+		return nil, err
+	}
+	if m.ServerID, err = h.serverID(); err != nil {
+		return nil, err
+	}
 	if v, err := h.sh(`pg_dump --version`); err == nil {
 		m.PgDump = strings.TrimSpace(v)
 	}
 	tmp := "/tmp/" + m.Dump
 	progress(fmt.Sprintf("pg_dump %s on %s", c.Postgres.Database, c.Postgres.Name))
-	if _, err := h.sh(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
+	// As the owner role, which owns every object: no superuser reads the
+	// application's data.
+	if _, err := h.shOwner(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
 		return nil, fmt.Errorf("pg_dump: %w", err)
 	}
 	progress("reading the dump back with pg_restore")
@@ -128,6 +169,7 @@ func Backup(ctx, conn context.Context, c *Config, progress func(string)) (*Backu
 		return nil, err
 	}
 	m.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	m.HMAC = m.manifestMAC(key)
 	b, _ := json.MarshalIndent(m, "", "  ")
 	b = append(b, '\n')
 	if err := store.Put(ctx, name+".json", strings.NewReader(string(b)), int64(len(b))); err != nil {

@@ -324,6 +324,9 @@ func (c *Config) Validate() error {
 			return bad(key, "%q is not a valid name (letters, digits, _ . -)", v)
 		}
 	}
+	if n := len(c.Postgres.User) + len(ownerRoleSuffix); n > 63 {
+		return bad("postgres.user", "%q is too long: the owner role %s%s would have %d bytes, PostgreSQL allows 63", c.Postgres.User, c.Postgres.User, ownerRoleSuffix, n)
+	}
 	if c.Network == c.EgressNetwork {
 		return bad("egress_network", "must differ from network")
 	}

@@ -40,6 +40,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"domain: a.b\nbackend:\n  env:\n    lower: x\n", "key backend.env.lower:"},
 		{"domain: a.b\npostgres:\n  data: rel/path\n", "key postgres.data:"},
 		{"domain: a.b\nsecrets:\n  secret_key: x\n  secret_key_file: /y\n", "key secrets.secret_key: set either"},
+		{"domain: a.b\npostgres:\n  user: " + strings.Repeat("u", 58) + "\n", "key postgres.user: \"" + strings.Repeat("u", 58) + "\" is too long: the owner role"},
 	} {
 		_, err := LoadConfig(writeYAML(t, tc.body), true, noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

@@ -199,6 +199,9 @@ func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResu
 	if r.Postgres, err = EnsurePostgres(ctx, conn, c); err != nil {
 		return r, err
 	}
+	if _, err := EnsureRoles(conn, c); err != nil {
+		return r, err
+	}
 	r.Backend, r.Previous, err = EnsureBackend(ctx, conn, c, image, !local)
 	return r, err
 }
@@ -209,6 +212,14 @@ func oneOff(conn context.Context, c *Config, image, name string, args ...string)
 	if err != nil {
 		return nil, err
 	}
+	c.asJob(spec, name, args...)
+	return spec, nil
+}
+
+// asJob makes a backend spec the one-off job running args: on the private
+// network only, nothing published, run once, connected as the owner role
+// (jobs migrate, import, check the migrations: they own the schema).
+func (c *Config) asJob(spec *ContainerSpec, name string, args ...string) {
 	spec.Name = name
 	spec.Publish = nil
 	spec.Networks = []string{c.Network}
@@ -216,7 +227,7 @@ func oneOff(conn context.Context, c *Config, image, name string, args ...string)
 	spec.Restart = "" // runs once
 	spec.Command = args
 	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
-	return spec, nil
+	spec.withDatabaseRole(c.OwnerRole(), OwnerPasswordName)
 }
 
 // RunJob runs `isis ARGS` in a one-off container of image on the private

@@ -78,7 +78,7 @@ var DeploySteps = []DeployStep{
 	{Name: "network", Summary: "create the private and egress networks if missing", Plan: planNetwork, Run: stepNetwork},
 	{Name: "secrets", Summary: "create the missing Podman secrets", Run: stepSecrets},
 	{Name: "render", Summary: "render the quadlet units and check them with Podman's quadlet code", Run: stepRender},
-	{Name: "migrate", Summary: "migrate with the new image in a one-off container, before anything is replaced (a database backup first, when backup.dir or backup.s3_prefix is set and migrations are pending)", Plan: planMigrate, Run: stepMigrate},
+	{Name: "migrate", Summary: "create or maintain the database's owner and application roles, then migrate with the new image in a one-off container as the owner role, before anything is replaced (a database backup first, when backup.dir or backup.s3_prefix is set and migrations are pending)", Plan: planMigrate, Run: stepMigrate},
 	{Name: "up", Summary: "replace slot B, prove it, then drain and replace slot A (gapless)", Plan: planUp, Run: stepUp, Undo: undoUp},
 	{Name: "wait healthy", Summary: "both slots healthy", Run: stepWaitHealthy},
 	{Name: "collectstatic", Summary: "sync the static files", Run: stepCollectstatic},
@@ -265,6 +265,11 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	pg, err := EnsurePostgres(d.ctx, d.conn, d.c)
 	if err != nil {
 		return "", "", fmt.Errorf("postgres: %w", err)
+	}
+	// The owner and application roles, before anything connects as them
+	// (a deployment from before them is converted here).
+	if _, err := EnsureRoles(d.conn, d.c); err != nil {
+		return "", "", err
 	}
 	// A deploy that changes nothing runs no job: the backend already runs
 	// this image and says no migration is pending.

@@ -26,7 +26,7 @@ func TestImportDjangoJob(t *testing.T) {
 			c := exampleConfig()
 			// What oneOff makes of the backend's spec (see RunJob), then the import's additions.
 			spec := c.BackendSpec("localhost/isis-backend:c0ffee")
-			spec.Networks, spec.Command = []string{c.Network}, importDjangoArgs(tc.o)
+			c.asJob(spec, "isis-backend-import-django", importDjangoArgs(tc.o)...)
 			withImportSource(spec, c, tc.o)
 			job := struct {
 				Command  []string    `json:"command"`

@@ -473,7 +473,7 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 			return nil, c.keyError("kube.trusted_proxies", msg)
 		}
 	}
-	be := c.BackendSpec(o.Image)
+	be := c.kubeBackendSpec(o.Image)
 	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {
 		return nil, &ConfigError{File: c.File, Key: "backend.env.THROTTLE_STORE",
 			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
@@ -534,7 +534,7 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		},
 	})
 	for _, job := range []string{"migrate", "collectstatic"} {
-		spec := c.BackendSpec(o.Image)
+		spec := c.kubeBackendSpec(o.Image)
 		spec.Command = []string{job}
 		spec.Health = nil
 		add(job+"-job.yaml", &batchv1.Job{
@@ -712,4 +712,13 @@ func secretVolumes(spec *ContainerSpec, ctr *corev1.Container, mode int32) []cor
 		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: s.Name, MountPath: kubeSecretsDir + "/" + s.Target, ReadOnly: true})
 	}
 	return vols
+}
+
+// kubeBackendSpec is the backend spec on Kubernetes: one database role
+// (postgres.user with secrets.database_password) for now; the owner and
+// application roles are the Podman path's (see docs/operations.md).
+func (c *Config) kubeBackendSpec(image string) *ContainerSpec {
+	s := c.BackendSpec(image)
+	s.withDatabaseRole(c.Postgres.User, DatabasePasswordName)
+	return s
 }

@@ -100,7 +100,7 @@ func TestRenderKubeGolden(t *testing.T) {
 func TestKubeOneSource(t *testing.T) {
 	c := customConfig()
 	c.Backend.Env["THROTTLE_STORE"] = "postgres"
-	spec := c.BackendSpec("localhost/isis-backend:abc")
+	spec := c.kubeBackendSpec("localhost/isis-backend:abc")
 	objs, err := KubeObjects(c, KubeOptions{Image: "localhost/isis-backend:abc"})
 	if err != nil {
 		t.Fatal(err)

@@ -94,18 +94,24 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 	if err != nil {
 		return nil, err
 	}
-	var out []*SecretResult
+	// The database roles' passwords (derived: no key of their own), after
+	// the configured secrets.
+	type item struct{ name, value string }
+	var items []item
 	for _, def := range secretTable {
-		name := def.Name
-		v, ok := values[name]
-		if !ok {
-			continue
+		if v, ok := values[def.Name]; ok {
+			items = append(items, item{def.Name, v})
 		}
-		// secrets.Exists needs Podman 5's exists endpoint; Inspect works on 4.x too.
-		_, err := secrets.Inspect(conn, name, nil)
-		exists := err == nil
-		if err != nil && !isNotFound(err) {
-			return nil, fmt.Errorf("check secret %q: %w", name, err)
+	}
+	for _, d := range derivedSecrets {
+		items = append(items, item{d.Name, deriveKey(values[DatabasePasswordName], d.label)})
+	}
+	var out []*SecretResult
+	for _, it := range items {
+		name, v := it.name, it.value
+		exists, err := secretExists(conn, name)
+		if err != nil {
+			return nil, err
 		}
 		res := &SecretResult{Name: name}
 		if exists && !rotate {
@@ -127,6 +133,16 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// secretExists reports whether the Podman secret name exists.
+func secretExists(conn context.Context, name string) (bool, error) {
+	// secrets.Exists needs Podman 5's exists endpoint; Inspect works on 4.x too.
+	_, err := secrets.Inspect(conn, name, nil)
+	if err != nil && !isNotFound(err) {
+		return false, fmt.Errorf("check secret %q: %w", name, err)
+	}
+	return err == nil, nil
 }
 
 // networkPlan says what EnsureNetwork would do.

@@ -26,6 +26,9 @@ import (
 type pgHelper struct {
 	conn context.Context
 	name string
+	// owner is the owner role (its password mounted), "" when its secret
+	// is missing (a deployment the roles' deploy has not converted yet).
+	owner string
 }
 
 const helperSecret = "/run/secrets/" + DatabasePasswordName
@@ -69,10 +72,23 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 		StopTimeout: 1,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "job"},
 	}
+	// The roles' passwords, for the role setup and for what runs as the
+	// owner role (pg_dump, pg_restore, counting rows).
+	owner := ""
+	for _, d := range derivedSecrets {
+		if ok, err := secretExists(conn, d.Name); err != nil {
+			return nil, err
+		} else if ok {
+			spec.Secrets = append(spec.Secrets, SecretRef{Name: d.Name, Target: d.Name})
+			if d.Name == OwnerPasswordName {
+				owner = c.OwnerRole()
+			}
+		}
+	}
 	if err := CreateContainer(conn, spec); err != nil {
 		return nil, err
 	}
-	h := &pgHelper{conn: conn, name: spec.Name}
+	h := &pgHelper{conn: conn, name: spec.Name, owner: owner}
 	if err := StartContainer(conn, spec.Name); err != nil {
 		h.remove()
 		return nil, err
@@ -102,10 +118,30 @@ func (e *helperError) Error() string {
 	return fmt.Sprintf("exit code %d: %s", e.Code, msg)
 }
 
-// sh runs script with sh -c in the helper (args are $1…), PGPASSWORD read
-// from the secret file first; it returns standard output.
+// sh runs script with sh -c in the helper (args are $1…) as the bootstrap
+// superuser, PGPASSWORD read from the secret file first; it returns standard
+// output. Only cluster administration runs this way.
 func (h *pgHelper) sh(script string, args ...string) (string, error) {
-	cmd := append([]string{"sh", "-c", `PGPASSWORD="$(cat ` + helperSecret + `)" || exit 97; export PGPASSWORD; ` + script, "sh"}, args...)
+	return h.run(`PGPASSWORD="$(cat `+helperSecret+`)" || exit 97; export PGPASSWORD; `, script, args...)
+}
+
+// errNoOwnerRole: the owner role's password secret is missing.
+var errNoOwnerRole = fmt.Errorf("its password secret %s is missing", OwnerPasswordName)
+
+// shOwner is sh as the owner role: everything that reads or runs the
+// application database's content (pg_dump, pg_restore, counting rows).
+func (h *pgHelper) shOwner(script string, args ...string) (string, error) {
+	if h.owner == "" {
+		return "", errNoOwnerRole
+	}
+	return h.run(`PGUSER=`+shQuote(h.owner)+`; PGPASSWORD="$(cat `+roleSecretPath(OwnerPasswordName)+`)" || exit 97; export PGUSER PGPASSWORD; `, script, args...)
+}
+
+// shQuote quotes s for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func (h *pgHelper) run(prefix, script string, args ...string) (string, error) {
+	cmd := append([]string{"sh", "-c", prefix + script, "sh"}, args...)
 	for attempt := 1; ; attempt++ {
 		var out, errb bytes.Buffer
 		code, err := execSplit(h.conn, h.name, cmd, &out, &errb)
@@ -267,12 +303,22 @@ func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''
 // psql runs SQL on database db (ON_ERROR_STOP; each -c its own transaction)
 // and returns the unaligned, tab-separated rows.
 func (h *pgHelper) psql(db string, sql ...string) (string, error) {
-	script := `db=$1; shift; set -- psql -X -q -v ON_ERROR_STOP=1 -At -F "$(printf '\t')" -d "$db" "$@"; "$@"`
+	return h.sh(psqlScript, psqlArgs(db, sql)...)
+}
+
+// psqlOwner is psql as the owner role.
+func (h *pgHelper) psqlOwner(db string, sql ...string) (string, error) {
+	return h.shOwner(psqlScript, psqlArgs(db, sql)...)
+}
+
+const psqlScript = `db=$1; shift; set -- psql -X -q -v ON_ERROR_STOP=1 -At -F "$(printf '\t')" -d "$db" "$@"; "$@"`
+
+func psqlArgs(db string, sql []string) []string {
 	args := []string{db}
 	for _, s := range sql {
 		args = append(args, "-c", s)
 	}
-	return h.sh(script, args...)
+	return args
 }
 
 // countRows counts the rows of the given tables (names as pg_dump wrote
@@ -285,7 +331,7 @@ func (h *pgHelper) countRows(db string, tables []string) (map[string]int64, erro
 	for _, t := range tables {
 		parts = append(parts, fmt.Sprintf("SELECT %s, count(*) FROM %s", quoteLiteral(t), t))
 	}
-	out, err := h.psql(db, strings.Join(parts, " UNION ALL "))
+	out, err := h.psqlOwner(db, strings.Join(parts, " UNION ALL "))
 	if err != nil {
 		return nil, err
 	}

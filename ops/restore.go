@@ -2,9 +2,11 @@ package ops
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -17,8 +19,12 @@ import (
 
 // RestoreOptions tune a restore.
 type RestoreOptions struct {
-	Yes      bool // without it, Restore only says what it would replace
-	Progress func(string)
+	Yes bool // without it, Restore only says what it would replace
+	// AllowForeign restores a backup whose manifest is not authenticated
+	// (no HMAC, or one that does not verify) or that another database
+	// server took; it still runs as the owner role.
+	AllowForeign bool
+	Progress     func(string)
 }
 
 // RestoreResult is what `isisctl restore` reports.
@@ -31,6 +37,9 @@ type RestoreResult struct {
 	Tables    map[string]int64 `json:"tables"`
 	Restarted []string         `json:"restarted"`
 	Duration  time.Duration    `json:"duration_ns"`
+	Image     string           `json:"image,omitempty"` // the backend image of the backup's manifest
+	// AllowForeign: restored with --allow-foreign.
+	AllowForeign bool `json:"allow_foreign,omitempty"`
 }
 
 // ConfirmError: a restore without --yes (exit code 2); it says what would
@@ -55,6 +64,58 @@ func (e *CorruptBackupError) Error() string {
 	return fmt.Sprintf("backup %s is refused: %s; nothing was changed", e.Name, e.Problem)
 }
 
+// ForeignBackupError: the backup is not this deployment's own, as far as
+// its manifest proves; nothing was changed.
+type ForeignBackupError struct{ Name, Reason string }
+
+func (e *ForeignBackupError) Error() string {
+	return fmt.Sprintf("backup %s is refused: %s; nothing was changed. If you trust it, restore it with --allow-foreign "+
+		"(it then runs as the owner role, which can do no more than the application's migrations can)", e.Name, e.Reason)
+}
+
+// BadBackupNameError: the name given to restore is not a plain backup name.
+type BadBackupNameError struct{ Name, Problem string }
+
+func (e *BadBackupNameError) Error() string {
+	return fmt.Sprintf("backup name %q is refused: %s; give a plain name as isisctl backup list shows it (e.g. isis-20261130T030000Z)", e.Name, e.Problem)
+}
+
+// checkBackupName accepts plain names only: a backup is a file in
+// backup.dir (or a key under backup.s3_prefix), never a path.
+func checkBackupName(name string) error {
+	problem := ""
+	switch {
+	case name == "":
+		problem = "it is empty"
+	case strings.ContainsAny(name, "/\\"):
+		problem = "it holds a path separator"
+	case strings.Contains(name, ".."):
+		problem = `it holds ".."`
+	case strings.HasPrefix(name, "."):
+		problem = "it starts with a dot"
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		problem = "it holds a control character"
+	case len(name) > 200:
+		problem = "it is longer than 200 bytes"
+	}
+	if problem != "" {
+		return &BadBackupNameError{Name: name, Problem: problem}
+	}
+	return nil
+}
+
+// authenticate says why the manifest is not this deployment's own ("" when
+// its HMAC verifies); the server identity is checked apart, on the server.
+func (m *BackupManifest) authenticate(key string) string {
+	switch {
+	case m.HMAC == "":
+		return "its manifest carries no HMAC (a backup taken before isisctl signed them, or not by isisctl), so nothing proves it is this deployment's"
+	case !hmac.Equal([]byte(m.HMAC), []byte(m.manifestMAC(key))):
+		return "its manifest's HMAC does not verify (the manifest was changed, or another deployment with another database password signed it)"
+	}
+	return ""
+}
+
 func restoreStamp(t time.Time) string { return t.UTC().Format("20060102150405") }
 
 // Restore puts backup name back: it checks the dump (size and sha256 against
@@ -69,11 +130,42 @@ func restoreStamp(t time.Time) string { return t.UTC().Format("20060102150405") 
 // as it is: the backend still reads DATABASE_NAME=DB.
 func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".dump"), ".json")
+	if err := checkBackupName(name); err != nil {
+		return nil, err
+	}
+	var r *RestoreResult
+	if o.Yes {
+		// The audit trail: every restore attempted, refused ones too.
+		var failure error
+		defer func() {
+			res, detail := "ok", fmt.Sprintf("backup %s; allow-foreign %t", name, o.AllowForeign)
+			var fe *ForeignBackupError
+			switch {
+			case errors.As(failure, &fe):
+				res, detail = "refused", detail+"; "+fe.Reason
+			case failure != nil:
+				res, detail = "failed", detail+"; "+failure.Error()
+			}
+			image := ""
+			if r != nil {
+				image = r.Image
+			}
+			_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "restore", Image: image,
+				Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
+		}()
+		res, err := restore(ctx, conn, c, name, o, start)
+		r, failure = res, err
+		return res, err
+	}
+	return restore(ctx, conn, c, name, o, start)
+}
+
+func restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions, start time.Time) (*RestoreResult, error) {
 	progress := o.Progress
 	if progress == nil {
 		progress = func(string) {}
 	}
-	name = strings.TrimSuffix(strings.TrimSuffix(name, ".dump"), ".json")
 	store, err := c.backupStore()
 	if err != nil {
 		return nil, err
@@ -81,6 +173,16 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 	m, err := readManifest(ctx, store, name)
 	if err != nil {
 		return nil, err
+	}
+	key, err := c.manifestKey()
+	if err != nil {
+		return nil, err
+	}
+	if why := m.authenticate(key); why != "" {
+		if !o.AllowForeign {
+			return nil, &ForeignBackupError{Name: name, Reason: why}
+		}
+		progress("--allow-foreign: " + why)
 	}
 	db := c.Postgres.Database
 	stamp := restoreStamp(start)
@@ -98,7 +200,7 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		return nil, err
 	}
 	defer lock.Release()
-	r := &RestoreResult{Backup: name, Database: db, Old: oldDB, Migration: m.Level}
+	r := &RestoreResult{Backup: name, Database: db, Old: oldDB, Migration: m.Level, Image: m.Image, AllowForeign: o.AllowForeign}
 
 	// 1. The dump: its size, its checksum, a full read. Nothing is touched yet.
 	src, size, err := store.Get(ctx, m.Dump)
@@ -114,6 +216,21 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		return nil, err
 	}
 	defer h.remove()
+	if h.owner == "" {
+		return nil, rolesMissing(c, errNoOwnerRole)
+	}
+	// The server that took it: this one, unless --allow-foreign.
+	id, err := h.serverID()
+	if err != nil {
+		return nil, err
+	}
+	if m.ServerID != id {
+		why := fmt.Sprintf("it was taken on another database server (system identifier %s; this one is %s: another deployment, or this one's data volume was made anew)", orNone(m.ServerID), id)
+		if !o.AllowForeign {
+			return nil, &ForeignBackupError{Name: name, Reason: why}
+		}
+		progress("--allow-foreign: " + why)
+	}
 	progress(fmt.Sprintf("checking %s (%d bytes)", m.Dump, m.Size))
 	sum := sha256.New()
 	if err := h.copyIn("/tmp", m.Dump, io.TeeReader(src, sum), size); err != nil {
@@ -147,7 +264,10 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		return nil, fmt.Errorf("database %s already exists; wait a second and try again", strings.TrimSpace(exists))
 	}
 	progress("pg_restore into " + newDB)
-	if _, err := h.psql("postgres", "CREATE DATABASE "+quoteIdent(newDB)+" TEMPLATE template0"); err != nil {
+	// Created by the superuser for the owner role, which alone then reads
+	// and runs the dump's content: whatever the dump's functions, checks,
+	// defaults or triggers try, they can do no more than the owner role.
+	if _, err := h.psql("postgres", "CREATE DATABASE "+quoteIdent(newDB)+" OWNER "+quoteIdent(c.OwnerRole())+" TEMPLATE template0"); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", newDB, err)
 	}
 	dropNew := func(cause error) error {
@@ -156,8 +276,11 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		}
 		return fmt.Errorf("%w; %s is as it was", cause, db)
 	}
-	if _, err := h.sh(`pg_restore --dbname="$1" --no-owner --exit-on-error --single-transaction "$2"`, newDB, tmp); err != nil {
-		return nil, dropNew(fmt.Errorf("pg_restore: %w", err))
+	if _, err := h.sh(runScript, newDB, "SET search_path = pg_catalog, pg_temp;\n"+c.schemaSQL()); err != nil {
+		return nil, dropNew(fmt.Errorf("schema public of %s: %w", newDB, err))
+	}
+	if _, err := h.shOwner(`pg_restore --dbname="$1" --no-owner --no-privileges --exit-on-error --single-transaction "$2"`, newDB, tmp); err != nil {
+		return nil, dropNew(fmt.Errorf("pg_restore as %s: %w", c.OwnerRole(), err))
 	}
 
 	// 3. Check it: rows, then migrations with the backend's image.
@@ -189,6 +312,11 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 		}
 		r.Migrated = st.Pending
 		r.Migration = st.Pending[len(st.Pending)-1]
+	}
+
+	// The application role's grants, by the owner role.
+	if _, err := h.shOwner(runScript, newDB, c.appGrantSQL()); err != nil {
+		return nil, dropNew(fmt.Errorf("grant %s on %s: %w", c.AppRole(), newDB, err))
 	}
 
 	// 4. The switch.

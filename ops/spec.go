@@ -130,8 +130,8 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		"DATABASE_HOST":    c.Postgres.Name,
 		"DATABASE_PORT":    "5432",
 		"DATABASE_NAME":    c.Postgres.Database,
-		"DATABASE_USER":    c.Postgres.User,
-		"DATABASE_SSLMODE": "disable", // the internal network never leaves the host
+		"DATABASE_USER":    c.AppRole(), // no superuser, owns nothing: see roles.go
+		"DATABASE_SSLMODE": "disable",   // the internal network never leaves the host
 		// The one forwarding header the rendered nginx and Caddy configs
 		// write; no other a client sends can speak for it.
 		"CLIENT_IP_HEADER": "X-Forwarded-For",
@@ -149,8 +149,12 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		if s.Optional && !s.configured(c) {
 			continue
 		}
-		secrets = append(secrets, own(s.Name))
-		env[s.Setting+"_FILE"] = "/run/secrets/" + s.Name
+		name := s.Name
+		if name == DatabasePasswordName {
+			name = AppPasswordName // the superuser's password stays out
+		}
+		secrets = append(secrets, own(name))
+		env[s.Setting+"_FILE"] = "/run/secrets/" + name
 	}
 	var mounts []Mount
 	if c.Backend.LogDir != "" {
@@ -185,6 +189,18 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		StopTimeout: uint((shutdownDelay + drain).Seconds()) + 3,
 		Restart:     RestartAlways,
 		Labels:      map[string]string{LabelManaged: "true", LabelRole: "backend"},
+	}
+}
+
+// withDatabaseRole makes the container connect as user with the password
+// in the Podman secret secret instead of the application role.
+func (s *ContainerSpec) withDatabaseRole(user, secret string) {
+	s.Env["DATABASE_USER"] = user
+	for i, ref := range s.Secrets {
+		if ref.Name == AppPasswordName {
+			s.Secrets[i].Name, s.Secrets[i].Target = secret, secret
+			s.Env["DATABASE_PASSWORD_FILE"] = "/run/secrets/" + secret
+		}
 	}
 }
 

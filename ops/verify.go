@@ -214,6 +214,11 @@ func containerCheck(conn context.Context, st *ContainerState, err error) error {
 // secret variable, appears in any container's plain environment.
 func secretsNotInEnv(conn context.Context, c *Config) error {
 	values, _ := c.secretValues()
+	if pw, ok := values[DatabasePasswordName]; ok {
+		for _, d := range derivedSecrets { // the roles' passwords too
+			values[d.Name] = deriveKey(pw, d.label)
+		}
+	}
 	list, err := containers.List(conn, new(containers.ListOptions).WithAll(true))
 	if err != nil {
 		return err

@@ -26,7 +26,8 @@ func (f *factory) progressTo() func(string) {
 // confirmUsage makes a missing --yes a usage error (exit 2).
 func confirmUsage(err error) error {
 	var ce *ops.ConfirmError
-	if errors.As(err, &ce) {
+	var be *ops.BadBackupNameError
+	if errors.As(err, &ce) || errors.As(err, &be) {
 		return usageError{err}
 	}
 	return err
@@ -140,7 +141,7 @@ func newBackupListCmd(f *factory) *cobra.Command {
 }
 
 func newRestoreCmd(f *factory) *cobra.Command {
-	var yes bool
+	var yes, allowForeign bool
 	var dropOld string
 	cmd := &cobra.Command{
 		Use:   "restore NAME",
@@ -151,6 +152,9 @@ func newRestoreCmd(f *factory) *cobra.Command {
 			"none the backend image does not know, pending ones applied), stops the backend, renames the current database\n" +
 			"DB_old_STAMP and the new one DB, and starts the backend again (if it does not become healthy, the names are\n" +
 			"switched back). The replaced database is kept until `isisctl restore --drop-old DB_old_STAMP --yes`.\n" +
+			"A backup whose manifest is not authenticated (its HMAC, keyed by the database password, missing or wrong)\n" +
+			"or that another database server took is refused unless --allow-foreign; every restore runs as the owner\n" +
+			"role, never as the superuser. NAME is a plain backup name (no path).\n" +
 			"Without --yes it only says what it would replace.",
 		Example: "  isisctl backup list\n  isisctl restore isis-20261130T030000Z\n  isisctl restore isis-20261130T030000Z --yes\n" +
 			"  isisctl restore --drop-old isis_old_20261130101500 --yes",
@@ -168,7 +172,7 @@ func newRestoreCmd(f *factory) *cobra.Command {
 				f.print(map[string]string{"dropped": dropOld}, func(w io.Writer) { fmt.Fprintf(w, "Dropped database %s.\n", dropOld) })
 				return nil
 			}
-			r, err := ops.Restore(ctx, conn, c, args[0], ops.RestoreOptions{Yes: yes, Progress: f.progressTo()})
+			r, err := ops.Restore(ctx, conn, c, args[0], ops.RestoreOptions{Yes: yes, AllowForeign: allowForeign, Progress: f.progressTo()})
 			if err != nil {
 				if r != nil {
 					f.printFailure(r)
@@ -188,6 +192,7 @@ func newRestoreCmd(f *factory) *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "do it (without: say what would be replaced)")
+	cmd.Flags().BoolVar(&allowForeign, "allow-foreign", false, "restore a backup this deployment did not take or whose manifest is not authenticated")
 	cmd.Flags().StringVar(&dropOld, "drop-old", "", "drop a database a restore replaced and kept (DB_old_STAMP)")
 	return cmd
 }

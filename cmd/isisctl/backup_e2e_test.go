@@ -66,6 +66,35 @@ func fakeBackup(t *testing.T, dir, src, name string, mangle func([]byte) []byte,
 	os.WriteFile(filepath.Join(dir, name+".json"), b, 0o600)
 }
 
+// stripHMAC removes the HMAC from backup name's manifest (one from before
+// isisctl signed them).
+func stripHMAC(t *testing.T, dir, name string) {
+	editManifest(t, dir, name, func(m map[string]any) { delete(m, "hmac") })
+}
+
+// setTables rewrites the row counts of backup name's manifest.
+func setTables(t *testing.T, dir, name string, tables map[string]int64) {
+	editManifest(t, dir, name, func(m map[string]any) { m["tables"] = tables })
+}
+
+func editManifest(t *testing.T, dir, name string, edit func(map[string]any)) {
+	t.Helper()
+	p := filepath.Join(dir, name+".json")
+	var m map[string]any
+	b, _ := os.ReadFile(p)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, _ = json.Marshal(m)
+	os.WriteFile(p, b, 0o600)
+}
+
+func lastNonEmpty(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
 // TestBackupRestoreEndToEnd: on the real deployment, a backup taken while
 // the API is under load drops no request; data changed and deleted after it
 // comes back exactly with restore; corrupted and truncated dumps are refused
@@ -179,12 +208,98 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 		}
 		return b
 	}, true)
+	// Their manifests (renamed, sha256 rewritten) no longer verify: refused
+	// as foreign first; with --allow-foreign the dump's checks still refuse them.
+	out, code = e.isisctl("restore", "isis-20200101T000001Z", "--yes")
+	if code != 1 || !strings.Contains(out, "HMAC does not verify") || !strings.Contains(out, "--allow-foreign") || !strings.Contains(out, "nothing was changed") {
+		t.Errorf("restore of a rewritten manifest: exit %d\n%s", code, out)
+	}
 	for name, want := range map[string]string{"isis-20200101T000000Z": "sha256", "isis-20200101T000001Z": "pg_restore",
 		"isis-20200101T000002Z": "pg_restore"} {
-		out, code := e.isisctl("restore", name, "--yes")
+		out, code := e.isisctl("restore", name, "--yes", "--allow-foreign")
 		if code != 1 || !strings.Contains(out, "refused") || !strings.Contains(out, want) || !strings.Contains(out, "nothing was changed") {
 			t.Errorf("restore of %s: exit %d, want 1 naming %s\n%s", name, code, want, out)
 		}
+	}
+	// A backup from before the manifests were signed: refused, saying so.
+	fakeBackup(t, bdir, br.Name, "old-unsigned", func(b []byte) []byte { return b }, true)
+	stripHMAC(t, bdir, "old-unsigned")
+	out, code = e.isisctl("restore", "old-unsigned", "--yes")
+	if code != 1 || !strings.Contains(out, "no HMAC") || !strings.Contains(out, "before isisctl signed") || !strings.Contains(out, "--allow-foreign") {
+		t.Errorf("restore of an unsigned backup: exit %d\n%s", code, out)
+	}
+	// Names are plain names: a path is refused before anything is read.
+	os.MkdirAll(filepath.Join(filepath.Dir(bdir), "outside"), 0o700)
+	fakeBackup(t, bdir, br.Name, "moved", func(b []byte) []byte { return b }, true)
+	os.Rename(filepath.Join(bdir, "moved.json"), filepath.Join(filepath.Dir(bdir), "outside", "moved.json"))
+	os.Rename(filepath.Join(bdir, "moved.dump"), filepath.Join(filepath.Dir(bdir), "outside", "moved.dump"))
+	out, code = e.isisctl("restore", "../outside/moved", "--yes", "--allow-foreign")
+	if code != 2 || !strings.Contains(out, "path separator") || strings.Contains(out, "pg_restore") {
+		t.Errorf("restore ../outside/moved: exit %d, want 2 naming the path separator\n%s", code, out)
+	}
+
+	// Hostile dumps made elsewhere (a CHECK constraint calling a function
+	// that creates a superuser, or runs a program on the server), their
+	// manifests rewritten with a fresh sha256: refused without
+	// --allow-foreign; with it, pg_restore runs as the owner role and the
+	// payload can do nothing: no role, no program, nothing switched.
+	for i, payload := range []string{`EXECUTE 'CREATE ROLE isis_evil SUPERUSER LOGIN'`,
+		`EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch /tmp/isis-pwned'''`} {
+		name := fmt.Sprintf("evil-%d", i)
+		src := fmt.Sprintf("evil%d", i)
+		e.psqlE2E("postgres", "DROP DATABASE IF EXISTS "+src)
+		e.psqlE2E("postgres", "CREATE DATABASE "+src)
+		e.psqlE2E(src, `CREATE FUNCTION public.pwn(i int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN IF current_database() NOT LIKE 'evil%' THEN `+payload+`; END IF; RETURN true; END $$;
+CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.users VALUES (1)`)
+		if b, err := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "pg_dump", "-U", "isis", "-Fc", "-d", src, "-f", "/tmp/"+name+".dump").CombinedOutput(); err != nil {
+			t.Fatalf("pg_dump %s: %v %s", src, err, b)
+		}
+		e.psqlE2E("postgres", "DROP DATABASE "+src)
+		hostile := filepath.Join(filepath.Dir(bdir), name+".dump")
+		if b, err := exec.Command("podman", "--url", e.url, "cp", "pg-e2e:/tmp/"+name+".dump", hostile).CombinedOutput(); err != nil {
+			t.Fatalf("podman cp: %v %s", err, b)
+		}
+		fakeBackup(t, bdir, br.Name, name, func([]byte) []byte {
+			b, _ := os.ReadFile(hostile)
+			return b
+		}, true)
+		setTables(t, bdir, name, map[string]int64{"public.users": 1})
+		out, code := e.isisctl("restore", name, "--yes")
+		if code != 1 || !strings.Contains(out, "HMAC does not verify") || !strings.Contains(out, "--allow-foreign") {
+			t.Errorf("restore of %s: exit %d, want refused as foreign\n%s", name, code, out)
+		}
+		out, code = e.isisctl("restore", name, "--yes", "--allow-foreign")
+		if code != 1 || !strings.Contains(out, "pg_restore as isis_owner") || !strings.Contains(out, "isis is as it was") {
+			t.Errorf("restore of %s --allow-foreign: exit %d, want pg_restore to fail as isis_owner\n%s", name, code, out)
+		}
+		t.Logf("%s --allow-foreign: %s", name, lastNonEmpty(out))
+	}
+	if got := e.psqlE2E("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_evil'"); got != "0" {
+		t.Error("the hostile dump created its superuser")
+	}
+	if err := exec.Command("podman", "--url", e.url, "exec", "pg-e2e", "test", "-e", "/tmp/isis-pwned").Run(); err == nil {
+		t.Error("the hostile dump ran a program on the database server")
+	}
+	// Every attempted restore is in the audit trail, refused ones too.
+	conn, err := ops.Connect(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit, err := ops.ReadAudit(conn, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, failedForeign bool
+	for _, a := range audit {
+		if a.Action != "restore" {
+			continue
+		}
+		refused = refused || (a.Result == "refused" && strings.Contains(a.Detail, "backup evil-1; allow-foreign false"))
+		failedForeign = failedForeign || (a.Result == "failed" && strings.Contains(a.Detail, "backup evil-1; allow-foreign true") && a.Duration != "")
+	}
+	if !refused || !failedForeign {
+		t.Errorf("the audit trail lacks the hostile restores: %+v", audit)
 	}
 	if got := e.snapshot(); got != changed {
 		t.Error("a refused restore changed the data")
@@ -296,10 +411,6 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	// The deploy's backup step: none while no migration is pending, one when
 	// the image brings a migration the database lacks.
 	c, err := ops.LoadConfig(e.config, true, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := ops.Connect(context.Background(), e.url)
 	if err != nil {
 		t.Fatal(err)
 	}

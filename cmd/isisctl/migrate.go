@@ -54,7 +54,15 @@ func migrateRun(ctx, conn context.Context, c *ops.Config, opts *migrateOptions) 
 		if _, err := ops.EnsureNetworks(conn, c); err != nil {
 			return err
 		}
+		if _, err := ops.EnsureSecrets(conn, c, false); err != nil {
+			return err
+		}
 		if _, err := ops.EnsurePostgres(ctx, conn, c); err != nil {
+			return err
+		}
+		// The job runs as the owner role: made (or a single-role
+		// deployment converted) first, as deploy does.
+		if _, err := ops.EnsureRoles(conn, c); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,201 @@
+package ops
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// The database roles of a Podman deployment. postgres.user is the server's
+// bootstrap superuser (the official image's POSTGRES_USER): isisctl uses it
+// for cluster administration only (roles, CREATE/RENAME/DROP DATABASE,
+// terminating backends), never to read or run the application database's
+// content. The owner role owns the database and every object in it:
+// migrations, imports, backups and restores run as it. The application
+// role, which every serving container connects as, may only read and write
+// the rows.
+const (
+	ownerRoleSuffix = "_owner"
+	appRoleSuffix   = "_app"
+
+	// The Podman secrets of the two roles' passwords, derived from
+	// secrets.database_password (no configuration key of their own).
+	OwnerPasswordName = "isis-database-owner-password"
+	AppPasswordName   = "isis-database-app-password"
+)
+
+// OwnerRole is the role that owns the application database.
+func (c *Config) OwnerRole() string { return c.Postgres.User + ownerRoleSuffix }
+
+// AppRole is the role the backend connects as.
+func (c *Config) AppRole() string { return c.Postgres.User + appRoleSuffix }
+
+// derivedSecret is a secret isisctl computes from the database password.
+type derivedSecret struct {
+	Name  string
+	label string
+}
+
+// derivedSecrets are the role passwords, created with the configured ones.
+var derivedSecrets = []derivedSecret{
+	{Name: OwnerPasswordName, label: "isis database owner role password v1"},
+	{Name: AppPasswordName, label: "isis database application role password v1"},
+}
+
+// deriveKey is HMAC-SHA256(secret, label) in hex: a value of its own per
+// label that does not reveal secret.
+func deriveKey(secret, label string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// manifestKeyLabel derives the key of the backup manifests' HMAC from the
+// superuser's password, which only the postgres container, the pgHelper and
+// isisctl see (not the backend, which holds SECRET_KEY and the S3 key).
+const manifestKeyLabel = "isis backup manifest key v1"
+
+// manifestKey is the key that signs and checks the backup manifests.
+func (c *Config) manifestKey() (string, error) {
+	v, err := c.secretValues()
+	if err != nil {
+		return "", err
+	}
+	return deriveKey(v[DatabasePasswordName], manifestKeyLabel), nil
+}
+
+// roleSecretPath is where a role's password is mounted in the pgHelper.
+func roleSecretPath(name string) string { return "/run/secrets/" + name }
+
+// rolesSQL is the psql script (run as the bootstrap superuser on the
+// maintenance database) that creates the two roles or brings them back to
+// their attributes and passwords (read from the mounted secrets by psql
+// itself: no password on any command line), and gives the database to the
+// owner role.
+func (c *Config) rolesSQL() string {
+	owner, app, db := c.OwnerRole(), c.AppRole(), c.Postgres.Database
+	var b strings.Builder
+	fmt.Fprintf(&b, "\\set ON_ERROR_STOP 1\nSET search_path = pg_catalog, pg_temp;\n")
+	// The passwords go to the server in ALTER ROLE: keep that statement out
+	// of the server's log whatever log_statement says, failed or not.
+	fmt.Fprintf(&b, "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\nSET log_min_duration_statement = -1;\n")
+	fmt.Fprintf(&b, "\\set owner_pw `cat %s`\n\\set app_pw `cat %s`\n", roleSecretPath(OwnerPasswordName), roleSecretPath(AppPasswordName))
+	for _, r := range []string{owner, app} {
+		fmt.Fprintf(&b, "SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) AS missing \\gset\n\\if :missing\nCREATE ROLE %s;\n\\endif\n",
+			quoteLiteral(r), quoteIdent(r))
+	}
+	const attrs = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+	fmt.Fprintf(&b, "ALTER ROLE %s %s INHERIT CONNECTION LIMIT -1 PASSWORD :'owner_pw';\n", quoteIdent(owner), attrs)
+	fmt.Fprintf(&b, "ALTER ROLE %s %s NOINHERIT CONNECTION LIMIT -1 PASSWORD :'app_pw';\n", quoteIdent(app), attrs)
+	// Neither may be a member of another role (pg_execute_server_program,
+	// pg_read_server_files, a superuser…): memberships granted by hand go.
+	fmt.Fprintf(&b, `DO $members$ DECLARE r record; BEGIN
+  FOR r IN SELECT m.roleid::regrole AS role, m.member::regrole AS member FROM pg_auth_members m
+      WHERE m.member IN (%s::regrole, %s::regrole) LOOP
+    EXECUTE format('REVOKE %%s FROM %%s', r.role, r.member);
+  END LOOP;
+END $members$;
+`, quoteLiteral(owner), quoteLiteral(app))
+	fmt.Fprintf(&b, "ALTER DATABASE %s OWNER TO %s;\n", quoteIdent(db), quoteIdent(owner))
+	return b.String()
+}
+
+// reownSQL is the script (run as the superuser on database db) that gives
+// every object of schema public still owned by the superuser to the owner
+// role (the upgrade from the single role: REASSIGN OWNED BY the bootstrap
+// superuser is refused, so one ALTER … OWNER per object) and lets only the
+// owner create in schema public. It reads the catalogs only: nothing of the
+// database's own code runs.
+func (c *Config) reownSQL() string {
+	return `DO $reown$
+DECLARE r record; su oid := ` + quoteLiteral(c.Postgres.User) + `::regrole; o text := ` + quoteLiteral(c.OwnerRole()) + `;
+BEGIN
+  -- Tables, views, materialized views, foreign tables first: their indexes,
+  -- row types and owned sequences follow them.
+  FOR r IN SELECT cl.oid::regclass AS n, cl.relkind FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace
+      WHERE ns.nspname = 'public' AND cl.relowner = su AND cl.relkind IN ('r', 'p', 'v', 'm', 'f') LOOP
+    EXECUTE format('ALTER %s %s OWNER TO %I', CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+      WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.n, o);
+  END LOOP;
+  FOR r IN SELECT cl.oid::regclass AS n FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace
+      WHERE ns.nspname = 'public' AND cl.relowner = su AND cl.relkind = 'S' LOOP
+    EXECUTE format('ALTER SEQUENCE %s OWNER TO %I', r.n, o);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS n, p.prokind FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace
+      WHERE ns.nspname = 'public' AND p.proowner = su LOOP
+    EXECUTE format('ALTER %s %s OWNER TO %I', CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.n, o);
+  END LOOP;
+  FOR r IN SELECT t.oid::regtype AS n, t.typtype FROM pg_type t JOIN pg_namespace ns ON ns.oid = t.typnamespace
+      WHERE ns.nspname = 'public' AND t.typowner = su AND t.typelem = 0
+        AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')) LOOP
+    EXECUTE format('ALTER %s %s OWNER TO %I', CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.n, o);
+  END LOOP;
+END
+$reown$;
+` + c.schemaSQL()
+}
+
+// schemaSQL lets the owner role, and only it, create in schema public
+// (PostgreSQL before 15 lets every role).
+func (c *Config) schemaSQL() string {
+	return "GRANT CREATE, USAGE ON SCHEMA public TO " + quoteIdent(c.OwnerRole()) + ";\nREVOKE CREATE ON SCHEMA public FROM PUBLIC;\n"
+}
+
+// appGrantSQL grants the application role what the server needs at runtime
+// on database db (psql variable db): the rows of every table, the sequences,
+// and the same on what the owner creates later (default privileges are per
+// database: a restored database gets them again). The owner role may run it.
+func (c *Config) appGrantSQL() string {
+	owner, app := quoteIdent(c.OwnerRole()), quoteIdent(c.AppRole())
+	return `GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO ` + app + `;
+GRANT USAGE ON SCHEMA public TO ` + app + `;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ` + app + `;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ` + app + `;
+ALTER DEFAULT PRIVILEGES FOR ROLE ` + owner + ` IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + app + `;
+ALTER DEFAULT PRIVILEGES FOR ROLE ` + owner + ` IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ` + app + `;
+`
+}
+
+// RolesResult reports EnsureRoles.
+type RolesResult struct {
+	Owner, App string
+}
+
+// EnsureRoles creates or maintains the owner and application roles and the
+// application database's ownership and grants (idempotent; a deployment from
+// before the roles is converted). It runs as the bootstrap superuser through
+// the pgHelper.
+func EnsureRoles(conn context.Context, c *Config) (*RolesResult, error) {
+	h, err := startPgHelper(conn, c, "roles")
+	if err != nil {
+		return nil, err
+	}
+	defer h.remove()
+	if err := h.ensureRoles(c); err != nil {
+		return nil, err
+	}
+	script := "SET search_path = pg_catalog, pg_temp;\nBEGIN;\n" + c.reownSQL() + c.appGrantSQL() + "COMMIT;\n"
+	if _, err := h.sh(runScript, c.Postgres.Database, script); err != nil {
+		return nil, fmt.Errorf("give database %s to %s and grant %s: %w", c.Postgres.Database, c.OwnerRole(), c.AppRole(), err)
+	}
+	return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole()}, nil
+}
+
+func (h *pgHelper) ensureRoles(c *Config) error {
+	if _, err := h.sh(runScript, "postgres", c.rolesSQL()); err != nil {
+		return fmt.Errorf("create the database roles %s and %s: %w", c.OwnerRole(), c.AppRole(), err)
+	}
+	return nil
+}
+
+// runScript runs the psql script $2 on database $1 (psql variable db).
+const runScript = `printf '%s' "$2" | psql -X -q -v ON_ERROR_STOP=1 -v db="$1" -d "$1" -f -`
+
+// rolesMissing: the owner role's secret is missing (an isisctl from before
+// the roles deployed this database): the next deploy creates it.
+func rolesMissing(c *Config, err error) error {
+	return fmt.Errorf("the database roles %s and %s are not set up (%v): isisctl deploy or isisctl up creates them", c.OwnerRole(), c.AppRole(), err)
+}
