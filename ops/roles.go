@@ -7,6 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/volumes"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
 )
 
 // The database roles of a Podman deployment. postgres.user is the server's
@@ -162,13 +166,65 @@ ALTER DEFAULT PRIVILEGES FOR ROLE ` + owner + ` IN SCHEMA public GRANT USAGE, SE
 // RolesResult reports EnsureRoles.
 type RolesResult struct {
 	Owner, App string
+	// Unchanged: nothing to do since the last EnsureRoles on this host (its
+	// marker's fingerprint still matches), no helper started.
+	Unchanged bool
+}
+
+// rolesMarker names the empty, labelled volume that records the last
+// EnsureRoles that succeeded on this host.
+func (c *Config) rolesMarker() string { return "isisctl-roles-" + c.Postgres.Name }
+
+const rolesFingerprintLabel = "io.isis.roles-fingerprint"
+
+// rolesFingerprint covers everything EnsureRoles sets: the scripts (so a
+// newer isisctl applies its own), the derived passwords (keyed by the
+// database password: a rotation changes it, and the label reveals nothing)
+// and the postgres container (a new one may hold a new server).
+func rolesFingerprint(conn context.Context, c *Config) (string, error) {
+	pg, err := containers.Inspect(conn, c.Postgres.Name, nil)
+	if err != nil {
+		return "", err
+	}
+	v, err := c.secretValues()
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, []byte(v[DatabasePasswordName]))
+	for _, part := range []string{"isis roles fingerprint v1", pg.ID, c.rolesSQL(), c.reownSQL(), c.appGrantSQL()} {
+		m.Write([]byte(part))
+		m.Write([]byte{0})
+	}
+	return hex.EncodeToString(m.Sum(nil)), nil
+}
+
+func rolesMarked(conn context.Context, c *Config, fingerprint string) bool {
+	v, err := volumes.Inspect(conn, c.rolesMarker(), nil)
+	return err == nil && hmac.Equal([]byte(v.Labels[rolesFingerprintLabel]), []byte(fingerprint))
+}
+
+func markRoles(conn context.Context, c *Config, fingerprint string) {
+	_ = volumes.Remove(conn, c.rolesMarker(), nil)
+	_, _ = volumes.Create(conn, types.VolumeCreateOptions{Name: c.rolesMarker(),
+		Labels: map[string]string{rolesFingerprintLabel: fingerprint, LabelManaged: "true"}}, nil)
 }
 
 // EnsureRoles creates or maintains the owner and application roles and the
 // application database's ownership and grants (idempotent; a deployment from
 // before the roles is converted). It runs as the bootstrap superuser through
 // the pgHelper.
+//
+// A deploy that changes nothing starts no helper: when the marker of the
+// last run matches (same scripts, passwords and postgres container), the
+// roles are as that run left them. A change made to them by hand outside
+// isisctl is not looked for: a new secrets.database_password, a new
+// postgres container or removing the marker volume (podman volume rm
+// isisctl-roles-POSTGRES_NAME) makes the next deploy apply them again.
 func EnsureRoles(conn context.Context, c *Config) (*RolesResult, error) {
+	fp, fpErr := rolesFingerprint(conn, c)
+	if fpErr == nil && rolesMarked(conn, c, fp) {
+		return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole(), Unchanged: true}, nil
+	}
 	h, err := startPgHelper(conn, c, "roles")
 	if err != nil {
 		return nil, err
@@ -180,6 +236,9 @@ func EnsureRoles(conn context.Context, c *Config) (*RolesResult, error) {
 	script := "SET search_path = pg_catalog, pg_temp;\nBEGIN;\n" + c.reownSQL() + c.appGrantSQL() + "COMMIT;\n"
 	if _, err := h.sh(runScript, c.Postgres.Database, script); err != nil {
 		return nil, fmt.Errorf("give database %s to %s and grant %s: %w", c.Postgres.Database, c.OwnerRole(), c.AppRole(), err)
+	}
+	if fpErr == nil {
+		markRoles(conn, c, fp)
 	}
 	return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole()}, nil
 }

@@ -169,8 +169,23 @@ func TestRolesUpgrade(t *testing.T) {
 			t.Errorf("%s as isis_app: %v %s", ddl, err, b)
 		}
 	}
-	// Again: nothing to convert, nothing restarted.
+	// Again: nothing to convert, nothing restarted, and no helper started for
+	// the roles (the marker of the last run matches): an attribute given by
+	// hand stays until the marker goes, then the next deploy takes it back.
+	e.psqlE2E("postgres", "ALTER ROLE isis_app CREATEDB")
 	if out, code := e.isisctl("deploy"); code != 0 || !strings.Contains(out, "nothing restarted") {
 		t.Errorf("deploy after the upgrade: exit %d\n%s", code, out)
+	}
+	if got := e.psqlE2E("postgres", "SELECT rolcreatedb FROM pg_roles WHERE rolname = 'isis_app'"); got != "t" {
+		t.Errorf("a no-op deploy ran the roles' scripts (rolcreatedb %s): the marker was not used", got)
+	}
+	if b, err := exec.Command("podman", "--url", e.url, "volume", "rm", "isisctl-roles-pg-e2e").CombinedOutput(); err != nil {
+		t.Fatalf("remove the roles' marker: %v %s", err, b)
+	}
+	if out, code := e.isisctl("deploy"); code != 0 {
+		t.Errorf("deploy without the marker: exit %d\n%s", code, out)
+	}
+	if got := e.psqlE2E("postgres", "SELECT rolcreatedb FROM pg_roles WHERE rolname = 'isis_app'"); got != "f" {
+		t.Errorf("a deploy without the marker left isis_app with CREATEDB (%s)", got)
 	}
 }
