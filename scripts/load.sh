@@ -74,12 +74,26 @@ PORT=$oapiport PPROF_ADDRESS=${PPROF_ADDRESS:+127.0.0.1:$opprofport} \
 off_pid=$!; pids+=("$off_pid")
 until curl -fso /dev/null "http://127.0.0.1:$mapiport/api/ready/" && curl -fso /dev/null "http://127.0.0.1:$oapiport/api/ready/"; do sleep 0.01; done
 
-go build -o "$work/bare" ./scripts/load/bare
-taskset -c "$server_cpus" "$work/bare" "127.0.0.1:$bareport" &
-bare_pid=$!; pids+=("$bare_pid")
-until curl -fso /dev/null "http://127.0.0.1:$bareport/"; do sleep 0.05; done
 token=$(curl -fs -H 'Content-Type: application/json' -d '{"email":"load@example.com","password":"load-test-password-1"}' \
 	"http://127.0.0.1:$apiport/api/token/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+# The cached reads, each compared with the bare handler sending the same
+# bytes: isis's answer (headers but Date, and body) is recorded once and the
+# bare handler replays it for the same URI.
+declare -A reads=([departments]="/api/departments/" [department]="/api/departments/05/"
+	[municipalities]="/api/municipalities/?department=05" [search]="/api/municipalities/?search=san")
+read_names="departments department municipalities search"
+bare_args=()
+for n in $read_names; do
+	curl -fs -D "$work/$n.hdr" -o "$work/$n.body" "http://127.0.0.1:$apiport${reads[$n]}"
+	bare_args+=("${reads[$n]}=$work/$n")
+done
+go build -o "$work/bare" ./scripts/load/bare
+taskset -c "$server_cpus" "$work/bare" "127.0.0.1:$bareport" "${bare_args[@]}" &
+bare_pid=$!; pids+=("$bare_pid")
+until curl -fso /dev/null "http://127.0.0.1:$bareport/"; do sleep 0.05; done
+for n in $read_names; do # the replay is byte for byte isis's answer (the Date aside)
+	cmp -s "$work/$n.body" <(curl -fs "http://127.0.0.1:$bareport${reads[$n]}") || { echo "load: bare replays ${reads[$n]} wrong" >&2; exit 1; }
+done
 
 # wrk prints latency percentiles with --latency; normalise to milliseconds.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}'; }
@@ -91,7 +105,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 stealticks() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 run_wrk() { # name url [header]
 	local name=$1 url=$2 out prof= pid=$isis_pid pprof=${PPROF_ADDRESS:-} t0 s0 t1 s1
-	[ "${name%_[23]}" = bare ] && pid=$bare_pid
+	[ "${name#bare}" != "$name" ] && pid=$bare_pid
 	[ "${name%_[23]}" = health_metrics ] && pid=$metrics_pid pprof=127.0.0.1:$mpprofport
 	[ "${name%_[23]}" = health_off ] && pid=$off_pid pprof=127.0.0.1:$opprofport
 	# Warm up first (connections, the pool, caches): steady state is measured.
@@ -100,7 +114,7 @@ run_wrk() { # name url [header]
 	else
 		on_client wrk -t$threads -c"$conns" -d2s "$url" >/dev/null
 	fi
-	if [ -n "$profile" ] && [ "${name%_[23]}" != bare ]; then
+	if [ -n "$profile" ] && [ "${name#bare}" = "$name" ]; then
 		curl -fso "$profile/$name.pprof" "http://$pprof/debug/pprof/profile?seconds=$((secs > 2 ? secs - 1 : 1))" &
 		prof=$!
 	fi
@@ -149,8 +163,10 @@ best health_metrics
 # The metrics server counted what it answered (and its scrape works).
 counted=$(curl -fs "http://127.0.0.1:$metricsport/metrics" | awk '/^isis_http_requests_total\{method="GET",route="\/api\/health",status="200"\}/ {printf "%.0f", $2}')
 [ "${counted:-0}" -gt 0 ] || { echo "load: the metrics server counted no health request" >&2; exit 1; }
-run_wrk municipalities "$api/api/municipalities/?department=05"
-run_wrk departments "$api/api/departments/"
+for n in $read_names; do
+	run_wrk "bare_$n" "http://127.0.0.1:$bareport${reads[$n]}"
+	run_wrk "$n" "$api${reads[$n]}"
+done
 run_wrk users_me "$api/api/users/me/" "Authorization: Bearer $token"
 
 # The database's own limit: the same municipality query, same connections.
@@ -166,20 +182,24 @@ p50[pgbench]="-" cpu[pgbench]="-" steal[pgbench]="-"; p99[pgbench]=$(echo "$pgb"
 # Peak RSS of the server under 64 connections.
 on_client wrk -t$threads -c64 -d"${secs}s" "$api/api/municipalities/?department=05" >/dev/null
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$isis_pid/status")
+# RSS with 1,000 open keep-alive connections, on the server with metrics on
+# (and logging, as every one): wrk keeps them all open for the run.
+on_client wrk -t$threads -c1000 -d"${secs}s" "http://127.0.0.1:$mapiport/api/municipalities/?department=05" >/dev/null
+rss1k_kb=$(awk '/VmHWM/ {print $2}' "/proc/$metrics_pid/status")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b; else print "-" }'; }
 echo
 echo "isis load benchmark: $(nproc) cores (load generators on CPUs $client_cpus, servers on CPUs $server_cpus), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${secs}s per run, $conns connections, wrk -t$threads"
 printf '%-38s %8s %8s %8s %12s %6s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "CPU µs/req" "steal"
-for n in bare health health_off health_metrics municipalities departments users_me pgbench; do
+for n in bare health health_off health_metrics $(for r in $read_names; do echo "bare_$r $r"; done) users_me pgbench; do
 	label=$n
 	case $n in
 	bare) label="bare net/http handler (ceiling)";;
 	health) label="GET /api/health/";;
 	health_off) label="GET /api/health/ (2nd server)";;
 	health_metrics) label="GET /api/health/ (2nd, metrics on)";;
-	municipalities) label="GET /api/municipalities/?department=05";;
-	departments) label="GET /api/departments/";;
+	bare_*) label="  bare, same bytes as ${n#bare_}";;
+	departments | department | municipalities | search) label="GET ${reads[$n]}";;
 	users_me) label="GET /api/users/me/ (Bearer)";;
 	pgbench) label="pgbench, same SQL (avg latency)";;
 	esac
@@ -188,7 +208,12 @@ done
 echo
 echo "health / bare:            $(ratio "${rps[health]}" "${rps[bare]}")   (target >= 70%; by CPU per request: $(ratio "${cpu[bare]}" "${cpu[health]}"); pair by pair:$pairs)"
 echo "metrics on / off (health): $(ratio "${rps[health_metrics]}" "${rps[health_off]}")   (target >= 97%; by CPU per request: $(ratio "${cpu[health_off]}" "${cpu[health_metrics]}"); pair by pair:$mpairs; $counted requests counted)"
+for n in $read_names; do
+	echo "$n / bare, same bytes: $(ratio "${rps[$n]}" "${rps[bare_$n]}")   (target >= 85%; by CPU per request: $(ratio "${cpu[bare_$n]}" "${cpu[$n]}"))"
+done
+echo "users/me / bare health:   $(ratio "${rps[users_me]}" "${rps[bare]}")   (target >= 75%; by CPU per request: $(ratio "${cpu[bare]}" "${cpu[users_me]}"))"
 echo "municipalities / pgbench: $(ratio "${rps[municipalities]}" "${rps[pgbench]}")   (target >= 60%)"
-echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[municipalities]} ms, departments ${p99[departments]} ms, users/me ${p99[users_me]} ms   (target < 10 ms)"
+echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[municipalities]} ms, departments ${p99[departments]} ms, department ${p99[department]} ms, search ${p99[search]} ms, users/me ${p99[users_me]} ms   (target <= 5 ms)"
 echo "peak RSS at 64 connections: $((rss_kb / 1024)) MB   (target < 60 MB)"
+echo "peak RSS at 1,000 keep-alive connections (metrics on): $((rss1k_kb / 1024)) MiB   (target <= 40 MiB)"
 echo "start-up to ready: ${ready_ms} ms   (target < 300 ms)"
