@@ -274,7 +274,7 @@ func TestGeoCacheFollowsOtherWriters(t *testing.T) {
 	if first.Code != 200 {
 		t.Fatal(first.Code)
 	}
-	if a := ts.geo.get(cacheKey2(ts, "/api/municipalities/05001/")); a == nil {
+	if a := ts.geo.get([]byte(cacheKey2(ts, "/api/municipalities/05001/"))); a == nil {
 		t.Fatal("the answer was not cached: the test would prove nothing")
 	}
 	if _, err := ts.DB.Exec(`UPDATE municipalities SET name = 'Medellín (psql)' WHERE code = '05001'`); err != nil {

@@ -47,13 +47,13 @@ const (
 
 func newGeoCache() *geoCache { return &geoCache{entries: map[string]*cachedAnswer{}} }
 
-func (g *geoCache) get(key string) *cachedAnswer {
+func (g *geoCache) get(key []byte) *cachedAnswer {
 	if !g.enabled.Load() {
 		return nil
 	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return g.entries[key]
+	return g.entries[string(key)] // no allocation: the compiler looks up the bytes
 }
 
 // put stores an answer computed under generation gen, unless a write has
@@ -134,12 +134,17 @@ func (s *Server) SetGeoCacheEnabled(on bool) {
 	s.geo.enabled.Store(on)
 }
 
-// cacheKey is what the answer depends on: the URL as the client used it
-// (next/previous links hold the scheme and host).
-func cacheKey(c echo.Context) string {
+// appendCacheKey appends what the answer depends on: the URL as the client
+// used it (next/previous links hold the scheme and host). A hit looks the
+// bytes up in place: only a miss makes a string of them.
+func appendCacheKey(b []byte, c echo.Context) []byte {
 	ci := client(c)
-	path := state(c).path
-	return ci.Scheme + "://" + ci.Host + path + "?" + c.Request().URL.RawQuery
+	b = append(b, ci.Scheme...)
+	b = append(b, "://"...)
+	b = append(b, ci.Host...)
+	b = append(b, state(c).path...)
+	b = append(b, '?')
+	return append(b, c.Request().URL.RawQuery...)
 }
 
 // cachedGeo answers from the cache, or loads, writes and caches. Concurrent
@@ -147,12 +152,14 @@ func cacheKey(c echo.Context) string {
 // otherwise send every waiting request to PostgreSQL at once); the load
 // outlives the client that started it, bounded by the statement timeout.
 func (s *Server) cachedGeo(c echo.Context, load func(ctx context.Context) (any, error)) error {
-	key := cacheKey(c)
-	if a := s.geo.get(key); a != nil {
+	var buf [256]byte
+	kb := appendCacheKey(buf[:0], c)
+	if a := s.geo.get(kb); a != nil {
 		s.geo.hits.Add(1)
 		return writeETagged(c, a)
 	}
 	s.geo.misses.Add(1)
+	key := string(kb)
 	v, err, _ := s.geo.flight.Do(key, func() (any, error) {
 		gen := s.geo.gen.Load()
 		v, err := load(context.WithoutCancel(c.Request().Context()))

@@ -32,7 +32,7 @@ func TestStalledListener(t *testing.T) {
 			t.Fatalf("department = %d", w.Code)
 		}
 	}
-	if ts.geo.get(cacheKey2(ts, "/api/departments/05/")) == nil {
+	if ts.geo.get([]byte(cacheKey2(ts, "/api/departments/05/"))) == nil {
 		t.Fatal("the department was not cached: the test would prove nothing")
 	}
 
