@@ -90,7 +90,10 @@ done
 go build -o "$work/bare" ./scripts/load/bare
 taskset -c "$server_cpus" "$work/bare" "127.0.0.1:$bareport" "${bare_args[@]}" &
 bare_pid=$!; pids+=("$bare_pid")
-until curl -fso /dev/null "http://127.0.0.1:$bareport/"; do sleep 0.05; done
+until curl -fso /dev/null "http://127.0.0.1:$bareport/"; do # (a bare handler that died fails the run)
+	kill -0 "$bare_pid" 2>/dev/null || { echo "load: the bare handler exited" >&2; exit 1; }
+	sleep 0.05
+done
 for n in $read_names; do # the replay is byte for byte isis's answer (the Date aside)
 	cmp -s "$work/$n.body" <(curl -fs "http://127.0.0.1:$bareport${reads[$n]}") || { echo "load: bare replays ${reads[$n]} wrong" >&2; exit 1; }
 done
