@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // CutoverOptions drive the switch from Django to isis (isisctl cutover):
@@ -74,7 +76,7 @@ func importChanges(summary json.RawMessage) int {
 // Before the switch command succeeds nothing has changed for users (Django
 // serves; isis holds imported data, which a later import brings up to date);
 // after it, a failure says so and points to the way back.
-func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
+func Cutover(ctx context.Context, conn podman.Engine, c *Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
 	if strings.TrimSpace(o.Switch) == "" {
 		return nil, errors.New("--switch is required: the command that points the reverse proxy at isis and reloads it")
 	}
@@ -93,7 +95,7 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 			msg, _, _ := strings.Cut(err.Error(), "\n")
 			detail += "; " + printable(msg)
 		}
-		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
+		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 	}()
 	if o.FinalRuns <= 0 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // DeployOptions tune a deploy.
@@ -40,15 +42,16 @@ type DeployResult struct {
 
 // deployRun is the state one deploy's steps share.
 type deployRun struct {
-	ctx, conn context.Context
-	c         *Config
-	o         DeployOptions
-	r         *DeployResult
-	local     bool
-	current   string        // the image the backend ran before this deploy
-	action    string        // what the up step did to the backend
-	upToDate  bool          // both slots already run this image as configured
-	backup    *BackupResult // taken before this deploy's migrations, if any
+	ctx      context.Context
+	conn     podman.Engine
+	c        *Config
+	o        DeployOptions
+	r        *DeployResult
+	local    bool
+	current  string        // the image the backend ran before this deploy
+	action   string        // what the up step did to the backend
+	upToDate bool          // both slots already run this image as configured
+	backup   *BackupResult // taken before this deploy's migrations, if any
 }
 
 func (d *deployRun) out(line string) {
@@ -123,7 +126,7 @@ func runStep(steps *[]Step, progress func(Step), n, total int, name string, f fu
 // Deploy runs DeploySteps in order; when one fails, the steps before it are
 // undone newest first (the backend goes back to its previous image, as
 // gaplessly as it came). With DryRun it runs preflight and prints the plan.
-func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResult, error) {
+func Deploy(ctx context.Context, conn podman.Engine, c *Config, o DeployOptions) (*DeployResult, error) {
 	start := time.Now()
 	d := &deployRun{ctx: ctx, conn: conn, c: c, o: o, r: &DeployResult{}, local: IsLocal(o.URL)}
 	r := d.r
@@ -153,7 +156,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		case len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Status == "failed":
 			res = "failed"
 		}
-		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
+		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
 	for i := 1; i < len(DeploySteps); i++ {
@@ -177,7 +180,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 
 func stepPreflight(d *deployRun) (string, string, error) {
 	c := d.c
-	v, err := PodmanVersion(d.conn)
+	v, err := d.conn.Version()
 	if err != nil {
 		return "", "", err
 	}
@@ -195,7 +198,7 @@ func stepPreflight(d *deployRun) (string, string, error) {
 	}
 	if d.local {
 		for _, sl := range c.Slots() {
-			if be, _ := InspectContainer(d.conn, sl.Name); be == nil || !be.Running {
+			if be, _ := d.conn.Inspect(sl.Name); be == nil || !be.Running {
 				if err := portFree(sl.Addr.String()); err != nil {
 					return "", "", fmt.Errorf("port %s (for %s) is taken by another program: %v", sl.Addr, sl.Name, unwrapOp(err))
 				}
@@ -340,7 +343,7 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
+			errs[i] = d.conn.WaitHealthy(d.ctx, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
 		}()
 	}
 	wg.Wait()
@@ -357,7 +360,7 @@ func stepCollectstatic(d *deployRun) (string, string, error) {
 	// In slot A, which now runs the new image with the static files' mount:
 	// no one-off container to create and remove.
 	var buf strings.Builder
-	code, err := Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
+	code, err := podman.Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		lines = append(lines, l)
@@ -404,7 +407,7 @@ func rolledBack(err error, r *DeployResult) error {
 // Podman (exit 4) keep its own exit code rather than a step failure's.
 func unwrapConfig(err error) error {
 	var ce *ConfigError
-	var ue *UnreachableError
+	var ue *podman.UnreachableError
 	switch {
 	case errors.As(err, &ce):
 		return ce
