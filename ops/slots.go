@@ -229,6 +229,16 @@ func replaceSlot(ctx context.Context, conn podman.Engine, c *Config, sl Slot, sp
 			return nil, err
 		}
 		if err := conn.Rename(sl.Name, prev); err != nil {
+			// Still under its name: start it again, or the slot stays down.
+			if !old.Running {
+				return nil, err
+			}
+			if rerr := conn.Start(sl.Name); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
+			if rerr := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
 			return nil, err
 		}
 	}

@@ -26,7 +26,8 @@ type Container struct {
 }
 
 // Fake is an in-memory Podman. Fail, when set, is asked before every
-// operation ("create", "start", "stop", "rename", "remove", "healthy",
+// operation ("inspect", "create", "start", "stop", "rename", "remove",
+// "healthy" (WaitHealthy), "healthcheck" (one run of the check: unhealthy),
 // "exec", "volume-create", ...; name is the object's) and a non-nil answer
 // is that operation's error. Calls records every operation that changed
 // something, as "op name".
@@ -246,7 +247,7 @@ func (f *Fake) HealthCheck(name string) (string, error) {
 	if c, ok := f.Containers[name]; !ok || !c.Running {
 		return "", notFound("container", name)
 	}
-	if err := f.fail("healthy", name); err != nil {
+	if err := f.fail("healthcheck", name); err != nil {
 		return "unhealthy", nil
 	}
 	return "healthy", nil
