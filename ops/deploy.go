@@ -14,37 +14,17 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // Progress receives each step as it ends.
 type Progress func(s Step)
 
-// Step is one step of a deploy.
-type Step struct {
-	N        int           `json:"n"`
-	Total    int           `json:"total"`
-	Name     string        `json:"name"`
-	Status   string        `json:"status"` // ok, changed, unchanged, skipped, failed, planned
-	Detail   string        `json:"detail,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
-}
+// Step is one step of a deploy or cutover as it ran.
+type Step = steps.Step
 
-// StepError is a deploy step that failed (exit code 1).
-type StepError struct {
-	Step       string
-	Err        error
-	RolledBack string // the image rolled back to, if any
-}
-
-func (e *StepError) Error() string {
-	msg := fmt.Sprintf("%s failed: %v", e.Step, e.Err)
-	if e.RolledBack != "" {
-		msg += "; rolled back to " + e.RolledBack + ", which is serving"
-	}
-	return msg
-}
-
-func (e *StepError) Unwrap() error { return e.Err }
+// StepError is a step that failed (exit code 1).
+type StepError = steps.Error
 
 // UpResult reports what up changed.
 type UpResult struct {
