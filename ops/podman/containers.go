@@ -93,30 +93,6 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 	return g
 }
 
-// ContainerState is what isisctl needs to know of a container.
-type ContainerState struct {
-	ID        string   `json:"-"`
-	Name      string   `json:"name"`
-	Exists    bool     `json:"exists"`
-	Running   bool     `json:"running"`
-	Health    string   `json:"health,omitempty"`
-	Image     string   `json:"image,omitempty"`
-	ImageID   string   `json:"image_id,omitempty"`
-	SpecHash  string   `json:"spec_hash,omitempty"`
-	Networks  []string `json:"networks,omitempty"`
-	Published []string `json:"published,omitempty"`
-	Env       []string `json:"-"`
-	StartedAt string   `json:"started_at,omitempty"`
-	// RestartCount is how often Podman restarted it under its restart policy.
-	RestartCount int               `json:"restart_count"`
-	Restart      string            `json:"restart_policy,omitempty"`
-	Labels       map[string]string `json:"-"`
-	// IPs are its addresses by network name.
-	IPs map[string]string `json:"-"`
-	// StartTime is when it started running (zero when it is not).
-	StartTime time.Time `json:"-"`
-}
-
 // Inspect returns the state of container name (Exists false when missing).
 func (c *Conn) Inspect(name string) (*ContainerState, error) {
 	data, err := containers.Inspect(c.ctx, name, nil)
@@ -317,12 +293,6 @@ func RunOnce(e Engine, s *ContainerSpec, out func(line string)) (int, error) {
 func (c *Conn) Wait(name string) (int, error) {
 	code, err := containers.Wait(c.ctx, name, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
 	return int(code), err
-}
-
-// LogOptions choose which log lines Logs sends.
-type LogOptions struct {
-	Follow bool
-	Tail   string // lines from the end, or "all"; "" is all
 }
 
 // Logs sends container name's log lines (standard output to stdout,

@@ -76,3 +76,27 @@ func (s *ContainerSpec) Hash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
+
+// ContainerState is what isisctl needs to know of a container.
+type ContainerState struct {
+	ID        string   `json:"-"`
+	Name      string   `json:"name"`
+	Exists    bool     `json:"exists"`
+	Running   bool     `json:"running"`
+	Health    string   `json:"health,omitempty"`
+	Image     string   `json:"image,omitempty"`
+	ImageID   string   `json:"image_id,omitempty"`
+	SpecHash  string   `json:"spec_hash,omitempty"`
+	Networks  []string `json:"networks,omitempty"`
+	Published []string `json:"published,omitempty"`
+	Env       []string `json:"-"`
+	StartedAt string   `json:"started_at,omitempty"`
+	// RestartCount is how often Podman restarted it under its restart policy.
+	RestartCount int               `json:"restart_count"`
+	Restart      string            `json:"restart_policy,omitempty"`
+	Labels       map[string]string `json:"-"`
+	// IPs are its addresses by network name.
+	IPs map[string]string `json:"-"`
+	// StartTime is when it started running (zero when it is not).
+	StartTime time.Time `json:"-"`
+}
