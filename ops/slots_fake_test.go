@@ -149,3 +149,31 @@ func TestEnsureBackendSwitch(t *testing.T) {
 		t.Errorf("second run: %q, %v, calls %v", action, err, b.f.Calls)
 	}
 }
+
+// TestEnsureBackendOrder: when slot A is down and B serves, A is replaced
+// first (B keeps serving meanwhile); a failure in A then leaves A as it was,
+// stopped, and B untouched.
+func TestEnsureBackendOrder(t *testing.T) {
+	a, sb := exampleConfig().Backend.Name, exampleConfig().StandbyName()
+	b := newBackendFake(t)
+	_ = b.f.Stop(a, 0)
+	b.f.Calls = nil
+	if _, _, err := EnsureBackend(context.Background(), b.f, b.c, "img:new", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.f.Calls[:4]; !slices.Equal(got, []string{"stop " + a, "rename " + a + " " + a + "-previous", "create " + a, "start " + a}) {
+		t.Errorf("first calls = %v, want slot A replaced first", got)
+	}
+	b = newBackendFake(t)
+	_ = b.f.Stop(a, 0)
+	b.f.Fail = failOnce("start", a)
+	if _, _, err := EnsureBackend(context.Background(), b.f, b.c, "img:new", false); err == nil || !strings.Contains(err.Error(), "injected start") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := b.f.Names(); !slices.Equal(got, []string{a + " (stopped)", sb}) {
+		t.Errorf("containers = %v, want A stopped as it was and B running", got)
+	}
+	if st, _ := b.f.Inspect(sb); st.SpecHash != b.oldHash[sb] {
+		t.Error("slot B was changed")
+	}
+}
