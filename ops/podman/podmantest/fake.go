@@ -42,6 +42,11 @@ type Fake struct {
 	Fail       func(op, name string) error
 	// ExecOut answers Exec: its output and exit code.
 	ExecOut func(name string, cmd []string) (string, int)
+	// Run answers Wait and Logs for a one-off container: its exit code and
+	// its log lines (standard output, standard error); nil: 0, no lines.
+	// It is asked once per Wait; Logs sends the lines of the last answer.
+	RunOut  func(name string) (code int, stdout, stderr []string)
+	lastOut map[string][2][]string
 	Calls   []string
 	nextID  int
 }
@@ -261,10 +266,38 @@ func (f *Fake) Wait(name string) (int, error) {
 		return -1, notFound("container", name)
 	}
 	c.Running = false
-	return 0, nil
+	if f.RunOut == nil {
+		return 0, nil
+	}
+	code, out, errs := f.RunOut(name)
+	if f.lastOut == nil {
+		f.lastOut = map[string][2][]string{}
+	}
+	f.lastOut[name] = [2][]string{out, errs}
+	return code, nil
 }
 
-func (f *Fake) Logs(string, podman.LogOptions, chan string, chan string) error { return nil }
+// Logs sends the lines RunOut gave for name's run; with Follow it waits
+// for that run (Wait) first, as a followed log ends when the container does.
+func (f *Fake) Logs(name string, o podman.LogOptions, stdout, stderr chan string) error {
+	for {
+		f.mu.Lock()
+		c, ok := f.Containers[name]
+		running := ok && c.Running
+		lines := f.lastOut[name]
+		f.mu.Unlock()
+		if !o.Follow || !running {
+			for _, l := range lines[0] {
+				stdout <- l + "\n"
+			}
+			for _, l := range lines[1] {
+				stderr <- l + "\n"
+			}
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func (f *Fake) Exec(name string, cmd []string, stdout, _ io.Writer) (int, error) {
 	f.mu.Lock()
