@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // BackupManifest is the JSON file written beside each dump (NAME.json next
@@ -90,7 +92,7 @@ func backupNameRE(db string) *regexp.Regexp {
 // backup.dir or the S3/R2 bucket with a manifest (sha256, size, backend image
 // and digest, migration level, row counts), then keeps the newest
 // backup.keep. It takes no lock and stops nothing: pg_dump reads a snapshot.
-func Backup(ctx, conn context.Context, c *Config, progress func(string)) (*BackupResult, error) {
+func Backup(ctx context.Context, conn podman.Engine, c *Config, progress func(string)) (*BackupResult, error) {
 	start := time.Now()
 	if progress == nil {
 		progress = func(string) {}
@@ -104,7 +106,7 @@ func Backup(ctx, conn context.Context, c *Config, progress func(string)) (*Backu
 	r := &BackupResult{Location: store.Where()}
 	m := &r.BackupManifest
 	m.Name, m.Created, m.Database, m.Server, m.Dump = name, now, c.Postgres.Database, c.Postgres.Name, name+".dump"
-	if be, err := InspectContainer(conn, c.Backend.Name); err == nil && be.Exists {
+	if be, err := conn.Inspect(c.Backend.Name); err == nil && be.Exists {
 		m.Image, m.ImageID = be.Image, be.ImageID
 	}
 	h, err := startPgHelper(conn, c, "backup")
@@ -284,11 +286,11 @@ func (e *NoBackupError) Error() string {
 // database has applied migrations and image brings new ones (a schema
 // change). It returns nil and why when it takes none; a failed backup is an
 // error (the deploy stops before anything changed).
-func BackupBeforeMigrate(ctx, conn context.Context, c *Config, image string, progress func(string)) (*BackupResult, string, error) {
+func BackupBeforeMigrate(ctx context.Context, conn podman.Engine, c *Config, image string, progress func(string)) (*BackupResult, string, error) {
 	if !c.Backup.Configured() {
 		return nil, "no backup target (backup.dir or backup.s3_prefix)", nil
 	}
-	if pg, err := InspectContainer(conn, c.Postgres.Name); err != nil || !pg.Exists || !pg.Running {
+	if pg, err := conn.Inspect(c.Postgres.Name); err != nil || !pg.Exists || !pg.Running {
 		return nil, "no database yet", err
 	}
 	lv, err := MigrationState(conn, c, image, "")

@@ -1,6 +1,3 @@
-// Package ops is everything isisctl does, as a library over the Podman Go
-// bindings: configuration, rendering quadlet units, building the image,
-// networks, secrets, containers, migrations, verification and deploys.
 package ops
 
 import (

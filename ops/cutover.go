@@ -12,6 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // CutoverOptions drive the switch from Django to isis (isisctl cutover):
@@ -37,22 +40,16 @@ type CutoverOptions struct {
 
 // CutoverSteps are the steps of a cutover, in order (the command's help
 // and docs/cutover.md list them from here).
-var CutoverSteps = []struct{ Name, Summary string }{
-	{"check", "a dry-run import: Django's data fits isis (no conflicts)"},
-	{"import", "the catch-up import, while Django still serves"},
-	{"switch", "the --switch command points the proxy at isis"},
-	{"final import", "what Django wrote meanwhile, repeated until a run brings no change"},
-	{"verify", "the smoke test of isisctl verify (with --public-url, through the proxy)"},
+var CutoverSteps = []steps.Def[*cutoverRun]{
+	{Name: "check", Summary: "a dry-run import: Django's data fits isis (no conflicts)", Run: cutoverCheck},
+	{Name: "import", Summary: "the catch-up import, while Django still serves", Run: cutoverImport},
+	{Name: "switch", Summary: "the --switch command points the proxy at isis", Run: cutoverSwitch},
+	{Name: "final import", Summary: "what Django wrote meanwhile, repeated until a run brings no change", Run: cutoverFinal},
+	{Name: "verify", Summary: "the smoke test of isisctl verify (with --public-url, through the proxy)", Run: cutoverVerify},
 }
 
 // CutoverHelp is the step list as the command's help prints it.
-func CutoverHelp() string {
-	var b strings.Builder
-	for i, s := range CutoverSteps {
-		fmt.Fprintf(&b, "  %d. %-13s %s\n", i+1, s.Name, s.Summary)
-	}
-	return b.String()
-}
+func CutoverHelp() string { return steps.Help(CutoverSteps, 1) }
 
 // CutoverResult is what a cutover did.
 type CutoverResult struct {
@@ -74,7 +71,7 @@ func importChanges(summary json.RawMessage) int {
 // Before the switch command succeeds nothing has changed for users (Django
 // serves; isis holds imported data, which a later import brings up to date);
 // after it, a failure says so and points to the way back.
-func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
+func Cutover(ctx context.Context, conn podman.Engine, c *Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
 	if strings.TrimSpace(o.Switch) == "" {
 		return nil, errors.New("--switch is required: the command that points the reverse proxy at isis and reloads it")
 	}
@@ -93,7 +90,7 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 			msg, _, _ := strings.Cut(err.Error(), "\n")
 			detail += "; " + printable(msg)
 		}
-		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
+		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 	}()
 	if o.FinalRuns <= 0 {
@@ -113,88 +110,102 @@ func Cutover(ctx, conn context.Context, c *Config, image string, o CutoverOption
 		switchOut = func(string) {}
 	}
 	r = &CutoverResult{Image: image}
-	total := len(CutoverSteps)
-	run := func(n int, f func() (detail string, err error)) error {
-		return runStep(&r.Steps, o.Progress, n, total, CutoverSteps[n-1].Name, func() (string, string, error) {
-			detail, err := f()
-			return "ok", detail, err
-		})
-	}
-	importOnce := func(dry bool) (int, error) {
-		imp := o.Import
-		imp.DryRun = dry
-		res, err := ImportDjango(ctx, conn, c, image, imp, out)
-		if res != nil && len(res.Summary) > 0 {
-			r.Imports = append(r.Imports, res.Summary)
-		}
-		if err != nil {
-			return 0, err
-		}
-		return importChanges(res.Summary), nil
-	}
-	before := func(err error) error {
+	cr := &cutoverRun{ctx: ctx, conn: conn, c: c, image: image, o: o, r: r, out: out, switchOut: switchOut}
+	run := &steps.Runner[*cutoverRun]{Table: CutoverSteps, State: cr, Rec: &r.Steps, Progress: o.Progress, Fail: cutoverFailed}
+	return r, run.Run(0, len(CutoverSteps)-1)
+}
+
+// cutoverFailed says, with a step's error, where the cutover stopped:
+// before the switch nothing has changed for users, after it the way back is
+// to point the proxy at Django again.
+func cutoverFailed(i int, err error) error {
+	switch CutoverSteps[i].Name {
+	case "check", "import":
 		return fmt.Errorf("%w (nothing was switched: Django still serves)", err)
+	case "switch":
+		return fmt.Errorf("the switch command failed: %w (check that the proxy still points at Django; isis holds the import, and a later cutover brings what changed)", err)
 	}
-	if err := run(1, func() (string, error) {
-		n, err := importOnce(true)
-		return fmt.Sprintf("%d change(s) to bring, no conflict", n), err
-	}); err != nil {
-		return r, before(err)
+	return fmt.Errorf("%w (the proxy points at isis; to go back, point it at Django again: docs/cutover.md, The way back)", err)
+}
+
+// cutoverRun is the state one cutover's steps share.
+type cutoverRun struct {
+	ctx            context.Context
+	conn           podman.Engine
+	c              *Config
+	image          string
+	o              CutoverOptions
+	r              *CutoverResult
+	out, switchOut func(string)
+}
+
+// importOnce runs one import (a dry run with dry) and returns its changes.
+func (cr *cutoverRun) importOnce(dry bool) (int, error) {
+	imp := cr.o.Import
+	imp.DryRun = dry
+	res, err := ImportDjango(cr.ctx, cr.conn, cr.c, cr.image, imp, cr.out)
+	if res != nil && len(res.Summary) > 0 {
+		cr.r.Imports = append(cr.r.Imports, res.Summary)
 	}
-	if err := run(2, func() (string, error) {
-		n, err := importOnce(false)
-		return fmt.Sprintf("%d change(s) imported", n), err
-	}); err != nil {
-		return r, before(err)
+	if err != nil {
+		return 0, err
 	}
-	if err := run(3, func() (string, error) {
-		return "the proxy points at isis", runSwitch(ctx, o.Switch, o.SwitchTimeout, switchOut)
-	}); err != nil {
-		return r, fmt.Errorf("the switch command failed: %w (check that the proxy still points at Django; isis holds the import, and a later cutover brings what changed)", err)
+	return importChanges(res.Summary), nil
+}
+
+func cutoverCheck(cr *cutoverRun) (string, string, error) {
+	n, err := cr.importOnce(true)
+	return "ok", fmt.Sprintf("%d change(s) to bring, no conflict", n), err
+}
+
+func cutoverImport(cr *cutoverRun) (string, string, error) {
+	n, err := cr.importOnce(false)
+	return "ok", fmt.Sprintf("%d change(s) imported", n), err
+}
+
+func cutoverSwitch(cr *cutoverRun) (string, string, error) {
+	if err := runSwitch(cr.ctx, cr.o.Switch, cr.o.SwitchTimeout, cr.switchOut); err != nil {
+		return "ok", "the proxy points at isis", err
 	}
-	r.Switched = true
-	after := func(err error) error {
-		return fmt.Errorf("%w (the proxy points at isis; to go back, point it at Django again: docs/cutover.md, The way back)", err)
-	}
-	if err := run(4, func() (string, error) {
-		total := 0
-		for i := 1; ; i++ {
-			n, err := importOnce(false)
-			if err != nil {
-				return "", err
-			}
-			total += n
-			if n == 0 {
-				return fmt.Sprintf("%d change(s) in %d run(s), the last bringing none", total, i), nil
-			}
-			if i == o.FinalRuns {
-				return fmt.Sprintf("%d change(s) in %d run(s), the last still bringing %d: Django is still written to; run isisctl import-django again once it is stopped", total, i, n), nil
-			}
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-time.After(o.Settle):
-			}
+	cr.r.Switched = true
+	return "ok", "the proxy points at isis", nil
+}
+
+func cutoverFinal(cr *cutoverRun) (string, string, error) {
+	total := 0
+	for i := 1; ; i++ {
+		n, err := cr.importOnce(false)
+		if err != nil {
+			return "ok", "", err
 		}
-	}); err != nil {
-		return r, after(err)
-	}
-	if err := run(5, func() (string, error) {
-		r.Verify = Verify(ctx, conn, c, VerifyOptions{PublicURL: o.PublicURL, Remote: o.Remote})
-		if r.Verify.OK {
-			return fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
+		total += n
+		if n == 0 {
+			return "ok", fmt.Sprintf("%d change(s) in %d run(s), the last bringing none", total, i), nil
 		}
-		var failed []string
-		for _, ch := range r.Verify.Checks {
-			if !ch.OK {
-				failed = append(failed, ch.Name+": "+ch.Detail)
-			}
+		if i == cr.o.FinalRuns {
+			return "ok", fmt.Sprintf("%d change(s) in %d run(s), the last still bringing %d: Django is still written to; run isisctl import-django again once it is stopped", total, i, n), nil
 		}
-		return "", errors.New(strings.Join(failed, "; "))
-	}); err != nil {
-		return r, after(err)
+		select {
+		case <-cr.ctx.Done():
+			return "ok", "", cr.ctx.Err()
+		case <-time.After(cr.o.Settle):
+		}
 	}
-	return r, nil
+}
+
+func cutoverVerify(cr *cutoverRun) (string, string, error) {
+	r := cr.r
+	r.Verify = Verify(cr.ctx, cr.conn, cr.c, VerifyOptions{PublicURL: cr.o.PublicURL, Remote: cr.o.Remote})
+	if r.Verify.OK {
+		return "ok", fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
+	}
+	var failed []string
+	for _, ch := range r.Verify.Checks {
+		if !ch.OK {
+			failed = append(failed, ch.Name+": "+ch.Detail)
+		}
+	}
+	return "ok", "", errors.New(strings.Join(failed, "; "))
 }
 
 // runSwitch runs cmd with sh -c, its output lines to out, within timeout.

@@ -2,9 +2,15 @@ package ops
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/podman/podmantest"
 )
 
 // TestRunSwitch: the operator's switch command, run with sh -c: its lines
@@ -38,5 +44,65 @@ func TestRunSwitch(t *testing.T) {
 	}
 	if _, err := Cutover(context.Background(), nil, DefaultConfig(), "img", CutoverOptions{}); err == nil || !strings.Contains(err.Error(), "--switch is required") {
 		t.Errorf("a cutover without a switch command: %v", err)
+	}
+}
+
+// TestCutoverStopPoints: a cutover stops at the step that fails and says
+// where that leaves users: before the switch Django still serves (the switch
+// command never ran), after it the proxy points at isis and the way back is
+// named. The imports run in podmantest's fake.
+func TestCutoverStopPoints(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failRun  int    // the import run (1 = the check's dry run) that exits 1
+		switchSh string // the switch command's failure, "" for success
+		want     string
+		switched bool
+		steps    int // steps recorded
+	}{
+		{name: "check", failRun: 1, want: "(nothing was switched: Django still serves)", steps: 1},
+		{name: "import", failRun: 2, want: "(nothing was switched: Django still serves)", steps: 2},
+		{name: "switch", switchSh: "exit 3", want: "the switch command failed: exit status 3 (check that the proxy still points at Django", steps: 3},
+		{name: "final import", failRun: 3, want: "(the proxy points at isis; to go back, point it at Django again", switched: true, steps: 4},
+		// The fake has no backend to verify.
+		{name: "verify", want: "(the proxy points at isis; to go back, point it at Django again", switched: true, steps: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exampleConfig()
+			f := podmantest.New()
+			f.Images["img:1"] = &podman.Image{ID: "1"}
+			runs := 0
+			f.RunOut = func(name string) (int, []string, []string) {
+				runs++
+				if runs == tc.failRun {
+					return 1, nil, []string{"import broke"}
+				}
+				changes := 0
+				if runs < 3 {
+					changes = 5
+				}
+				return 0, []string{fmt.Sprintf(`{"changes": %d}`, changes)}, []string{"importing"}
+			}
+			marker := filepath.Join(t.TempDir(), "switched")
+			sh := "touch " + marker
+			if tc.switchSh != "" {
+				sh = tc.switchSh
+			}
+			r, err := Cutover(context.Background(), f, c, "img:1", CutoverOptions{Switch: sh,
+				Import: ImportDjangoOptions{FromDSN: "postgres://django@db/django"}, Settle: time.Millisecond})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %q", err, tc.want)
+			}
+			_, statErr := os.Stat(marker)
+			if r.Switched != tc.switched || (statErr == nil) != tc.switched {
+				t.Errorf("switched = %v (switch ran: %v), want %v", r.Switched, statErr == nil, tc.switched)
+			}
+			if len(r.Steps) != tc.steps || r.Steps[len(r.Steps)-1].Status != "failed" || r.Steps[len(r.Steps)-1].Name != tc.name {
+				t.Errorf("steps = %+v, want %d, the last %s failed", r.Steps, tc.steps, tc.name)
+			}
+			if len(f.Containers) != 0 || len(f.Secrets) != 0 {
+				t.Errorf("left behind: containers %v, secrets %v", f.Names(), f.Secrets)
+			}
+		})
 	}
 }

@@ -13,39 +13,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings/volumes"
-	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // Progress receives each step as it ends.
 type Progress func(s Step)
 
-// Step is one step of a deploy.
-type Step struct {
-	N        int           `json:"n"`
-	Total    int           `json:"total"`
-	Name     string        `json:"name"`
-	Status   string        `json:"status"` // ok, changed, unchanged, skipped, failed, planned
-	Detail   string        `json:"detail,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
-}
+// Step is one step of a deploy or cutover as it ran.
+type Step = steps.Step
 
-// StepError is a deploy step that failed (exit code 1).
-type StepError struct {
-	Step       string
-	Err        error
-	RolledBack string // the image rolled back to, if any
-}
-
-func (e *StepError) Error() string {
-	msg := fmt.Sprintf("%s failed: %v", e.Step, e.Err)
-	if e.RolledBack != "" {
-		msg += "; rolled back to " + e.RolledBack + ", which is serving"
-	}
-	return msg
-}
-
-func (e *StepError) Unwrap() error { return e.Err }
+// StepError is a step that failed (exit code 1).
+type StepError = steps.Error
 
 // UpResult reports what up changed.
 type UpResult struct {
@@ -131,18 +110,18 @@ func handOver(euid int, dir string) string {
 func IsLocal(url string) bool { return url == "" || strings.HasPrefix(url, "unix://") }
 
 // EnsurePostgres creates or updates the database container and waits for it.
-func EnsurePostgres(ctx, conn context.Context, c *Config) (string, error) {
+func EnsurePostgres(ctx context.Context, conn podman.Engine, c *Config) (string, error) {
 	spec := c.PostgresSpec()
 	if unit, err := systemdOwned(ctx, conn, spec); unit != "" || err != nil {
 		return "run by " + unit, err
 	}
-	st, err := InspectContainer(conn, spec.Name)
+	st, err := conn.Inspect(spec.Name)
 	if err != nil {
 		return "", err
 	}
 	action := "unchanged"
 	if st.Exists && st.SpecHash != spec.Hash() {
-		if err := RemoveContainer(conn, spec.Name, spec.StopTimeout); err != nil {
+		if err := conn.Remove(spec.Name, spec.StopTimeout); err != nil {
 			return "", err
 		}
 		st.Exists, action = false, "recreated"
@@ -151,7 +130,7 @@ func EnsurePostgres(ctx, conn context.Context, c *Config) (string, error) {
 		if ok, err := ImageExists(conn, spec.Image); err != nil || !ok {
 			return "", fmt.Errorf("image %s is missing on the host (podman pull %s)", spec.Image, spec.Image)
 		}
-		if err := CreateContainer(conn, spec); err != nil {
+		if err := conn.Create(spec); err != nil {
 			return "", err
 		}
 		if action == "unchanged" {
@@ -159,18 +138,18 @@ func EnsurePostgres(ctx, conn context.Context, c *Config) (string, error) {
 		}
 	}
 	if !st.Running || action != "unchanged" {
-		if err := StartContainer(conn, spec.Name); err != nil {
+		if err := conn.Start(spec.Name); err != nil {
 			return "", err
 		}
 		if action == "unchanged" {
 			action = "started"
 		}
 	}
-	return action, WaitHealthy(ctx, conn, spec.Name, 90*time.Second, spec.Health)
+	return action, conn.WaitHealthy(ctx, spec.Name, 90*time.Second, spec.Health)
 }
 
 // backendSpecFor is the backend spec for an image, with its ID in the hash.
-func backendSpecFor(conn context.Context, c *Config, image string) (*ContainerSpec, error) {
+func backendSpecFor(conn podman.Engine, c *Config, image string) (*ContainerSpec, error) {
 	id, err := ImageID(conn, image)
 	if err != nil {
 		return nil, err
@@ -181,7 +160,7 @@ func backendSpecFor(conn context.Context, c *Config, image string) (*ContainerSp
 }
 
 // Up applies the whole deployment through the API.
-func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResult, error) {
+func Up(ctx context.Context, conn podman.Engine, c *Config, image string, local bool) (*UpResult, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
@@ -207,7 +186,7 @@ func Up(ctx, conn context.Context, c *Config, image string, local bool) (*UpResu
 }
 
 // oneOff is a one-off container of the backend image running args.
-func oneOff(conn context.Context, c *Config, image, name string, args ...string) (*ContainerSpec, error) {
+func oneOff(conn podman.Engine, c *Config, image, name string, args ...string) (*ContainerSpec, error) {
 	spec, err := backendSpecFor(conn, c, image)
 	if err != nil {
 		return nil, err
@@ -227,13 +206,13 @@ func (c *Config) asJob(spec *ContainerSpec, name string, args ...string) {
 	spec.Restart = "" // runs once
 	spec.Command = args
 	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
-	spec.withDatabaseRole(c.OwnerRole(), OwnerPasswordName)
+	withDatabaseRole(spec, c.OwnerRole(), OwnerPasswordName)
 }
 
 // RunJob runs `isis ARGS` in a one-off container of image on the private
 // network (a deploy migrates with the new code before replacing the old
 // backend); a non-zero exit is an error naming the code.
-func RunJob(conn context.Context, c *Config, image string, out func(string), args ...string) error {
+func RunJob(conn podman.Engine, c *Config, image string, out func(string), args ...string) error {
 	spec, err := oneOff(conn, c, image, c.Backend.Name+"-"+args[0], args...)
 	if err != nil {
 		return err
@@ -244,9 +223,9 @@ func RunJob(conn context.Context, c *Config, image string, out func(string), arg
 // runIsis runs the one-off container spec of `isis ARGS`, streaming its
 // output to out; a non-zero exit is an error naming the code and the last
 // line it printed.
-func runIsis(conn context.Context, spec *ContainerSpec, out func(string), args []string) error {
+func runIsis(conn podman.Engine, spec *ContainerSpec, out func(string), args []string) error {
 	var last string
-	code, err := RunOnce(conn, spec, func(l string) {
+	code, err := podman.RunOnce(conn, spec, func(l string) {
 		if strings.TrimSpace(l) != "" {
 			last = strings.TrimSpace(l)
 		}
@@ -265,9 +244,9 @@ func runIsis(conn context.Context, spec *ContainerSpec, out func(string), args [
 
 // CurrentImage is the image the backend runs ("" when none): slot A's,
 // else slot B's.
-func CurrentImage(conn context.Context, c *Config) (string, error) {
+func CurrentImage(conn podman.Engine, c *Config) (string, error) {
 	for _, sl := range c.Slots() {
-		st, err := InspectContainer(conn, sl.Name)
+		st, err := conn.Inspect(sl.Name)
 		if err != nil {
 			return "", err
 		}
@@ -290,7 +269,7 @@ func portFree(addr string) error {
 // Lock is the host-wide deploy lock: a Podman volume whose creation is
 // atomic, labelled with its holder.
 type Lock struct {
-	conn context.Context
+	conn podman.Engine
 	name string
 }
 
@@ -304,13 +283,13 @@ func (e *LockedError) Error() string {
 }
 
 // AcquireLock takes the deploy lock or says who has it.
-func AcquireLock(conn context.Context) (*Lock, error) {
+func AcquireLock(conn podman.Engine) (*Lock, error) {
 	holder := whoami()
-	_, err := volumes.Create(conn, types.VolumeCreateOptions{Name: lockVolume,
-		Labels: map[string]string{"holder": holder, "since": time.Now().UTC().Format(time.RFC3339), LabelManaged: "true"}}, nil)
+	err := conn.VolumeCreate(lockVolume,
+		map[string]string{"holder": holder, "since": time.Now().UTC().Format(time.RFC3339), LabelManaged: "true"})
 	if err != nil {
-		if v, ierr := volumes.Inspect(conn, lockVolume, nil); ierr == nil {
-			return nil, &LockedError{Holder: v.Labels["holder"], Since: v.Labels["since"]}
+		if labels, ierr := conn.VolumeLabels(lockVolume); ierr == nil {
+			return nil, &LockedError{Holder: labels["holder"], Since: labels["since"]}
 		}
 		return nil, fmt.Errorf("take the deploy lock: %w", err)
 	}
@@ -319,8 +298,7 @@ func AcquireLock(conn context.Context) (*Lock, error) {
 
 // Release drops the lock.
 func (l *Lock) Release() {
-	force := true
-	_ = volumes.Remove(context.WithoutCancel(l.conn), l.name, new(volumes.RemoveOptions).WithForce(force))
+	_ = l.conn.WithoutCancel().VolumeRemove(l.name, true)
 }
 
 // WhoAmI names the operator for the lock and the audit trail: user@host pid.
@@ -358,14 +336,14 @@ const (
 
 // AppendAudit adds an entry to the host's audit trail, keeping the newest
 // auditKeep entries.
-func AppendAudit(conn context.Context, e AuditEntry) error {
+func AppendAudit(conn podman.Engine, e AuditEntry) error {
 	labels := map[string]string{
 		auditLabel: "1", LabelManaged: "true",
 		"time": e.Time.UTC().Format(time.RFC3339Nano), "user": e.User, "action": e.Action, "image": e.Image,
 		"image_id": e.ImageID, "result": e.Result, "duration": e.Duration, "detail": truncate(e.Detail, 500),
 	}
 	name := fmt.Sprintf("%s%d", auditPrefix, e.Time.UnixNano())
-	if _, err := volumes.Create(conn, types.VolumeCreateOptions{Name: name, Labels: labels}, nil); err != nil {
+	if err := conn.VolumeCreate(name, labels); err != nil {
 		return fmt.Errorf("audit trail: %w", err)
 	}
 	all, err := ReadAudit(conn, 1<<30)
@@ -373,20 +351,19 @@ func AppendAudit(conn context.Context, e AuditEntry) error {
 		return err
 	}
 	for _, old := range all[:len(all)-auditKeep] {
-		_ = volumes.Remove(conn, fmt.Sprintf("%s%d", auditPrefix, old.Time.UnixNano()), nil)
+		_ = conn.VolumeRemove(fmt.Sprintf("%s%d", auditPrefix, old.Time.UnixNano()), false)
 	}
 	return nil
 }
 
 // ReadAudit returns the newest n entries, oldest first.
-func ReadAudit(conn context.Context, n int) ([]AuditEntry, error) {
-	vols, err := volumes.List(conn, new(volumes.ListOptions).WithFilters(map[string][]string{"label": {auditLabel + "=1"}}))
+func ReadAudit(conn podman.Engine, n int) ([]AuditEntry, error) {
+	vols, err := conn.VolumeList(auditLabel + "=1")
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
 	out := make([]AuditEntry, 0, len(vols))
-	for _, v := range vols {
-		l := v.Labels
+	for _, l := range vols {
 		t, err := time.Parse(time.RFC3339Nano, l["time"])
 		if err != nil {
 			continue

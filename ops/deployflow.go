@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // DeployOptions tune a deploy.
@@ -40,15 +43,16 @@ type DeployResult struct {
 
 // deployRun is the state one deploy's steps share.
 type deployRun struct {
-	ctx, conn context.Context
-	c         *Config
-	o         DeployOptions
-	r         *DeployResult
-	local     bool
-	current   string        // the image the backend ran before this deploy
-	action    string        // what the up step did to the backend
-	upToDate  bool          // both slots already run this image as configured
-	backup    *BackupResult // taken before this deploy's migrations, if any
+	ctx      context.Context
+	conn     podman.Engine
+	c        *Config
+	o        DeployOptions
+	r        *DeployResult
+	local    bool
+	current  string        // the image the backend ran before this deploy
+	action   string        // what the up step did to the backend
+	upToDate bool          // both slots already run this image as configured
+	backup   *BackupResult // taken before this deploy's migrations, if any
 }
 
 func (d *deployRun) out(line string) {
@@ -59,17 +63,7 @@ func (d *deployRun) out(line string) {
 
 // DeployStep is one step of a deploy, a value in the ordered table that the
 // flow, the dry-run plan and the command's help all read.
-type DeployStep struct {
-	Name string
-	// Summary is the step in the command's help.
-	Summary string
-	// Plan is what --dry-run prints for it (nil: Summary). It changes nothing.
-	Plan func(d *deployRun) string
-	// Run does it, reporting a status (ok, changed, unchanged) and a detail.
-	Run func(d *deployRun) (status, detail string, err error)
-	// Undo reverses it when a later step fails (nil: nothing to undo).
-	Undo func(d *deployRun) error
-}
+type DeployStep = steps.Def[*deployRun]
 
 // DeploySteps is the deploy, in order.
 var DeploySteps = []DeployStep{
@@ -86,55 +80,20 @@ var DeploySteps = []DeployStep{
 }
 
 // DeployStepNames are the steps' names, in order.
-func DeployStepNames() []string {
-	names := make([]string, len(DeploySteps))
-	for i, s := range DeploySteps {
-		names[i] = s.Name
-	}
-	return names
-}
+func DeployStepNames() []string { return steps.Names(DeploySteps) }
 
 // DeployHelp describes the steps, one line each, for the command's help.
-func DeployHelp() string {
-	var b strings.Builder
-	for i, s := range DeploySteps {
-		fmt.Fprintf(&b, "  %2d. %-13s %s\n", i+1, s.Name, s.Summary)
-	}
-	return b.String()
-}
-
-// runStep runs f as step n of total, times it, appends its Step to steps
-// (status "failed" and the error as detail when it fails) and reports it to
-// progress (deploy's and cutover's step counter).
-func runStep(steps *[]Step, progress func(Step), n, total int, name string, f func() (status, detail string, err error)) error {
-	t := time.Now()
-	status, detail, err := f()
-	s := Step{N: n, Total: total, Name: name, Status: status, Detail: detail, Duration: time.Since(t)}
-	if err != nil {
-		s.Status, s.Detail = "failed", err.Error()
-	}
-	*steps = append(*steps, s)
-	if progress != nil {
-		progress(s)
-	}
-	return err
-}
+func DeployHelp() string { return steps.Help(DeploySteps, 2) }
 
 // Deploy runs DeploySteps in order; when one fails, the steps before it are
 // undone newest first (the backend goes back to its previous image, as
 // gaplessly as it came). With DryRun it runs preflight and prints the plan.
-func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResult, error) {
+func Deploy(ctx context.Context, conn podman.Engine, c *Config, o DeployOptions) (*DeployResult, error) {
 	start := time.Now()
 	d := &deployRun{ctx: ctx, conn: conn, c: c, o: o, r: &DeployResult{}, local: IsLocal(o.URL)}
 	r := d.r
-	run := func(i int) error {
-		st := DeploySteps[i]
-		if err := runStep(&r.Steps, o.Progress, i+1, len(DeploySteps), st.Name, func() (string, string, error) { return st.Run(d) }); err != nil {
-			return &StepError{Step: st.Name, Err: err}
-		}
-		return nil
-	}
-	if err := run(0); err != nil {
+	run := &steps.Runner[*deployRun]{Table: DeploySteps, State: d, Rec: &r.Steps, Progress: o.Progress}
+	if err := run.Run(0, 0); err != nil {
 		return r, unwrapConfig(err)
 	}
 	if o.DryRun {
@@ -153,23 +112,18 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 		case len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Status == "failed":
 			res = "failed"
 		}
-		_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
+		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
-	for i := 1; i < len(DeploySteps); i++ {
-		if err := run(i); err != nil {
-			for j := i - 1; j > 0; j-- {
-				if undo := DeploySteps[j].Undo; undo != nil {
-					if uerr := undo(d); uerr != nil {
-						return r, fmt.Errorf("%w; undoing %s failed too: %v", err, DeploySteps[j].Name, uerr)
-					}
-				}
-			}
-			if d.backup != nil {
-				err = fmt.Errorf("%w (the database was backed up before the migrations: %s)", err, d.backup.RestoreHint())
-			}
-			return r, rolledBack(err, r)
+	// Steps after preflight that fail undo the ones before them, newest first.
+	if err := run.Run(1, len(DeploySteps)-1); err != nil {
+		if ue := (*steps.UndoError)(nil); errors.As(err, &ue) {
+			return r, err
 		}
+		if d.backup != nil {
+			err = fmt.Errorf("%w (the database was backed up before the migrations: %s)", err, d.backup.RestoreHint())
+		}
+		return r, rolledBack(err, r)
 	}
 	r.Duration = time.Since(start)
 	return r, nil
@@ -177,7 +131,7 @@ func Deploy(ctx, conn context.Context, c *Config, o DeployOptions) (*DeployResul
 
 func stepPreflight(d *deployRun) (string, string, error) {
 	c := d.c
-	v, err := PodmanVersion(d.conn)
+	v, err := d.conn.Version()
 	if err != nil {
 		return "", "", err
 	}
@@ -195,7 +149,7 @@ func stepPreflight(d *deployRun) (string, string, error) {
 	}
 	if d.local {
 		for _, sl := range c.Slots() {
-			if be, _ := InspectContainer(d.conn, sl.Name); be == nil || !be.Running {
+			if be, _ := d.conn.Inspect(sl.Name); be == nil || !be.Running {
 				if err := portFree(sl.Addr.String()); err != nil {
 					return "", "", fmt.Errorf("port %s (for %s) is taken by another program: %v", sl.Addr, sl.Name, unwrapOp(err))
 				}
@@ -340,7 +294,7 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = WaitHealthy(d.ctx, d.conn, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
+			errs[i] = d.conn.WaitHealthy(d.ctx, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
 		}()
 	}
 	wg.Wait()
@@ -357,7 +311,7 @@ func stepCollectstatic(d *deployRun) (string, string, error) {
 	// In slot A, which now runs the new image with the static files' mount:
 	// no one-off container to create and remove.
 	var buf strings.Builder
-	code, err := Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
+	code, err := podman.Exec(d.conn, d.c.Backend.Name, []string{"/isis", "collectstatic"}, &buf)
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		lines = append(lines, l)
@@ -404,7 +358,7 @@ func rolledBack(err error, r *DeployResult) error {
 // Podman (exit 4) keep its own exit code rather than a step failure's.
 func unwrapConfig(err error) error {
 	var ce *ConfigError
-	var ue *UnreachableError
+	var ue *podman.UnreachableError
 	switch {
 	case errors.As(err, &ce):
 		return ce
@@ -452,13 +406,7 @@ func dryRun(d *deployRun) error {
 	}
 	r.Image = c.BackendImage(tag)
 	d.current, _ = CurrentImage(d.conn, c)
-	for _, st := range DeploySteps[1:] {
-		line := st.Name + ": " + st.Summary
-		if st.Plan != nil {
-			line = st.Name + ": " + st.Plan(d)
-		}
-		r.Plan = append(r.Plan, line)
-	}
+	r.Plan = append(r.Plan, steps.Plans(DeploySteps[1:], d)...)
 	files, err := Render(c, RenderOptions{Image: r.Image})
 	if err != nil {
 		return err

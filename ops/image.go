@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	buildahDefine "github.com/containers/buildah/define"
-	"github.com/containers/podman/v5/pkg/bindings/images"
-	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // caBundles are tried in order for the image's CA certificates.
@@ -110,7 +107,7 @@ func StageContext(c *Config) (dir, tag string, err error) {
 
 // BuildImage builds the backend image through the API, tagged by content:
 // the same binary and template give the same tag, and no rebuild.
-func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*BuildResult, error) {
+func BuildImage(conn podman.Engine, c *Config, tag string, out io.Writer) (*BuildResult, error) {
 	if c.PullsImage() {
 		return nil, &ConfigError{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
 	}
@@ -125,15 +122,15 @@ func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*Bu
 	ref, cref := c.BackendImage(tag), c.BackendImage(ctag)
 	// The same content was built before (it carries its content tag): no
 	// build; a new tag for it is only a name.
-	if ok, _ := images.Exists(conn, cref, nil); ok {
-		if img, err := images.GetImage(conn, cref, nil); err == nil {
+	if ok, _ := conn.ImageExists(cref); ok {
+		if img, err := conn.Image(cref); err == nil {
 			if tag == ctag {
 				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
 			}
-			if cur, err := images.GetImage(conn, ref, nil); err == nil && cur.ID == img.ID {
+			if cur, err := conn.Image(ref); err == nil && cur.ID == img.ID {
 				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size}, nil
 			}
-			if err := images.Tag(conn, img.ID, tag, c.Backend.Image, nil); err == nil {
+			if err := conn.ImageTag(img.ID, tag, c.Backend.Image); err == nil {
 				return &BuildResult{Image: ref, ID: img.ID, Size: img.Size, Tagged: true}, nil
 			}
 		}
@@ -145,35 +142,25 @@ func BuildImage(conn context.Context, c *Config, tag string, out io.Writer) (*Bu
 	if tag != ctag {
 		tags = append(tags, cref) // found by content next time
 	}
-	opts := types.BuildOptions{BuildOptions: buildahDefine.BuildOptions{
-		ContextDirectory: dir,
-		Output:           ref,
-		Out:              out,
-		Err:              out,
-		ReportWriter:     out,
-		Layers:           true,
-		AdditionalTags:   tags,
-		Labels:           []string{LabelManaged + "=true"},
-	}}
-	rep, err := images.Build(conn, []string{filepath.Join(dir, "Containerfile")}, opts)
+	id, err := conn.Build(&podman.BuildOptions{Dir: dir, Ref: ref, Tags: tags, Labels: []string{LabelManaged + "=true"}, Out: out})
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", ref, err)
 	}
-	img, err := images.GetImage(conn, ref, nil)
+	img, err := conn.Image(ref)
 	if err != nil {
 		return nil, fmt.Errorf("inspect built image %s: %w", ref, err)
 	}
-	return &BuildResult{Image: ref, ID: rep.ID, Size: img.Size, Built: true}, nil
+	return &BuildResult{Image: ref, ID: id, Size: img.Size, Built: true}, nil
 }
 
 // ImageExists reports whether ref is present on the host.
-func ImageExists(conn context.Context, ref string) (bool, error) {
-	return images.Exists(conn, ref, nil)
+func ImageExists(conn podman.Engine, ref string) (bool, error) {
+	return conn.ImageExists(ref)
 }
 
 // ImageID returns the ID of ref.
-func ImageID(conn context.Context, ref string) (string, error) {
-	img, err := images.GetImage(conn, ref, nil)
+func ImageID(conn podman.Engine, ref string) (string, error) {
+	img, err := conn.Image(ref)
 	if err != nil {
 		if isNotFound(err) {
 			return "", fmt.Errorf("image %s is missing on the host (run isisctl build)", ref)

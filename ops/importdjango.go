@@ -15,9 +15,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/containers/podman/v5/libpod/define"
-	"github.com/containers/podman/v5/pkg/bindings/containers"
-	"github.com/containers/podman/v5/pkg/bindings/secrets"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // ImportSourceSecret holds the Django database's connection string while an
@@ -86,7 +84,7 @@ func withImportSource(spec *ContainerSpec, c *Config, o ImportDjangoOptions) {
 // settings, user and read-only root, on the private network where the
 // postgres container is, nothing published, run once), which with FromDSN
 // also joins the egress network and mounts the source secret.
-func ImportDjangoSpec(conn context.Context, c *Config, image string, o ImportDjangoOptions) (*ContainerSpec, error) {
+func ImportDjangoSpec(conn podman.Engine, c *Config, image string, o ImportDjangoOptions) (*ContainerSpec, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -220,7 +218,7 @@ func conflictError(summary json.RawMessage) *ImportConflictError {
 
 // ImportDjango runs `isis import-django` in a one-off container of image,
 // streaming its progress lines to progress, and returns its JSON summary.
-func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDjangoOptions, progress func(string)) (*ImportDjangoResult, error) {
+func ImportDjango(ctx context.Context, conn podman.Engine, c *Config, image string, o ImportDjangoOptions, progress func(string)) (*ImportDjangoResult, error) {
 	spec, err := ImportDjangoSpec(conn, c, image, o)
 	if err != nil {
 		return nil, err
@@ -230,14 +228,14 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 	}
 	// What an isisctl killed mid-import (SIGKILL, a lost session) left
 	// behind: the container (maybe still importing) and the secret.
-	if st, err := InspectContainer(conn, spec.Name); err == nil && st.Exists {
-		if err := RemoveContainer(conn, spec.Name, 0); err != nil {
+	if st, err := conn.Inspect(spec.Name); err == nil && st.Exists {
+		if err := conn.Remove(spec.Name, 0); err != nil {
 			return nil, err
 		}
 		progress(fmt.Sprintf("isisctl: removed the container %s an interrupted import left behind", spec.Name))
 	}
-	if _, err := secrets.Inspect(conn, ImportSourceSecret, nil); err == nil {
-		if err := secrets.Remove(conn, ImportSourceSecret); err != nil {
+	if ok, err := conn.SecretExists(ImportSourceSecret); err == nil && ok {
+		if err := conn.SecretRemove(ImportSourceSecret); err != nil {
 			return nil, fmt.Errorf("remove the secret %s an interrupted import left behind: %w", ImportSourceSecret, err)
 		}
 		progress(fmt.Sprintf("isisctl: removed the secret %s an interrupted import left behind", ImportSourceSecret))
@@ -259,23 +257,22 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 			return nil, err
 		}
 		defer func() {
-			h.conn = context.WithoutCancel(h.conn) // after a signal too
+			h.conn = h.conn.WithoutCancel() // after a signal too
 			if _, err := dropImportRole(h, c, o.FromDatabase); err != nil {
 				progress("isisctl: could not drop the role " + ImportRole + " (the next import drops it): " + err.Error())
 			}
 		}()
 		progress(fmt.Sprintf("isisctl: reading %s as %s, a temporary read-only role", o.FromDatabase, ImportRole))
 	}
-	if _, err := secrets.Create(conn, stringsReader(dsn), new(secrets.CreateOptions).WithName(ImportSourceSecret).
-		WithLabels(map[string]string{LabelManaged: "true"})); err != nil {
+	if err := conn.SecretCreate(ImportSourceSecret, dsn, map[string]string{LabelManaged: "true"}); err != nil {
 		return nil, fmt.Errorf("create secret %q: %w", ImportSourceSecret, err)
 	}
-	defer secrets.Remove(context.WithoutCancel(conn), ImportSourceSecret)
-	if err := CreateContainer(conn, spec); err != nil {
+	defer conn.WithoutCancel().SecretRemove(ImportSourceSecret)
+	if err := conn.Create(spec); err != nil {
 		return nil, err
 	}
-	defer RemoveContainer(context.WithoutCancel(conn), spec.Name, 0)
-	if err := StartContainer(conn, spec.Name); err != nil {
+	defer conn.WithoutCancel().Remove(spec.Name, 0)
+	if err := conn.Start(spec.Name); err != nil {
 		return nil, err
 	}
 	// Follow the logs while it runs: standard error is progress, standard
@@ -283,15 +280,14 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 	stdout, stderr := make(chan string, 1000), make(chan string, 1000)
 	logsDone := make(chan error, 1)
 	go func() {
-		follow := true
-		logsDone <- containers.Logs(conn, spec.Name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithFollow(follow), stdout, stderr)
+		logsDone <- conn.Logs(spec.Name, podman.LogOptions{Follow: true}, stdout, stderr)
 	}()
 	res := &ImportDjangoResult{Image: image, ExitCode: -1}
 	var last string
 	waitDone := make(chan error, 1)
 	go func() {
-		code, err := containers.Wait(conn, spec.Name, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
-		res.ExitCode = int(code)
+		code, err := conn.Wait(spec.Name)
+		res.ExitCode = code
 		waitDone <- err
 	}()
 	handle := func(l string, out bool) {
@@ -318,7 +314,7 @@ func ImportDjango(ctx, conn context.Context, c *Config, image string, o ImportDj
 		case <-logsDone:
 			logsEnded = true
 		case <-ctx.Done():
-			_ = StopContainer(context.WithoutCancel(conn), spec.Name, 10)
+			_ = conn.WithoutCancel().Stop(spec.Name, 10)
 			return res, fmt.Errorf("import-django interrupted (the import runs in one transaction: isis is as it was): %w", ctx.Err())
 		}
 	}
@@ -371,7 +367,7 @@ func importSourceDetail(o ImportDjangoOptions) string {
 // AuditImport records an isisctl import-django in the host's audit trail:
 // action import-django, the result (ok, conflicts, failed), and in the
 // detail the dry run, the source and the counts.
-func AuditImport(conn context.Context, start time.Time, image string, o ImportDjangoOptions, r *ImportDjangoResult, err error) {
+func AuditImport(conn podman.Engine, start time.Time, image string, o ImportDjangoOptions, r *ImportDjangoResult, err error) {
 	res := "ok"
 	var ce *ImportConflictError
 	switch {
@@ -391,6 +387,6 @@ func AuditImport(conn context.Context, start time.Time, image string, o ImportDj
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		detail += "; " + printable(msg)
 	}
-	_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "import-django", Image: image,
+	_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "import-django", Image: image,
 		Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 }

@@ -719,6 +719,6 @@ func secretVolumes(spec *ContainerSpec, ctr *corev1.Container, mode int32) []cor
 // application roles are the Podman path's (see docs/operations.md).
 func (c *Config) kubeBackendSpec(image string) *ContainerSpec {
 	s := c.BackendSpec(image)
-	s.withDatabaseRole(c.Postgres.User, DatabasePasswordName)
+	withDatabaseRole(s, c.Postgres.User, DatabasePasswordName)
 	return s
 }

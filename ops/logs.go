@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // ServiceContainer maps a logs argument to a container: backend (default,
@@ -32,11 +32,11 @@ type LogsOptions struct {
 
 // Logs writes a container's log lines to w until they end, or ctx does
 // with Follow.
-func Logs(ctx, conn context.Context, name string, o LogsOptions, w io.Writer) error {
+func Logs(ctx context.Context, conn podman.Engine, name string, o LogsOptions, w io.Writer) error {
 	lines := make(chan string, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- containers.Logs(conn, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithFollow(o.Follow).WithTail(o.Tail), lines, lines)
+		done <- conn.Logs(name, podman.LogOptions{Follow: o.Follow, Tail: o.Tail}, lines, lines)
 		close(lines)
 	}()
 	for {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isis-project/isis/ops/podman"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -79,13 +79,13 @@ func metricsURL(addr string) (string, error) {
 // (`isis healthcheck --body`, as verify does for remote hosts): the
 // metrics listener is published nowhere, and is often on the container's
 // loopback. addr is the container's METRICS_ADDRESS.
-func FetchMetrics(conn context.Context, c *Config, addr string, now time.Time) (*MetricsSummary, error) {
+func FetchMetrics(conn podman.Engine, c *Config, addr string, now time.Time) (*MetricsSummary, error) {
 	url, err := metricsURL(addr)
 	if err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer
-	code, err := Exec(conn, c.Backend.Name, []string{"/isis", "healthcheck", "--body", "--timeout", "10s", "--url", url}, &out)
+	code, err := podman.Exec(conn, c.Backend.Name, []string{"/isis", "healthcheck", "--body", "--timeout", "10s", "--url", url}, &out)
 	if err != nil {
 		return nil, err
 	}

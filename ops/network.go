@@ -1,12 +1,9 @@
 package ops
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/containers/podman/v5/pkg/bindings/network"
-	"github.com/containers/podman/v5/pkg/bindings/secrets"
-	nettypes "go.podman.io/common/libnetwork/types"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // NetworkResult reports one network.
@@ -19,28 +16,28 @@ type NetworkResult struct {
 
 // EnsureNetwork creates the network when missing. An existing network is
 // never recreated (containers may use it); a mismatch is an error to fix by hand.
-func EnsureNetwork(conn context.Context, name string, internal bool) (*NetworkResult, error) {
-	rep, err := network.Inspect(conn, name, nil)
+func EnsureNetwork(conn podman.Engine, name string, internal bool) (*NetworkResult, error) {
+	rep, err := conn.NetworkInspect(name)
 	if err == nil {
 		if rep.Internal != internal {
 			return nil, fmt.Errorf("network %q exists with internal=%v, want %v; it is not recreated while in use: remove it by hand (podman network rm %s) when nothing uses it",
 				name, rep.Internal, internal, name)
 		}
-		return &NetworkResult{Name: name, Internal: rep.Internal, DNS: rep.DNSEnabled}, nil
+		return &NetworkResult{Name: name, Internal: rep.Internal, DNS: rep.DNS}, nil
 	}
 	if !isNotFound(err) {
 		return nil, fmt.Errorf("inspect network %q: %w", name, err)
 	}
-	n, err := network.Create(conn, &nettypes.Network{Name: name, Internal: internal, DNSEnabled: true,
+	n, err := conn.NetworkCreate(&podman.Network{Name: name, Internal: internal, DNS: true,
 		Labels: map[string]string{LabelManaged: "true"}})
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", name, err)
 	}
-	return &NetworkResult{Name: name, Created: true, Internal: n.Internal, DNS: n.DNSEnabled}, nil
+	return &NetworkResult{Name: name, Created: true, Internal: n.Internal, DNS: n.DNS}, nil
 }
 
 // EnsureNetworks creates the private and egress networks.
-func EnsureNetworks(conn context.Context, c *Config) ([]*NetworkResult, error) {
+func EnsureNetworks(conn podman.Engine, c *Config) ([]*NetworkResult, error) {
 	priv, err := EnsureNetwork(conn, c.Network, true)
 	if err != nil {
 		return nil, err
@@ -86,7 +83,7 @@ func (c *Config) secretValues() (map[string]string, error) {
 }
 
 // EnsureSecrets creates missing Podman secrets; rotate replaces them all.
-func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResult, error) {
+func EnsureSecrets(conn podman.Engine, c *Config, rotate bool) ([]*SecretResult, error) {
 	if err := c.PlaceholderError(); err != nil {
 		return nil, err
 	}
@@ -119,15 +116,14 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 			continue
 		}
 		if exists {
-			if err := secrets.Remove(conn, name); err != nil {
+			if err := conn.SecretRemove(name); err != nil {
 				return nil, fmt.Errorf("rotate secret %q: %w", name, err)
 			}
 			res.Rotated = true
 		} else {
 			res.Created = true
 		}
-		if _, err := secrets.Create(conn, stringsReader(v), new(secrets.CreateOptions).WithName(name).
-			WithLabels(map[string]string{LabelManaged: "true"})); err != nil {
+		if err := conn.SecretCreate(name, v, map[string]string{LabelManaged: "true"}); err != nil {
 			return nil, fmt.Errorf("create secret %q: %w", name, err)
 		}
 		out = append(out, res)
@@ -136,18 +132,17 @@ func EnsureSecrets(conn context.Context, c *Config, rotate bool) ([]*SecretResul
 }
 
 // secretExists reports whether the Podman secret name exists.
-func secretExists(conn context.Context, name string) (bool, error) {
-	// secrets.Exists needs Podman 5's exists endpoint; Inspect works on 4.x too.
-	_, err := secrets.Inspect(conn, name, nil)
-	if err != nil && !isNotFound(err) {
+func secretExists(conn podman.Engine, name string) (bool, error) {
+	ok, err := conn.SecretExists(name)
+	if err != nil {
 		return false, fmt.Errorf("check secret %q: %w", name, err)
 	}
-	return err == nil, nil
+	return ok, nil
 }
 
 // networkPlan says what EnsureNetwork would do.
-func networkPlan(conn context.Context, name string) string {
-	if _, err := network.Inspect(conn, name, nil); err == nil {
+func networkPlan(conn podman.Engine, name string) string {
+	if _, err := conn.NetworkInspect(name); err == nil {
 		return "exists"
 	}
 	return "would be created"

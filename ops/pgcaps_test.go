@@ -14,6 +14,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // capBits are the capability numbers of linux/capability.h that matter here.
@@ -42,30 +43,30 @@ func TestPostgresCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	cleanup := func() {
-		RemoveContainer(conn, c.Postgres.Name, 0)
-		volumes.Remove(conn, c.Postgres.Data, new(volumes.RemoveOptions).WithForce(true))
+		conn.Remove(c.Postgres.Name, 0)
+		volumes.Remove(conn.Context(), c.Postgres.Data, new(volumes.RemoveOptions).WithForce(true))
 	}
 	cleanup()
 	t.Cleanup(func() {
 		cleanup()
-		network.Remove(conn, c.Network, nil)
+		network.Remove(conn.Context(), c.Network, nil)
 	})
 
 	spec := c.PostgresSpec()
-	if err := CreateContainer(conn, spec); err != nil {
+	if err := conn.Create(spec); err != nil {
 		t.Fatal(err)
 	}
-	if err := StartContainer(conn, spec.Name); err != nil {
+	if err := conn.Start(spec.Name); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := WaitHealthy(ctx, conn, spec.Name, 2*time.Minute, spec.Health); err != nil {
+	if err := conn.WaitHealthy(ctx, spec.Name, 2*time.Minute, spec.Health); err != nil {
 		t.Fatal(err)
 	}
 
 	want := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"}
-	d, err := containers.Inspect(conn, spec.Name, nil)
+	d, err := containers.Inspect(conn.Context(), spec.Name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,21 +102,21 @@ func TestPostgresCapabilities(t *testing.T) {
 	}
 	// A restart on the initialised volume (the entrypoint's chown and chmod
 	// again, on a directory postgres owns) comes back healthy.
-	if err := StopContainer(conn, spec.Name, 30); err != nil {
+	if err := conn.Stop(spec.Name, 30); err != nil {
 		t.Fatal(err)
 	}
-	if err := StartContainer(conn, spec.Name); err != nil {
+	if err := conn.Start(spec.Name); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitHealthy(ctx, conn, spec.Name, 2*time.Minute, spec.Health); err != nil {
+	if err := conn.WaitHealthy(ctx, spec.Name, 2*time.Minute, spec.Health); err != nil {
 		t.Fatalf("after a restart: %v", err)
 	}
 }
 
-func execOut(t *testing.T, conn context.Context, name string, cmd ...string) string {
+func execOut(t *testing.T, conn podman.Engine, name string, cmd ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	code, err := Exec(conn, name, cmd, &out)
+	code, err := podman.Exec(conn, name, cmd, &out)
 	if err != nil || code != 0 {
 		t.Fatalf("%v in %s: exit %d, %v: %s", cmd, name, code, err, out.String())
 	}

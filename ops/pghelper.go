@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -13,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/api/handlers"
-	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // pgHelper is a one-off container of the PostgreSQL server's own image on the
@@ -24,7 +22,7 @@ import (
 // mounted file inside the container, so it is never in a container's
 // specification, on a command line isisctl sees, or in a log.
 type pgHelper struct {
-	conn context.Context
+	conn podman.Engine
 	name string
 	// owner is the owner role (its password mounted), "" when its secret
 	// is missing (a deployment the roles' deploy has not converted yet).
@@ -35,8 +33,8 @@ const helperSecret = "/run/secrets/" + DatabasePasswordName
 
 // startPgHelper starts the helper (named after the postgres container and
 // role), idle until isisctl runs commands in it.
-func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, error) {
-	pg, err := InspectContainer(conn, c.Postgres.Name)
+func startPgHelper(conn podman.Engine, c *Config, role string) (*pgHelper, error) {
+	pg, err := conn.Inspect(c.Postgres.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +49,8 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 	// containers on the network reloads Podman's DNS, which then fails
 	// lookups for a moment.
 	host := c.Postgres.Name
-	if d, err := containers.Inspect(conn, c.Postgres.Name, nil); err == nil && d.NetworkSettings != nil {
-		if n := d.NetworkSettings.Networks[c.Network]; n != nil && n.IPAddress != "" {
-			host = n.IPAddress
-		}
+	if st, err := conn.Inspect(c.Postgres.Name); err == nil && st.IPs[c.Network] != "" {
+		host = st.IPs[c.Network]
 	}
 	spec := &ContainerSpec{
 		// A name of its own: a backup the timer starts may meet one by hand.
@@ -85,11 +81,11 @@ func startPgHelper(conn context.Context, c *Config, role string) (*pgHelper, err
 			}
 		}
 	}
-	if err := CreateContainer(conn, spec); err != nil {
+	if err := conn.Create(spec); err != nil {
 		return nil, err
 	}
 	h := &pgHelper{conn: conn, name: spec.Name, owner: owner}
-	if err := StartContainer(conn, spec.Name); err != nil {
+	if err := conn.Start(spec.Name); err != nil {
 		h.remove()
 		return nil, err
 	}
@@ -102,7 +98,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (h *pgHelper) remove() { _ = RemoveContainer(context.WithoutCancel(h.conn), h.name, 0) }
+func (h *pgHelper) remove() { _ = h.conn.WithoutCancel().Remove(h.name, 0) }
 
 // helperError is a command in the helper that exited non-zero.
 type helperError struct {
@@ -161,22 +157,8 @@ func (h *pgHelper) run(prefix, script string, args ...string) (string, error) {
 }
 
 // execSplit runs cmd in a running container, standard output and error apart.
-func execSplit(conn context.Context, name string, cmd []string, stdout, stderr io.Writer) (int, error) {
-	cfg := new(handlers.ExecCreateConfig)
-	cfg.Cmd, cfg.AttachStdout, cfg.AttachStderr = cmd, true, true
-	id, err := containers.ExecCreate(conn, name, cfg)
-	if err != nil {
-		return -1, fmt.Errorf("exec in %q: %w", name, err)
-	}
-	opts := new(containers.ExecStartAndAttachOptions).WithOutputStream(stdout).WithErrorStream(stderr).WithAttachOutput(true).WithAttachError(true)
-	if err := containers.ExecStartAndAttach(conn, id, opts); err != nil {
-		return -1, fmt.Errorf("exec in %q: %w", name, err)
-	}
-	insp, err := containers.ExecInspect(conn, id, nil)
-	if err != nil {
-		return -1, fmt.Errorf("exec in %q: %w", name, err)
-	}
-	return insp.ExitCode, nil
+func execSplit(conn podman.Engine, name string, cmd []string, stdout, stderr io.Writer) (int, error) {
+	return conn.Exec(name, cmd, stdout, stderr)
 }
 
 func lastLines(s string, n int) string {
@@ -191,7 +173,7 @@ func lastLines(s string, n int) string {
 // tar stream) into w and returns its size.
 func (h *pgHelper) copyOut(path string, w io.Writer) (int64, error) {
 	pr, pw := io.Pipe()
-	copyFn, err := containers.CopyToArchive(h.conn, h.name, path, pw)
+	copyFn, err := h.conn.CopyOut(h.name, path, pw)
 	if err != nil {
 		return 0, fmt.Errorf("copy %s out of %s: %w", path, h.name, err)
 	}
@@ -228,7 +210,7 @@ func (h *pgHelper) copyIn(dir, name string, r io.Reader, size int64) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	copyFn, err := containers.CopyFromArchive(h.conn, h.name, dir, pr)
+	copyFn, err := h.conn.CopyIn(h.name, dir, pr)
 	if err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("copy %s into %s: %w", name, h.name, err)

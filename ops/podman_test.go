@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/isis-project/isis/internal/testenv"
+	"github.com/isis-project/isis/ops/podman"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/network"
 	"github.com/containers/podman/v5/pkg/systemd/parser"
 )
 
-func podmanConn(t *testing.T) context.Context {
+func podmanConn(t *testing.T) *podman.Conn {
 	u := os.Getenv("ISIS_PODMAN_URL")
 	if u == "" {
 		testenv.Missing(t, "ISIS_PODMAN_URL", "run the tests through scripts/test.sh, which starts Podman")
@@ -120,8 +121,8 @@ func firstOr(s, def string) string {
 }
 
 // fromInspect reads the same from a container created through the API.
-func fromInspect(t *testing.T, conn context.Context, name string, envKeys map[string]bool) runSpec {
-	d, err := containers.Inspect(conn, name, nil)
+func fromInspect(t *testing.T, conn podman.Engine, name string, envKeys map[string]bool) runSpec {
+	d, err := containers.Inspect(conn.Context(), name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +198,10 @@ func TestQuadletMatchesAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		RemoveContainer(conn, c.Backend.Name, 0)
-		RemoveContainer(conn, c.Postgres.Name, 0)
+		conn.Remove(c.Backend.Name, 0)
+		conn.Remove(c.Postgres.Name, 0)
 		for _, n := range []string{c.Network, c.EgressNetwork} {
-			network.Remove(conn, n, nil) // what the test made, not left behind
+			network.Remove(conn.Context(), n, nil) // what the test made, not left behind
 		}
 	})
 
@@ -237,8 +238,8 @@ func TestQuadletMatchesAPI(t *testing.T) {
 		}
 		want := fromExecStart(t, args)
 
-		RemoveContainer(conn, tc.spec.Name, 0)
-		if err := CreateContainer(conn, tc.spec); err != nil {
+		conn.Remove(tc.spec.Name, 0)
+		if err := conn.Create(tc.spec); err != nil {
 			t.Fatal(err)
 		}
 		keys := map[string]bool{}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/isis-project/isis/ops/podman"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	dockerconfig "go.podman.io/image/v5/pkg/docker/config"
@@ -303,7 +303,7 @@ func (c *Config) needRegistry() error {
 // configured registry as repository:tag, records the pushed digest in the
 // host's audit trail and returns it. Credentials go to the Podman service
 // in the X-Registry-Auth header only; they are never printed.
-func PushImage(conn context.Context, c *Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
+func PushImage(conn podman.Engine, c *Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
 	if err := c.needRegistry(); err != nil {
 		return nil, err
 	}
@@ -316,26 +316,23 @@ func PushImage(conn context.Context, c *Config, source, tag string, local bool, 
 		return nil, err
 	}
 	start := time.Now()
-	opts := new(images.PushOptions).WithSkipTLSVerify(!c.Registry.TLSVerify).WithFormat("oci").WithRetry(0)
-	if out != nil {
-		opts = opts.WithQuiet(false).WithProgressWriter(out)
-	} else {
-		opts = opts.WithQuiet(true)
-	}
+	skip := !c.Registry.TLSVerify
+	opts := &podman.TransferOptions{SkipTLSVerify: &skip, Format: "oci", Progress: out}
 	if user != "" {
-		opts = opts.WithUsername(user).WithPassword(pass)
+		opts.Username, opts.Password = user, pass
 	}
-	if err := images.Push(conn, source, res.Destination, opts); err != nil {
+	digest, err := conn.Push(source, res.Destination, opts)
+	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("push %s: image %s is missing on the host (run isisctl build)", source, source)
 		}
 		return nil, c.registryFailure("push "+res.Destination, c.Registry.Server, err, pass, c.Registry.Password)
 	}
-	if opts.ManifestDigest != nil && *opts.ManifestDigest != "" {
-		res.Digest = *opts.ManifestDigest
+	if digest != "" {
+		res.Digest = digest
 	} else {
 		// Podman before 5 does not report the digest: ask the registry.
-		d, err := c.registryDigest(conn, res.Destination, user, pass)
+		d, err := c.registryDigest(conn.Context(), res.Destination, user, pass)
 		if err != nil {
 			return nil, c.registryFailure("pushed "+res.Destination+", but reading its digest failed", c.Registry.Server, err, pass, c.Registry.Password)
 		}
@@ -388,7 +385,7 @@ func (c *Config) registryDigest(ctx context.Context, tagged, user, pass string) 
 // registry and repository from this Podman host (from its audit trail):
 // what a Kubernetes manifest or another host should run. It is
 // backend.image itself when that already is a digest reference.
-func PushedImage(conn context.Context, c *Config) (string, error) {
+func PushedImage(conn podman.Engine, c *Config) (string, error) {
 	if c.PullsImage() {
 		return c.Backend.Image, nil
 	}
@@ -413,7 +410,7 @@ func PushedImage(conn context.Context, c *Config) (string, error) {
 // comes from registry.server (with the configured credentials only for
 // registry.server). A missing name of no registry is never looked for on
 // Docker Hub: that is a build that did not happen.
-func EnsureImage(conn context.Context, c *Config, ref string, out io.Writer) (pulled bool, err error) {
+func EnsureImage(conn podman.Engine, c *Config, ref string, out io.Writer) (pulled bool, err error) {
 	ok, err := ImageExists(conn, ref)
 	if err != nil {
 		return false, err
@@ -430,16 +427,13 @@ func EnsureImage(conn context.Context, c *Config, ref string, out io.Writer) (pu
 }
 
 // PullImage pulls ref through the Podman API.
-func PullImage(conn context.Context, c *Config, ref string, out io.Writer) error {
+func PullImage(conn podman.Engine, c *Config, ref string, out io.Writer) error {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return fmt.Errorf("pull %s: not an image reference: %v", ref, err)
 	}
 	server := reference.Domain(named)
-	opts := new(images.PullOptions).WithQuiet(out == nil).WithRetry(0)
-	if out != nil {
-		opts = opts.WithProgressWriter(out)
-	}
+	opts := &podman.TransferOptions{Progress: out}
 	pass := ""
 	if c.Registry.Server != "" && server == c.Registry.Server {
 		var user string
@@ -447,11 +441,12 @@ func PullImage(conn context.Context, c *Config, ref string, out io.Writer) error
 			return err
 		}
 		if user != "" {
-			opts = opts.WithUsername(user).WithPassword(pass)
+			opts.Username, opts.Password = user, pass
 		}
-		opts = opts.WithSkipTLSVerify(!c.Registry.TLSVerify)
+		skip := !c.Registry.TLSVerify
+		opts.SkipTLSVerify = &skip
 	}
-	if _, err := images.Pull(conn, ref, opts); err != nil {
+	if err := conn.Pull(ref, opts); err != nil {
 		return c.registryFailure("pull "+ref, server, err, pass, c.Registry.Password)
 	}
 	return nil
@@ -459,7 +454,7 @@ func PullImage(conn context.Context, c *Config, ref string, out io.Writer) error
 
 // BuildOrPull is the deploy's image step: build here, or, when
 // backend.image is a pushed digest reference, pull it from the registry.
-func BuildOrPull(conn context.Context, c *Config, tag string, local bool, out io.Writer) (*BuildResult, error) {
+func BuildOrPull(conn podman.Engine, c *Config, tag string, local bool, out io.Writer) (*BuildResult, error) {
 	if !c.PullsImage() {
 		return BuildImage(conn, c, tag, out)
 	}
@@ -470,7 +465,7 @@ func BuildOrPull(conn context.Context, c *Config, tag string, local bool, out io
 	if err != nil {
 		return nil, err
 	}
-	img, err := images.GetImage(conn, c.Backend.Image, nil)
+	img, err := conn.Image(c.Backend.Image)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", c.Backend.Image, err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // RestoreOptions tune a restore.
@@ -128,7 +128,7 @@ func restoreStamp(t time.Time) string { return t.UTC().Format("20060102150405") 
 // one takes its name, the backends start again and must become healthy (else
 // the names are switched back). Renaming keeps every configuration and unit
 // as it is: the backend still reads DATABASE_NAME=DB.
-func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions) (*RestoreResult, error) {
+func Restore(ctx context.Context, conn podman.Engine, c *Config, name string, o RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
 	name = strings.TrimSuffix(strings.TrimSuffix(name, ".dump"), ".json")
 	if err := checkBackupName(name); err != nil {
@@ -151,7 +151,7 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 			if r != nil {
 				image = r.Image
 			}
-			_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "restore", Image: image,
+			_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "restore", Image: image,
 				Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 		}()
 		res, err := restore(ctx, conn, c, name, o, start)
@@ -161,7 +161,7 @@ func Restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 	return restore(ctx, conn, c, name, o, start)
 }
 
-func restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions, start time.Time) (*RestoreResult, error) {
+func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o RestoreOptions, start time.Time) (*RestoreResult, error) {
 	progress := o.Progress
 	if progress == nil {
 		progress = func(string) {}
@@ -327,7 +327,7 @@ func restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 	progress(fmt.Sprintf("switching: %s becomes %s, %s becomes %s", db, oldDB, newDB, db))
 	t := time.Now()
 	for _, b := range backends {
-		if err := StopContainer(conn, b, 30); err != nil {
+		if err := conn.Stop(b, 30); err != nil {
 			startAll(conn, backends)
 			return nil, dropNew(err)
 		}
@@ -341,14 +341,14 @@ func restore(ctx, conn context.Context, c *Config, name string, o RestoreOptions
 	r.Restarted = backends
 	health := c.BackendSpec("").Health
 	for _, b := range backends {
-		err := StartContainer(conn, b)
+		err := conn.Start(b)
 		if err == nil {
-			err = WaitHealthy(ctx, conn, b, 90*time.Second, health)
+			err = conn.WaitHealthy(ctx, b, 90*time.Second, health)
 		}
 		if err != nil {
 			cause := fmt.Errorf("backend %s on the restored database: %w", b, err)
 			for _, b := range backends {
-				_ = StopContainer(conn, b, 10)
+				_ = conn.Stop(b, 10)
 			}
 			if rerr := renameDatabases(h, db, oldDB, newDB); rerr != nil {
 				return r, fmt.Errorf("%v; switching back failed too: %v", cause, rerr)
@@ -380,24 +380,24 @@ func renameDatabases(h *pgHelper, db, next, prev string) error {
 	return nil
 }
 
-func startAll(conn context.Context, names []string) {
+func startAll(conn podman.Engine, names []string) {
 	for _, n := range names {
-		_ = StartContainer(conn, n)
+		_ = conn.Start(n)
 	}
 }
 
 // runningBackends are the running backend containers on the private network
 // (every container of this deployment that holds database connections).
-func runningBackends(conn context.Context, c *Config) ([]string, error) {
-	list, err := containers.List(conn, new(containers.ListOptions).WithFilters(map[string][]string{
-		"label": {LabelManaged + "=true", LabelRole + "=backend"}, "network": {c.Network}, "status": {"running"}}))
+func runningBackends(conn podman.Engine, c *Config) ([]string, error) {
+	list, err := conn.List(podman.ListFilter{Filters: map[string][]string{
+		"label": {LabelManaged + "=true", LabelRole + "=backend"}, "network": {c.Network}, "status": {"running"}}})
 	if err != nil {
 		return nil, fmt.Errorf("list the backend containers: %w", err)
 	}
 	var out []string
 	for _, ct := range list {
-		if len(ct.Names) > 0 {
-			out = append(out, ct.Names[0])
+		if ct.Name != "" {
+			out = append(out, ct.Name)
 		}
 	}
 	sort.Strings(out)
@@ -426,7 +426,7 @@ type MigrationLevel struct {
 
 // MigrationState runs `isis migrate status --json` of image against database
 // db (the configured one when empty) in a one-off container.
-func MigrationState(conn context.Context, c *Config, image, db string) (*MigrationLevel, error) {
+func MigrationState(conn podman.Engine, c *Config, image, db string) (*MigrationLevel, error) {
 	var lines []string
 	err := runJobOn(conn, c, image, db, func(l string) { lines = append(lines, l) }, "migrate", "status", "--json")
 	// exit 1 means "pending": the JSON is printed all the same
@@ -476,7 +476,7 @@ func MigrationState(conn context.Context, c *Config, image, db string) (*Migrati
 // runJobOn runs `isis ARGS` of image in a one-off container against database
 // db (the configured one when empty), with only the database's settings (no
 // S3: these jobs need none).
-func runJobOn(conn context.Context, c *Config, image, db string, out func(string), args ...string) error {
+func runJobOn(conn podman.Engine, c *Config, image, db string, out func(string), args ...string) error {
 	spec, err := oneOff(conn, c, image, c.Backend.Name+"-"+strings.Join(args[:1], "")+"-db", args...)
 	if err != nil {
 		return err
@@ -501,7 +501,7 @@ func runJobOn(conn context.Context, c *Config, image, db string, out func(string
 
 // OldDatabases lists the databases restores replaced (DB_old_STAMP) or left
 // (DB_restore_STAMP), oldest first.
-func OldDatabases(conn context.Context, c *Config) ([]string, error) {
+func OldDatabases(conn podman.Engine, c *Config) ([]string, error) {
 	h, err := startPgHelper(conn, c, "list")
 	if err != nil {
 		return nil, err
@@ -526,7 +526,7 @@ func oldDBRE(db string) *regexp.Regexp {
 }
 
 // DropOldDatabase drops a database a restore replaced (only such names).
-func DropOldDatabase(conn context.Context, c *Config, name string, yes bool) error {
+func DropOldDatabase(conn podman.Engine, c *Config, name string, yes bool) error {
 	if !oldDBRE(c.Postgres.Database).MatchString(name) {
 		return &ConfirmError{NotYes: true, Plan: fmt.Sprintf("--drop-old %q: not a database a restore replaced (%s_old_YYYYMMDDHHMMSS; isisctl backup list shows them)", name, c.Postgres.Database)}
 	}

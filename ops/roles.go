@@ -1,16 +1,13 @@
 package ops
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
 
-	"github.com/containers/podman/v5/pkg/bindings/containers"
-	"github.com/containers/podman/v5/pkg/bindings/volumes"
-	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // The database roles of a Podman deployment. postgres.user is the server's
@@ -181,10 +178,13 @@ const rolesFingerprintLabel = "io.isis.roles-fingerprint"
 // newer isisctl applies its own), the derived passwords (keyed by the
 // database password: a rotation changes it, and the label reveals nothing)
 // and the postgres container (a new one may hold a new server).
-func rolesFingerprint(conn context.Context, c *Config) (string, error) {
-	pg, err := containers.Inspect(conn, c.Postgres.Name, nil)
+func rolesFingerprint(conn podman.Engine, c *Config) (string, error) {
+	pg, err := conn.Inspect(c.Postgres.Name)
 	if err != nil {
 		return "", err
+	}
+	if !pg.Exists {
+		return "", fmt.Errorf("inspect container %q: no such container", c.Postgres.Name)
 	}
 	v, err := c.secretValues()
 	if err != nil {
@@ -198,15 +198,14 @@ func rolesFingerprint(conn context.Context, c *Config) (string, error) {
 	return hex.EncodeToString(m.Sum(nil)), nil
 }
 
-func rolesMarked(conn context.Context, c *Config, fingerprint string) bool {
-	v, err := volumes.Inspect(conn, c.rolesMarker(), nil)
-	return err == nil && hmac.Equal([]byte(v.Labels[rolesFingerprintLabel]), []byte(fingerprint))
+func rolesMarked(conn podman.Engine, c *Config, fingerprint string) bool {
+	labels, err := conn.VolumeLabels(c.rolesMarker())
+	return err == nil && hmac.Equal([]byte(labels[rolesFingerprintLabel]), []byte(fingerprint))
 }
 
-func markRoles(conn context.Context, c *Config, fingerprint string) {
-	_ = volumes.Remove(conn, c.rolesMarker(), nil)
-	_, _ = volumes.Create(conn, types.VolumeCreateOptions{Name: c.rolesMarker(),
-		Labels: map[string]string{rolesFingerprintLabel: fingerprint, LabelManaged: "true"}}, nil)
+func markRoles(conn podman.Engine, c *Config, fingerprint string) {
+	_ = conn.VolumeRemove(c.rolesMarker(), false)
+	_ = conn.VolumeCreate(c.rolesMarker(), map[string]string{rolesFingerprintLabel: fingerprint, LabelManaged: "true"})
 }
 
 // EnsureRoles creates or maintains the owner and application roles and the
@@ -220,7 +219,7 @@ func markRoles(conn context.Context, c *Config, fingerprint string) {
 // isisctl is not looked for: a new secrets.database_password, a new
 // postgres container or removing the marker volume (podman volume rm
 // isisctl-roles-POSTGRES_NAME) makes the next deploy apply them again.
-func EnsureRoles(conn context.Context, c *Config) (*RolesResult, error) {
+func EnsureRoles(conn podman.Engine, c *Config) (*RolesResult, error) {
 	fp, fpErr := rolesFingerprint(conn, c)
 	if fpErr == nil && rolesMarked(conn, c, fp) {
 		return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole(), Unchanged: true}, nil

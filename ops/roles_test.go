@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman/podmantest"
 )
 
 // TestBackendConnectsAsAppRole: every serving container connects as the
@@ -31,7 +33,7 @@ func TestBackendConnectsAsAppRole(t *testing.T) {
 	}
 	// Jobs run as the owner role.
 	job := c.BackendSpec("img")
-	job.withDatabaseRole(c.OwnerRole(), OwnerPasswordName)
+	withDatabaseRole(job, c.OwnerRole(), OwnerPasswordName)
 	if job.Env["DATABASE_USER"] != "isis_owner" || job.Env["DATABASE_PASSWORD_FILE"] != "/run/secrets/"+OwnerPasswordName {
 		t.Errorf("job env: %v", job.Env)
 	}
@@ -125,7 +127,7 @@ func TestRestoreRefusesPathNames(t *testing.T) {
 		{"isis\nx", "control character"},
 		{strings.Repeat("a", 201), "longer than 200"},
 	} {
-		_, err := Restore(context.Background(), context.Background(), c, tc.name, RestoreOptions{Yes: true})
+		_, err := Restore(context.Background(), podmantest.New(), c, tc.name, RestoreOptions{Yes: true})
 		var be *BadBackupNameError
 		if !errors.As(err, &be) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("restore %q: %v, want one BadBackupNameError naming %s", tc.name, err, tc.want)

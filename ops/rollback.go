@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // RollbackOptions tune a rollback.
@@ -34,8 +36,8 @@ func previousImage(label, running string, audit []AuditEntry) (string, error) {
 }
 
 // PreviousImage is the image the backend ran before the current one.
-func PreviousImage(conn context.Context, c *Config) (string, error) {
-	st, err := InspectContainer(conn, c.Backend.Name)
+func PreviousImage(conn podman.Engine, c *Config) (string, error) {
+	st, err := conn.Inspect(c.Backend.Name)
 	if err != nil {
 		return "", err
 	}
@@ -45,7 +47,7 @@ func PreviousImage(conn context.Context, c *Config) (string, error) {
 
 // Rollback puts the backend back on an earlier image with the same gapless
 // switch as a deploy, under the deploy lock, and records it in the audit trail.
-func Rollback(ctx, conn context.Context, c *Config, o RollbackOptions) (*RollbackResult, error) {
+func Rollback(ctx context.Context, conn podman.Engine, c *Config, o RollbackOptions) (*RollbackResult, error) {
 	start := time.Now()
 	target := c.BackendImage(o.To)
 	if o.To == "" {
@@ -65,7 +67,7 @@ func Rollback(ctx, conn context.Context, c *Config, o RollbackOptions) (*Rollbac
 	if err != nil {
 		res = "failed"
 	}
-	_ = AppendAudit(context.WithoutCancel(conn), AuditEntry{Time: start.UTC(), User: whoami(), Action: "rollback", Image: target, Result: res,
+	_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "rollback", Image: target, Result: res,
 		Duration: time.Since(start).Round(time.Millisecond).String()})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // The backend runs in two slots, both listed as upstreams in the rendered
@@ -59,7 +61,7 @@ const (
 // A failure puts back what was replaced (the old containers are kept, renamed
 // *-previous, until the whole switch succeeds). remote: the Podman host is
 // not this machine, so the smoke request runs inside the container.
-func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bool) (action, previous string, err error) {
+func EnsureBackend(ctx context.Context, conn podman.Engine, c *Config, image string, remote bool) (action, previous string, err error) {
 	id, err := ImageID(conn, image)
 	if err != nil {
 		return "", "", err
@@ -70,7 +72,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 	for i, sl := range slots {
 		specs[i] = c.SlotSpec(sl, image)
 		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
-		if states[i], err = InspectContainer(conn, sl.Name); err != nil {
+		if states[i], err = conn.Inspect(sl.Name); err != nil {
 			return "", "", err
 		}
 	}
@@ -105,7 +107,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 				continue
 			}
 			// Same specification, stopped: start it again.
-			if err = StartContainer(conn, spec.Name); err == nil {
+			if err = conn.Start(spec.Name); err == nil {
 				err = proveSlot(ctx, conn, c, slots[i], spec, remote)
 			}
 			if err != nil {
@@ -161,7 +163,7 @@ func EnsureBackend(ctx, conn context.Context, c *Config, image string, remote bo
 
 // BackendUpToDate reports whether both slots run image with the current
 // specification (then EnsureBackend changes nothing).
-func BackendUpToDate(conn context.Context, c *Config, image string) bool {
+func BackendUpToDate(conn podman.Engine, c *Config, image string) bool {
 	id, err := ImageID(conn, image)
 	if err != nil {
 		return false
@@ -169,7 +171,7 @@ func BackendUpToDate(conn context.Context, c *Config, image string) bool {
 	for _, sl := range c.Slots() {
 		spec := c.SlotSpec(sl, image)
 		spec.ImageID = id
-		st, err := InspectContainer(conn, sl.Name)
+		st, err := conn.Inspect(sl.Name)
 		if err != nil || !st.Running || st.SpecHash != spec.Hash() {
 			return false
 		}
@@ -188,7 +190,7 @@ func undoAll(cause error, undo []func() error) error {
 }
 
 // servingOK reports whether a slot is running and its health check passes.
-func servingOK(conn context.Context, st *ContainerState) bool {
+func servingOK(conn podman.Engine, st *ContainerState) bool {
 	if st == nil || !st.Exists || !st.Running {
 		return false
 	}
@@ -196,12 +198,12 @@ func servingOK(conn context.Context, st *ContainerState) bool {
 }
 
 // waitSettled waits until name has been running for settle.
-func waitSettled(ctx, conn context.Context, name string, settle time.Duration) {
-	st, err := InspectContainer(conn, name)
-	if err != nil || st.started.IsZero() {
+func waitSettled(ctx context.Context, conn podman.Engine, name string, settle time.Duration) {
+	st, err := conn.Inspect(name)
+	if err != nil || st.StartTime.IsZero() {
 		return
 	}
-	if d := settle - time.Since(st.started); d > 0 {
+	if d := settle - time.Since(st.StartTime); d > 0 {
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
@@ -219,34 +221,44 @@ type slotChange struct {
 // to the other slot), keeps it as NAME-previous, and starts spec in its
 // place; the new one must pass its health check and a smoke request. On
 // failure the old one is put back.
-func replaceSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerSpec, old *ContainerState, remote bool) (*slotChange, error) {
+func replaceSlot(ctx context.Context, conn podman.Engine, c *Config, sl Slot, spec *ContainerSpec, old *ContainerState, remote bool) (*slotChange, error) {
 	prev := sl.Name + "-previous"
 	if old.Exists {
-		_ = RemoveContainer(conn, prev, 0)
-		if err := StopContainer(conn, sl.Name, spec.StopTimeout); err != nil {
+		_ = conn.Remove(prev, 0)
+		if err := conn.Stop(sl.Name, spec.StopTimeout); err != nil {
 			return nil, err
 		}
-		if err := RenameContainer(conn, sl.Name, prev); err != nil {
+		if err := conn.Rename(sl.Name, prev); err != nil {
+			// Still under its name: start it again, or the slot stays down.
+			if !old.Running {
+				return nil, err
+			}
+			if rerr := conn.Start(sl.Name); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
+			if rerr := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
 			return nil, err
 		}
 	}
 	restore := func() error {
-		if err := RemoveContainer(conn, sl.Name, 5); err != nil {
+		if err := conn.Remove(sl.Name, 5); err != nil {
 			return err
 		}
 		if !old.Exists {
 			return nil
 		}
-		if err := RenameContainer(conn, prev, sl.Name); err != nil {
+		if err := conn.Rename(prev, sl.Name); err != nil {
 			return err
 		}
 		if !old.Running {
 			return nil
 		}
-		if err := StartContainer(conn, sl.Name); err != nil {
+		if err := conn.Start(sl.Name); err != nil {
 			return err
 		}
-		return WaitHealthy(ctx, conn, sl.Name, 60*time.Second, spec.Health)
+		return conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health)
 	}
 	fail := func(err error) (*slotChange, error) {
 		if rerr := restore(); rerr != nil {
@@ -254,10 +266,10 @@ func replaceSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerS
 		}
 		return nil, err
 	}
-	if err := CreateContainer(conn, spec); err != nil {
+	if err := conn.Create(spec); err != nil {
 		return fail(err)
 	}
-	if err := StartContainer(conn, sl.Name); err != nil {
+	if err := conn.Start(sl.Name); err != nil {
 		return fail(err)
 	}
 	if err := proveSlot(ctx, conn, c, sl, spec, remote); err != nil {
@@ -265,20 +277,20 @@ func replaceSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerS
 	}
 	return &slotChange{
 		undo: func() error {
-			if err := StopContainer(conn, sl.Name, spec.StopTimeout); err != nil {
+			if err := conn.Stop(sl.Name, spec.StopTimeout); err != nil {
 				return err
 			}
 			return restore()
 		},
-		commit: func() { _ = RemoveContainer(context.WithoutCancel(conn), prev, 0) },
+		commit: func() { _ = conn.WithoutCancel().Remove(prev, 0) },
 	}, nil
 }
 
 // proveSlot waits for the slot's health check, then sends it a smoke
 // request: GET /api/ready/ under the public host name (database and
 // migrations ok), on its published port, or inside it on a remote host.
-func proveSlot(ctx, conn context.Context, c *Config, sl Slot, spec *ContainerSpec, remote bool) error {
-	if err := WaitHealthy(ctx, conn, sl.Name, 60*time.Second, spec.Health); err != nil {
+func proveSlot(ctx context.Context, conn podman.Engine, c *Config, sl Slot, spec *ContainerSpec, remote bool) error {
+	if err := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); err != nil {
 		return err
 	}
 	var err error

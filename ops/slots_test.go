@@ -41,10 +41,10 @@ func TestRestartLoop(t *testing.T) {
 		st      ContainerState
 		wantErr string
 	}{
-		{"never restarted", ContainerState{Running: true, started: now.Add(-time.Hour)}, ""},
-		{"one crash, back", ContainerState{Running: true, RestartCount: 1, started: now.Add(-5 * time.Second)}, ""},
-		{"many restarts long ago", ContainerState{Running: true, RestartCount: 7, started: now.Add(-time.Hour)}, ""},
-		{"climbing", ContainerState{Running: true, RestartCount: 4, started: now.Add(-3 * time.Second)}, "restart loop: restarted 4 times"},
+		{"never restarted", ContainerState{Running: true, StartTime: now.Add(-time.Hour)}, ""},
+		{"one crash, back", ContainerState{Running: true, RestartCount: 1, StartTime: now.Add(-5 * time.Second)}, ""},
+		{"many restarts long ago", ContainerState{Running: true, RestartCount: 7, StartTime: now.Add(-time.Hour)}, ""},
+		{"climbing", ContainerState{Running: true, RestartCount: 4, StartTime: now.Add(-3 * time.Second)}, "restart loop: restarted 4 times"},
 		{"down between restarts", ContainerState{Running: false, RestartCount: 2}, "down after 2 restart(s)"},
 	} {
 		err := restartLoop(&tc.st, now)

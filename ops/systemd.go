@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // PrepareUnitHostDirs creates the backend's host directories for units that
@@ -21,20 +21,17 @@ const labelSystemdUnit = "PODMAN_SYSTEMD_UNIT"
 // (systemd would start its own again, Restart=always, and the two would take
 // turns killing each other's); it waits for it to be healthy, or says which
 // unit to start.
-func systemdOwned(ctx, conn context.Context, spec *ContainerSpec) (string, error) {
-	data, err := containers.Inspect(conn, spec.Name, nil)
+func systemdOwned(ctx context.Context, conn podman.Engine, spec *ContainerSpec) (string, error) {
+	st, err := conn.Inspect(spec.Name)
 	if err != nil {
-		if isNotFound(err) {
-			return "", nil
-		}
-		return "", fmt.Errorf("inspect container %q: %w", spec.Name, err)
+		return "", err
 	}
-	if data.Config == nil || data.Config.Labels[labelSystemdUnit] == "" {
+	if !st.Exists || st.Labels[labelSystemdUnit] == "" {
 		return "", nil
 	}
-	unit := data.Config.Labels[labelSystemdUnit]
-	if data.State == nil || !data.State.Running {
+	unit := st.Labels[labelSystemdUnit]
+	if !st.Running {
 		return unit, fmt.Errorf("container %s belongs to systemd's %s and is not running: systemctl start %s (with --user for a user's units)", spec.Name, unit, unit)
 	}
-	return unit, WaitHealthy(ctx, conn, spec.Name, 90*time.Second, spec.Health)
+	return unit, conn.WaitHealthy(ctx, spec.Name, 90*time.Second, spec.Health)
 }

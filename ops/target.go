@@ -1,8 +1,9 @@
 package ops
 
 import (
-	"context"
 	"fmt"
+
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // TargetImageName picks the image for up, migrate and collectstatic: a
@@ -24,7 +25,7 @@ func (c *Config) TargetImageName(tag, running string) string {
 
 // TargetImage is TargetImageName for this host; the image must exist, or
 // be a pushed image, pulled from its registry.
-func TargetImage(conn context.Context, c *Config, tag string) (string, error) {
+func TargetImage(conn podman.Engine, c *Config, tag string) (string, error) {
 	running, _ := CurrentImage(conn, c)
 	image := c.TargetImageName(tag, running)
 	if c.PullsImage() {

@@ -16,8 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings/containers"
-	"github.com/containers/podman/v5/pkg/bindings/network"
+	"github.com/isis-project/isis/ops/podman"
 )
 
 // Check is one verify check.
@@ -56,7 +55,7 @@ type VerifyOptions struct {
 }
 
 // Verify runs the smoke test of docs/operations.md.
-func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult {
+func Verify(ctx context.Context, conn podman.Engine, c *Config, o VerifyOptions) *VerifyResult {
 	r := &VerifyResult{OK: true}
 	add := func(name string, err error, okDetail string) {
 		ch := Check{Name: name, OK: err == nil, Detail: okDetail}
@@ -66,17 +65,17 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		}
 		r.Checks = append(r.Checks, ch)
 	}
-	v, err := PodmanVersion(conn)
+	v, err := conn.Version()
 	add("podman reachable", err, "version "+v)
 
-	net, err := network.Inspect(conn, c.Network, nil)
+	net, err := conn.NetworkInspect(c.Network)
 	switch {
 	case err != nil:
 		add("network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
 	case !net.Internal:
 		add("network "+c.Network, fmt.Errorf("exists but is not internal"), "")
 	default:
-		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNSEnabled))
+		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
 	}
 
 	// The health checks (an exec each) run at once; the results are
@@ -90,7 +89,7 @@ func Verify(ctx, conn context.Context, c *Config, o VerifyOptions) *VerifyResult
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := InspectContainer(conn, n)
+			st, err := conn.Inspect(n)
 			herr := containerCheck(conn, st, err)
 			mu.Lock()
 			states[n], health[n] = st, herr
@@ -191,7 +190,7 @@ func shortErr(err error) string {
 	return s
 }
 
-func containerCheck(conn context.Context, st *ContainerState, err error) error {
+func containerCheck(conn podman.Engine, st *ContainerState, err error) error {
 	switch {
 	case err != nil:
 		return err
@@ -200,36 +199,36 @@ func containerCheck(conn context.Context, st *ContainerState, err error) error {
 	case !st.Running:
 		return fmt.Errorf("not running")
 	}
-	res, err := containers.RunHealthCheck(conn, st.Name, nil)
+	status, err := conn.HealthCheck(st.Name)
 	if err != nil {
 		return fmt.Errorf("health check could not run: %v", shortErr(err))
 	}
-	if res.Status != "healthy" {
-		return fmt.Errorf("health check: %s", res.Status)
+	if status != "healthy" {
+		return fmt.Errorf("health check: %s", status)
 	}
 	return nil
 }
 
 // secretsNotInEnv checks no configured secret value, and no well-known
 // secret variable, appears in any container's plain environment.
-func secretsNotInEnv(conn context.Context, c *Config) error {
+func secretsNotInEnv(conn podman.Engine, c *Config) error {
 	values, _ := c.secretValues()
 	if pw, ok := values[DatabasePasswordName]; ok {
 		for _, d := range derivedSecrets { // the roles' passwords too
 			values[d.Name] = deriveKey(pw, d.label)
 		}
 	}
-	list, err := containers.List(conn, new(containers.ListOptions).WithAll(true))
+	list, err := conn.List(podman.ListFilter{All: true})
 	if err != nil {
 		return err
 	}
 	var bad []string
 	for _, lc := range list {
-		data, err := containers.Inspect(conn, lc.ID, nil)
-		if err != nil || data.Config == nil {
+		data, err := conn.Inspect(lc.ID)
+		if err != nil || !data.Exists {
 			continue
 		}
-		for _, kv := range data.Config.Env {
+		for _, kv := range data.Env {
 			k, v, _ := strings.Cut(kv, "=")
 			leak := false
 			if _, ok := secretEnv[k]; ok {
@@ -288,14 +287,14 @@ func httpCheck(ctx context.Context, client *http.Client, method, url, host strin
 
 // execCheck asks the backend to probe itself (`isis healthcheck`), for hosts
 // whose loopback this machine cannot reach.
-func execCheck(conn context.Context, c *Config, method, path string, body func([]byte) error) error {
+func execCheck(conn podman.Engine, c *Config, method, path string, body func([]byte) error) error {
 	return execCheckIn(conn, c, c.Backend.Name, method, path, body)
 }
 
 // execCheckIn is execCheck in container name.
-func execCheckIn(conn context.Context, c *Config, name, method, path string, body func([]byte) error) error {
+func execCheckIn(conn podman.Engine, c *Config, name, method, path string, body func([]byte) error) error {
 	var out bytes.Buffer
-	code, err := Exec(conn, name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
+	code, err := podman.Exec(conn, name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
 		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", backendPort, path)}, &out)
 	if err != nil {
 		return err
@@ -325,9 +324,9 @@ func restartLoop(st *ContainerState, now time.Time) error {
 	if !st.Running {
 		return fmt.Errorf("down after %d restart(s) by its restart policy: see isisctl logs", st.RestartCount)
 	}
-	if st.RestartCount >= restartLoopCount && now.Sub(st.started) < restartLoopWindow {
+	if st.RestartCount >= restartLoopCount && now.Sub(st.StartTime) < restartLoopWindow {
 		return fmt.Errorf("restart loop: restarted %d times, the last %s ago: see isisctl logs", st.RestartCount,
-			now.Sub(st.started).Round(time.Second))
+			now.Sub(st.StartTime).Round(time.Second))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -44,7 +45,7 @@ func newBackupCmd(f *factory) *cobra.Command {
 			"serving throughout. Then only the newest backup.keep backups are kept.",
 		Example: "  isisctl backup\n  isisctl backup -o json\n  isisctl backup list",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			r, err := ops.Backup(ctx, conn, c, f.progressTo())
 			if err != nil {
 				return err
@@ -164,7 +165,7 @@ func newRestoreCmd(f *factory) *cobra.Command {
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error {
 			if dropOld != "" {
 				if err := ops.DropOldDatabase(conn, c, dropOld, yes); err != nil {
 					return confirmUsage(err)

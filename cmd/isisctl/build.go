@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +24,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 		Short:   "Build and tag the backend image through the API, streaming the build output",
 		Example: "  isisctl build\n  isisctl build --tag v1.4.0",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return buildRun(conn, c, opts)
 		}),
 	}
@@ -32,7 +33,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func buildRun(conn context.Context, c *ops.Config, opts *buildOptions) error {
+func buildRun(conn podman.Engine, c *ops.Config, opts *buildOptions) error {
 	f := opts.f
 	var out io.Writer = f.io.Out
 	if f.output == "json" {

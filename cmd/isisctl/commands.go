@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ func cmdContext() (context.Context, context.CancelFunc) {
 // order, so a bad file is exit 2 before Podman is tried), and runs f with a
 // context that ends on SIGINT, SIGTERM or SIGHUP (a closed terminal: what
 // the command made is cleaned up before it exits).
-func (f *factory) withPodman(run func(ctx, conn context.Context, c *ops.Config, args []string) error) func(*cobra.Command, []string) error {
+func (f *factory) withPodman(run func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error) func(*cobra.Command, []string) error {
 	return func(_ *cobra.Command, args []string) error {
 		ctx, cancel := cmdContext()
 		defer cancel()
@@ -38,7 +39,7 @@ func (f *factory) withPodman(run func(ctx, conn context.Context, c *ops.Config, 
 }
 
 // setup loads the configuration and connects, in that order.
-func (f *factory) setup(ctx context.Context) (*ops.Config, context.Context, error) {
+func (f *factory) setup(ctx context.Context) (*ops.Config, podman.Engine, error) {
 	c, err := f.Config()
 	if err != nil {
 		return nil, nil, err

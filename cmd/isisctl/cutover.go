@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +40,7 @@ func newCutoverCmd(f *factory) *cobra.Command {
 			if err := opts.src.resolve(); err != nil {
 				return err
 			}
-			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 				return cutoverRun(ctx, conn, c, opts)
 			})(cmd, args)
 		},
@@ -50,7 +51,7 @@ func newCutoverCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func cutoverRun(ctx, conn context.Context, c *ops.Config, opts *cutoverOptions) error {
+func cutoverRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *cutoverOptions) error {
 	f := opts.f
 	image, err := ops.TargetImage(conn, c, opts.src.tag)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +27,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 			"\nWhen a step after up fails, the backend goes back to its previous image, as gaplessly as it came.",
 		Example: "  isisctl deploy --dry-run\n  isisctl deploy\n  isisctl deploy --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return deployRun(ctx, conn, c, opts)
 		}),
 	}
@@ -40,7 +41,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func deployRun(ctx, conn context.Context, c *ops.Config, opts *deployOptions) error {
+func deployRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *deployOptions) error {
 	f := opts.f
 	o := opts.DeployOptions
 	o.URL = f.URL()

@@ -163,7 +163,7 @@ func (e *e2e) cleanup() {
 		return
 	}
 	for _, n := range []string{"isis-e2e", "isis-e2e-previous", "isis-e2e-b", "isis-e2e-b-previous", "isis-e2e-migrate", "isis-e2e-collectstatic", "pg-e2e"} {
-		ops.RemoveContainer(conn, n, 0)
+		conn.Remove(n, 0)
 	}
 	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isis-e2e-pgdata").Run()
 	exec.Command("podman", "--url", e.url, "network", "rm", "-f", "swe2e", "swe2e-egress").Run()
@@ -174,7 +174,7 @@ func (e *e2e) backendState() *ops.ContainerState {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	st, err := ops.InspectContainer(conn, "isis-e2e")
+	st, err := conn.Inspect("isis-e2e")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestFailureModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := ops.InspectContainer(conn, "isis-e2e"); st != nil && st.Exists && !strings.Contains(t.Name(), "EndToEnd") {
+	if st, _ := conn.Inspect("isis-e2e"); st != nil && st.Exists && !strings.Contains(t.Name(), "EndToEnd") {
 		// Only TestEndToEnd creates it, and it cleans up after itself.
 		t.Log("isis-e2e exists from another test run")
 	}
@@ -452,11 +452,11 @@ func TestPodmanVersionFromPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ops.PodmanVersion(conn)
+	got, err := conn.Version()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := system.Version(conn, nil)
+	v, err := system.Version(conn.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -73,7 +74,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 				return err
 			}
 			o := src.o
-			return f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 				image, err := ops.TargetImage(conn, c, src.tag)
 				if err != nil {
 					return err

@@ -130,13 +130,13 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
+	if _, err := secrets.Inspect(conn.Context(), ops.ImportSourceSecret, nil); err == nil {
 		t.Errorf("secret %s left behind", ops.ImportSourceSecret)
 	}
 	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
 		t.Errorf("the import's role left behind: %s", n)
 	}
-	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
+	if st, _ := conn.Inspect("isis-e2e-import-django"); st != nil && st.Exists {
 		t.Errorf("the import container was left behind")
 	}
 
@@ -216,10 +216,10 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if hupErr == nil || !strings.Contains(hupOut.String(), "import-django interrupted") {
 		t.Errorf("SIGHUP: %v\n%s", hupErr, hupOut.String())
 	}
-	if _, err := secrets.Inspect(conn, ops.ImportSourceSecret, nil); err == nil {
+	if _, err := secrets.Inspect(conn.Context(), ops.ImportSourceSecret, nil); err == nil {
 		t.Errorf("SIGHUP: secret %s left behind", ops.ImportSourceSecret)
 	}
-	if st, _ := ops.InspectContainer(conn, "isis-e2e-import-django"); st != nil && st.Exists {
+	if st, _ := conn.Inspect("isis-e2e-import-django"); st != nil && st.Exists {
 		t.Errorf("SIGHUP: the import container was left behind")
 	}
 	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +21,7 @@ func newLogsCmd(f *factory) *cobra.Command {
 		Short:   "Show a container's logs: backend (default), standby (slot B) or postgres",
 		Example: "  isisctl logs\n  isisctl logs -f postgres",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, args []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error {
 			if len(args) == 1 {
 				opts.Service = args[0]
 			}
@@ -32,7 +33,7 @@ func newLogsCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func logsRun(ctx, conn context.Context, c *ops.Config, opts *logsOptions) error {
+func logsRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *logsOptions) error {
 	name, err := c.ServiceContainer(opts.Service)
 	if err != nil {
 		return usageError{err}

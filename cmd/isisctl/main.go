@@ -13,6 +13,7 @@ import (
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +36,7 @@ func (e usageError) Error() string { return e.err.Error() }
 // exitCode picks the exit code of an error, in one place.
 func exitCode(err error) int {
 	var ce *ops.ConfigError
-	var ue *ops.UnreachableError
+	var ue *podman.UnreachableError
 	var ve *ops.VerifyFailedError
 	var us usageError
 	switch {
@@ -92,7 +93,7 @@ type factory struct {
 	jsonErrorPrinted        bool
 
 	cfg  *ops.Config
-	conn context.Context
+	conn podman.Engine
 }
 
 // Config loads isisctl.yaml (once): --config, else ISISCTL_CONFIG, else ./isisctl.yaml.
@@ -127,11 +128,11 @@ func (f *factory) URL() string {
 	if c, err := f.Config(); err == nil && c.PodmanURL != "" {
 		return c.PodmanURL
 	}
-	return ops.DefaultURL()
+	return podman.DefaultURL()
 }
 
 // Podman connects (once).
-func (f *factory) Podman(ctx context.Context) (context.Context, error) {
+func (f *factory) Podman(ctx context.Context) (podman.Engine, error) {
 	if f.conn != nil {
 		return f.conn, nil
 	}

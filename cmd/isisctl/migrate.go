@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 		Short:   fmt.Sprintf("Run the %s (isis %s) in a one-off container of the target image on the private network", what, name),
 		Example: fmt.Sprintf("  isisctl %s\n  isisctl %s --tag c0ffee123456\n  isisctl %s --exec", name, name, name),
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return migrateRun(ctx, conn, c, opts)
 		}),
 	}
@@ -34,10 +35,10 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 	return cmd
 }
 
-func migrateRun(ctx, conn context.Context, c *ops.Config, opts *migrateOptions) error {
+func migrateRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *migrateOptions) error {
 	out := opts.f.io.Out
 	if opts.InRunning {
-		code, err := ops.Exec(conn, c.Backend.Name, []string{"/isis", opts.Name}, out)
+		code, err := podman.Exec(conn, c.Backend.Name, []string{"/isis", opts.Name}, out)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -18,13 +19,13 @@ func newNetworkCmd(f *factory) *cobra.Command {
 		Short:   "Create the private (internal) and egress networks if missing; never recreate one in use",
 		Example: "  isisctl network",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return networkRun(conn, c, opts)
 		}),
 	}
 }
 
-func networkRun(conn context.Context, c *ops.Config, opts *networkOptions) error {
+func networkRun(conn podman.Engine, c *ops.Config, opts *networkOptions) error {
 	nets, err := ops.EnsureNetworks(conn, c)
 	if err != nil {
 		return err

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +36,7 @@ type buildPushResult struct {
 }
 
 // pushBuilt pushes the image build made and prints both results.
-func (f *factory) pushBuilt(conn context.Context, c *ops.Config, p *pushFlags, r *ops.BuildResult, progress io.Writer, start time.Time) error {
+func (f *factory) pushBuilt(conn podman.Engine, c *ops.Config, p *pushFlags, r *ops.BuildResult, progress io.Writer, start time.Time) error {
 	tag := r.Image[len(c.Backend.Image)+1:]
 	pr, err := ops.PushImage(conn, c, r.Image, tag, ops.IsLocal(f.URL()), progress)
 	if err != nil {

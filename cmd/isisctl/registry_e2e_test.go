@@ -197,9 +197,9 @@ func TestRegistryPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeLocal := func() {
-		list, _ := images.List(conn, new(images.ListOptions).WithFilters(map[string][]string{"reference": {localImage}}))
+		list, _ := images.List(conn.Context(), new(images.ListOptions).WithFilters(map[string][]string{"reference": {localImage}}))
 		for _, img := range list {
-			images.Remove(conn, []string{img.ID}, new(images.RemoveOptions).WithForce(true))
+			images.Remove(conn.Context(), []string{img.ID}, new(images.RemoveOptions).WithForce(true))
 		}
 	}
 	removeLocal()
@@ -294,7 +294,7 @@ func TestRegistryPush(t *testing.T) {
 		t.FailNow()
 	}
 	ref := pushed.Push.Reference
-	t.Cleanup(func() { images.Remove(conn, []string{ref}, new(images.RemoveOptions).WithForce(true)) })
+	t.Cleanup(func() { images.Remove(conn.Context(), []string{ref}, new(images.RemoveOptions).WithForce(true)) })
 
 	// render --kube without kube.image: the manifests run the digest just
 	// pushed, read from this host's audit trail; with --tag, that tag in the
@@ -364,7 +364,7 @@ func TestRegistryPush(t *testing.T) {
 	})
 
 	t.Run("kube play", func(t *testing.T) {
-		images.Remove(conn, []string{ref}, new(images.RemoveOptions).WithForce(true))
+		images.Remove(conn.Context(), []string{ref}, new(images.RemoveOptions).WithForce(true))
 		if ok, _ := ops.ImageExists(conn, ref); ok {
 			t.Fatalf("%s is still on the host", ref)
 		}
@@ -379,13 +379,13 @@ spec:
     image: %s
     args: ["version"]
 `, ref)
-		down := func() { kube.DownWithBody(conn, strings.NewReader(pod), kube.DownOptions{}) }
+		down := func() { kube.DownWithBody(conn.Context(), strings.NewReader(pod), kube.DownOptions{}) }
 		down()
 		defer down()
 		// A network named, even none: without one, kube play creates
 		// podman-default-kube-network in the host's network configuration,
 		// which outlives the test's Podman storage.
-		rep, err := kube.PlayWithBody(conn, strings.NewReader(pod), new(kube.PlayOptions).WithUsername(reg.user).WithPassword(reg.password).
+		rep, err := kube.PlayWithBody(conn.Context(), strings.NewReader(pod), new(kube.PlayOptions).WithUsername(reg.user).WithPassword(reg.password).
 			WithNetwork([]string{"none"}).WithStart(true))
 		if err != nil {
 			t.Fatalf("kube play: %v", err)
@@ -394,13 +394,13 @@ spec:
 			t.Fatalf("kube play report: %+v", rep)
 		}
 		ctr := rep.Pods[0].Containers[0]
-		code, err := containers.Wait(conn, ctr, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited}))
+		code, err := containers.Wait(conn.Context(), ctr, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited}))
 		if err != nil || code != 0 {
 			t.Fatalf("pod container: exit %d, %v", code, err)
 		}
 		lines := make(chan string, 10)
 		go func() {
-			containers.Logs(conn, ctr, new(containers.LogOptions).WithStdout(true), lines, lines)
+			containers.Logs(conn.Context(), ctr, new(containers.LogOptions).WithStdout(true), lines, lines)
 			close(lines)
 		}()
 		var logs string
@@ -430,9 +430,9 @@ spec:
 		os.WriteFile(builder, []byte(fmt.Sprintf("backend:\n  image: %s-real\nbuild:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",
 			localImage, realBin, reg.server, reg.user, reg.caFile)), 0o600)
 		removeReal := func() {
-			list, _ := images.List(conn, new(images.ListOptions).WithFilters(map[string][]string{"reference": {localImage + "-real"}}))
+			list, _ := images.List(conn.Context(), new(images.ListOptions).WithFilters(map[string][]string{"reference": {localImage + "-real"}}))
 			for _, img := range list {
-				images.Remove(conn, []string{img.ID}, new(images.RemoveOptions).WithForce(true))
+				images.Remove(conn.Context(), []string{img.ID}, new(images.RemoveOptions).WithForce(true))
 			}
 		}
 		stdout, stderr, code := isisctl(builder, reg.password, "build", "--push", "--digest-file", digestFile)
@@ -450,7 +450,7 @@ spec:
 		e.cleanup()
 		t.Cleanup(func() {
 			e.cleanup()
-			images.Remove(conn, []string{real}, new(images.RemoveOptions).WithForce(true))
+			images.Remove(conn.Context(), []string{real}, new(images.RemoveOptions).WithForce(true))
 		})
 		t.Setenv("ISISCTL_REGISTRY_PASSWORD", reg.password)
 		start := time.Now()

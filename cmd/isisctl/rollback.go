@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -21,7 +22,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 		Short:   "Put the backend back on its previous image (or --to TAG), with the same gapless switch as a deploy",
 		Example: "  isisctl rollback\n  isisctl rollback --to c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return rollbackRun(ctx, conn, c, opts)
 		}),
 	}
@@ -29,7 +30,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func rollbackRun(ctx, conn context.Context, c *ops.Config, opts *rollbackOptions) error {
+func rollbackRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *rollbackOptions) error {
 	r, err := ops.Rollback(ctx, conn, c, ops.RollbackOptions{To: opts.To, Remote: !ops.IsLocal(opts.f.URL())})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +23,7 @@ func newSecretsCmd(f *factory) *cobra.Command {
 		Example: "  ISISCTL_SECRETS_SECRET_KEY=$(openssl rand -base64 48) isisctl secrets\n" +
 			"  isisctl secrets --rotate",
 		Args: cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return secretsRun(conn, c, opts)
 		}),
 	}
@@ -30,7 +31,7 @@ func newSecretsCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func secretsRun(conn context.Context, c *ops.Config, opts *secretsOptions) error {
+func secretsRun(conn podman.Engine, c *ops.Config, opts *secretsOptions) error {
 	res, err := ops.EnsureSecrets(conn, c, opts.Rotate)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -21,16 +22,16 @@ func newStatusCmd(f *factory) *cobra.Command {
 		Short:   "Show the containers, networks and the last deploys from the audit trail",
 		Example: "  isisctl status\n  isisctl status -o json",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return statusRun(conn, c, opts)
 		}),
 	}
 }
 
-func statusRun(conn context.Context, c *ops.Config, opts *statusOptions) error {
+func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
 	var sts []*ops.ContainerState
 	for _, n := range []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()} {
-		st, err := ops.InspectContainer(conn, n)
+		st, err := conn.Inspect(n)
 		if err != nil {
 			return err
 		}

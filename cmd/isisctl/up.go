@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -21,7 +22,7 @@ func newUpCmd(f *factory) *cobra.Command {
 		Short:   "Apply the deployment directly through the API (hosts without a systemd user session, CI)",
 		Example: "  isisctl up\n  isisctl up --tag c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return upRun(ctx, conn, c, opts)
 		}),
 	}
@@ -30,7 +31,7 @@ func newUpCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func upRun(ctx, conn context.Context, c *ops.Config, opts *upOptions) error {
+func upRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *upOptions) error {
 	f := opts.f
 	if err := c.PlaceholderError(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +21,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 		Short:   "Smoke-test the deployment: every check printed as pass/fail; exit 0 only if all pass",
 		Example: "  isisctl verify\n  isisctl verify --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx, conn context.Context, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
 			return verifyRun(ctx, conn, c, opts)
 		}),
 	}
@@ -28,7 +29,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func verifyRun(ctx, conn context.Context, c *ops.Config, opts *verifyOptions) error {
+func verifyRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *verifyOptions) error {
 	f := opts.f
 	if err := c.NeedDomain(); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package ops
+package podman
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"go.podman.io/image/v5/manifest"
 )
 
-// isNotFound reports whether a bindings error is a 404.
-func isNotFound(err error) bool {
+// IsNotFound reports whether a bindings error is a 404.
+func IsNotFound(err error) bool {
 	var me *errorhandling.ErrorModel
 	if errors.As(err, &me) {
 		return me.ResponseCode == http.StatusNotFound
@@ -93,31 +93,11 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 	return g
 }
 
-// ContainerState is what isisctl needs to know of a container.
-type ContainerState struct {
-	Name      string   `json:"name"`
-	Exists    bool     `json:"exists"`
-	Running   bool     `json:"running"`
-	Health    string   `json:"health,omitempty"`
-	Image     string   `json:"image,omitempty"`
-	ImageID   string   `json:"image_id,omitempty"`
-	SpecHash  string   `json:"spec_hash,omitempty"`
-	Networks  []string `json:"networks,omitempty"`
-	Published []string `json:"published,omitempty"`
-	Env       []string `json:"-"`
-	StartedAt string   `json:"started_at,omitempty"`
-	// RestartCount is how often Podman restarted it under its restart policy.
-	RestartCount int               `json:"restart_count"`
-	Restart      string            `json:"restart_policy,omitempty"`
-	Labels       map[string]string `json:"-"`
-	started      time.Time
-}
-
-// InspectContainer returns the state of name (Exists false when missing).
-func InspectContainer(conn context.Context, name string) (*ContainerState, error) {
-	data, err := containers.Inspect(conn, name, nil)
+// Inspect returns the state of container name (Exists false when missing).
+func (c *Conn) Inspect(name string) (*ContainerState, error) {
+	data, err := containers.Inspect(c.ctx, name, nil)
 	if err != nil {
-		if isNotFound(err) {
+		if IsNotFound(err) {
 			return &ContainerState{Name: name}, nil
 		}
 		return nil, fmt.Errorf("inspect container %q: %w", name, err)
@@ -126,7 +106,7 @@ func InspectContainer(conn context.Context, name string) (*ContainerState, error
 }
 
 func stateOf(d *define.InspectContainerData) *ContainerState {
-	st := &ContainerState{Name: d.Name, Exists: true, ImageID: d.Image, Image: d.ImageName}
+	st := &ContainerState{ID: d.ID, Name: d.Name, Exists: true, ImageID: d.Image, Image: d.ImageName}
 	if d.State != nil {
 		st.Running = d.State.Running
 		if d.State.Health != nil {
@@ -134,7 +114,7 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 		}
 		if d.State.Running {
 			st.StartedAt = d.State.StartedAt.UTC().Format(time.RFC3339)
-			st.started = d.State.StartedAt
+			st.StartTime = d.State.StartedAt
 		}
 	}
 	st.RestartCount = int(d.RestartCount)
@@ -147,8 +127,14 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 		st.Labels = d.Config.Labels
 	}
 	if d.NetworkSettings != nil {
-		for n := range d.NetworkSettings.Networks {
+		for n, ns := range d.NetworkSettings.Networks {
 			st.Networks = append(st.Networks, n)
+			if ns != nil && ns.IPAddress != "" {
+				if st.IPs == nil {
+					st.IPs = map[string]string{}
+				}
+				st.IPs[n] = ns.IPAddress
+			}
 		}
 		for port, binds := range d.NetworkSettings.Ports {
 			for _, b := range binds {
@@ -159,43 +145,43 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 	return st
 }
 
-// CreateContainer creates (not starts) a container from spec.
-func CreateContainer(conn context.Context, s *ContainerSpec) error {
-	if _, err := containers.CreateWithSpec(conn, s.SpecGenerator(), nil); err != nil {
+// Create creates (not starts) a container from spec.
+func (c *Conn) Create(s *ContainerSpec) error {
+	if _, err := containers.CreateWithSpec(c.ctx, s.SpecGenerator(), nil); err != nil {
 		return fmt.Errorf("create container %q: %w", s.Name, err)
 	}
 	return nil
 }
 
-// StartContainer starts name.
-func StartContainer(conn context.Context, name string) error {
-	if err := containers.Start(conn, name, nil); err != nil {
+// Start starts container name.
+func (c *Conn) Start(name string) error {
+	if err := containers.Start(c.ctx, name, nil); err != nil {
 		return fmt.Errorf("start container %q: %w", name, err)
 	}
 	return nil
 }
 
-// RemoveContainer stops and removes name; a missing container is fine.
-func RemoveContainer(conn context.Context, name string, timeout uint) error {
+// Remove stops and removes container name; a missing container is fine.
+func (c *Conn) Remove(name string, timeout uint) error {
 	force := true
-	_, err := containers.Remove(conn, name, new(containers.RemoveOptions).WithForce(force).WithTimeout(timeout).WithVolumes(false))
-	if err != nil && !isNotFound(err) {
+	_, err := containers.Remove(c.ctx, name, new(containers.RemoveOptions).WithForce(force).WithTimeout(timeout).WithVolumes(false))
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("remove container %q: %w", name, err)
 	}
 	return nil
 }
 
-// RenameContainer renames from to to.
-func RenameContainer(conn context.Context, from, to string) error {
-	if err := containers.Rename(conn, from, new(containers.RenameOptions).WithName(to)); err != nil {
+// Rename renames container from to to.
+func (c *Conn) Rename(from, to string) error {
+	if err := containers.Rename(c.ctx, from, new(containers.RenameOptions).WithName(to)); err != nil {
 		return fmt.Errorf("rename container %q to %q: %w", from, to, err)
 	}
 	return nil
 }
 
-// StopContainer stops name.
-func StopContainer(conn context.Context, name string, timeout uint) error {
-	if err := containers.Stop(conn, name, new(containers.StopOptions).WithTimeout(timeout)); err != nil && !isNotFound(err) {
+// Stop stops container name.
+func (c *Conn) Stop(name string, timeout uint) error {
+	if err := containers.Stop(c.ctx, name, new(containers.StopOptions).WithTimeout(timeout)); err != nil && !IsNotFound(err) {
 		return fmt.Errorf("stop container %q: %w", name, err)
 	}
 	return nil
@@ -204,20 +190,20 @@ func StopContainer(conn context.Context, name string, timeout uint) error {
 // WaitHealthy runs the container's health check through the API (so it works
 // without systemd timers) until it passes, the container dies, it fails h's
 // retries after its start period, or timeout.
-func WaitHealthy(ctx, conn context.Context, name string, timeout time.Duration, h *Health) error {
+func (c *Conn) WaitHealthy(ctx context.Context, name string, timeout time.Duration, h *Health) error {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	var last string
 	for {
-		st, err := InspectContainer(conn, name)
+		st, err := c.Inspect(name)
 		if err != nil {
 			return err
 		}
 		if !st.Exists || !st.Running {
-			logs := tailLogs(conn, name, 5)
+			logs := c.tailLogs(name, 5)
 			return fmt.Errorf("container %q is not running%s", name, logs)
 		}
-		res, err := containers.RunHealthCheck(conn, name, nil)
+		res, err := containers.RunHealthCheck(c.ctx, name, nil)
 		if err == nil && res.Status == define.HealthCheckHealthy {
 			return nil
 		}
@@ -228,17 +214,17 @@ func WaitHealthy(ctx, conn context.Context, name string, timeout time.Duration, 
 		}
 		// The container's own record counts the streak (the check's answer
 		// does not on Podman 4): once it failed its retries, stop waiting.
-		if d, ierr := containers.Inspect(conn, name, nil); ierr == nil && d.State != nil && d.State.Health != nil {
+		if d, ierr := containers.Inspect(c.ctx, name, nil); ierr == nil && d.State != nil && d.State.Health != nil {
 			hs := d.State.Health
 			if n := len(hs.Log); n > 0 {
 				last = hs.Status + ": " + strings.TrimSpace(hs.Log[n-1].Output)
 			}
 			if h != nil && hs.Status == define.HealthCheckUnhealthy && hs.FailingStreak >= int(h.Retries) && time.Since(start) > h.StartPeriod {
-				return fmt.Errorf("container %q is unhealthy (%s)%s", name, last, tailLogs(conn, name, 5))
+				return fmt.Errorf("container %q is unhealthy (%s)%s", name, last, c.tailLogs(name, 5))
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("container %q not healthy after %s (%s)%s", name, timeout.Round(time.Second), last, tailLogs(conn, name, 5))
+			return fmt.Errorf("container %q not healthy after %s (%s)%s", name, timeout.Round(time.Second), last, c.tailLogs(name, 5))
 		}
 		// Often at first (a new isis listens within a fraction of a
 		// second), then every second.
@@ -255,11 +241,11 @@ func WaitHealthy(ctx, conn context.Context, name string, timeout time.Duration, 
 }
 
 // tailLogs returns the last n log lines of a container, for error messages.
-func tailLogs(conn context.Context, name string, n int) string {
+func (c *Conn) tailLogs(name string, n int) string {
 	out := make(chan string, 1000)
 	done := make(chan error, 1)
 	go func() {
-		done <- containers.Logs(conn, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithTail(strconv.Itoa(n)), out, out)
+		done <- containers.Logs(c.ctx, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithTail(strconv.Itoa(n)), out, out)
 		close(out)
 	}()
 	var lines []string
@@ -275,23 +261,23 @@ func tailLogs(conn context.Context, name string, n int) string {
 
 // RunOnce runs a one-off container to completion and returns its exit code,
 // streaming its output to out.
-func RunOnce(conn context.Context, s *ContainerSpec, out func(line string)) (int, error) {
-	_ = RemoveContainer(conn, s.Name, 0)
-	if err := CreateContainer(conn, s); err != nil {
+func RunOnce(e Engine, s *ContainerSpec, out func(line string)) (int, error) {
+	_ = e.Remove(s.Name, 0)
+	if err := e.Create(s); err != nil {
 		return -1, err
 	}
-	defer RemoveContainer(context.WithoutCancel(conn), s.Name, 0)
-	if err := StartContainer(conn, s.Name); err != nil {
+	defer e.WithoutCancel().Remove(s.Name, 0)
+	if err := e.Start(s.Name); err != nil {
 		return -1, err
 	}
-	code, err := containers.Wait(conn, s.Name, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
+	code, err := e.Wait(s.Name)
 	if err != nil {
 		return -1, fmt.Errorf("wait for %q: %w", s.Name, err)
 	}
 	lines := make(chan string, 10000)
 	done := make(chan error, 1)
 	go func() {
-		done <- containers.Logs(conn, s.Name, new(containers.LogOptions).WithStdout(true).WithStderr(true), lines, lines)
+		done <- e.Logs(s.Name, LogOptions{}, lines, lines)
 		close(lines)
 	}()
 	for l := range lines {
@@ -300,25 +286,51 @@ func RunOnce(conn context.Context, s *ContainerSpec, out func(line string)) (int
 		}
 	}
 	<-done
-	return int(code), nil
+	return code, nil
+}
+
+// Wait waits for container name to exit (or stop) and returns its exit code.
+func (c *Conn) Wait(name string) (int, error) {
+	code, err := containers.Wait(c.ctx, name, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
+	return int(code), err
+}
+
+// Logs sends container name's log lines (standard output to stdout,
+// standard error to stderr, which may be the same channel) until they end,
+// or the connection's context does with Follow.
+func (c *Conn) Logs(name string, o LogOptions, stdout, stderr chan string) error {
+	opts := new(containers.LogOptions).WithStdout(true).WithStderr(true)
+	if o.Follow {
+		opts = opts.WithFollow(true)
+	}
+	if o.Tail != "" {
+		opts = opts.WithTail(o.Tail)
+	}
+	return containers.Logs(c.ctx, name, opts, stdout, stderr)
 }
 
 // Exec runs cmd in a running container, streaming its output to out, and
 // returns its exit code.
-func Exec(conn context.Context, name string, cmd []string, out io.Writer) (int, error) {
+func Exec(e Engine, name string, cmd []string, out io.Writer) (int, error) {
+	return e.Exec(name, cmd, out, out)
+}
+
+// Exec runs cmd in a running container, standard output and error apart,
+// and returns its exit code.
+func (c *Conn) Exec(name string, cmd []string, stdout, stderr io.Writer) (int, error) {
 	cfg := new(handlers.ExecCreateConfig)
 	cfg.Cmd, cfg.AttachStdout, cfg.AttachStderr = cmd, true, true
-	id, err := containers.ExecCreate(conn, name, cfg)
+	id, err := containers.ExecCreate(c.ctx, name, cfg)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %q: %w", name, err)
 	}
-	opts := new(containers.ExecStartAndAttachOptions).WithOutputStream(out).WithErrorStream(out).WithAttachOutput(true).WithAttachError(true)
-	if err := containers.ExecStartAndAttach(conn, id, opts); err != nil {
-		return -1, err
+	opts := new(containers.ExecStartAndAttachOptions).WithOutputStream(stdout).WithErrorStream(stderr).WithAttachOutput(true).WithAttachError(true)
+	if err := containers.ExecStartAndAttach(c.ctx, id, opts); err != nil {
+		return -1, fmt.Errorf("exec in %q: %w", name, err)
 	}
-	insp, err := containers.ExecInspect(conn, id, nil)
+	insp, err := containers.ExecInspect(c.ctx, id, nil)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("exec in %q: %w", name, err)
 	}
 	return insp.ExitCode, nil
 }
