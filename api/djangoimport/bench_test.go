@@ -35,12 +35,21 @@ func peakRSS() func() float64 {
 }
 
 // BenchmarkImport100k: 100,000 users with profiles and tokens, imported
-// into an empty isis (first-s), then again with nothing changed (again-s).
+// into an empty isis (first-s), then again with nothing changed (again-s);
+// IMPORT_BENCH_USERS sets another number.
 func BenchmarkImport100k(b *testing.B) {
 	n := 100_000
 	if v, _ := strconv.Atoi(os.Getenv("IMPORT_BENCH_USERS")); v > 0 {
 		n = v
 	}
+	benchImport(b, n)
+}
+
+// BenchmarkImport1M: the same with a million users (docs/performance.md
+// has the figures); only run when named (-bench Import1M).
+func BenchmarkImport1M(b *testing.B) { benchImport(b, 1_000_000) }
+
+func benchImport(b *testing.B, n int) {
 	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(b, "", nil))
 	defer src.Close()
 	djangotest.Fill(b, src, n)
