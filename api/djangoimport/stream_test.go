@@ -2,9 +2,13 @@ package djangoimport_test
 
 import (
 	"context"
+	"reflect"
+	"sort"
 	"testing"
 
+	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/djangoimport"
+	"github.com/isis-project/isis/api/postgres"
 	"github.com/isis-project/isis/internal/djangotest"
 	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
@@ -44,5 +48,63 @@ func TestImportStreams(t *testing.T) {
 	dst.Get(&bio, `SELECT length(bio) FROM profiles WHERE id = 7`)
 	if bio != 8192 {
 		t.Errorf("bio of profile 7: %d bytes, want 8192", bio)
+	}
+}
+
+// TestImportChecksAgainstIsis: the checks that compare Django's rows with
+// isis's own (now run in SQL against the staged rows) name the same rows as
+// before: an id or profile id isis gave one of its users, an address or an
+// avatar an isis user has; users gone from Django are counted.
+func TestImportChecksAgainstIsis(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	src.MustExec(djangotest.Schema)
+	src.MustExec(`INSERT INTO accounts_user (id, password, is_superuser, email, first_name, last_name, is_staff, is_active, date_joined) VALUES
+		(1, '!x', false, 'one@example.com', '', '', false, true, now()),
+		(3, '!x', false, 'TWO@isis.example', '', '', false, true, now()),
+		(4, '!x', false, 'four@example.com', '', '', false, true, now()),
+		(5, '!x', false, 'five@example.com', '', '', false, true, now());
+	INSERT INTO accounts_profile (id, phone, bio, avatar, updated_at, user_id) VALUES
+		(5, '', '', '', now(), 4),
+		(6, '', '', 'avatars/1/mine.png', now(), 5)`)
+	db := testdb.Open(t)
+	dst := db.DB
+	for _, e := range []string{"root@isis.example", "two@isis.example"} {
+		if err := postgres.NewUserService(db).CreateUser(context.Background(), &api.User{Email: e, Password: "!x", IsActive: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var native []int64
+	dst.Select(&native, `SELECT id FROM users ORDER BY id`)
+	if !reflect.DeepEqual(native, []int64{1, 2}) {
+		t.Fatalf("isis's own users have ids %v, want 1 and 2", native)
+	}
+	dst.MustExec(`UPDATE profiles SET id = 5, avatar = 'avatars/1/mine.png' WHERE user_id = 1`)
+	s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Merge: true})
+	if !djangoimport.IsConflict(err) {
+		t.Fatalf("import: %v", err)
+	}
+	var got []string
+	for _, c := range s.Conflicts {
+		got = append(got, c.String())
+	}
+	sort.Strings(got)
+	want := []string{
+		`accounts_profile id=5: isis already has a profile with id 5, of user 1, that no import created`,
+		`accounts_profile id=6: avatar "avatars/1/mine.png" is also user 1's (isis deletes an avatar's file when its user uploads a new one: each user needs a file of their own)`,
+		`accounts_user id=1: isis already has a user with id 1 (root@isis.example) that no import created: import into a fresh isis database`,
+		`accounts_user id=3: email "TWO@isis.example" is the same address as isis user id=2 ("two@isis.example") in isis's normal form`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("conflicts:\n got %q\nwant %q", got, want)
+	}
+
+	src.MustExec(`DELETE FROM accounts_profile; DELETE FROM accounts_user WHERE id IN (1, 3)`)
+	if s, err = djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Merge: true}); err != nil || s.Users.Created != 2 {
+		t.Fatalf("import: %v, %+v", err, s)
+	}
+	src.MustExec(`DELETE FROM accounts_user WHERE id = 5`)
+	if s, err = djangoimport.Import(context.Background(), src, dst, djangoimport.Options{}); err != nil || s.UsersGone != 1 || s.Users.Unchanged != 1 || s.Changes != 0 {
+		t.Errorf("import after a user left Django: %v, %+v", err, s)
 	}
 }
