@@ -304,7 +304,7 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 				"or pass --merge to import next to them", n, first.Int64)
 		}
 	}
-	p := &plan{src: s, st: st, sum: sum, now: now, progress: opt.Progress}
+	p := &plan{src: s, st: st, sum: sum, now: now, progress: opt.Progress, dst: dst}
 	if err := p.geography(); err != nil {
 		return nil, err
 	}
@@ -358,6 +358,7 @@ type ledgerRow struct{ kind, key, digest string }
 
 type plan struct {
 	src      *Source
+	dst      *sqlx.DB // a second connection, for reading alongside a COPY
 	st       *isisState
 	sum      *Summary
 	now      time.Time
@@ -565,19 +566,46 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	n := 0
+	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'user' ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	n, same := 0, 0
 	if err := stream(ctx, tx, "import_user_keys", []string{"id", "digest", "email", "email_key", "bad"}, func(add func(...any) error) error {
 		return p.src.eachUser(ctx, func(u *SourceUser) error {
 			n++
 			bad := p.checkUser(u)
+			d := userDigest(u)
+			if ld, ok := lc.lookup(u.ID); ok && ld == d && !bad {
+				same++ // as the last import brought it: nothing to check against isis, nothing to write
+				return nil
+			}
 			e := storedEmail(u.Email)
-			return add(u.ID, userDigest(u), e, emailKey(e), bad)
+			return add(u.ID, d, e, emailKey(e), bad)
 		})
 	}); err != nil {
 		return err
 	}
 	sum.Users.Source = n
 	p.progress("read %d users", n)
+	// The users imported before that Django no longer has.
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users_gone (id bigint) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if lc != nil {
+		if err := lc.finish(); err != nil {
+			return err
+		}
+		if err := copyRows(ctx, tx, "import_users_gone", []string{"id"}, len(lc.gone), func(i int) []any { return []any{lc.gone[i]} }); err != nil {
+			return err
+		}
+		sum.UsersGone = len(lc.gone)
+	} else if sum.UsersGone, err = affected(tx.ExecContext(ctx, `INSERT INTO import_users_gone
+		SELECT l.key::bigint FROM django_import l WHERE l.kind = 'user'
+		AND NOT EXISTS (SELECT 1 FROM import_user_keys k WHERE k.id::text = l.key)`)); err != nil {
+		return err
+	}
 
 	// An id isis gave one of its own users.
 	rows, err := tx.QueryxContext(ctx, `SELECT k.id, u.email FROM import_user_keys k JOIN users u ON u.id = k.id
@@ -614,10 +642,7 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 		FROM import_user_keys`).Scan(&p.changedUsers, &sum.Users.Unchanged); err != nil {
 		return err
 	}
-	if err := tx.GetContext(ctx, &sum.UsersGone, `SELECT count(*) FROM django_import l WHERE l.kind = 'user'
-		AND NOT EXISTS (SELECT 1 FROM import_user_keys k WHERE k.id::text = l.key)`); err != nil {
-		return err
-	}
+	sum.Users.Unchanged += same
 	if p.changedUsers == 0 {
 		return nil // every address is isis's already
 	}
@@ -632,7 +657,8 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 		f AS MATERIALIZED (
 			SELECT id, email, email_key AS key, true AS src FROM c
 			UNION ALL
-			SELECT u.id, u.email, `+key+`, k.id IS NOT NULL FROM users u`+join+` LEFT JOIN import_user_keys k ON k.id = u.id
+			SELECT u.id, u.email, `+key+`, `+inSource+` FROM users u`+join+` LEFT JOIN import_user_keys k ON k.id = u.id
+				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = u.id::text LEFT JOIN import_users_gone g ON g.id = u.id
 			WHERE k.changed IS NOT TRUE AND `+key+` IN (SELECT email_key FROM c))
 		SELECT id, email, key, src FROM f WHERE key IN (SELECT key FROM f GROUP BY key HAVING count(*) > 1) ORDER BY key, id`)
 	if err != nil {
@@ -764,13 +790,27 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	n := 0
+	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'profile' ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	n, same := 0, 0
 	if err := stream(ctx, tx, "import_profile_keys", []string{"id", "user_id", "digest", "avatar", "bad"}, func(add func(...any) error) error {
 		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
 			n++
-			return add(pr.ID, pr.UserID, profileDigest(pr), pr.Avatar, p.checkProfile(pr))
+			bad := p.checkProfile(pr)
+			d := profileDigest(pr)
+			if ld, ok := lc.lookup(pr.ID); ok && ld == d && !bad {
+				same++
+				return nil
+			}
+			return add(pr.ID, pr.UserID, d, pr.Avatar, bad)
 		})
 	}); err != nil {
+		return err
+	}
+	if err := lc.finish(); err != nil {
 		return err
 	}
 	sum.Profiles.Source = n
@@ -810,6 +850,7 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 		FROM import_profile_keys`).Scan(&p.changedProfiles, &sum.Profiles.Unchanged); err != nil {
 		return err
 	}
+	sum.Profiles.Unchanged += same
 
 	// An avatar's file is deleted when its user uploads another: two users
 	// must not share one (isis's avatars as they are, but those of the users
@@ -819,7 +860,8 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 			SELECT user_id, avatar, id AS profile FROM g WHERE avatar <> ''
 			UNION ALL
 			SELECT p.user_id, p.avatar, NULL FROM profiles p WHERE p.avatar <> '' AND NOT EXISTS (SELECT 1 FROM g WHERE g.user_id = p.user_id))
-		SELECT user_id, avatar, profile FROM f WHERE avatar IN (SELECT avatar FROM f GROUP BY avatar HAVING count(*) > 1) ORDER BY avatar, user_id`)
+		SELECT user_id, avatar, profile FROM f WHERE avatar IN (SELECT avatar FROM g)
+			AND avatar IN (SELECT avatar FROM f GROUP BY avatar HAVING count(*) > 1) ORDER BY avatar, user_id`)
 	if err != nil {
 		return err
 	}
@@ -872,11 +914,21 @@ func (p *plan) stageTokens(ctx context.Context, tx *sqlx.Tx) error {
 		expires_at timestamptz, blacklisted_at timestamptz) ON COMMIT DROP`); err != nil {
 		return err
 	}
+	// isis's tokens, by jti (as the source's are streamed), to skip those
+	// isis has as they are.
+	lc, err := p.openTokens(ctx)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
 	if err := stream(ctx, tx, "import_tokens", []string{"jti", "user_id", "created_at", "expires_at", "blacklisted_at"}, func(add func(...any) error) error {
 		return p.src.eachToken(ctx, func(tk *SourceToken) error {
 			sum.OutstandingTokens.Source++
 			if tk.BlacklistedAt.Valid {
 				sum.BlacklistedTokens.Source++
+			}
+			if black, ok := lc.lookupJTI(tk.JTI); ok && (black || !tk.BlacklistedAt.Valid) {
+				return nil
 			}
 			var uid any
 			if tk.UserID.Valid {
@@ -885,6 +937,9 @@ func (p *plan) stageTokens(ctx context.Context, tx *sqlx.Tx) error {
 			return add(tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC(), nullTime(tk.BlacklistedAt))
 		})
 	}); err != nil {
+		return err
+	}
+	if err := lc.finish(); err != nil {
 		return err
 	}
 	sum.OutstandingTokens.Unchanged = sum.OutstandingTokens.Source
@@ -1143,7 +1198,9 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 	if p.src.Schema.OutstandingTable != "" {
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
 			SELECT t.jti, u.id, t.created_at, t.expires_at FROM import_tokens t
-				LEFT JOIN import_user_keys k ON k.id = t.user_id LEFT JOIN users u ON u.id = k.id
+				LEFT JOIN import_user_keys k ON k.id = t.user_id
+				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = t.user_id::text LEFT JOIN import_users_gone g ON g.id = t.user_id
+				LEFT JOIN users u ON u.id = t.user_id AND `+inSource+`
 			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti)
 			ON CONFLICT (jti) DO NOTHING`))
 		if err != nil {
@@ -1224,4 +1281,126 @@ func (p *plan) moveSequences(ctx context.Context, tx *sqlx.Tx, headroom int64, p
 func IsConflict(err error) bool {
 	var ce *ConflictError
 	return errors.As(err, &ce)
+}
+
+// inSource is the SQL condition that a user id is one of Django's: staged
+// (k, the row of import_user_keys joined on it), or imported before (l, the
+// ledger's row joined on it) and not gone (g, import_users_gone's).
+const inSource = `(k.id IS NOT NULL OR (l.key IS NOT NULL AND g.id IS NULL))`
+
+// cursor reads isis's ledger (id, digest) or tokens (jti, blacklisted) in
+// the order the source's rows are streamed, on a connection of its own (the
+// transaction's is busy with the COPY), so that a row isis has as it is
+// is neither staged nor written. The ledger and the tokens it skips change
+// only under the import's lock. A nil cursor finds nothing: every row is
+// staged (when dst allows a single connection).
+type cursor struct {
+	rows   *sql.Rows
+	ledger bool // else tokens
+	ok     bool
+	id     int64
+	jti    string
+	digest string
+	black  bool
+	err    error
+	// gone are the ledger's ids passed over (ids Django no longer has).
+	gone []int64
+}
+
+func (p *plan) openCursor(ctx context.Context, q string) (*cursor, error) {
+	if p.dst == nil || p.dst.Stats().MaxOpenConnections == 1 {
+		return nil, nil
+	}
+	rows, err := p.dst.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c := &cursor{rows: rows}
+	return c, nil
+}
+
+func (p *plan) openLedger(ctx context.Context, q string) (*cursor, error) {
+	c, err := p.openCursor(ctx, q)
+	if c != nil {
+		c.ledger = true
+		c.next(c.scanLedger)
+	}
+	return c, err
+}
+
+func (p *plan) openTokens(ctx context.Context) (*cursor, error) {
+	c, err := p.openCursor(ctx, `SELECT o.jti, b.id IS NOT NULL FROM token_outstanding o
+		LEFT JOIN token_blacklisted b ON b.token_id = o.id ORDER BY o.jti COLLATE "C"`)
+	if c != nil {
+		c.next(c.scanToken)
+	}
+	return c, err
+}
+
+func (c *cursor) scanToken() error { return c.rows.Scan(&c.jti, &c.black) }
+
+func (c *cursor) scanLedger() error { return c.rows.Scan(&c.id, &c.digest) }
+
+func (c *cursor) next(scan func() error) {
+	c.ok = c.err == nil && c.rows.Next()
+	if c.ok {
+		if c.err = scan(); c.err != nil {
+			c.ok = false
+		}
+	}
+}
+
+// lookup is the ledger's digest for id (ids asked in ascending order).
+func (c *cursor) lookup(id int64) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	for c.ok && c.id < id {
+		c.gone = append(c.gone, c.id)
+		c.next(c.scanLedger)
+	}
+	if c.ok && c.id == id {
+		d := c.digest
+		c.next(c.scanLedger)
+		return d, true
+	}
+	return "", false
+}
+
+// lookupJTI says whether isis has the token, and whether blacklisted (jtis
+// asked in ascending bytewise order).
+func (c *cursor) lookupJTI(jti string) (black, ok bool) {
+	if c == nil {
+		return false, false
+	}
+	for c.ok && c.jti < jti {
+		c.next(c.scanToken)
+	}
+	if c.ok && c.jti == jti {
+		return c.black, true
+	}
+	return false, false
+}
+
+// finish reads the ledger to its end (the rest is gone from Django) and
+// reports any error reading it.
+func (c *cursor) finish() error {
+	if c == nil {
+		return nil
+	}
+	for c.ok && c.ledger {
+		c.gone = append(c.gone, c.id)
+		c.next(c.scanLedger)
+	}
+	if c.err == nil {
+		c.err = c.rows.Err()
+	}
+	c.close()
+	return c.err
+}
+
+func (c *cursor) close() {
+	if c != nil {
+		c.rows.Close()
+	}
 }

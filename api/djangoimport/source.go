@@ -441,7 +441,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			join = ` LEFT JOIN ` + r.rel(schema.BlacklistedTable) + ` b ON b.token_id` + opEq + `o.id`
 		}
 		out.tokenQ = `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black +
-			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz ORDER BY o.id`
+			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz ORDER BY o.jti COLLATE pg_catalog."C"`
 		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT pg_catalog.count(*) FROM `+r.rel(schema.OutstandingTable)+
 			` WHERE expires_at`+opLe+`$1::pg_catalog.timestamptz`, now); err != nil {
 			return nil, err
@@ -508,7 +508,8 @@ func (s *Source) eachProfile(ctx context.Context, fn func(p *SourceProfile) erro
 	})
 }
 
-// eachToken streams the live outstanding tokens, by id.
+// eachToken streams the live outstanding tokens, by jti (bytewise, as Go
+// compares strings).
 func (s *Source) eachToken(ctx context.Context, fn func(t *SourceToken) error) error {
 	if s.tokenQ == "" {
 		return nil

@@ -2,6 +2,7 @@ package djangoimport_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
@@ -54,8 +55,16 @@ func TestImportStreams(t *testing.T) {
 // TestImportChecksAgainstIsis: the checks that compare Django's rows with
 // isis's own (now run in SQL against the staged rows) name the same rows as
 // before: an id or profile id isis gave one of its users, an address or an
-// avatar an isis user has; users gone from Django are counted.
+// avatar an isis user has; users gone from Django are counted. The same
+// through a pool of one connection (where nothing can be read beside the
+// COPY, and every row is staged).
 func TestImportChecksAgainstIsis(t *testing.T) {
+	for _, conns := range []int{0, 1} {
+		t.Run(fmt.Sprintf("max %d connections", conns), func(t *testing.T) { checksAgainstIsis(t, conns) })
+	}
+}
+
+func checksAgainstIsis(t *testing.T, conns int) {
 	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
 	defer src.Close()
 	src.MustExec(djangotest.Schema)
@@ -69,6 +78,7 @@ func TestImportChecksAgainstIsis(t *testing.T) {
 		(6, '', '', 'avatars/1/mine.png', now(), 5)`)
 	db := testdb.Open(t)
 	dst := db.DB
+	dst.SetMaxOpenConns(conns)
 	for _, e := range []string{"root@isis.example", "two@isis.example"} {
 		if err := postgres.NewUserService(db).CreateUser(context.Background(), &api.User{Email: e, Password: "!x", IsActive: true}); err != nil {
 			t.Fatal(err)
