@@ -1197,10 +1197,10 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 	// isis); then the blacklisting isis lacks.
 	if p.src.Schema.OutstandingTable != "" {
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
-			SELECT t.jti, u.id, t.created_at, t.expires_at FROM import_tokens t
+			SELECT t.jti, CASE WHEN `+inSource+` THEN u.id END, t.created_at, t.expires_at FROM import_tokens t
 				LEFT JOIN import_user_keys k ON k.id = t.user_id
 				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = t.user_id::text LEFT JOIN import_users_gone g ON g.id = t.user_id
-				LEFT JOIN users u ON u.id = t.user_id AND `+inSource+`
+				LEFT JOIN users u ON u.id = t.user_id
 			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti)
 			ON CONFLICT (jti) DO NOTHING`))
 		if err != nil {
