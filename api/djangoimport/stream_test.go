@@ -118,3 +118,43 @@ func checksAgainstIsis(t *testing.T, conns int) {
 		t.Errorf("import after a user left Django: %v, %+v", err, s)
 	}
 }
+
+// TestImportLaterChanges: what changed on Django since the last import is
+// found whether or not a second connection reads isis's ledger and tokens
+// beside the COPY: an edited user and profile, a token blacklisted since,
+// a new token; the run after that writes nothing.
+func TestImportLaterChanges(t *testing.T) {
+	for _, conns := range []int{0, 1} {
+		t.Run(fmt.Sprintf("max %d connections", conns), func(t *testing.T) {
+			src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+			defer src.Close()
+			djangotest.Fill(t, src, 30)
+			dst := sqlx.MustOpen("postgres", testdb.DSN(t))
+			defer dst.Close()
+			dst.SetMaxOpenConns(conns)
+			ctx := context.Background()
+			if _, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			src.MustExec(`UPDATE accounts_user SET first_name = 'Nueva' WHERE id = 7;
+				UPDATE accounts_profile SET bio = 'otra' WHERE user_id = 8;
+				INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) SELECT now(), id FROM token_blacklist_outstandingtoken WHERE user_id = 9;
+				INSERT INTO token_blacklist_outstandingtoken (token, created_at, expires_at, user_id, jti) VALUES ('x', now(), now() + interval '1 day', 9, '0-new')`)
+			s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{})
+			if err != nil || s.Users.Updated != 1 || s.Users.Unchanged != 29 || s.Profiles.Updated != 1 || s.Profiles.Unchanged != 29 ||
+				s.OutstandingTokens.Created != 1 || s.BlacklistedTokens.Created != 1 || s.Changes != 4 {
+				t.Fatalf("import after changes: %v, %+v", err, s)
+			}
+			var got []string
+			dst.Select(&got, `SELECT u.first_name || ' ' || p.bio FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id IN (7, 8) ORDER BY u.id`)
+			var black int
+			dst.Get(&black, `SELECT count(*) FROM token_blacklisted b JOIN token_outstanding o ON o.id = b.token_id WHERE o.user_id = 9`)
+			if !reflect.DeepEqual(got, []string{"Nueva bio 7", "First8 otra"}) || black != 1 {
+				t.Errorf("after the import: %q, %d blacklisted tokens of user 9", got, black)
+			}
+			if s, err = djangoimport.Import(ctx, src, dst, djangoimport.Options{}); err != nil || s.Changes != 0 || s.Users.Unchanged != 30 {
+				t.Errorf("the run after: %v, %+v", err, s)
+			}
+		})
+	}
+}
