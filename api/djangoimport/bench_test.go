@@ -35,12 +35,27 @@ func peakRSS() func() float64 {
 }
 
 // BenchmarkImport100k: 100,000 users with profiles and tokens, imported
-// into an empty isis (first-s), then again with nothing changed (again-s).
+// into an empty isis (first-s), then again with nothing changed (again-s);
+// IMPORT_BENCH_USERS sets another number.
 func BenchmarkImport100k(b *testing.B) {
 	n := 100_000
 	if v, _ := strconv.Atoi(os.Getenv("IMPORT_BENCH_USERS")); v > 0 {
 		n = v
 	}
+	benchImport(b, n)
+}
+
+// BenchmarkImport1M: the same with a million users (docs/cutover.md has
+// the figures); minutes long, so make bench skips it unless
+// IMPORT_BENCH_1M=1.
+func BenchmarkImport1M(b *testing.B) {
+	if os.Getenv("IMPORT_BENCH_1M") == "" {
+		b.Skip("a million users takes minutes: set IMPORT_BENCH_1M=1")
+	}
+	benchImport(b, 1_000_000)
+}
+
+func benchImport(b *testing.B, n int) {
 	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(b, "", nil))
 	defer src.Close()
 	djangotest.Fill(b, src, n)

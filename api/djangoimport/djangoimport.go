@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"sort"
@@ -33,6 +34,7 @@ import (
 	"github.com/isis-project/isis/api/geo"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Options tune an import.
@@ -179,45 +181,27 @@ func digest(fields ...any) string {
 }
 
 // isis is what the target database holds before the import.
+// isisState is the little the import keeps of isis's database in memory:
+// the geography and its ledger rows. Users, profiles and tokens are compared
+// in SQL, against what the import stages in temporary tables.
 type isisState struct {
-	ledger       map[string]map[string]string // kind → key → digest
-	users        map[int64]string             // id → email
-	profiles     map[int64]int64              // id → user_id
-	userProfile  map[int64]int64              // user_id → profile id
-	avatars      map[int64]string             // user_id → avatar key
-	departments  map[string]string            // code → name
-	munDept      map[string]string            // municipality code → department code
-	tokens       map[string]bool              // outstanding jti → blacklisted
-	maxUserID    int64
-	maxProfileID int64
+	ledger      map[string]map[string]string // kind → key → digest (departments and municipalities)
+	departments map[string]string            // code → name
+	munDept     map[string]string            // municipality code → department code
+	// importedUsers: an import brought users before (the ledger has some).
+	importedUsers bool
 	// hasEmailKey: users has an email_key column (the normal form isis
 	// compares addresses in), which the import must fill.
 	hasEmailKey bool
 }
 
 func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
-	st := &isisState{ledger: map[string]map[string]string{}, users: map[int64]string{}, profiles: map[int64]int64{},
-		userProfile: map[int64]int64{}, avatars: map[int64]string{}, departments: map[string]string{}, munDept: map[string]string{}, tokens: map[string]bool{}}
+	st := &isisState{ledger: map[string]map[string]string{}, departments: map[string]string{}, munDept: map[string]string{}}
 	if err := tx.GetContext(ctx, &st.hasEmailKey, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'email_key')`); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kind, key, digest FROM django_import`)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var k, key, d string
-		if err := rows.Scan(&k, &key, &d); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if st.ledger[k] == nil {
-			st.ledger[k] = map[string]string{}
-		}
-		st.ledger[k][key] = d
-	}
-	if err := rows.Close(); err != nil {
+	if err := tx.GetContext(ctx, &st.importedUsers, `SELECT EXISTS (SELECT 1 FROM django_import WHERE kind = 'user')`); err != nil {
 		return nil, err
 	}
 	scan := func(q string, f func(r *sql.Rows) error) error {
@@ -233,22 +217,13 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 		}
 		return rows.Close()
 	}
-	if err := scan(`SELECT id, email FROM users`, func(r *sql.Rows) error {
-		var id int64
-		var e string
-		err := r.Scan(&id, &e)
-		st.users[id] = e
-		st.maxUserID = max(st.maxUserID, id)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if err := scan(`SELECT id, user_id, avatar FROM profiles`, func(r *sql.Rows) error {
-		var id, uid int64
-		var avatar string
-		err := r.Scan(&id, &uid, &avatar)
-		st.profiles[id], st.userProfile[uid], st.avatars[uid] = uid, id, avatar
-		st.maxProfileID = max(st.maxProfileID, id)
+	if err := scan(`SELECT kind, key, digest FROM django_import WHERE kind IN ('department', 'municipality')`, func(r *sql.Rows) error {
+		var k, key, d string
+		err := r.Scan(&k, &key, &d)
+		if st.ledger[k] == nil {
+			st.ledger[k] = map[string]string{}
+		}
+		st.ledger[k][key] = d
 		return err
 	}); err != nil {
 		return nil, err
@@ -269,19 +244,20 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := scan(`SELECT o.jti, b.id IS NOT NULL FROM token_outstanding o LEFT JOIN token_blacklisted b ON b.token_id = o.id`, func(r *sql.Rows) error {
-		var jti string
-		var black bool
-		err := r.Scan(&jti, &black)
-		st.tokens[jti] = black
-		return err
-	}); err != nil {
-		return nil, err
-	}
 	return st, nil
 }
 
 // Import reads the Django database src and writes isis's database dst.
+//
+// It streams: pass 1 reads users, profiles and tokens once, checks each row
+// on its own and stages a compact form of it (id, digest, email key, avatar)
+// in temporary tables of isis's transaction, where the checks between rows
+// (an email or avatar two users share, an id isis gave someone else) and the
+// comparison with the last import run in SQL; every conflict is listed then,
+// before any of isis's tables is written. Pass 2 reads again, from the same
+// snapshot, only the rows that changed, and writes them with COPY. Memory
+// stays flat in the number of users but for the ids of the changed rows
+// (8 bytes each) and the conflicts.
 func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, error) {
 	start := time.Now()
 	if opt.Now == nil {
@@ -291,10 +267,11 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 		opt.Progress = func(string, ...any) {}
 	}
 	now := opt.Now().UTC().Truncate(time.Microsecond)
-	s, err := read(ctx, src, opt.UserTable, now, opt.Progress)
+	s, err := openSource(ctx, src, opt.UserTable, now, opt.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("read the Django database: %w", err)
 	}
+	defer s.close()
 	sum := &Summary{DryRun: opt.DryRun, Source: s.Schema, ExpiredTokens: s.ExpiredTokens, Conflicts: []Conflict{}}
 
 	tx, err := dst.BeginTxx(ctx, nil)
@@ -315,33 +292,40 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	// The first import into an isis that has users of its own: refused
 	// unless Merge (later imports continue the first one: users who signed
 	// up on isis since are expected).
-	if !opt.Merge && len(st.ledger[kindUser]) == 0 {
-		var native []int64
-		for id := range st.users {
-			if _, ok := st.ledger[kindUser][strconv.FormatInt(id, 10)]; !ok {
-				native = append(native, id)
-			}
+	if !opt.Merge && !st.importedUsers {
+		var n int
+		var first sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), min(id) FROM users`).Scan(&n, &first); err != nil {
+			return nil, fmt.Errorf("isis database: %w", err)
 		}
-		if len(native) > 0 {
-			sort.Slice(native, func(i, j int) bool { return native[i] < native[j] })
+		if n > 0 {
 			return nil, fmt.Errorf("isis already has %d user(s) that no import created (id=%d first): importing would mix Django's users with them "+
 				"(a Django refresh token or permission meant for one user would apply to another); import into a fresh isis database, "+
-				"or pass --merge to import next to them", len(native), native[0])
+				"or pass --merge to import next to them", n, first.Int64)
 		}
 	}
-	p := &plan{src: s, st: st, sum: sum, now: now}
-	if err := p.make(); err != nil {
+	p := &plan{src: s, st: st, sum: sum, now: now, progress: opt.Progress, dst: dst}
+	if err := p.geography(); err != nil {
 		return nil, err
+	}
+	if err := p.stageUsers(ctx, tx); err != nil {
+		return nil, stageError(err)
+	}
+	if err := p.stageProfiles(ctx, tx); err != nil {
+		return nil, stageError(err)
+	}
+	if err := p.stageTokens(ctx, tx); err != nil {
+		return nil, stageError(err)
 	}
 	if len(sum.Conflicts) > 0 {
 		sort.SliceStable(sum.Conflicts, func(i, j int) bool { return sum.Conflicts[i].Table < sum.Conflicts[j].Table })
 		sum.Seconds = time.Since(start).Seconds()
 		return sum, &ConflictError{Conflicts: sum.Conflicts}
 	}
-	opt.Progress("plan: %d users, %d profiles, %d departments, %d municipalities, %d refresh tokens to write",
-		len(p.users), len(p.profiles), len(p.departments), len(p.municipalities), len(p.tokens))
+	opt.Progress("plan: %d users, %d profiles, %d departments, %d municipalities to write",
+		p.changedUsers, p.changedProfiles, len(p.departments), len(p.municipalities))
 	if err := p.write(ctx, tx, opt.Progress); err != nil {
-		return nil, err
+		return nil, stageError(err)
 	}
 	sum.Changes = sum.Users.Created + sum.Users.Updated + sum.Profiles.Created + sum.Profiles.Updated +
 		sum.Departments.Created + sum.Departments.Updated + sum.Municipalities.Created + sum.Municipalities.Updated +
@@ -360,20 +344,34 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	return sum, nil
 }
 
+// stageError keeps an error reading the old database as it is (it says
+// so) and names isis's database in any other.
+func stageError(err error) error {
+	var se *sourceError
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("isis database: %w", err)
+}
+
 type ledgerRow struct{ kind, key, digest string }
 
 type plan struct {
-	src *Source
-	st  *isisState
-	sum *Summary
-	now time.Time
+	src      *Source
+	dst      *sqlx.DB // a second connection, for reading alongside a COPY
+	st       *isisState
+	sum      *Summary
+	now      time.Time
+	progress func(string, ...any)
 
 	departments    []SourcePlace
 	municipalities []SourcePlace
-	users          []*SourceUser
-	profiles       []*SourceProfile
-	tokens         []*SourceToken
-	ledger         []ledgerRow
+	ledger         []ledgerRow // geography's
+	// deps and munDept are isis's geography once imported.
+	deps    map[string]bool
+	munDept map[string]string
+	// changedUsers and changedProfiles are the staged rows to write.
+	changedUsers, changedProfiles int
 }
 
 func (p *plan) conflict(table string, id any, format string, args ...any) {
@@ -390,7 +388,7 @@ func (p *plan) changed(kind, key, d string) bool {
 	return true
 }
 
-func (p *plan) make() error {
+func (p *plan) geography() error {
 	officialDeps, err := geo.Departments()
 	if err != nil {
 		return err
@@ -474,190 +472,479 @@ func (p *plan) make() error {
 			sum.Municipalities.Unchanged++
 		}
 	}
+	p.deps, p.munDept = deps, munDept
+	return nil
+}
 
-	// Users: the same ids; the hash as it is, if isis can check it.
-	t := s.Schema.UserTable
-	sum.Users.Source = len(s.Users)
-	finalEmail := map[int64]string{}
-	for id, e := range st.users {
-		finalEmail[id] = e
+// copier streams rows into a table with COPY.
+type copier struct {
+	ctx  context.Context
+	stmt *sql.Stmt
+}
+
+func newCopier(ctx context.Context, tx *sqlx.Tx, table string, cols ...string) (*copier, error) {
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return nil, err
 	}
-	inSource := map[int64]bool{}
-	for i := range s.Users {
-		u := &s.Users[i]
-		inSource[u.ID] = true
-		bad := false
-		switch {
-		case strings.TrimSpace(u.Email) == "":
-			p.conflict(t, u.ID, "no email (isis logs users in by email)")
-			bad = true
-		case len(storedEmail(u.Email)) > 254 || emailaddr.Validate(storedEmail(u.Email)) != nil:
-			p.conflict(t, u.ID, "email %q is not a valid address (isis's sign-up would refuse it)", truncate(u.Email, 80))
-			bad = true
+	return &copier{ctx: ctx, stmt: stmt}, nil
+}
+
+func (c *copier) add(vals ...any) error {
+	_, err := c.stmt.ExecContext(c.ctx, vals...)
+	return err
+}
+
+// close ends the COPY; abort gives it up (the transaction is rolled back).
+func (c *copier) close() error {
+	if _, err := c.stmt.ExecContext(c.ctx); err != nil {
+		c.stmt.Close()
+		return err
+	}
+	return c.stmt.Close()
+}
+
+func (c *copier) abort() { c.stmt.Close() }
+
+// stream runs each (a Source stream) with rows added to a COPY into table,
+// then ANALYZEs the table so the joins that read it are planned on its
+// real size.
+func stream(ctx context.Context, tx *sqlx.Tx, table string, cols []string, each func(add func(vals ...any) error) error) error {
+	c, err := newCopier(ctx, tx, table, cols...)
+	if err != nil {
+		return err
+	}
+	if err := each(c.add); err != nil {
+		c.abort()
+		return err
+	}
+	if err := c.close(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `ANALYZE `+quote(table))
+	return err
+}
+
+func userDigest(u *SourceUser) string {
+	return digest(u.ID, u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, u.DateJoined, u.LastLogin)
+}
+
+func profileDigest(pr *SourceProfile) string {
+	return digest(pr.ID, pr.UserID, pr.Phone, pr.Bio, pr.BirthDate, pr.DepartmentCode, pr.MunicipalityCode, pr.Avatar, pr.UpdatedAt)
+}
+
+// checkUser lists what is wrong with one user on its own.
+func (p *plan) checkUser(u *SourceUser) (bad bool) {
+	t := p.src.Schema.UserTable
+	switch {
+	case strings.TrimSpace(u.Email) == "":
+		p.conflict(t, u.ID, "no email (isis logs users in by email)")
+		bad = true
+	case len(storedEmail(u.Email)) > 254 || emailaddr.Validate(storedEmail(u.Email)) != nil:
+		p.conflict(t, u.ID, "email %q is not a valid address (isis's sign-up would refuse it)", truncate(u.Email, 80))
+		bad = true
+	}
+	if err := auth.CheckableHash(u.Password); err != nil {
+		p.conflict(t, u.ID, "password: %v", err)
+		bad = true
+	} else if len(u.Password) > 255 {
+		p.conflict(t, u.ID, "password hash longer than 255 characters")
+		bad = true
+	}
+	if len(u.FirstName) > 150 || len(u.LastName) > 150 {
+		p.conflict(t, u.ID, "first or last name longer than 150 characters")
+		bad = true
+	}
+	return bad
+}
+
+// stageUsers is pass 1 over the users: the same ids; the hash as it is, if
+// isis can check it; one address per user in isis's normal form.
+func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
+	t, sum := p.src.Schema.UserTable, p.sum
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_user_keys (id bigint, digest text, email text, email_key text,
+		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'user' ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	n, same := 0, 0
+	if err := stream(ctx, tx, "import_user_keys", []string{"id", "digest", "email", "email_key", "bad"}, func(add func(...any) error) error {
+		return p.src.eachUser(ctx, func(u *SourceUser) error {
+			n++
+			bad := p.checkUser(u)
+			d := userDigest(u)
+			if ld, ok := lc.lookup(u.ID); ok && ld == d && !bad {
+				same++ // as the last import brought it: nothing to check against isis, nothing to write
+				return nil
+			}
+			e := storedEmail(u.Email)
+			return add(u.ID, d, e, emailKey(e), bad)
+		})
+	}); err != nil {
+		return err
+	}
+	sum.Users.Source = n
+	p.progress("read %d users", n)
+	// The users imported before that Django no longer has.
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users_gone (id bigint) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if lc != nil {
+		if err := lc.finish(); err != nil {
+			return err
 		}
-		if err := auth.CheckableHash(u.Password); err != nil {
-			p.conflict(t, u.ID, "password: %v", err)
-			bad = true
-		} else if len(u.Password) > 255 {
-			p.conflict(t, u.ID, "password hash longer than 255 characters")
-			bad = true
+		if err := copyRows(ctx, tx, "import_users_gone", []string{"id"}, len(lc.gone), func(i int) []any { return []any{lc.gone[i]} }); err != nil {
+			return err
 		}
-		if len(u.FirstName) > 150 || len(u.LastName) > 150 {
-			p.conflict(t, u.ID, "first or last name longer than 150 characters")
-			bad = true
+		sum.UsersGone = len(lc.gone)
+	} else if sum.UsersGone, err = affected(tx.ExecContext(ctx, `INSERT INTO import_users_gone
+		SELECT l.key::bigint FROM django_import l WHERE l.kind = 'user'
+		AND NOT EXISTS (SELECT 1 FROM import_user_keys k WHERE k.id::text = l.key)`)); err != nil {
+		return err
+	}
+
+	// An id isis gave one of its own users.
+	rows, err := tx.QueryxContext(ctx, `SELECT k.id, u.email FROM import_user_keys k JOIN users u ON u.id = k.id
+		WHERE NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'user' AND l.key = k.id::text) ORDER BY k.id`)
+	if err != nil {
+		return err
+	}
+	taken := 0
+	for rows.Next() {
+		var id int64
+		var email string
+		if err := rows.Scan(&id, &email); err != nil {
+			rows.Close()
+			return err
 		}
-		key := strconv.FormatInt(u.ID, 10)
-		_, inIsis := st.users[u.ID]
-		_, imported := st.ledger[kindUser][key]
-		if inIsis && !imported {
-			p.conflict(t, u.ID, "isis already has a user with id %d (%s) that no import created: import into a fresh isis database",
-				u.ID, st.users[u.ID])
-			continue
-		}
-		if bad {
-			continue
-		}
-		if p.changed(kindUser, key, digest(u.ID, u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser,
-			u.IsActive, u.DateJoined, u.LastLogin)) {
-			p.users = append(p.users, u)
-			finalEmail[u.ID] = storedEmail(u.Email)
-		} else {
-			sum.Users.Unchanged++
+		p.conflict(t, id, "isis already has a user with id %d (%s) that no import created: import into a fresh isis database", id, email)
+		taken++
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if taken > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE import_user_keys k SET bad = true FROM users u WHERE u.id = k.id
+			AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'user' AND l.key = k.id::text)`); err != nil {
+			return err
 		}
 	}
-	for key := range st.ledger[kindUser] {
-		if id, _ := strconv.ParseInt(key, 10, 64); !inSource[id] {
-			sum.UsersGone++
-		}
+	// What changed since the last import (the ledger's digest).
+	if _, err := tx.ExecContext(ctx, `UPDATE import_user_keys k SET changed = true WHERE NOT bad
+		AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'user' AND l.key = k.id::text AND l.digest = k.digest)`); err != nil {
+		return err
 	}
-	// Two rows that are one address in isis's normal form.
-	byKey := map[string][]int64{}
-	for id, e := range finalEmail {
-		k := emailKey(e)
-		byKey[k] = append(byKey[k], id)
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT bad AND NOT changed)
+		FROM import_user_keys`).Scan(&p.changedUsers, &sum.Users.Unchanged); err != nil {
+		return err
 	}
-	for _, ids := range byKey {
-		if len(ids) < 2 {
-			continue
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		var native []int64
-		var old []int64
-		for _, id := range ids {
-			if inSource[id] {
-				old = append(old, id)
+	sum.Users.Unchanged += same
+	if p.changedUsers == 0 {
+		return nil // every address is isis's already
+	}
+
+	// Two rows that are one address in isis's normal form, once imported:
+	// isis's users as they are, but those the import rewrites.
+	key, join, err := p.isisEmailKeys(ctx, tx)
+	if err != nil {
+		return err
+	}
+	rows, err = tx.QueryxContext(ctx, `WITH c AS MATERIALIZED (SELECT id, email, email_key FROM import_user_keys WHERE changed),
+		f AS MATERIALIZED (
+			SELECT id, email, email_key AS key, true AS src FROM c
+			UNION ALL
+			SELECT u.id, u.email, `+key+`, `+inSource+` FROM users u`+join+` LEFT JOIN import_user_keys k ON k.id = u.id
+				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = u.id::text LEFT JOIN import_users_gone g ON g.id = u.id
+			WHERE k.changed IS NOT TRUE AND `+key+` IN (SELECT email_key FROM c))
+		SELECT id, email, key, src FROM f WHERE key IN (SELECT key FROM f GROUP BY key HAVING count(*) > 1) ORDER BY key, id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type member struct {
+		id         int64
+		email, key string
+		src        bool
+	}
+	var group []member
+	flush := func() {
+		var native, old []member
+		for _, m := range group {
+			if m.src {
+				old = append(old, m)
 			} else {
-				native = append(native, id)
+				native = append(native, m)
 			}
 		}
-		for i, id := range old {
+		for i, m := range old {
 			switch {
 			case len(native) > 0:
-				p.conflict(t, id, "email %q is the same address as isis user id=%d (%q) in isis's normal form",
-					finalEmail[id], native[0], finalEmail[native[0]])
+				p.conflict(t, m.id, "email %q is the same address as isis user id=%d (%q) in isis's normal form", m.email, native[0].id, native[0].email)
 			case i > 0:
-				p.conflict(t, id, "email %q is the same address as %s id=%d (%q) in isis's normal form",
-					finalEmail[id], t, old[0], finalEmail[old[0]])
+				p.conflict(t, m.id, "email %q is the same address as %s id=%d (%q) in isis's normal form", m.email, t, old[0].id, old[0].email)
 			}
 		}
+		group = group[:0]
 	}
+	for rows.Next() {
+		var m member
+		if err := rows.Scan(&m.id, &m.email, &m.key, &m.src); err != nil {
+			return err
+		}
+		if len(group) > 0 && group[0].key != m.key {
+			flush()
+		}
+		group = append(group, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	flush()
+	return rows.Close()
+}
 
-	// Profiles.
-	t = s.Schema.ProfileTable
-	sum.Profiles.Source = len(s.Profiles)
-	avatars := map[int64]string{} // user id → avatar key, once imported
-	for uid, a := range st.avatars {
-		avatars[uid] = a
+// isisEmailKeys is the SQL expression of an isis user's (u) email key, and
+// the join it needs: users.email_key where isis has it, else the key
+// computed here (emailKey) and staged, a batch at a time.
+func (p *plan) isisEmailKeys(ctx context.Context, tx *sqlx.Tx) (key, join string, err error) {
+	where := ""
+	if p.st.hasEmailKey {
+		var missing bool
+		if err := tx.GetContext(ctx, &missing, `SELECT EXISTS (SELECT 1 FROM users WHERE email_key IS NULL)`); err != nil || !missing {
+			return "u.email_key", "", err
+		}
+		where = " AND email_key IS NULL"
 	}
-	avatarProfile := map[int64]int64{} // user id → Django profile id
-	for i := range s.Profiles {
-		pr := &s.Profiles[i]
-		bad := false
-		if len(pr.Phone) > 32 || len(pr.Avatar) > 512 {
-			p.conflict(t, pr.ID, "phone longer than 32 or avatar key longer than 512 characters")
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_isis_keys (id bigint PRIMARY KEY, key text) ON COMMIT DROP`); err != nil {
+		return "", "", err
+	}
+	type row struct {
+		ID    int64  `db:"id"`
+		Email string `db:"email"`
+	}
+	last := int64(math.MinInt64)
+	for {
+		var batch []row
+		if err := tx.SelectContext(ctx, &batch, `SELECT id, email FROM users WHERE id > $1`+where+` ORDER BY id LIMIT 10000`, last); err != nil {
+			return "", "", err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := postgres.CopyRows(ctx, tx, "import_isis_keys", []string{"id", "key"}, len(batch), func(i int) []any {
+			return []any{batch[i].ID, emailKey(batch[i].Email)}
+		}); err != nil {
+			return "", "", err
+		}
+		last = batch[len(batch)-1].ID
+	}
+	if _, err := tx.ExecContext(ctx, `ANALYZE import_isis_keys`); err != nil {
+		return "", "", err
+	}
+	join = " LEFT JOIN import_isis_keys ik ON ik.id = u.id"
+	if p.st.hasEmailKey {
+		return "COALESCE(u.email_key, ik.key)", join, nil
+	}
+	return "ik.key", join, nil
+}
+
+// checkProfile lists what is wrong with one profile on its own.
+func (p *plan) checkProfile(pr *SourceProfile) (bad bool) {
+	t := p.src.Schema.ProfileTable
+	if len(pr.Phone) > 32 || len(pr.Avatar) > 512 {
+		p.conflict(t, pr.ID, "phone longer than 32 or avatar key longer than 512 characters")
+		bad = true
+	} else if !validAvatarKey(pr.Avatar) {
+		p.conflict(t, pr.ID, "avatar %q is not a key isis would store (avatars/ then letters, digits, '.', '_', '-' and '/', no '..')", truncate(pr.Avatar, 80))
+		bad = true
+	}
+	if pr.DepartmentCode.Valid && !p.deps[pr.DepartmentCode.String] {
+		p.conflict(t, pr.ID, "department %q does not exist in isis", pr.DepartmentCode.String)
+		bad = true
+	}
+	if pr.MunicipalityCode.Valid {
+		md, ok := p.munDept[pr.MunicipalityCode.String]
+		switch {
+		case !ok:
+			p.conflict(t, pr.ID, "municipality %q does not exist in isis", pr.MunicipalityCode.String)
 			bad = true
-		} else if !validAvatarKey(pr.Avatar) {
-			p.conflict(t, pr.ID, "avatar %q is not a key isis would store (avatars/ then letters, digits, '.', '_', '-' and '/', no '..')", truncate(pr.Avatar, 80))
+		case pr.DepartmentCode.Valid && md != pr.DepartmentCode.String:
+			p.conflict(t, pr.ID, "municipality %s is not in department %s (it is in %s)", pr.MunicipalityCode.String, pr.DepartmentCode.String, md)
 			bad = true
-		}
-		if pr.DepartmentCode.Valid && !deps[pr.DepartmentCode.String] {
-			p.conflict(t, pr.ID, "department %q does not exist in isis", pr.DepartmentCode.String)
-			bad = true
-		}
-		if pr.MunicipalityCode.Valid {
-			md, ok := munDept[pr.MunicipalityCode.String]
-			switch {
-			case !ok:
-				p.conflict(t, pr.ID, "municipality %q does not exist in isis", pr.MunicipalityCode.String)
-				bad = true
-			case pr.DepartmentCode.Valid && md != pr.DepartmentCode.String:
-				p.conflict(t, pr.ID, "municipality %s is not in department %s (it is in %s)", pr.MunicipalityCode.String, pr.DepartmentCode.String, md)
-				bad = true
-			}
-		}
-		// A user who has a profile in isis gets it updated in place (whatever
-		// its id); a new one takes Django's id, which must be free.
-		if uid, taken := st.profiles[pr.ID]; taken && uid != pr.UserID {
-			if _, has := st.userProfile[pr.UserID]; !has {
-				p.conflict(t, pr.ID, "isis already has a profile with id %d, of user %d, that no import created", pr.ID, uid)
-				bad = true
-			}
-		}
-		if bad {
-			continue
-		}
-		avatars[pr.UserID] = pr.Avatar
-		avatarProfile[pr.UserID] = pr.ID
-		if p.changed(kindProfile, strconv.FormatInt(pr.ID, 10), digest(pr.ID, pr.UserID, pr.Phone, pr.Bio, pr.BirthDate,
-			pr.DepartmentCode, pr.MunicipalityCode, pr.Avatar, pr.UpdatedAt)) {
-			p.profiles = append(p.profiles, pr)
-		} else {
-			sum.Profiles.Unchanged++
 		}
 	}
+	return bad
+}
+
+// stageProfiles is pass 1 over the profiles.
+func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
+	if p.src.Schema.ProfileTable == "" {
+		return nil
+	}
+	t, sum := p.src.Schema.ProfileTable, p.sum
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_profile_keys (id bigint, user_id bigint, digest text, avatar text,
+		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'profile' ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	n, same := 0, 0
+	if err := stream(ctx, tx, "import_profile_keys", []string{"id", "user_id", "digest", "avatar", "bad"}, func(add func(...any) error) error {
+		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
+			n++
+			bad := p.checkProfile(pr)
+			d := profileDigest(pr)
+			if ld, ok := lc.lookup(pr.ID); ok && ld == d && !bad {
+				same++
+				return nil
+			}
+			return add(pr.ID, pr.UserID, d, pr.Avatar, bad)
+		})
+	}); err != nil {
+		return err
+	}
+	if err := lc.finish(); err != nil {
+		return err
+	}
+	sum.Profiles.Source = n
+	p.progress("read %d profiles, %d departments, %d municipalities", n, len(p.src.Departments), len(p.src.Municipalities))
+
+	// A user who has a profile in isis gets it updated in place (whatever
+	// its id); a new one takes Django's id, which must be free.
+	const takenQ = `FROM import_profile_keys k JOIN profiles p ON p.id = k.id
+		WHERE p.user_id <> k.user_id AND NOT EXISTS (SELECT 1 FROM profiles q WHERE q.user_id = k.user_id)`
+	rows, err := tx.QueryxContext(ctx, `SELECT k.id, p.user_id `+takenQ+` ORDER BY k.id`)
+	if err != nil {
+		return err
+	}
+	taken := 0
+	for rows.Next() {
+		var id, uid int64
+		if err := rows.Scan(&id, &uid); err != nil {
+			rows.Close()
+			return err
+		}
+		p.conflict(t, id, "isis already has a profile with id %d, of user %d, that no import created", id, uid)
+		taken++
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if taken > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE import_profile_keys SET bad = true WHERE id IN (SELECT k.id `+takenQ+`)`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE import_profile_keys k SET changed = true WHERE NOT bad
+		AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'profile' AND l.key = k.id::text AND l.digest = k.digest)`); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT bad AND NOT changed)
+		FROM import_profile_keys`).Scan(&p.changedProfiles, &sum.Profiles.Unchanged); err != nil {
+		return err
+	}
+	sum.Profiles.Unchanged += same
+
 	// An avatar's file is deleted when its user uploads another: two users
-	// must not share one.
-	byAvatar := map[string][]int64{}
-	for uid, a := range avatars {
-		if a != "" {
-			byAvatar[a] = append(byAvatar[a], uid)
-		}
+	// must not share one (isis's avatars as they are, but those of the users
+	// whose profile the import brings).
+	rows, err = tx.QueryxContext(ctx, `WITH g AS MATERIALIZED (SELECT user_id, avatar, id FROM import_profile_keys WHERE NOT bad),
+		f AS MATERIALIZED (
+			SELECT user_id, avatar, id AS profile FROM g WHERE avatar <> ''
+			UNION ALL
+			SELECT p.user_id, p.avatar, NULL FROM profiles p WHERE p.avatar <> '' AND NOT EXISTS (SELECT 1 FROM g WHERE g.user_id = p.user_id))
+		SELECT user_id, avatar, profile FROM f WHERE avatar IN (SELECT avatar FROM g)
+			AND avatar IN (SELECT avatar FROM f GROUP BY avatar HAVING count(*) > 1) ORDER BY avatar, user_id`)
+	if err != nil {
+		return err
 	}
-	for a, uids := range byAvatar {
-		if len(uids) < 2 {
-			continue
-		}
-		sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
-		for _, uid := range uids {
-			if id, ok := avatarProfile[uid]; ok {
-				other := uids[0]
-				if other == uid {
-					other = uids[1]
-				}
-				p.conflict(t, id, "avatar %q is also user %d's (isis deletes an avatar's file when its user uploads a new one: each user needs a file of their own)",
-					truncate(a, 80), other)
+	defer rows.Close()
+	type member struct {
+		uid     int64
+		avatar  string
+		profile sql.NullInt64
+	}
+	var group []member
+	flush := func() {
+		for _, m := range group {
+			if !m.profile.Valid || len(group) < 2 {
+				continue
 			}
+			other := group[0].uid
+			if other == m.uid {
+				other = group[1].uid
+			}
+			p.conflict(t, m.profile.Int64, "avatar %q is also user %d's (isis deletes an avatar's file when its user uploads a new one: each user needs a file of their own)",
+				truncate(m.avatar, 80), other)
 		}
+		group = group[:0]
 	}
-	// Tokens are only ever added (and blacklisted): write those isis lacks.
-	sum.OutstandingTokens.Source = len(s.Tokens)
-	for i := range s.Tokens {
-		tk := &s.Tokens[i]
-		if tk.BlacklistedAt.Valid {
-			sum.BlacklistedTokens.Source++
+	for rows.Next() {
+		var m member
+		if err := rows.Scan(&m.uid, &m.avatar, &m.profile); err != nil {
+			return err
 		}
-		if tk.UserID.Valid && !inSource[tk.UserID.Int64] {
-			// Not one of Django's users (deleted there): never another
-			// user's in isis.
-			tk.UserID = sql.NullInt64{}
+		if len(group) > 0 && group[0].avatar != m.avatar {
+			flush()
 		}
-		black, ok := st.tokens[tk.JTI]
-		if !ok || (tk.BlacklistedAt.Valid && !black) {
-			p.tokens = append(p.tokens, tk)
-		}
+		group = append(group, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	flush()
+	return rows.Close()
+}
+
+// stageTokens reads the live refresh tokens into a temporary table: they
+// are only ever added (and blacklisted), so nothing to compare.
+func (p *plan) stageTokens(ctx context.Context, tx *sqlx.Tx) error {
+	if p.src.Schema.OutstandingTable == "" {
+		return nil
+	}
+	sum := p.sum
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_tokens (jti text, user_id bigint, created_at timestamptz,
+		expires_at timestamptz, blacklisted_at timestamptz) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	// isis's tokens, by jti (as the source's are streamed), to skip those
+	// isis has as they are.
+	lc, err := p.openTokens(ctx)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	if err := stream(ctx, tx, "import_tokens", []string{"jti", "user_id", "created_at", "expires_at", "blacklisted_at"}, func(add func(...any) error) error {
+		return p.src.eachToken(ctx, func(tk *SourceToken) error {
+			sum.OutstandingTokens.Source++
+			if tk.BlacklistedAt.Valid {
+				sum.BlacklistedTokens.Source++
+			}
+			if black, ok := lc.lookupJTI(tk.JTI); ok && (black || !tk.BlacklistedAt.Valid) {
+				return nil
+			}
+			var uid any
+			if tk.UserID.Valid {
+				uid = tk.UserID.Int64
+			}
+			return add(tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC(), nullTime(tk.BlacklistedAt))
+		})
+	}); err != nil {
+		return err
+	}
+	if err := lc.finish(); err != nil {
+		return err
 	}
 	sum.OutstandingTokens.Unchanged = sum.OutstandingTokens.Source
 	sum.BlacklistedTokens.Unchanged = sum.BlacklistedTokens.Source
+	p.progress("read %d live refresh tokens (%d expired ones left behind)", sum.OutstandingTokens.Source, sum.ExpiredTokens)
 	return nil
 }
 
@@ -725,9 +1012,27 @@ func nullString(s sql.NullString) any {
 	return s.String
 }
 
+// changedIDs are the ids of the staged rows to write, in order.
+func changedIDs(ctx context.Context, tx *sqlx.Tx, table string) ([]int64, error) {
+	var ids []int64
+	err := tx.SelectContext(ctx, &ids, `SELECT id FROM `+quote(table)+` WHERE changed ORDER BY id`)
+	return ids, err
+}
+
+func has(ids []int64, id int64) bool {
+	i := sort.Search(len(ids), func(i int) bool { return ids[i] >= id })
+	return i < len(ids) && ids[i] == id
+}
+
 func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...any)) error {
 	sum := p.sum
-	wrap := func(what string, err error) error { return fmt.Errorf("write %s: %w", what, err) }
+	wrap := func(what string, err error) error {
+		var se *sourceError
+		if errors.As(err, &se) {
+			return err
+		}
+		return fmt.Errorf("write %s: %w", what, err)
+	}
 
 	for _, d := range p.departments {
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO departments (code, name, search_name) VALUES ($1, $2, $3)
@@ -765,21 +1070,35 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 	}
 
-	if len(p.users) > 0 {
+	// Pass 2: the users that changed, read again from the same snapshot.
+	if p.changedUsers > 0 {
+		ids, err := changedIDs(ctx, tx, "import_user_keys")
+		if err != nil {
+			return wrap("users", err)
+		}
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users (id bigint, email text, password text,
 			first_name text, last_name text, is_staff boolean, is_superuser boolean, is_active boolean,
 			date_joined timestamptz, last_login timestamptz, search_text text, email_key text) ON COMMIT DROP`); err != nil {
 			return wrap("users", err)
 		}
-		err := copyRows(ctx, tx, "import_users", []string{"id", "email", "password", "first_name", "last_name", "is_staff",
-			"is_superuser", "is_active", "date_joined", "last_login", "search_text", "email_key"}, len(p.users), func(i int) []any {
-			u := p.users[i]
-			e := storedEmail(u.Email)
-			// the same search text isis's store writes (postgres.userSearchText)
-			return []any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
-				u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e + " " + u.FirstName + " " + u.LastName), emailKey(e)}
+		err = stream(ctx, tx, "import_users", []string{"id", "email", "password", "first_name", "last_name", "is_staff",
+			"is_superuser", "is_active", "date_joined", "last_login", "search_text", "email_key"}, func(add func(...any) error) error {
+			return p.src.eachUser(ctx, func(u *SourceUser) error {
+				if !has(ids, u.ID) {
+					return nil
+				}
+				e := storedEmail(u.Email)
+				// the same search text isis's store writes (postgres.userSearchText)
+				return add(u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
+					u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e+" "+u.FirstName+" "+u.LastName), emailKey(e))
+			})
 		})
+		ids = nil
 		if err != nil {
+			return wrap("users", err)
+		}
+		var created int
+		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_users i WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = i.id)`); err != nil {
 			return wrap("users", err)
 		}
 		cols := []string{"email", "password", "first_name", "last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login"}
@@ -802,37 +1121,49 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		if err != nil {
 			return wrap("users", err)
 		}
-		created := 0
-		for _, u := range p.users {
-			if _, ok := p.st.users[u.ID]; !ok {
-				created++
-			}
-		}
 		sum.Users.Created, sum.Users.Updated = created, n-created
-		sum.Users.Unchanged += len(p.users) - n
+		sum.Users.Unchanged += p.changedUsers - n
+		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
+			SELECT 'user', id::text, digest, $1 FROM import_user_keys WHERE changed
+			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+			return wrap("ledger", err)
+		}
 	}
 	progress("users: %d created, %d updated, %d unchanged", sum.Users.Created, sum.Users.Updated, sum.Users.Unchanged)
 
-	if len(p.profiles) > 0 {
+	if p.changedProfiles > 0 {
+		ids, err := changedIDs(ctx, tx, "import_profile_keys")
+		if err != nil {
+			return wrap("profiles", err)
+		}
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_profiles (id bigint, user_id bigint, phone text, bio text,
 			birth_date date, department_code text, municipality_code text, avatar text, updated_at timestamptz) ON COMMIT DROP`); err != nil {
 			return wrap("profiles", err)
 		}
-		err := copyRows(ctx, tx, "import_profiles", []string{"id", "user_id", "phone", "bio", "birth_date", "department_code",
-			"municipality_code", "avatar", "updated_at"}, len(p.profiles), func(i int) []any {
-			pr := p.profiles[i]
-			var birth any
-			if pr.BirthDate.Valid {
-				birth = pr.BirthDate.Time.Format(time.DateOnly)
-			}
-			updated := p.now
-			if pr.UpdatedAt.Valid {
-				updated = pr.UpdatedAt.Time.UTC()
-			}
-			return []any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode),
-				pr.Avatar, updated}
+		err = stream(ctx, tx, "import_profiles", []string{"id", "user_id", "phone", "bio", "birth_date", "department_code",
+			"municipality_code", "avatar", "updated_at"}, func(add func(...any) error) error {
+			return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
+				if !has(ids, pr.ID) {
+					return nil
+				}
+				var birth any
+				if pr.BirthDate.Valid {
+					birth = pr.BirthDate.Time.Format(time.DateOnly)
+				}
+				updated := p.now
+				if pr.UpdatedAt.Valid {
+					updated = pr.UpdatedAt.Time.UTC()
+				}
+				return add(pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode),
+					pr.Avatar, updated)
+			})
 		})
+		ids = nil
 		if err != nil {
+			return wrap("profiles", err)
+		}
+		var created int
+		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_profiles i WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = i.user_id)`); err != nil {
 			return wrap("profiles", err)
 		}
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO profiles (id, user_id, phone, bio, birth_date, department_code,
@@ -849,38 +1180,28 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		if err != nil {
 			return wrap("profiles", err)
 		}
-		created := 0
-		for _, pr := range p.profiles {
-			if _, ok := p.st.userProfile[pr.UserID]; !ok {
-				created++
-			}
-		}
 		sum.Profiles.Created, sum.Profiles.Updated = created, n-created
-		sum.Profiles.Unchanged += len(p.profiles) - n
+		sum.Profiles.Unchanged += p.changedProfiles - n
+		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
+			SELECT 'profile', id::text, digest, $1 FROM import_profile_keys WHERE changed
+			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+			return wrap("ledger", err)
+		}
 	}
 	if p.src.Schema.ProfileTable != "" {
 		progress("profiles: %d created, %d updated, %d unchanged", sum.Profiles.Created, sum.Profiles.Updated, sum.Profiles.Unchanged)
 	}
 
-	if len(p.tokens) > 0 {
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_tokens (jti text, user_id bigint, created_at timestamptz,
-			expires_at timestamptz, blacklisted_at timestamptz) ON COMMIT DROP`); err != nil {
-			return wrap("tokens", err)
-		}
-		toks := p.tokens
-		err := copyRows(ctx, tx, "import_tokens", []string{"jti", "user_id", "created_at", "expires_at", "blacklisted_at"}, len(toks),
-			func(i int) []any {
-				var uid any
-				if toks[i].UserID.Valid {
-					uid = toks[i].UserID.Int64
-				}
-				return []any{toks[i].JTI, uid, nullTime(toks[i].CreatedAt), toks[i].ExpiresAt.UTC(), nullTime(toks[i].BlacklistedAt)}
-			})
-		if err != nil {
-			return wrap("tokens", err)
-		}
+	// Tokens: those isis lacks, each with its user when that user is one of
+	// Django's (a token of a user deleted there is never another user's in
+	// isis); then the blacklisting isis lacks.
+	if p.src.Schema.OutstandingTable != "" {
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO token_outstanding (jti, user_id, created_at, expires_at)
-			SELECT t.jti, u.id, t.created_at, t.expires_at FROM import_tokens t LEFT JOIN users u ON u.id = t.user_id
+			SELECT t.jti, CASE WHEN `+inSource+` THEN u.id END, t.created_at, t.expires_at FROM import_tokens t
+				LEFT JOIN import_user_keys k ON k.id = t.user_id
+				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = t.user_id::text LEFT JOIN import_users_gone g ON g.id = t.user_id
+				LEFT JOIN users u ON u.id = t.user_id
+			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti)
 			ON CONFLICT (jti) DO NOTHING`))
 		if err != nil {
 			return wrap("outstanding tokens", err)
@@ -888,14 +1209,12 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		sum.OutstandingTokens.Created, sum.OutstandingTokens.Unchanged = n, sum.OutstandingTokens.Source-n
 		n, err = affected(tx.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
 			SELECT o.id, t.blacklisted_at FROM import_tokens t JOIN token_outstanding o ON o.jti = t.jti
-			WHERE t.blacklisted_at IS NOT NULL
+			WHERE t.blacklisted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM token_blacklisted b WHERE b.token_id = o.id)
 			ON CONFLICT (token_id) DO NOTHING`))
 		if err != nil {
 			return wrap("blacklisted tokens", err)
 		}
 		sum.BlacklistedTokens.Created, sum.BlacklistedTokens.Unchanged = n, sum.BlacklistedTokens.Source-n
-	}
-	if p.src.Schema.OutstandingTable != "" {
 		progress("refresh tokens: %d outstanding and %d blacklisted created", sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created)
 	}
 
@@ -962,4 +1281,126 @@ func (p *plan) moveSequences(ctx context.Context, tx *sqlx.Tx, headroom int64, p
 func IsConflict(err error) bool {
 	var ce *ConflictError
 	return errors.As(err, &ce)
+}
+
+// inSource is the SQL condition that a user id is one of Django's: staged
+// (k, the row of import_user_keys joined on it), or imported before (l, the
+// ledger's row joined on it) and not gone (g, import_users_gone's).
+const inSource = `(k.id IS NOT NULL OR (l.key IS NOT NULL AND g.id IS NULL))`
+
+// cursor reads isis's ledger (id, digest) or tokens (jti, blacklisted) in
+// the order the source's rows are streamed, on a connection of its own (the
+// transaction's is busy with the COPY), so that a row isis has as it is
+// is neither staged nor written. The ledger and the tokens it skips change
+// only under the import's lock. A nil cursor finds nothing: every row is
+// staged (when dst allows a single connection).
+type cursor struct {
+	rows   *sql.Rows
+	ledger bool // else tokens
+	ok     bool
+	id     int64
+	jti    string
+	digest string
+	black  bool
+	err    error
+	// gone are the ledger's ids passed over (ids Django no longer has).
+	gone []int64
+}
+
+func (p *plan) openCursor(ctx context.Context, q string) (*cursor, error) {
+	if p.dst == nil || p.dst.Stats().MaxOpenConnections == 1 {
+		return nil, nil
+	}
+	rows, err := p.dst.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c := &cursor{rows: rows}
+	return c, nil
+}
+
+func (p *plan) openLedger(ctx context.Context, q string) (*cursor, error) {
+	c, err := p.openCursor(ctx, q)
+	if c != nil {
+		c.ledger = true
+		c.next(c.scanLedger)
+	}
+	return c, err
+}
+
+func (p *plan) openTokens(ctx context.Context) (*cursor, error) {
+	c, err := p.openCursor(ctx, `SELECT o.jti, b.id IS NOT NULL FROM token_outstanding o
+		LEFT JOIN token_blacklisted b ON b.token_id = o.id ORDER BY o.jti COLLATE "C"`)
+	if c != nil {
+		c.next(c.scanToken)
+	}
+	return c, err
+}
+
+func (c *cursor) scanToken() error { return c.rows.Scan(&c.jti, &c.black) }
+
+func (c *cursor) scanLedger() error { return c.rows.Scan(&c.id, &c.digest) }
+
+func (c *cursor) next(scan func() error) {
+	c.ok = c.err == nil && c.rows.Next()
+	if c.ok {
+		if c.err = scan(); c.err != nil {
+			c.ok = false
+		}
+	}
+}
+
+// lookup is the ledger's digest for id (ids asked in ascending order).
+func (c *cursor) lookup(id int64) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	for c.ok && c.id < id {
+		c.gone = append(c.gone, c.id)
+		c.next(c.scanLedger)
+	}
+	if c.ok && c.id == id {
+		d := c.digest
+		c.next(c.scanLedger)
+		return d, true
+	}
+	return "", false
+}
+
+// lookupJTI says whether isis has the token, and whether blacklisted (jtis
+// asked in ascending bytewise order).
+func (c *cursor) lookupJTI(jti string) (black, ok bool) {
+	if c == nil {
+		return false, false
+	}
+	for c.ok && c.jti < jti {
+		c.next(c.scanToken)
+	}
+	if c.ok && c.jti == jti {
+		return c.black, true
+	}
+	return false, false
+}
+
+// finish reads the ledger to its end (the rest is gone from Django) and
+// reports any error reading it.
+func (c *cursor) finish() error {
+	if c == nil {
+		return nil
+	}
+	for c.ok && c.ledger {
+		c.gone = append(c.gone, c.id)
+		c.next(c.scanLedger)
+	}
+	if c.err == nil {
+		c.err = c.rows.Err()
+	}
+	c.close()
+	return c.err
+}
+
+func (c *cursor) close() {
+	if c != nil {
+		c.rows.Close()
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -67,18 +66,22 @@ type SourceToken struct {
 	BlacklistedAt sql.NullTime
 }
 
-// Source is everything read from the old database, in one snapshot.
+// Source is the old database, in one REPEATABLE READ, READ ONLY snapshot
+// kept open for the whole import: the geography (a few thousand rows) is
+// read into memory; users, profiles and tokens are streamed, as often as
+// the import needs them (eachUser, eachProfile, eachToken), never held.
 type Source struct {
 	Schema         Schema
-	Users          []SourceUser
-	Profiles       []SourceProfile
 	Departments    []SourcePlace
 	Municipalities []SourcePlace
-	Tokens         []SourceToken // live ones only (not expired)
-	ExpiredTokens  int           // outstanding tokens past their expiry, left behind
+	ExpiredTokens  int // outstanding tokens past their expiry, left behind
 	// UserSequence is the next id Django would give a user (0 if unknown).
 	UserSequence    int64
 	ProfileSequence int64
+
+	r                       *reader
+	now                     time.Time
+	userQ, profileQ, tokenQ string
 }
 
 func quote(name string) string { return pq.QuoteIdentifier(name) }
@@ -331,15 +334,20 @@ func col(cols map[string]bool, name, def string) string {
 	return def + " AS " + quote(name)
 }
 
-// read reads everything in one REPEATABLE READ, READ ONLY snapshot, with
+// openSource opens one REPEATABLE READ, READ ONLY snapshot, with
 // search_path fixed to pg_catalog then the Django schema (the connection's
-// current schema), and only from tables checkTable finds plain.
-func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, progress func(string, ...any)) (*Source, error) {
+// current schema), checks every table it will read (checkTable) and reads
+// the small ones; close ends the snapshot.
+func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, progress func(string, ...any)) (_ *Source, err error) {
 	tx, err := src.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
 	var who struct {
 		Schema    sql.NullString `db:"schema"`
 		User      string         `db:"usr"`
@@ -376,7 +384,7 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 			return nil, err
 		}
 	}
-	out := &Source{Schema: schema}
+	out := &Source{Schema: schema, r: r, now: now}
 	progress("source: users in %s, profiles in %s, geography in %s/%s, tokens in %s",
 		schema.UserTable, orNone(schema.ProfileTable), orNone(schema.DepartmentTable), orNone(schema.MunicipalityTable), orNone(schema.OutstandingTable))
 
@@ -384,33 +392,14 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT id, COALESCE(email, '') AS email, COALESCE(password, '') AS password, ` +
+	out.userQ = `SELECT id, COALESCE(email, '') AS email, COALESCE(password, '') AS password, ` +
 		col(cols, "first_name", "''") + `, ` + col(cols, "last_name", "''") + `, ` +
 		col(cols, "is_staff", "false") + `, ` + col(cols, "is_superuser", "false") + `, ` +
 		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::pg_catalog.timestamptz") + `, ` +
 		col(cols, "last_login", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.UserTable) + ` ORDER BY id`
-	rows, err := tx.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", schema.UserTable, err)
-	}
-	for rows.Next() {
-		var u SourceUser
-		var first, last sql.NullString
-		if err := rows.Scan(&u.ID, &u.Email, &u.Password, &first, &last, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &u.DateJoined, &u.LastLogin); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read %s: %w", schema.UserTable, err)
-		}
-		u.FirstName, u.LastName = first.String, last.String
-		out.Users = append(out.Users, u)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
 	if out.UserSequence, err = r.nextID(ctx, schema.UserTable); err != nil {
 		return nil, err
 	}
-	progress("read %d users", len(out.Users))
-
 	if schema.DepartmentTable != "" {
 		if err := tx.SelectContext(ctx, &out.Departments, `SELECT code::text AS "code", '' AS "departmentcode", name::text AS "name" FROM `+
 			r.rel(schema.DepartmentTable)+` ORDER BY code`); err != nil {
@@ -436,31 +425,13 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 		if err != nil {
 			return nil, err
 		}
-		q := `SELECT id, user_id, ` + col(pc, "phone", "''") + `, ` + col(pc, "bio", "''") + `, ` +
+		out.profileQ = `SELECT id, user_id, ` + col(pc, "phone", "''") + `, ` + col(pc, "bio", "''") + `, ` +
 			col(pc, "birth_date", "NULL::pg_catalog.date") + `, ` + col(pc, "department_id", "NULL::pg_catalog.text") + `, ` +
 			col(pc, "municipality_id", "NULL::pg_catalog.text") + `, ` + col(pc, "avatar", "''") + `, ` +
 			col(pc, "updated_at", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.ProfileTable) + ` ORDER BY id`
-		rows, err := tx.QueryContext(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", schema.ProfileTable, err)
-		}
-		for rows.Next() {
-			var p SourceProfile
-			var phone, bio, avatar sql.NullString
-			if err := rows.Scan(&p.ID, &p.UserID, &phone, &bio, &p.BirthDate, &p.DepartmentCode, &p.MunicipalityCode, &avatar, &p.UpdatedAt); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read %s: %w", schema.ProfileTable, err)
-			}
-			p.Phone, p.Bio, p.Avatar = phone.String, bio.String, avatar.String
-			out.Profiles = append(out.Profiles, p)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
 		if out.ProfileSequence, err = r.nextID(ctx, schema.ProfileTable); err != nil {
 			return nil, err
 		}
-		progress("read %d profiles, %d departments, %d municipalities", len(out.Profiles), len(out.Departments), len(out.Municipalities))
 	}
 	if schema.OutstandingTable != "" {
 		black := `NULL::pg_catalog.timestamptz`
@@ -469,30 +440,88 @@ func read(ctx context.Context, src *sqlx.DB, userTable string, now time.Time, pr
 			black = `b.blacklisted_at`
 			join = ` LEFT JOIN ` + r.rel(schema.BlacklistedTable) + ` b ON b.token_id` + opEq + `o.id`
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, `+black+
-			` FROM `+r.rel(schema.OutstandingTable)+` o`+join+` WHERE o.expires_at`+opGt+`$1::pg_catalog.timestamptz ORDER BY o.id`, now)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", schema.OutstandingTable, err)
-		}
-		for rows.Next() {
-			var t SourceToken
-			if err := rows.Scan(&t.ID, &t.JTI, &t.UserID, &t.CreatedAt, &t.ExpiresAt, &t.BlacklistedAt); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read %s: %w", schema.OutstandingTable, err)
-			}
-			out.Tokens = append(out.Tokens, t)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		out.tokenQ = `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black +
+			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz ORDER BY o.jti COLLATE pg_catalog."C"`
 		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT pg_catalog.count(*) FROM `+r.rel(schema.OutstandingTable)+
 			` WHERE expires_at`+opLe+`$1::pg_catalog.timestamptz`, now); err != nil {
 			return nil, err
 		}
-		progress("read %d live refresh tokens (%d expired ones left behind)", len(out.Tokens), out.ExpiredTokens)
 	}
-	sort.Slice(out.Users, func(i, j int) bool { return out.Users[i].ID < out.Users[j].ID })
-	return out, tx.Commit()
+	return out, nil
+}
+
+// close ends the snapshot.
+func (s *Source) close() { s.r.tx.Rollback() }
+
+// each streams the rows of one query to fn; the error names table.
+func (s *Source) each(ctx context.Context, table, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := s.r.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return &sourceError{fmt.Errorf("read %s: %w", table, err)}
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return &sourceError{fmt.Errorf("read %s: %w", table, err)}
+	}
+	return nil
+}
+
+// sourceError is an error reading the old database (while streaming).
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "read the Django database: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// eachUser streams the users, by id; fn must not keep u.
+func (s *Source) eachUser(ctx context.Context, fn func(u *SourceUser) error) error {
+	var u SourceUser
+	return s.each(ctx, s.Schema.UserTable, s.userQ, nil, func(rows *sql.Rows) error {
+		u = SourceUser{}
+		var first, last sql.NullString
+		if err := rows.Scan(&u.ID, &u.Email, &u.Password, &first, &last, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &u.DateJoined, &u.LastLogin); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.UserTable, err)}
+		}
+		u.FirstName, u.LastName = first.String, last.String
+		return fn(&u)
+	})
+}
+
+// eachProfile streams the profiles (none without a profile table), by id.
+func (s *Source) eachProfile(ctx context.Context, fn func(p *SourceProfile) error) error {
+	if s.profileQ == "" {
+		return nil
+	}
+	var p SourceProfile
+	return s.each(ctx, s.Schema.ProfileTable, s.profileQ, nil, func(rows *sql.Rows) error {
+		p = SourceProfile{}
+		var phone, bio, avatar sql.NullString
+		if err := rows.Scan(&p.ID, &p.UserID, &phone, &bio, &p.BirthDate, &p.DepartmentCode, &p.MunicipalityCode, &avatar, &p.UpdatedAt); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.ProfileTable, err)}
+		}
+		p.Phone, p.Bio, p.Avatar = phone.String, bio.String, avatar.String
+		return fn(&p)
+	})
+}
+
+// eachToken streams the live outstanding tokens, by jti (bytewise, as Go
+// compares strings).
+func (s *Source) eachToken(ctx context.Context, fn func(t *SourceToken) error) error {
+	if s.tokenQ == "" {
+		return nil
+	}
+	var t SourceToken
+	return s.each(ctx, s.Schema.OutstandingTable, s.tokenQ, []any{s.now}, func(rows *sql.Rows) error {
+		t = SourceToken{}
+		if err := rows.Scan(&t.ID, &t.JTI, &t.UserID, &t.CreatedAt, &t.ExpiresAt, &t.BlacklistedAt); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.OutstandingTable, err)}
+		}
+		return fn(&t)
+	})
 }
 
 // nextID is the id Django's sequence for table.id would hand out next (0
