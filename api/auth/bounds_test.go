@@ -2,7 +2,6 @@ package auth
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -103,22 +102,6 @@ func TestOutOfBoundsHashNotComputed(t *testing.T) {
 	}
 }
 
-// peakRSS resets the process's peak RSS (clear_refs 5) and returns a
-// function reading it in MiB.
-func peakRSS() func() float64 {
-	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-	return func() float64 {
-		b, _ := os.ReadFile("/proc/self/status")
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmHWM:") {
-				kb, _ := strconv.Atoi(strings.Fields(l)[1])
-				return float64(kb) / 1024
-			}
-		}
-		return 0
-	}
-}
-
 // djangoDefaultArgon2 is "lètmein" under Django's default argon2 parameters
 // (m=102400, t=2, p=8).
 var djangoDefaultArgon2 = sync.OnceValue(func() string {
@@ -130,7 +113,7 @@ var djangoDefaultArgon2 = sync.OnceValue(func() string {
 func concurrentLogins(tb testing.TB, n int) float64 {
 	h := djangoDefaultArgon2()
 	runtime.GC()
-	peak := peakRSS()
+	peak := testenv.PeakRSS()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,27 +11,12 @@ import (
 	"github.com/isis-project/isis/internal/djangotest"
 	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
+	"github.com/isis-project/isis/internal/testenv"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// peakRSS resets the process's peak RSS (clear_refs 5) and returns a
-// function reading it in MiB.
-func peakRSS() func() float64 {
-	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-	return func() float64 {
-		b, _ := os.ReadFile("/proc/self/status")
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmHWM:") {
-				kb, _ := strconv.Atoi(strings.Fields(l)[1])
-				return float64(kb) / 1024
-			}
-		}
-		return 0
-	}
-}
 
 // BenchmarkImport100k: 100,000 users with profiles and tokens, imported
 // into an empty isis (first-s), then again with nothing changed (again-s);
@@ -64,7 +48,7 @@ func benchImport(b *testing.B, n int) {
 		b.StopTimer()
 		dst := sqlx.MustOpen("postgres", testdb.DSN(b))
 		b.StartTimer()
-		peak := peakRSS()
+		peak := testenv.PeakRSS()
 		start := time.Now()
 		s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: func(f string, a ...any) {
 			if testing.Verbose() {

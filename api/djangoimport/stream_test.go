@@ -13,6 +13,7 @@ import (
 	"github.com/isis-project/isis/internal/djangotest"
 	"github.com/isis-project/isis/internal/pgtest"
 	"github.com/isis-project/isis/internal/testdb"
+	"github.com/isis-project/isis/internal/testenv"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -31,7 +32,7 @@ func TestImportStreams(t *testing.T) {
 	dst := sqlx.MustOpen("postgres", testdb.DSN(t))
 	defer dst.Close()
 	for _, run := range []string{"first", "again"} {
-		peak := peakRSS()
+		peak := testenv.PeakRSS()
 		s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{})
 		if err != nil {
 			t.Fatalf("%s import: %v", run, err)
