@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,31 +17,16 @@ import (
 // renders: it appends the peer to X-Forwarded-For
 // ($proxy_add_x_forwarded_for) and passes every other header, Forwarded
 // and X-Real-IP included, through as the client sent it.
-const stockNginx = `daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-%[4]s
-events { worker_connections 128; }
-http {
-	access_log %[1]s/access.log;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen %[2]s;
-		server_name %[5]s;
+const stockNginx = `server {
+		listen %[1]s;
+		server_name %[3]s;
 		location / {
-			proxy_pass http://%[3]s;
+			proxy_pass http://%[2]s;
 			proxy_set_header Host $host;
 			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 			proxy_set_header X-Forwarded-Proto $scheme;
 		}
-	}
-}
-`
+	}`
 
 // TestForgedForwardedThroughStockNginx is issue 19's finding through a real
 // stock nginx: with CLIENT_IP_HEADER unset, 25 logins that each forge
@@ -81,12 +64,7 @@ func TestForgedForwardedThroughStockNginx(t *testing.T) {
 			srv := startServer(t, env)
 			dir := t.TempDir()
 			listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			conf := fmt.Sprintf(stockNginx, dir, listen, strings.TrimPrefix(srv.base, "http://"),
-				map[bool]string{true: "user root;", false: ""}[os.Geteuid() == 0], proxyDomain)
-			if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			startNginx(t, dir)
+			startNginx(t, dir, fmt.Sprintf(stockNginx, listen, strings.TrimPrefix(srv.base, "http://"), proxyDomain))
 			client := &http.Client{Timeout: 5 * time.Second}
 			post := func(i int) (int, string) {
 				req, _ := http.NewRequest("POST", "http://"+listen+"/api/token/",
@@ -158,11 +136,6 @@ func unitEnv(t *testing.T, path, name string) string {
 }
 
 // startNginx runs nginx on dir/nginx.conf in the foreground until the test ends.
-func startNginx(t *testing.T, dir string) {
-	t.Helper()
-	runProxy(t, "nginx", dir, exec.Command("/usr/sbin/nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")))
-}
-
 func waitThrough(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -134,16 +134,37 @@ secrets:
 // startProxy runs nginx or caddy on the rendered configuration, in the
 // foreground, with every file of its own under dir.
 func startProxy(t *testing.T, name, dir, rendered string) {
-	var cmd *exec.Cmd
-	switch name {
-	case "nginx":
-		// The operator's nginx.conf includes the rendered server blocks; this
-		// one also keeps every path nginx writes inside dir.
-		conf := fmt.Sprintf(`daemon off;
+	if name == "nginx" {
+		// The operator's nginx.conf includes the rendered server blocks.
+		startNginx(t, dir, "include "+rendered+"/proxy/nginx-isis.conf;")
+		return
+	}
+	// The operator's Caddyfile imports the rendered site; its global
+	// options keep Caddy off the admin port, the ACME CAs and port 80.
+	conf := fmt.Sprintf(`{
+	admin off
+	auto_https disable_redirects
+	storage file_system %[1]s/data
+}
+import %[2]s/proxy/Caddyfile
+`, dir, rendered)
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(dir, "Caddyfile"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
+	runProxy(t, name, dir, cmd)
+}
+
+// startNginx runs nginx in the foreground with a main configuration that
+// keeps every path it writes inside dir and whose http block holds body.
+func startNginx(t *testing.T, dir, body string) {
+	t.Helper()
+	conf := fmt.Sprintf(`daemon off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
-%[3]s
+%[2]s
 events { worker_connections 128; }
 http {
 	access_log %[1]s/access.log;
@@ -152,30 +173,13 @@ http {
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
-	include %[2]s/proxy/nginx-isis.conf;
+	%[3]s
 }
-`, dir, rendered, map[bool]string{true: "user root;", false: ""}[os.Geteuid() == 0])
-		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd = exec.Command("/usr/sbin/nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
-	case "caddy":
-		// The operator's Caddyfile imports the rendered site; its global
-		// options keep Caddy off the admin port, the ACME CAs and port 80.
-		conf := fmt.Sprintf(`{
-	admin off
-	auto_https disable_redirects
-	storage file_system %[1]s/data
-}
-import %[2]s/proxy/Caddyfile
-`, dir, rendered)
-		if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd = exec.Command("/usr/bin/caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(dir, "Caddyfile"))
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
+`, dir, map[bool]string{true: "user root;", false: ""}[os.Geteuid() == 0], body)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	runProxy(t, name, dir, cmd)
+	runProxy(t, "nginx", dir, exec.Command("/usr/sbin/nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")))
 }
 
 // runProxy starts a proxy's command in the foreground and stops it, with
