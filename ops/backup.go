@@ -57,8 +57,8 @@ func (m *BackupManifest) manifestMAC(key string) string {
 }
 
 // serverID is the database server's system identifier.
-func (h *pgHelper) serverID() (string, error) {
-	out, err := h.psql("postgres", "SELECT system_identifier FROM pg_control_system()")
+func serverID(h *PGHelper) (string, error) {
+	out, err := h.Psql("postgres", "SELECT system_identifier FROM pg_control_system()")
 	if err != nil {
 		return "", fmt.Errorf("the database server's system identifier: %w", err)
 	}
@@ -97,7 +97,7 @@ func Backup(ctx context.Context, conn podman.Engine, c *Config, progress func(st
 	if progress == nil {
 		progress = func(string) {}
 	}
-	store, err := c.backupStore()
+	store, err := openStore(c)
 	if err != nil {
 		return nil, err
 	}
@@ -109,33 +109,33 @@ func Backup(ctx context.Context, conn podman.Engine, c *Config, progress func(st
 	if be, err := conn.Inspect(c.Backend.Name); err == nil && be.Exists {
 		m.Image, m.ImageID = be.Image, be.ImageID
 	}
-	h, err := startPgHelper(conn, c, "backup")
+	h, err := StartPGHelper(conn, c, "backup")
 	if err != nil {
 		return nil, err
 	}
-	defer h.remove()
-	if h.owner == "" {
-		return nil, rolesMissing(c, errNoOwnerRole)
+	defer h.Remove()
+	if h.Owner == "" {
+		return nil, RolesMissing(c, ErrNoOwnerRole)
 	}
-	key, err := c.manifestKey()
+	key, err := c.ManifestKey()
 	if err != nil {
 		return nil, err
 	}
-	if m.ServerID, err = h.serverID(); err != nil {
+	if m.ServerID, err = serverID(h); err != nil {
 		return nil, err
 	}
-	if v, err := h.sh(`pg_dump --version`); err == nil {
+	if v, err := h.Sh(`pg_dump --version`); err == nil {
 		m.PgDump = strings.TrimSpace(v)
 	}
 	tmp := "/tmp/" + m.Dump
 	progress(fmt.Sprintf("pg_dump %s on %s", c.Postgres.Database, c.Postgres.Name))
 	// As the owner role, which owns every object: no superuser reads the
 	// application's data.
-	if _, err := h.shOwner(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
+	if _, err := h.ShOwner(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
 		return nil, fmt.Errorf("pg_dump: %w", err)
 	}
 	progress("reading the dump back with pg_restore")
-	dc, err := h.inspectDump(tmp)
+	dc, err := h.InspectDump(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("the new dump does not read back: %w", err)
 	}
@@ -144,7 +144,7 @@ func Backup(ctx context.Context, conn podman.Engine, c *Config, progress func(st
 	if n := len(m.Applied); n > 0 {
 		m.Level = m.Applied[n-1]
 	}
-	out, err := h.sh(`wc -c <"$1"`, tmp)
+	out, err := h.Sh(`wc -c <"$1"`, tmp)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func Backup(ctx context.Context, conn podman.Engine, c *Config, progress func(st
 	sum := sha256.New()
 	copied := make(chan error, 1)
 	go func() {
-		_, err := h.copyOut(tmp, io.MultiWriter(pw, sum))
+		_, err := h.CopyOut(tmp, io.MultiWriter(pw, sum))
 		pw.CloseWithError(err)
 		copied <- err
 	}()
@@ -236,7 +236,7 @@ type BackupList struct {
 
 // ListBackups reads every backup's manifest, newest first.
 func ListBackups(ctx context.Context, c *Config) (*BackupList, error) {
-	store, err := c.backupStore()
+	store, err := openStore(c)
 	if err != nil {
 		return nil, err
 	}

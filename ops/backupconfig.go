@@ -88,13 +88,13 @@ func noBackupTarget(c *Config) error {
 	return &ConfigError{File: c.File, Key: "backup.dir", Msg: "no backup target: set backup.dir (a directory) or backup.s3_prefix (e.g. backups/ in the S3/R2 bucket)"}
 }
 
-func (c *Config) backupStore() (backupStore, error) {
+func openStore(c *Config) (backupStore, error) {
 	b := c.Backup
 	switch {
 	case b.Dir != "":
 		return dirStore(b.Dir), nil
 	case b.S3Prefix != "":
-		return c.s3Store()
+		return openS3(c)
 	}
 	return nil, noBackupTarget(c)
 }
@@ -175,7 +175,7 @@ type s3Store struct {
 	bucket, prefix string
 }
 
-func (c *Config) s3Store() (backupStore, error) {
+func openS3(c *Config) (backupStore, error) {
 	env := c.Backend.Env
 	bad := func(key, msg string) error { return &ConfigError{File: c.File, Key: key, Msg: msg} }
 	bucket := env["AWS_STORAGE_BUCKET_NAME"]
@@ -186,7 +186,7 @@ func (c *Config) s3Store() (backupStore, error) {
 	if access == "" {
 		return nil, bad("backend.env.AWS_ACCESS_KEY_ID", "backup.s3_prefix needs the access key: set backend.env.AWS_ACCESS_KEY_ID and secrets.aws_secret_access_key")
 	}
-	secrets, err := c.awsSecret()
+	secrets, err := awsSecret(c)
 	if err != nil {
 		return nil, err
 	}
@@ -218,10 +218,10 @@ func (c *Config) s3Store() (backupStore, error) {
 }
 
 // awsSecret is secrets.aws_secret_access_key (value or file).
-func (c *Config) awsSecret() (string, error) {
+func awsSecret(c *Config) (string, error) {
 	v := c.Secrets.AWSSecretAccessKey
 	if f := c.Secrets.AWSSecretAccessKeyFile; f != "" {
-		b, err := readSecretFile(f)
+		b, err := ReadSecretFile(f)
 		if err != nil {
 			return "", &ConfigError{File: c.File, Key: "secrets.aws_secret_access_key_file", Msg: err.Error()}
 		}

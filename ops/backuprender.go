@@ -11,18 +11,18 @@ import (
 const BackupUnitsDir = "backup"
 
 // backupUnitNames are the timer's and the service's file names.
-func (c *Config) backupUnitNames() (service, timer string) {
+func (c *Config) BackupUnitNames() (service, timer string) {
 	return c.Postgres.Database + "-backup.service", c.Postgres.Database + "-backup.timer"
 }
 
 // renderBackupUnits adds the daily backup's timer and the service it starts
 // (isisctl backup on the host) when a backup target is configured and
 // backup.schedule is not off.
-func (c *Config) renderBackupUnits(files []File, o RenderOptions) ([]File, error) {
+func renderBackupUnits(c *Config, files []File, o RenderOptions) ([]File, error) {
 	if !c.Backup.Timer() {
 		return files, nil
 	}
-	service, timer := c.backupUnitNames()
+	service, timer := c.BackupUnitNames()
 	exec := []string{c.Backup.Isisctl}
 	if c.File != "" {
 		abs, err := filepath.Abs(c.File)
@@ -38,7 +38,7 @@ func (c *Config) renderBackupUnits(files []File, o RenderOptions) ([]File, error
 	}
 	data := map[string]string{
 		"Service": service, "Timer": timer, "Database": c.Postgres.Database, "Server": c.Postgres.Name,
-		"After": serviceName(c.postgresUnit()) + " " + serviceName(c.backendUnit()), "Exec": strings.Join(exec, " "),
+		"After": ServiceName(c.PostgresUnit()) + " " + ServiceName(c.BackendUnit()), "Exec": strings.Join(exec, " "),
 		"Schedule": c.Backup.Schedule, "Scope": scope,
 	}
 	for _, f := range []struct{ name, tmpl string }{{service, "backup.service.tmpl"}, {timer, "backup.timer.tmpl"}} {

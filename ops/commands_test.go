@@ -26,7 +26,7 @@ func TestTargetImageName(t *testing.T) {
 
 func TestPreviousImage(t *testing.T) {
 	at := func(m int) time.Time { return time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC) }
-	audit := []AuditEntry{
+	audit := []Entry{
 		{Time: at(1), Action: "deploy", Image: "x:1", Result: "ok"},
 		{Time: at(2), Action: "deploy", Image: "x:2", Result: "ok"},
 		{Time: at(3), Action: "deploy", Image: "x:bad", Result: "rolled back"},
@@ -34,7 +34,7 @@ func TestPreviousImage(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		label, running string
-		audit          []AuditEntry
+		audit          []Entry
 		want, wantErr  string
 	}{
 		{"x:2", "x:3", audit, "x:2", ""},        // the running backend remembers

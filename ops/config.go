@@ -144,7 +144,7 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 		c.lines = keyLines(b)
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 	default:
-		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", unwrapPath(err))}
+		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", UnwrapPath(err))}
 	}
 	if err := applyEnv(c, getenv); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 	return c, c.Validate()
 }
 
-func unwrapPath(err error) error {
+func UnwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -205,7 +205,7 @@ func keyLines(b []byte) map[string]int {
 
 // keyError is a ConfigError about key's value, pointing at where that value
 // came from: its line in the file, or the ISISCTL_* variable that set it.
-func (c *Config) keyError(key, msg string) *ConfigError {
+func (c *Config) KeyError(key, msg string) *ConfigError {
 	if env, ok := c.fromEnv[key]; ok {
 		return &ConfigError{File: env, Key: key, Msg: msg}
 	}
@@ -299,18 +299,18 @@ func (c *Config) setFromEnv(key, env string) {
 var (
 	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 	envRE  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	HostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 )
 
 // Settings that must never be plain environment values of the backend.
-var secretEnv = plainSecretSettings()
+var SecretEnv = plainSecretSettings()
 
 // Validate checks every key, naming the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
-		return c.keyError(key, fmt.Sprintf(format, args...))
+		return c.KeyError(key, fmt.Sprintf(format, args...))
 	}
-	if c.Domain != "" && !hostRE.MatchString(c.Domain) {
+	if c.Domain != "" && !HostRE.MatchString(c.Domain) {
 		return bad("domain", "%q is not a host name", c.Domain)
 	}
 	for key, v := range map[string]string{
@@ -373,11 +373,11 @@ func (c *Config) Validate() error {
 		if !envRE.MatchString(k) {
 			return bad("backend.env."+k, "not an environment variable name")
 		}
-		if where, ok := secretEnv[k]; ok || strings.HasSuffix(k, "_FILE") {
+		if where, ok := SecretEnv[k]; ok || strings.HasSuffix(k, "_FILE") {
 			return bad("backend.env."+k, "secrets are not plain environment values; set %s instead", where)
 		}
 	}
-	for _, sd := range secretTable {
+	for _, sd := range SecretTable {
 		if v, f := sd.value(c); v != "" && f != "" {
 			return bad(sd.Key, "set either the value or %s_file, not both", sd.Key)
 		}
@@ -477,12 +477,12 @@ func (c *Config) PlaceholderError() error {
 			where[i] = k
 		}
 	}
-	return c.keyError(ph[0], fmt.Sprintf("still holds a changeme-* placeholder; replace every one: %s", strings.Join(where, ", ")))
+	return c.KeyError(ph[0], fmt.Sprintf("still holds a changeme-* placeholder; replace every one: %s", strings.Join(where, ", ")))
 }
 
 // StarterConfig is the commented isisctl.yaml that init writes.
 func StarterConfig(domain string) ([]byte, error) {
-	if !hostRE.MatchString(domain) {
+	if !HostRE.MatchString(domain) {
 		return nil, &ConfigError{Key: "domain", Msg: fmt.Sprintf("%q is not a host name", domain)}
 	}
 	s, err := execTemplate("isisctl.yaml.tmpl", struct{ Domain string }{domain})

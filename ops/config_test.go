@@ -107,18 +107,18 @@ func TestPlaceholders(t *testing.T) {
 
 func TestSecretValues(t *testing.T) {
 	c := exampleConfig()
-	if _, err := c.secretValues(); err == nil || !strings.Contains(err.Error(), "secrets.secret_key") {
+	if _, err := c.SecretValues(); err == nil || !strings.Contains(err.Error(), "secrets.secret_key") {
 		t.Errorf("missing secret: %v", err)
 	}
 	f := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(f, []byte("file-secret-0123456789-abcdefghijklmnopqrstuvwxyz\n"), 0o600)
 	c.Secrets.SecretKeyFile, c.Secrets.DatabasePassword = f, "pw"
-	v, err := c.secretValues()
+	v, err := c.SecretValues()
 	if err != nil || v[SecretKeyName] != "file-secret-0123456789-abcdefghijklmnopqrstuvwxyz" || v[DatabasePasswordName] != "pw" {
 		t.Errorf("secretValues = %v, %v", v, err)
 	}
 	c.Secrets.SecretKeyFile, c.Secrets.SecretKey = "", "short"
-	if _, err := c.secretValues(); err == nil || strings.Contains(err.Error(), "short\"") {
+	if _, err := c.SecretValues(); err == nil || strings.Contains(err.Error(), "short\"") {
 		t.Errorf("short key: %v", err)
 	}
 }

@@ -90,7 +90,7 @@ func Cutover(ctx context.Context, conn podman.Engine, c *Config, image string, o
 			msg, _, _ := strings.Cut(err.Error(), "\n")
 			detail += "; " + printable(msg)
 		}
-		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
+		_ = Append(conn.WithoutCancel(), Entry{Time: start.UTC(), User: whoami(), Action: "cutover", Image: image,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 	}()
 	if o.FinalRuns <= 0 {

@@ -67,16 +67,16 @@ func PrepareHostDirs(c *Config, local bool) error {
 		}
 		// Already handed over: as root, the backend's uid; rootless, a
 		// subordinate id (anything but the user's own).
-		if euid == 0 && owner == backendUID || euid != 0 && owner != euid {
+		if euid == 0 && owner == BackendUID || euid != 0 && owner != euid {
 			continue
 		}
 		if entries, err := os.ReadDir(d); err != nil || len(entries) > 0 {
-			return c.keyError(dir.key, fmt.Sprintf(
+			return c.KeyError(dir.key, fmt.Sprintf(
 				"%s holds files and belongs to uid %d, not the backend's user (%d in the container): isisctl hands over only a new or empty directory; name one of the backend's own, or give this one yourself (%s)",
-				d, owner, backendUID, handOver(euid, d)))
+				d, owner, BackendUID, handOver(euid, d)))
 		}
 		if euid == 0 {
-			if err := os.Chown(d, backendUID, backendUID); err != nil {
+			if err := os.Chown(d, BackendUID, BackendUID); err != nil {
 				return fmt.Errorf("chown %s: %w", d, err)
 			}
 			continue
@@ -86,7 +86,7 @@ func PrepareHostDirs(c *Config, local bool) error {
 	if len(mine) == 0 {
 		return nil
 	}
-	id := strconv.Itoa(backendUID)
+	id := strconv.Itoa(BackendUID)
 	args := append([]string{"unshare", "chown", id + ":" + id}, mine...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -99,7 +99,7 @@ func PrepareHostDirs(c *Config, local bool) error {
 
 // handOver is the command that gives dir to the backend's user.
 func handOver(euid int, dir string) string {
-	id := strconv.Itoa(backendUID)
+	id := strconv.Itoa(BackendUID)
 	if euid == 0 {
 		return "chown -R " + id + ":" + id + " " + dir
 	}
@@ -111,8 +111,8 @@ func IsLocal(url string) bool { return url == "" || strings.HasPrefix(url, "unix
 
 // EnsurePostgres creates or updates the database container and waits for it.
 func EnsurePostgres(ctx context.Context, conn podman.Engine, c *Config) (string, error) {
-	spec := c.PostgresSpec()
-	if unit, err := systemdOwned(ctx, conn, spec); unit != "" || err != nil {
+	spec := Postgres(c)
+	if unit, err := SystemdOwned(ctx, conn, spec); unit != "" || err != nil {
 		return "run by " + unit, err
 	}
 	st, err := conn.Inspect(spec.Name)
@@ -154,7 +154,7 @@ func backendSpecFor(conn podman.Engine, c *Config, image string) (*ContainerSpec
 	if err != nil {
 		return nil, err
 	}
-	spec := c.BackendSpec(image)
+	spec := Backend(c, image)
 	spec.ImageID = id // part of the hash: a rebuilt tag restarts the backend
 	return spec, nil
 }
@@ -186,19 +186,19 @@ func Up(ctx context.Context, conn podman.Engine, c *Config, image string, local 
 }
 
 // oneOff is a one-off container of the backend image running args.
-func oneOff(conn podman.Engine, c *Config, image, name string, args ...string) (*ContainerSpec, error) {
+func OneOff(conn podman.Engine, c *Config, image, name string, args ...string) (*ContainerSpec, error) {
 	spec, err := backendSpecFor(conn, c, image)
 	if err != nil {
 		return nil, err
 	}
-	c.asJob(spec, name, args...)
+	Job(c, spec, name, args...)
 	return spec, nil
 }
 
 // asJob makes a backend spec the one-off job running args: on the private
 // network only, nothing published, run once, connected as the owner role
 // (jobs migrate, import, check the migrations: they own the schema).
-func (c *Config) asJob(spec *ContainerSpec, name string, args ...string) {
+func Job(c *Config, spec *ContainerSpec, name string, args ...string) {
 	spec.Name = name
 	spec.Publish = nil
 	spec.Networks = []string{c.Network}
@@ -206,24 +206,24 @@ func (c *Config) asJob(spec *ContainerSpec, name string, args ...string) {
 	spec.Restart = "" // runs once
 	spec.Command = args
 	spec.Labels = map[string]string{LabelManaged: "true", LabelRole: "job"}
-	withDatabaseRole(spec, c.OwnerRole(), OwnerPasswordName)
+	WithDatabaseRole(spec, c.OwnerRole(), OwnerPasswordName)
 }
 
 // RunJob runs `isis ARGS` in a one-off container of image on the private
 // network (a deploy migrates with the new code before replacing the old
 // backend); a non-zero exit is an error naming the code.
 func RunJob(conn podman.Engine, c *Config, image string, out func(string), args ...string) error {
-	spec, err := oneOff(conn, c, image, c.Backend.Name+"-"+args[0], args...)
+	spec, err := OneOff(conn, c, image, c.Backend.Name+"-"+args[0], args...)
 	if err != nil {
 		return err
 	}
-	return runIsis(conn, spec, out, args)
+	return RunIsis(conn, spec, out, args)
 }
 
 // runIsis runs the one-off container spec of `isis ARGS`, streaming its
 // output to out; a non-zero exit is an error naming the code and the last
 // line it printed.
-func runIsis(conn podman.Engine, spec *ContainerSpec, out func(string), args []string) error {
+func RunIsis(conn podman.Engine, spec *ContainerSpec, out func(string), args []string) error {
 	var last string
 	code, err := podman.RunOnce(conn, spec, func(l string) {
 		if strings.TrimSpace(l) != "" {
@@ -258,7 +258,7 @@ func CurrentImage(conn podman.Engine, c *Config) (string, error) {
 }
 
 // portFree reports whether addr can be bound here (local hosts only).
-func portFree(addr string) error {
+func PortFree(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -314,7 +314,7 @@ func whoami() string {
 }
 
 // AuditEntry is one line of the audit trail.
-type AuditEntry struct {
+type Entry struct {
 	Time     time.Time `json:"time"`
 	User     string    `json:"user"`
 	Action   string    `json:"action"`
@@ -331,12 +331,12 @@ type AuditEntry struct {
 const (
 	auditPrefix = "isisctl-audit-"
 	auditLabel  = "io.isis.audit"
-	auditKeep   = 200
+	Keep   = 200
 )
 
 // AppendAudit adds an entry to the host's audit trail, keeping the newest
 // auditKeep entries.
-func AppendAudit(conn podman.Engine, e AuditEntry) error {
+func Append(conn podman.Engine, e Entry) error {
 	labels := map[string]string{
 		auditLabel: "1", LabelManaged: "true",
 		"time": e.Time.UTC().Format(time.RFC3339Nano), "user": e.User, "action": e.Action, "image": e.Image,
@@ -346,29 +346,29 @@ func AppendAudit(conn podman.Engine, e AuditEntry) error {
 	if err := conn.VolumeCreate(name, labels); err != nil {
 		return fmt.Errorf("audit trail: %w", err)
 	}
-	all, err := ReadAudit(conn, 1<<30)
-	if err != nil || len(all) <= auditKeep {
+	all, err := Read(conn, 1<<30)
+	if err != nil || len(all) <= Keep {
 		return err
 	}
-	for _, old := range all[:len(all)-auditKeep] {
+	for _, old := range all[:len(all)-Keep] {
 		_ = conn.VolumeRemove(fmt.Sprintf("%s%d", auditPrefix, old.Time.UnixNano()), false)
 	}
 	return nil
 }
 
 // ReadAudit returns the newest n entries, oldest first.
-func ReadAudit(conn podman.Engine, n int) ([]AuditEntry, error) {
+func Read(conn podman.Engine, n int) ([]Entry, error) {
 	vols, err := conn.VolumeList(auditLabel + "=1")
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
-	out := make([]AuditEntry, 0, len(vols))
+	out := make([]Entry, 0, len(vols))
 	for _, l := range vols {
 		t, err := time.Parse(time.RFC3339Nano, l["time"])
 		if err != nil {
 			continue
 		}
-		out = append(out, AuditEntry{Time: t, User: l["user"], Action: l["action"], Image: l["image"], ImageID: l["image_id"],
+		out = append(out, Entry{Time: t, User: l["user"], Action: l["action"], Image: l["image"], ImageID: l["image_id"],
 			Result: l["result"], Duration: l["duration"], Detail: l["detail"]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })

@@ -112,7 +112,7 @@ func Deploy(ctx context.Context, conn podman.Engine, c *Config, o DeployOptions)
 		case len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Status == "failed":
 			res = "failed"
 		}
-		_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
+		_ = Append(conn.WithoutCancel(), Entry{Time: start.UTC(), User: whoami(), Action: "deploy", Image: r.Image, ImageID: r.ImageID,
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
 	// Steps after preflight that fail undo the ones before them, newest first.
@@ -141,7 +141,7 @@ func stepPreflight(d *deployRun) (string, string, error) {
 	if err := c.PlaceholderError(); err != nil {
 		return "", "", err
 	}
-	if _, err := c.secretValues(); err != nil {
+	if _, err := c.SecretValues(); err != nil {
 		return "", "", err
 	}
 	if _, err := c.IsisBinary(); err != nil && !c.PullsImage() {
@@ -150,7 +150,7 @@ func stepPreflight(d *deployRun) (string, string, error) {
 	if d.local {
 		for _, sl := range c.Slots() {
 			if be, _ := d.conn.Inspect(sl.Name); be == nil || !be.Running {
-				if err := portFree(sl.Addr.String()); err != nil {
+				if err := PortFree(sl.Addr.String()); err != nil {
 					return "", "", fmt.Errorf("port %s (for %s) is taken by another program: %v", sl.Addr, sl.Name, unwrapOp(err))
 				}
 			}
@@ -278,9 +278,9 @@ func undoUp(d *deployRun) error {
 func (d *deployRun) readyOK() error {
 	sl := d.c.Slots()[0]
 	if !d.local {
-		return execCheckIn(d.conn, d.c, sl.Name, "GET", "/api/ready/", readyOK)
+		return ExecCheckIn(d.conn, d.c, sl.Name, "GET", "/api/ready/", ReadyOK)
 	}
-	return httpCheck(d.ctx, &http.Client{Timeout: 5 * time.Second}, "GET", "http://"+sl.Addr.String()+"/api/ready/", d.c.Domain, readyOK)
+	return HTTPCheck(d.ctx, &http.Client{Timeout: 5 * time.Second}, "GET", "http://"+sl.Addr.String()+"/api/ready/", d.c.Domain, ReadyOK)
 }
 
 func stepWaitHealthy(d *deployRun) (string, string, error) {
@@ -294,7 +294,7 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.conn.WaitHealthy(d.ctx, sl.Name, 60*time.Second, d.c.BackendSpec("").Health)
+			errs[i] = d.conn.WaitHealthy(d.ctx, sl.Name, 60*time.Second, Backend(d.c, "").Health)
 		}()
 	}
 	wg.Wait()
@@ -425,7 +425,7 @@ func planBuild(d *deployRun) string {
 }
 
 func planNetwork(d *deployRun) string {
-	return d.c.Network + " " + networkPlan(d.conn, d.c.Network) + ", " + d.c.EgressNetwork + " " + networkPlan(d.conn, d.c.EgressNetwork)
+	return d.c.Network + " " + NetworkPlan(d.conn, d.c.Network) + ", " + d.c.EgressNetwork + " " + NetworkPlan(d.conn, d.c.EgressNetwork)
 }
 
 func planMigrate(d *deployRun) string {

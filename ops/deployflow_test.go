@@ -29,8 +29,8 @@ func TestDeployStepsTable(t *testing.T) {
 // of both containers and the plain-environment check.
 func TestSecretTable(t *testing.T) {
 	c := customConfig() // with an S3 secret
-	be, pg := c.BackendSpec("x:1"), c.PostgresSpec()
-	for _, s := range secretTable {
+	be, pg := Backend(c, "x:1"), Postgres(c)
+	for _, s := range SecretTable {
 		name := s.Name
 		if name == DatabasePasswordName {
 			name = AppPasswordName // the application role's, not the superuser's
@@ -42,7 +42,7 @@ func TestSecretTable(t *testing.T) {
 		if !found || be.Env[s.Setting+"_FILE"] != "/run/secrets/"+name {
 			t.Errorf("backend does not read %s through %s_FILE", name, s.Setting)
 		}
-		if _, ok := secretEnv[s.Setting]; !ok {
+		if _, ok := SecretEnv[s.Setting]; !ok {
 			t.Errorf("%s may be set in plain in backend.env", s.Setting)
 		}
 		if s.Postgres != "" && (len(pg.Secrets) != 1 || pg.Env[s.Postgres+"_FILE"] == "") {
@@ -50,7 +50,7 @@ func TestSecretTable(t *testing.T) {
 		}
 	}
 	c = exampleConfig() // without
-	if n := len(c.BackendSpec("x:1").Secrets); n != 2 {
+	if n := len(Backend(c, "x:1").Secrets); n != 2 {
 		t.Errorf("without an S3 secret the backend mounts %d secrets, want 2", n)
 	}
 	c.Secrets.SecretKey, c.Secrets.SecretKeyFile = "x", "/y"

@@ -20,7 +20,7 @@ func TestLameDuckInsideFailTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	delay, err := time.ParseDuration(c.BackendSpec("x:1").Env["SHUTDOWN_DELAY"])
+	delay, err := time.ParseDuration(Backend(c, "x:1").Env["SHUTDOWN_DELAY"])
 	if err != nil {
 		t.Fatal(err)
 	}

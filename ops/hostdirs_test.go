@@ -32,8 +32,8 @@ func TestPrepareHostDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{c.Backend.LogDir, c.Backend.StaticDir} {
-		if got := owner(d); got != backendUID {
-			t.Errorf("%s belongs to %d, want %d", d, got, backendUID)
+		if got := owner(d); got != BackendUID {
+			t.Errorf("%s belongs to %d, want %d", d, got, BackendUID)
 		}
 	}
 	// The backend's own, with files: nothing to do.

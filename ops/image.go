@@ -31,7 +31,7 @@ type BuildResult struct {
 func (c *Config) IsisBinary() (string, error) {
 	if c.Build.IsisBinary != "" {
 		if _, err := os.Stat(c.Build.IsisBinary); err != nil {
-			return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: fmt.Sprintf("%v", unwrapPath(err))}
+			return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: fmt.Sprintf("%v", UnwrapPath(err))}
 		}
 		return c.Build.IsisBinary, nil
 	}
@@ -64,14 +64,14 @@ func StageContext(c *Config) (dir, tag string, err error) {
 	cf, err := execTemplate("Containerfile.tmpl", struct {
 		UID, GID, Port int
 		Version        string
-	}{backendUID, backendUID, backendPort, api.Version})
+	}{BackendUID, BackendUID, BackendPort, api.Version})
 	if err != nil {
 		return "", "", err
 	}
 	files := map[string][]byte{
 		"Containerfile": []byte(cf),
-		"passwd":        []byte(fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\nisis:x:%d:%d:isis:/nonexistent:/sbin/nologin\n", backendUID, backendUID)),
-		"group":         []byte(fmt.Sprintf("root:x:0:\nisis:x:%d:\n", backendUID)),
+		"passwd":        []byte(fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\nisis:x:%d:%d:isis:/nonexistent:/sbin/nologin\n", BackendUID, BackendUID)),
+		"group":         []byte(fmt.Sprintf("root:x:0:\nisis:x:%d:\n", BackendUID)),
 	}
 	if files["isis"], err = os.ReadFile(bin); err != nil {
 		return "", "", fmt.Errorf("read isis binary: %w", err)

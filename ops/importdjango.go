@@ -76,7 +76,7 @@ func withImportSource(spec *ContainerSpec, c *Config, o ImportDjangoOptions) {
 	if o.FromDSN != "" {
 		spec.Networks = append(spec.Networks, c.EgressNetwork)
 	}
-	spec.Secrets = append(spec.Secrets, SecretRef{Name: ImportSourceSecret, Target: ImportSourceSecret, UID: backendUID, GID: backendUID})
+	spec.Secrets = append(spec.Secrets, SecretRef{Name: ImportSourceSecret, Target: ImportSourceSecret, UID: BackendUID, GID: BackendUID})
 }
 
 // ImportDjangoSpec is the one-off container that runs `isis import-django`:
@@ -88,7 +88,7 @@ func ImportDjangoSpec(conn podman.Engine, c *Config, image string, o ImportDjang
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	spec, err := oneOff(conn, c, image, c.Backend.Name+"-import-django", importDjangoArgs(o)...)
+	spec, err := OneOff(conn, c, image, c.Backend.Name+"-import-django", importDjangoArgs(o)...)
 	if err != nil {
 		return nil, err
 	}
@@ -130,19 +130,19 @@ func scramVerifier(password string) string {
 // read-only transactions by default, CONNECT on db, USAGE on its public
 // schema, SELECT on its tables and sequences; valid for a day at most. It
 // returns the connection string the job uses.
-func createImportRole(h *pgHelper, c *Config, db string) (string, error) {
-	pw := randomHex(24)
-	r := quoteIdent(ImportRole)
-	_, err := h.psql(c.Postgres.Database,
+func createImportRole(h *PGHelper, c *Config, db string) (string, error) {
+	pw := RandomHex(24)
+	r := QuoteIdent(ImportRole)
+	_, err := h.Psql(c.Postgres.Database,
 		`CREATE ROLE `+r+` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4 `+
-			`PASSWORD `+quoteLiteral(scramVerifier(pw))+` VALID UNTIL `+quoteLiteral(time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)),
+			`PASSWORD `+QuoteLiteral(scramVerifier(pw))+` VALID UNTIL `+QuoteLiteral(time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)),
 		`ALTER ROLE `+r+` SET default_transaction_read_only = on`,
-		`COMMENT ON ROLE `+r+` IS `+quoteLiteral("isisctl import-django: temporary read-only role for database "+db),
-		`GRANT CONNECT ON DATABASE `+quoteIdent(db)+` TO `+r)
+		`COMMENT ON ROLE `+r+` IS `+QuoteLiteral("isisctl import-django: temporary read-only role for database "+db),
+		`GRANT CONNECT ON DATABASE `+QuoteIdent(db)+` TO `+r)
 	if err != nil {
 		return "", fmt.Errorf("create the import's read-only role: %w", err)
 	}
-	if _, err := h.psql(db, `GRANT USAGE ON SCHEMA public TO `+r,
+	if _, err := h.Psql(db, `GRANT USAGE ON SCHEMA public TO `+r,
 		`GRANT SELECT ON ALL TABLES IN SCHEMA public TO `+r,
 		`GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO `+r); err != nil {
 		return "", fmt.Errorf("grant the import's role SELECT on %s: %w", db, err)
@@ -152,8 +152,8 @@ func createImportRole(h *pgHelper, c *Config, db string) (string, error) {
 
 // dropImportRole drops ImportRole if it exists (its privileges in db and in
 // the database its comment names first); it reports whether it existed.
-func dropImportRole(h *pgHelper, c *Config, db string) (bool, error) {
-	out, err := h.psql(c.Postgres.Database, `SELECT COALESCE(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = `+quoteLiteral(ImportRole))
+func dropImportRole(h *PGHelper, c *Config, db string) (bool, error) {
+	out, err := h.Psql(c.Postgres.Database, `SELECT COALESCE(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = `+QuoteLiteral(ImportRole))
 	if err != nil {
 		return false, fmt.Errorf("look for the import's role: %w", err)
 	}
@@ -165,17 +165,17 @@ func dropImportRole(h *pgHelper, c *Config, db string) (bool, error) {
 		dbs = append(dbs, prev)
 	}
 	for _, d := range dbs {
-		exists, err := h.psql(c.Postgres.Database, `SELECT 1 FROM pg_database WHERE datname = `+quoteLiteral(d))
+		exists, err := h.Psql(c.Postgres.Database, `SELECT 1 FROM pg_database WHERE datname = `+QuoteLiteral(d))
 		if err != nil {
 			return true, err
 		}
 		if strings.TrimSpace(exists) == "1" {
-			if _, err := h.psql(d, `DROP OWNED BY `+quoteIdent(ImportRole)); err != nil {
+			if _, err := h.Psql(d, `DROP OWNED BY `+QuoteIdent(ImportRole)); err != nil {
 				return true, fmt.Errorf("drop the import's role's privileges in %s: %w", d, err)
 			}
 		}
 	}
-	if _, err := h.psql(c.Postgres.Database, `DROP ROLE IF EXISTS `+quoteIdent(ImportRole)); err != nil {
+	if _, err := h.Psql(c.Postgres.Database, `DROP ROLE IF EXISTS `+QuoteIdent(ImportRole)); err != nil {
 		return true, fmt.Errorf("drop the import's role: %w", err)
 	}
 	return true, nil
@@ -242,11 +242,11 @@ func ImportDjango(ctx context.Context, conn podman.Engine, c *Config, image stri
 	}
 	dsn := o.FromDSN
 	if o.FromDatabase != "" {
-		h, err := startPgHelper(conn, c, "import")
+		h, err := StartPGHelper(conn, c, "import")
 		if err != nil {
 			return nil, err
 		}
-		defer h.remove()
+		defer h.Remove()
 		if left, err := dropImportRole(h, c, o.FromDatabase); err != nil {
 			return nil, err
 		} else if left {
@@ -257,7 +257,7 @@ func ImportDjango(ctx context.Context, conn podman.Engine, c *Config, image stri
 			return nil, err
 		}
 		defer func() {
-			h.conn = h.conn.WithoutCancel() // after a signal too
+			h.Conn = h.Conn.WithoutCancel() // after a signal too
 			if _, err := dropImportRole(h, c, o.FromDatabase); err != nil {
 				progress("isisctl: could not drop the role " + ImportRole + " (the next import drops it): " + err.Error())
 			}
@@ -387,6 +387,6 @@ func AuditImport(conn podman.Engine, start time.Time, image string, o ImportDjan
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		detail += "; " + printable(msg)
 	}
-	_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "import-django", Image: image,
+	_ = Append(conn.WithoutCancel(), Entry{Time: start.UTC(), User: whoami(), Action: "import-django", Image: image,
 		Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 }

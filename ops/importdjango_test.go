@@ -25,8 +25,8 @@ func TestImportDjangoJob(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := exampleConfig()
 			// What oneOff makes of the backend's spec (see RunJob), then the import's additions.
-			spec := c.BackendSpec("localhost/isis-backend:c0ffee")
-			c.asJob(spec, "isis-backend-import-django", importDjangoArgs(tc.o)...)
+			spec := Backend(c, "localhost/isis-backend:c0ffee")
+			Job(c, spec, "isis-backend-import-django", importDjangoArgs(tc.o)...)
 			withImportSource(spec, c, tc.o)
 			job := struct {
 				Command  []string    `json:"command"`

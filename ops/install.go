@@ -36,10 +36,10 @@ type InstallResult struct {
 }
 
 // InstallServices are the systemd services quadlet makes that install starts.
-func (c *Config) InstallServices() []string {
-	out := []string{serviceName(c.postgresUnit())}
+func InstallServices(c *Config) []string {
+	out := []string{ServiceName(c.PostgresUnit())}
 	for _, sl := range c.Slots() {
-		out = append(out, serviceName(sl.Name+".container"))
+		out = append(out, ServiceName(sl.Name+".container"))
 	}
 	return out
 }
@@ -69,7 +69,7 @@ func Install(c *Config, o InstallOptions) (*InstallResult, error) {
 	if !o.System {
 		scope = []string{"--user"}
 	}
-	services := c.InstallServices()
+	services := InstallServices(c)
 	// The daily backup is a plain systemd timer (quadlet has none): linked
 	// from the units directory, then enabled and started.
 	var backupUnits []string

@@ -65,7 +65,7 @@ func defaultKubeConfig() KubeConfig {
 
 // trustedProxies reads kube.trusted_proxies: CIDRs or addresses, none
 // trusting every peer.
-func (k *KubeConfig) trustedProxies() ([]string, string) {
+func (k *KubeConfig) TrustedProxyList() ([]string, string) {
 	var out []string
 	for _, p := range strings.Split(k.TrustedProxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -92,7 +92,7 @@ func (k *KubeConfig) trustedProxies() ([]string, string) {
 }
 
 // ingressPodLabels reads kube.ingress_pod_selector.
-func (k *KubeConfig) ingressPodLabels() (map[string]string, string) {
+func (k *KubeConfig) IngressPodLabels() (map[string]string, string) {
 	out := map[string]string{}
 	for _, kv := range strings.Split(k.IngressPodSelector, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
@@ -110,7 +110,7 @@ func (k *KubeConfig) ingressPodLabels() (map[string]string, string) {
 
 // validate names the first bad kube.* key.
 func (k *KubeConfig) validate() (key, msg string) {
-	if k.Namespace != "" && !hostRE.MatchString(k.Namespace) || strings.Contains(k.Namespace, ".") || len(k.Namespace) > 63 {
+	if k.Namespace != "" && !HostRE.MatchString(k.Namespace) || strings.Contains(k.Namespace, ".") || len(k.Namespace) > 63 {
 		return "kube.namespace", fmt.Sprintf("%q is not a Kubernetes namespace name (lower-case letters, digits, -)", k.Namespace)
 	}
 	if k.Replicas < 1 || k.Replicas > 100 {
@@ -122,22 +122,22 @@ func (k *KubeConfig) validate() (key, msg string) {
 	if q, err := resource.ParseQuantity(k.StorageSize); err != nil || q.Sign() <= 0 {
 		return "kube.storage_size", fmt.Sprintf("%q is not a size like 10Gi", k.StorageSize)
 	}
-	if k.StorageClass != "" && !hostRE.MatchString(k.StorageClass) {
+	if k.StorageClass != "" && !HostRE.MatchString(k.StorageClass) {
 		return "kube.storage_class", fmt.Sprintf("%q is not a storage class name", k.StorageClass)
 	}
 	if strings.Trim(k.TrustedProxies, " \t,") != "" { // required by render --kube only (KubeObjects)
-		if _, msg := k.trustedProxies(); msg != "" {
+		if _, msg := k.TrustedProxyList(); msg != "" {
 			return "kube.trusted_proxies", msg
 		}
 	}
 	if len(validation.IsDNS1123Label(k.IngressNamespace)) > 0 {
 		return "kube.ingress_namespace", fmt.Sprintf("%q is not a Kubernetes namespace name (lower-case letters, digits, -)", k.IngressNamespace)
 	}
-	if _, msg := k.ingressPodLabels(); msg != "" {
+	if _, msg := k.IngressPodLabels(); msg != "" {
 		return "kube.ingress_pod_selector", msg
 	}
 	if k.DatabaseURL != "" {
-		if msg := checkDatabaseURL(k.DatabaseURL); msg != "" {
+		if msg := CheckDatabaseURL(k.DatabaseURL); msg != "" {
 			return "kube.database_url", msg
 		}
 	}
@@ -147,7 +147,7 @@ func (k *KubeConfig) validate() (key, msg string) {
 // checkDatabaseURL accepts a PostgreSQL URL that verifies the server's
 // certificate and name and holds no password. It never echoes the URL: a
 // password pasted into it by mistake must not reach an error.
-func checkDatabaseURL(s string) string {
+func CheckDatabaseURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || u.Hostname() == "" {
 		return "not a postgres://USER@HOST:PORT/DB?sslmode=verify-full URL"
@@ -219,7 +219,7 @@ func (c *Config) KubePlaceholderError() error {
 // ExternalDatabase reports whether kube.database_url replaces the StatefulSet.
 func (c *Config) ExternalDatabase() bool { return c.Kube.DatabaseURL != "" }
 
-func (c *Config) kubeLabels(component string) map[string]string {
+func kubeLabels(c *Config, component string) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name":       "isis",
 		"app.kubernetes.io/instance":   c.Backend.Name,
@@ -229,8 +229,8 @@ func (c *Config) kubeLabels(component string) map[string]string {
 	}
 }
 
-func (c *Config) kubeSelector(component string) map[string]string {
-	l := c.kubeLabels(component)
+func kubeSelector(c *Config, component string) map[string]string {
+	l := kubeLabels(c, component)
 	return map[string]string{
 		"app.kubernetes.io/name":      l["app.kubernetes.io/name"],
 		"app.kubernetes.io/instance":  l["app.kubernetes.io/instance"],
@@ -238,17 +238,17 @@ func (c *Config) kubeSelector(component string) map[string]string {
 	}
 }
 
-func (c *Config) kubeMeta(name, component string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Labels: c.kubeLabels(component)}
+func kubeMeta(c *Config, name, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Labels: kubeLabels(c, component)}
 }
 
-func (c *Config) settingsName() string { return c.Backend.Name + "-settings" }
-func (c *Config) staticClaim() string  { return c.Backend.Name + "-static" }
+func settingsName(c *Config) string { return c.Backend.Name + "-settings" }
+func staticClaim(c *Config) string  { return c.Backend.Name + "-static" }
 
 // kubeSettings splits the backend's environment: the plain settings go to
 // the ConfigMap; the *_FILE paths, which follow the pod's secret mounts, stay
 // in the pod spec. LOG_DIR goes (the cluster collects stdout).
-func (c *Config) kubeSettings(spec *ContainerSpec) (settings map[string]string, files []corev1.EnvVar) {
+func kubeSettings(c *Config, spec *ContainerSpec) (settings map[string]string, files []corev1.EnvVar) {
 	settings = map[string]string{}
 	for k, v := range spec.Env {
 		switch {
@@ -273,7 +273,7 @@ func (c *Config) kubeSettings(spec *ContainerSpec) (settings map[string]string, 
 	// The ingress controller's pods, the only peers the NetworkPolicy lets
 	// in, may say the client's address (unless backend.env says otherwise).
 	if _, ok := c.Backend.Env["TRUSTED_PROXIES"]; !ok {
-		proxies, _ := c.Kube.trustedProxies()
+		proxies, _ := c.Kube.TrustedProxyList()
 		settings["TRUSTED_PROXIES"] = strings.Join(proxies, ",")
 	}
 	settings["GOMEMLIMIT"] = kubeGoMemLimit
@@ -307,15 +307,15 @@ func caps(list []string) []corev1.Capability {
 
 // kubeBackendPod is the pod of the backend and of its Jobs, made from the
 // same ContainerSpec as the Podman container and the quadlet unit.
-func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bool) corev1.PodTemplateSpec {
-	_, fileEnv := c.kubeSettings(spec)
+func kubeBackendPod(c *Config, spec *ContainerSpec, settingsHash string, job bool) corev1.PodTemplateSpec {
+	_, fileEnv := kubeSettings(c, spec)
 	uid, gid := parseUser(spec.User)
 	ctr := corev1.Container{
 		Name:            "isis",
 		Image:           spec.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Args:            spec.Command,
-		EnvFrom:         []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: c.settingsName()}}}},
+		EnvFrom:         []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: settingsName(c)}}}},
 		Env:             fileEnv,
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(kubeMemoryRequest), corev1.ResourceCPU: resource.MustParse(kubeCPURequest)},
@@ -346,13 +346,13 @@ func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bo
 	if job {
 		component = spec.Command[0]
 		restart = corev1.RestartPolicyNever
-		if component == "collectstatic" && c.kubeStaticVolume() {
+		if component == "collectstatic" && kubeStaticVolume(c) {
 			vols = append(vols, corev1.Volume{Name: kubeStaticClaim, VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.staticClaim()}}})
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: staticClaim(c)}}})
 			ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: kubeStaticClaim, MountPath: spec.Env["STATIC_ROOT"]})
 		}
 	} else {
-		ctr.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: backendPort, Protocol: corev1.ProtocolTCP}}
+		ctr.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: BackendPort, Protocol: corev1.ProtocolTCP}}
 		if h := spec.Health; h != nil {
 			probe := func(path string, delay int32) *corev1.Probe {
 				return &corev1.Probe{
@@ -365,7 +365,7 @@ func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bo
 			ctr.LivenessProbe = probe("/api/health/", secs(h.StartPeriod))
 		}
 	}
-	labels := c.kubeLabels(component)
+	labels := kubeLabels(c, component)
 	if !c.ExternalDatabase() {
 		labels[kubeDBClientKey] = "true"
 	}
@@ -393,14 +393,14 @@ func (c *Config) kubeBackendPod(spec *ContainerSpec, settingsHash string, job bo
 
 // kubeStaticVolume: collectstatic writes to a volume claim unless the assets
 // go to the S3/R2 bucket (AWS_STORAGE_BUCKET_NAME set).
-func (c *Config) kubeStaticVolume() bool {
+func kubeStaticVolume(c *Config) bool {
 	return c.Backend.StaticDir != "" && c.Backend.Env["AWS_STORAGE_BUCKET_NAME"] == ""
 }
 
 // kubePostgresPod is the StatefulSet's pod, from the Podman PostgreSQL spec.
-func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
+func kubePostgresPod(c *Config, spec *ContainerSpec) corev1.PodTemplateSpec {
 	env := []corev1.EnvVar{}
-	for _, kv := range sortedEnv(spec.Env) {
+	for _, kv := range SortedEnv(spec.Env) {
 		k, v, _ := strings.Cut(kv, "=")
 		for _, s := range spec.Secrets {
 			if v == kubeSecretsDir+"/"+s.Target {
@@ -440,7 +440,7 @@ func (c *Config) kubePostgresPod(spec *ContainerSpec) corev1.PodTemplateSpec {
 		ctr.ReadinessProbe, ctr.LivenessProbe = probe, &live
 	}
 	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: c.kubeLabels("postgres")},
+		ObjectMeta: metav1.ObjectMeta{Labels: kubeLabels(c, "postgres")},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{ctr},
 			Volumes:                       vols,
@@ -468,17 +468,17 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 	if key, msg := c.Kube.validate(); key != "" {
 		return nil, &ConfigError{File: c.File, Key: key, Msg: msg}
 	}
-	if _, msg := c.Kube.trustedProxies(); msg != "" {
+	if _, msg := c.Kube.TrustedProxyList(); msg != "" {
 		if _, own := c.Backend.Env["TRUSTED_PROXIES"]; !own {
-			return nil, c.keyError("kube.trusted_proxies", msg)
+			return nil, c.KeyError("kube.trusted_proxies", msg)
 		}
 	}
-	be := c.kubeBackendSpec(o.Image)
+	be := kubeBackendSpec(c, o.Image)
 	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {
 		return nil, &ConfigError{File: c.File, Key: "backend.env.THROTTLE_STORE",
 			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
 	}
-	settings, _ := c.kubeSettings(be)
+	settings, _ := kubeSettings(c, be)
 	b, _ := json.Marshal(settings)
 	sum := sha256.Sum256(b)
 	settingsHash := hex.EncodeToString(sum[:8])
@@ -489,40 +489,40 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 	add := func(file string, obj runtime.Object) { objs = append(objs, kubeObject{file, obj}) }
 	add("settings-configmap.yaml", &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: c.kubeMeta(c.settingsName(), "backend"),
+		ObjectMeta: kubeMeta(c, settingsName(c), "backend"),
 		Data:       settings,
 	})
 	add("backend-deployment.yaml", &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		ObjectMeta: kubeMeta(c, c.Backend.Name, "backend"),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr(int32(c.Kube.Replicas)),
-			Selector: &metav1.LabelSelector{MatchLabels: c.kubeSelector("backend")},
+			Selector: &metav1.LabelSelector{MatchLabels: kubeSelector(c, "backend")},
 			// A new pod must be ready (database reachable, migrations applied)
 			// before an old one goes: the rollout never drops capacity.
 			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: ptr(intstr.FromInt32(0)), MaxSurge: ptr(intstr.FromInt32(1))}},
-			Template: c.kubeBackendPod(be, settingsHash, false),
+			Template: kubeBackendPod(c, be, settingsHash, false),
 		},
 	})
 	add("backend-service.yaml", &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		ObjectMeta: kubeMeta(c, c.Backend.Name, "backend"),
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
-			Selector: c.kubeSelector("backend"),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: backendPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+			Selector: kubeSelector(c, "backend"),
+			Ports:    []corev1.ServicePort{{Name: "http", Port: BackendPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	})
 	// Only the ingress controller reaches the backend's port: no other pod
 	// can open it and write its own X-Forwarded-For.
-	ingressLabels, _ := c.Kube.ingressPodLabels()
+	ingressLabels, _ := c.Kube.IngressPodLabels()
 	httpTCP := corev1.ProtocolTCP
 	add("backend-networkpolicy.yaml", &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: c.kubeMeta(c.Backend.Name, "backend"),
+		ObjectMeta: kubeMeta(c, c.Backend.Name, "backend"),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: c.kubeSelector("backend")},
+			PodSelector: metav1.LabelSelector{MatchLabels: kubeSelector(c, "backend")},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{{
@@ -534,26 +534,26 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		},
 	})
 	for _, job := range []string{"migrate", "collectstatic"} {
-		spec := c.kubeBackendSpec(o.Image)
+		spec := kubeBackendSpec(c, o.Image)
 		spec.Command = []string{job}
 		spec.Health = nil
 		add(job+"-job.yaml", &batchv1.Job{
 			TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 			// The image in the name: a Job's pod template cannot change, so a
 			// new image is a new Job, and re-applying the same one is a no-op.
-			ObjectMeta: c.kubeMeta(c.Backend.Name+"-"+job+"-"+imgHash, job),
+			ObjectMeta: kubeMeta(c, c.Backend.Name+"-"+job+"-"+imgHash, job),
 			Spec: batchv1.JobSpec{
 				BackoffLimit:            ptr(int32(2)),
 				ActiveDeadlineSeconds:   ptr(int64(600)),
 				TTLSecondsAfterFinished: ptr(int32(7 * 24 * 3600)),
-				Template:                c.kubeBackendPod(spec, settingsHash, true),
+				Template:                kubeBackendPod(c, spec, settingsHash, true),
 			},
 		})
 	}
-	if c.kubeStaticVolume() {
+	if kubeStaticVolume(c) {
 		add("static-pvc.yaml", &corev1.PersistentVolumeClaim{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-			ObjectMeta: c.kubeMeta(c.staticClaim(), "collectstatic"),
+			ObjectMeta: kubeMeta(c, staticClaim(c), "collectstatic"),
 			Spec: corev1.PersistentVolumeClaimSpec{
 				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				StorageClassName: storageClass(c),
@@ -562,18 +562,18 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		})
 	}
 	if !c.ExternalDatabase() {
-		pg := c.PostgresSpec()
+		pg := Postgres(c)
 		add("postgres-statefulset.yaml", &appsv1.StatefulSet{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
 			Spec: appsv1.StatefulSetSpec{
 				Replicas:       ptr(int32(1)),
 				ServiceName:    c.Postgres.Name,
 				UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
-				Selector:       &metav1.LabelSelector{MatchLabels: c.kubeSelector("postgres")},
-				Template:       c.kubePostgresPod(pg),
+				Selector:       &metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
+				Template:       kubePostgresPod(c, pg),
 				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: c.kubeLabels("postgres")},
+					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: kubeLabels(c, "postgres")},
 					Spec: corev1.PersistentVolumeClaimSpec{
 						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 						StorageClassName: storageClass(c),
@@ -586,10 +586,10 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		// container's name on the Podman network.
 		add("postgres-service.yaml", &corev1.Service{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
 			Spec: corev1.ServiceSpec{
 				ClusterIP: corev1.ClusterIPNone,
-				Selector:  c.kubeSelector("postgres"),
+				Selector:  kubeSelector(c, "postgres"),
 				Ports:     []corev1.ServicePort{{Name: "postgres", Port: kubePostgresPort, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}},
 			},
 		})
@@ -598,9 +598,9 @@ func KubeObjects(c *Config, o KubeOptions) ([]kubeObject, error) {
 		tcp := corev1.ProtocolTCP
 		add("postgres-networkpolicy.yaml", &networkingv1.NetworkPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-			ObjectMeta: c.kubeMeta(c.Postgres.Name, "postgres"),
+			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
 			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: metav1.LabelSelector{MatchLabels: c.kubeSelector("postgres")},
+				PodSelector: metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
 				Ingress: []networkingv1.NetworkPolicyIngressRule{{
 					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
@@ -717,8 +717,8 @@ func secretVolumes(spec *ContainerSpec, ctr *corev1.Container, mode int32) []cor
 // kubeBackendSpec is the backend spec on Kubernetes: one database role
 // (postgres.user with secrets.database_password) for now; the owner and
 // application roles are the Podman path's (see docs/operations.md).
-func (c *Config) kubeBackendSpec(image string) *ContainerSpec {
-	s := c.BackendSpec(image)
-	withDatabaseRole(s, c.Postgres.User, DatabasePasswordName)
+func kubeBackendSpec(c *Config, image string) *ContainerSpec {
+	s := Backend(c, image)
+	WithDatabaseRole(s, c.Postgres.User, DatabasePasswordName)
 	return s
 }

@@ -168,7 +168,7 @@ func (k *kubeSet) check(file string, obj any) []string {
 			}
 			switch {
 			case key == "DATABASE_URL":
-				if msg := checkDatabaseURL(v); msg != "" {
+				if msg := CheckDatabaseURL(v); msg != "" {
 					out = append(out, "data.DATABASE_URL: "+msg)
 				}
 			case looksSecret(key):
@@ -438,6 +438,6 @@ func (k *kubeSet) pod(t *corev1.PodTemplateSpec, claims map[string]bool, hardene
 
 // looksSecret names settings that must come from a Secret, never a value.
 func looksSecret(name string) bool {
-	_, ok := secretEnv[name]
+	_, ok := SecretEnv[name]
 	return ok || name == "POSTGRES_PASSWORD" || name == "PGPASSWORD"
 }

@@ -100,7 +100,7 @@ func TestRenderKubeGolden(t *testing.T) {
 func TestKubeOneSource(t *testing.T) {
 	c := customConfig()
 	c.Backend.Env["THROTTLE_STORE"] = "postgres"
-	spec := c.kubeBackendSpec("localhost/isis-backend:abc")
+	spec := kubeBackendSpec(c, "localhost/isis-backend:abc")
 	objs, err := KubeObjects(c, KubeOptions{Image: "localhost/isis-backend:abc"})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestKubeOneSource(t *testing.T) {
 			}
 		}
 		sc := ctr.SecurityContext
-		if ctr.Image != spec.Image || *sc.RunAsUser != backendUID || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation ||
+		if ctr.Image != spec.Image || *sc.RunAsUser != BackendUID || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation ||
 			sc.Capabilities.Drop[0] != "ALL" || p.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 			t.Errorf("pod %v: image %s, security %+v", p.Labels, ctr.Image, sc)
 		}
@@ -361,14 +361,14 @@ func FuzzKubeDatabaseURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		msg := checkDatabaseURL(s)
+		msg := CheckDatabaseURL(s)
 		u, err := url.Parse(s)
 		if err == nil && u.User != nil {
 			// A password must not reach the message: the message for the
 			// same URL with the password masked tells what text is fixed.
 			if pw, ok := u.User.Password(); ok && len(pw) >= 4 && strings.Contains(msg, pw) {
 				masked := strings.Replace(s, pw, strings.Repeat("\x00", len(pw)), 1)
-				if !strings.Contains(checkDatabaseURL(masked), pw) {
+				if !strings.Contains(CheckDatabaseURL(masked), pw) {
 					t.Fatalf("message %q echoes the password of %q", msg, s)
 				}
 			}
@@ -456,7 +456,7 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 	if _, err := RenderKube(c, KubeOptions{Image: "x:1"}); err != nil {
 		t.Errorf("backend.env.TRUSTED_PROXIES without kube.trusted_proxies: %v", err)
 	}
-	settings, _ := c.kubeSettings(c.BackendSpec("x:1"))
+	settings, _ := kubeSettings(c, Backend(c, "x:1"))
 	if settings["TRUSTED_PROXIES"] != "10.42.0.0/16" {
 		t.Errorf("backend.env.TRUSTED_PROXIES replaced: %q", settings["TRUSTED_PROXIES"])
 	}

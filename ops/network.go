@@ -57,12 +57,12 @@ type SecretResult struct {
 }
 
 // secretValues resolves the configured secrets (value or file).
-func (c *Config) secretValues() (map[string]string, error) {
+func (c *Config) SecretValues() (map[string]string, error) {
 	out := map[string]string{}
-	for _, s := range secretTable {
+	for _, s := range SecretTable {
 		v, file := s.value(c)
 		if file != "" {
-			b, err := readSecretFile(file)
+			b, err := ReadSecretFile(file)
 			if err != nil {
 				return nil, &ConfigError{File: c.File, Key: s.Key + "_file", Msg: err.Error()}
 			}
@@ -87,7 +87,7 @@ func EnsureSecrets(conn podman.Engine, c *Config, rotate bool) ([]*SecretResult,
 	if err := c.PlaceholderError(); err != nil {
 		return nil, err
 	}
-	values, err := c.secretValues()
+	values, err := c.SecretValues()
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +95,13 @@ func EnsureSecrets(conn podman.Engine, c *Config, rotate bool) ([]*SecretResult,
 	// the configured secrets.
 	type item struct{ name, value string }
 	var items []item
-	for _, def := range secretTable {
+	for _, def := range SecretTable {
 		if v, ok := values[def.Name]; ok {
 			items = append(items, item{def.Name, v})
 		}
 	}
-	for _, d := range derivedSecrets {
-		items = append(items, item{d.Name, deriveKey(values[DatabasePasswordName], d.label)})
+	for _, d := range DerivedSecrets {
+		items = append(items, item{d.Name, DeriveKey(values[DatabasePasswordName], d.label)})
 	}
 	var out []*SecretResult
 	for _, it := range items {
@@ -141,7 +141,7 @@ func secretExists(conn podman.Engine, name string) (bool, error) {
 }
 
 // networkPlan says what EnsureNetwork would do.
-func networkPlan(conn podman.Engine, name string) string {
+func NetworkPlan(conn podman.Engine, name string) string {
 	if _, err := conn.NetworkInspect(name); err == nil {
 		return "exists"
 	}

@@ -52,7 +52,7 @@ func TestPostgresCapabilities(t *testing.T) {
 		network.Remove(conn.Context(), c.Network, nil)
 	})
 
-	spec := c.PostgresSpec()
+	spec := Postgres(c)
 	if err := conn.Create(spec); err != nil {
 		t.Fatal(err)
 	}

@@ -21,19 +21,19 @@ import (
 // The password stays in its Podman secret: each command reads it from the
 // mounted file inside the container, so it is never in a container's
 // specification, on a command line isisctl sees, or in a log.
-type pgHelper struct {
-	conn podman.Engine
+type PGHelper struct {
+	Conn podman.Engine
 	name string
 	// owner is the owner role (its password mounted), "" when its secret
 	// is missing (a deployment the roles' deploy has not converted yet).
-	owner string
+	Owner string
 }
 
 const helperSecret = "/run/secrets/" + DatabasePasswordName
 
 // startPgHelper starts the helper (named after the postgres container and
 // role), idle until isisctl runs commands in it.
-func startPgHelper(conn podman.Engine, c *Config, role string) (*pgHelper, error) {
+func StartPGHelper(conn podman.Engine, c *Config, role string) (*PGHelper, error) {
 	pg, err := conn.Inspect(c.Postgres.Name)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func startPgHelper(conn podman.Engine, c *Config, role string) (*pgHelper, error
 	}
 	spec := &ContainerSpec{
 		// A name of its own: a backup the timer starts may meet one by hand.
-		Name:     c.Postgres.Name + "-" + role + "-" + randomHex(3),
+		Name:     c.Postgres.Name + "-" + role + "-" + RandomHex(3),
 		Image:    image,
 		Networks: []string{c.Network},
 		Env: map[string]string{"PGHOST": host, "PGPORT": "5432", "PGUSER": c.Postgres.User,
@@ -71,7 +71,7 @@ func startPgHelper(conn podman.Engine, c *Config, role string) (*pgHelper, error
 	// The roles' passwords, for the role setup and for what runs as the
 	// owner role (pg_dump, pg_restore, counting rows).
 	owner := ""
-	for _, d := range derivedSecrets {
+	for _, d := range DerivedSecrets {
 		if ok, err := secretExists(conn, d.Name); err != nil {
 			return nil, err
 		} else if ok {
@@ -84,21 +84,21 @@ func startPgHelper(conn podman.Engine, c *Config, role string) (*pgHelper, error
 	if err := conn.Create(spec); err != nil {
 		return nil, err
 	}
-	h := &pgHelper{conn: conn, name: spec.Name, owner: owner}
+	h := &PGHelper{Conn: conn, name: spec.Name, Owner: owner}
 	if err := conn.Start(spec.Name); err != nil {
-		h.remove()
+		h.Remove()
 		return nil, err
 	}
 	return h, nil
 }
 
-func randomHex(n int) string {
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-func (h *pgHelper) remove() { _ = h.conn.WithoutCancel().Remove(h.name, 0) }
+func (h *PGHelper) Remove() { _ = h.Conn.WithoutCancel().Remove(h.name, 0) }
 
 // helperError is a command in the helper that exited non-zero.
 type helperError struct {
@@ -117,30 +117,30 @@ func (e *helperError) Error() string {
 // sh runs script with sh -c in the helper (args are $1…) as the bootstrap
 // superuser, PGPASSWORD read from the secret file first; it returns standard
 // output. Only cluster administration runs this way.
-func (h *pgHelper) sh(script string, args ...string) (string, error) {
+func (h *PGHelper) Sh(script string, args ...string) (string, error) {
 	return h.run(`PGPASSWORD="$(cat `+helperSecret+`)" || exit 97; export PGPASSWORD; `, script, args...)
 }
 
 // errNoOwnerRole: the owner role's password secret is missing.
-var errNoOwnerRole = fmt.Errorf("its password secret %s is missing", OwnerPasswordName)
+var ErrNoOwnerRole = fmt.Errorf("its password secret %s is missing", OwnerPasswordName)
 
 // shOwner is sh as the owner role: everything that reads or runs the
 // application database's content (pg_dump, pg_restore, counting rows).
-func (h *pgHelper) shOwner(script string, args ...string) (string, error) {
-	if h.owner == "" {
-		return "", errNoOwnerRole
+func (h *PGHelper) ShOwner(script string, args ...string) (string, error) {
+	if h.Owner == "" {
+		return "", ErrNoOwnerRole
 	}
-	return h.run(`PGUSER=`+shQuote(h.owner)+`; PGPASSWORD="$(cat `+roleSecretPath(OwnerPasswordName)+`)" || exit 97; export PGUSER PGPASSWORD; `, script, args...)
+	return h.run(`PGUSER=`+shQuote(h.Owner)+`; PGPASSWORD="$(cat `+roleSecretPath(OwnerPasswordName)+`)" || exit 97; export PGUSER PGPASSWORD; `, script, args...)
 }
 
 // shQuote quotes s for sh.
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func (h *pgHelper) run(prefix, script string, args ...string) (string, error) {
+func (h *PGHelper) run(prefix, script string, args ...string) (string, error) {
 	cmd := append([]string{"sh", "-c", prefix + script, "sh"}, args...)
 	for attempt := 1; ; attempt++ {
 		var out, errb bytes.Buffer
-		code, err := execSplit(h.conn, h.name, cmd, &out, &errb)
+		code, err := execSplit(h.Conn, h.name, cmd, &out, &errb)
 		if err != nil {
 			return "", err
 		}
@@ -171,9 +171,9 @@ func lastLines(s string, n int) string {
 
 // copyOut streams the file at path out of the helper (through the API, as a
 // tar stream) into w and returns its size.
-func (h *pgHelper) copyOut(path string, w io.Writer) (int64, error) {
+func (h *PGHelper) CopyOut(path string, w io.Writer) (int64, error) {
 	pr, pw := io.Pipe()
-	copyFn, err := h.conn.CopyOut(h.name, path, pw)
+	copyFn, err := h.Conn.CopyOut(h.name, path, pw)
 	if err != nil {
 		return 0, fmt.Errorf("copy %s out of %s: %w", path, h.name, err)
 	}
@@ -197,7 +197,7 @@ func (h *pgHelper) copyOut(path string, w io.Writer) (int64, error) {
 }
 
 // copyIn streams size bytes of r into the helper as dir/name.
-func (h *pgHelper) copyIn(dir, name string, r io.Reader, size int64) error {
+func (h *PGHelper) CopyIn(dir, name string, r io.Reader, size int64) error {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -210,7 +210,7 @@ func (h *pgHelper) copyIn(dir, name string, r io.Reader, size int64) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	copyFn, err := h.conn.CopyIn(h.name, dir, pr)
+	copyFn, err := h.Conn.CopyIn(h.name, dir, pr)
 	if err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("copy %s into %s: %w", name, h.name, err)
@@ -224,7 +224,7 @@ func (h *pgHelper) copyIn(dir, name string, r io.Reader, size int64) error {
 
 // dumpContents is what a full read of a dump found: the rows of each table
 // and the applied migrations (schema_migrations' rows).
-type dumpContents struct {
+type DumpContents struct {
 	Tables     map[string]int64
 	Migrations []string
 }
@@ -240,8 +240,8 @@ END { if (inb) { print "unterminated\t" t; exit 6 } }`
 // inspectDump reads the whole dump at path with pg_restore in the helper: its
 // table of contents, then every row, so a corrupted or truncated dump fails
 // here, before anything is touched.
-func (h *pgHelper) inspectDump(path string) (*dumpContents, error) {
-	out, err := h.sh(`pg_restore --list "$1" >/dev/null || exit 3
+func (h *PGHelper) InspectDump(path string) (*DumpContents, error) {
+	out, err := h.Sh(`pg_restore --list "$1" >/dev/null || exit 3
 { pg_restore --data-only --file=- "$1"; echo "$?" >/tmp/isis-pg-restore-rc; } | awk "$2" || exit 4
 rc=$(cat /tmp/isis-pg-restore-rc); [ "$rc" = 0 ] || exit 5`, path, dumpAWK)
 	if err != nil {
@@ -258,7 +258,7 @@ rc=$(cat /tmp/isis-pg-restore-rc); [ "$rc" = 0 ] || exit 5`, path, dumpAWK)
 		}
 		return nil, err
 	}
-	dc := &dumpContents{Tables: map[string]int64{}}
+	dc := &DumpContents{Tables: map[string]int64{}}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
@@ -277,20 +277,20 @@ rc=$(cat /tmp/isis-pg-restore-rc); [ "$rc" = 0 ] || exit 5`, path, dumpAWK)
 }
 
 // quoteIdent quotes a PostgreSQL identifier.
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // quoteLiteral quotes a PostgreSQL string literal.
-func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+func QuoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
 
 // psql runs SQL on database db (ON_ERROR_STOP; each -c its own transaction)
 // and returns the unaligned, tab-separated rows.
-func (h *pgHelper) psql(db string, sql ...string) (string, error) {
-	return h.sh(psqlScript, psqlArgs(db, sql)...)
+func (h *PGHelper) Psql(db string, sql ...string) (string, error) {
+	return h.Sh(psqlScript, psqlArgs(db, sql)...)
 }
 
 // psqlOwner is psql as the owner role.
-func (h *pgHelper) psqlOwner(db string, sql ...string) (string, error) {
-	return h.shOwner(psqlScript, psqlArgs(db, sql)...)
+func (h *PGHelper) PsqlOwner(db string, sql ...string) (string, error) {
+	return h.ShOwner(psqlScript, psqlArgs(db, sql)...)
 }
 
 const psqlScript = `db=$1; shift; set -- psql -X -q -v ON_ERROR_STOP=1 -At -F "$(printf '\t')" -d "$db" "$@"; "$@"`
@@ -305,15 +305,15 @@ func psqlArgs(db string, sql []string) []string {
 
 // countRows counts the rows of the given tables (names as pg_dump wrote
 // them, already quoted where needed) in database db.
-func (h *pgHelper) countRows(db string, tables []string) (map[string]int64, error) {
+func (h *PGHelper) CountRows(db string, tables []string) (map[string]int64, error) {
 	if len(tables) == 0 {
 		return map[string]int64{}, nil
 	}
 	var parts []string
 	for _, t := range tables {
-		parts = append(parts, fmt.Sprintf("SELECT %s, count(*) FROM %s", quoteLiteral(t), t))
+		parts = append(parts, fmt.Sprintf("SELECT %s, count(*) FROM %s", QuoteLiteral(t), t))
 	}
-	out, err := h.psqlOwner(db, strings.Join(parts, " UNION ALL "))
+	out, err := h.PsqlOwner(db, strings.Join(parts, " UNION ALL "))
 	if err != nil {
 		return nil, err
 	}

@@ -217,8 +217,8 @@ func TestQuadletMatchesAPI(t *testing.T) {
 		service string
 		spec    *ContainerSpec
 	}{
-		{c.Backend.Name + ".service", c.BackendSpec(image)},
-		{c.Network + "-postgres.service", c.PostgresSpec()},
+		{c.Backend.Name + ".service", Backend(c, image)},
+		{c.Network + "-postgres.service", Postgres(c)},
 	} {
 		unit := parser.NewUnitFile()
 		body := out[strings.Index(out, "---"+tc.service+"---")+len(tc.service)+6:]

@@ -76,7 +76,7 @@ type proxyData struct {
 	CaddySite, CaddyBind, CaddyTLS string
 }
 
-func (c *Config) proxyData(upstream string) (proxyData, error) {
+func newProxyData(c *Config, upstream string) (proxyData, error) {
 	d := proxyData{Domain: c.Domain, Upstream: upstream, CaddySite: c.Domain,
 		Certificate:    "/etc/letsencrypt/live/" + c.Domain + "/fullchain.pem",
 		CertificateKey: "/etc/letsencrypt/live/" + c.Domain + "/privkey.pem"}

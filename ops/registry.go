@@ -79,7 +79,7 @@ func (r *RegistryConfig) validate() (key, msg string) {
 func readCA(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %v", path, UnwrapPath(err))
 	}
 	rest, n := b, 0
 	for {
@@ -133,7 +133,7 @@ func IsDigestRef(ref string) bool {
 func (c *Config) PullsImage() bool { return IsDigestRef(c.Backend.Image) }
 
 // repository is registry.repository, else the last part of backend.image.
-func (c *Config) repository() string {
+func (c *Config) Repository() string {
 	if c.Registry.Repository != "" {
 		return c.Registry.Repository
 	}
@@ -146,24 +146,24 @@ func (c *Config) repository() string {
 
 // RegistryImage is the pushed name of the backend image with tag.
 func (c *Config) RegistryImage(tag string) string {
-	return c.Registry.Server + "/" + c.repository() + ":" + tag
+	return c.Registry.Server + "/" + c.Repository() + ":" + tag
 }
 
 // DigestReference is registry/repository@digest, the reference other hosts
 // and the Kubernetes manifests pull.
 func (c *Config) DigestReference(digest string) string {
-	return c.Registry.Server + "/" + c.repository() + "@" + digest
+	return c.Registry.Server + "/" + c.Repository() + "@" + digest
 }
 
 // registryAuth is the user name and password for the configured registry
 // ("" when none is configured: Podman then uses the host's own auth files).
-func (c *Config) registryAuth() (user, pass string, err error) {
+func registryAuth(c *Config) (user, pass string, err error) {
 	r := c.Registry
 	switch {
 	case r.Username != "" && r.PasswordFile != "":
 		b, err := os.ReadFile(r.PasswordFile)
 		if err != nil {
-			return "", "", &ConfigError{File: c.File, Key: "registry.password_file", Msg: fmt.Sprintf("%s: %v", r.PasswordFile, unwrapPath(err))}
+			return "", "", &ConfigError{File: c.File, Key: "registry.password_file", Msg: fmt.Sprintf("%s: %v", r.PasswordFile, UnwrapPath(err))}
 		}
 		pass, _, _ = strings.Cut(string(b), "\n")
 		pass = strings.TrimSuffix(pass, "\r")
@@ -178,7 +178,7 @@ func (c *Config) registryAuth() (user, pass string, err error) {
 		return r.Username, r.Password, nil
 	case r.AuthFile != "":
 		if _, err := os.Stat(r.AuthFile); err != nil {
-			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: %v", r.AuthFile, unwrapPath(err))}
+			return "", "", &ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: %v", r.AuthFile, UnwrapPath(err))}
 		}
 		// Only this registry's entry is sent to the Podman service.
 		a, err := dockerconfig.GetCredentials(&imagetypes.SystemContext{AuthFilePath: r.AuthFile}, r.Server)
@@ -212,7 +212,7 @@ func (e *RegistryError) Error() string {
 }
 
 // registryFailure turns a Podman push/pull error into a RegistryError.
-func (c *Config) registryFailure(op, server string, err error, secrets ...string) error {
+func registryFailure(c *Config, op, server string, err error, secrets ...string) error {
 	msg := err.Error()
 	low := strings.ToLower(msg)
 	certsHint := filepath.Join("/etc/containers/certs.d", server, "ca.crt")
@@ -223,7 +223,7 @@ func (c *Config) registryFailure(op, server string, err error, secrets ...string
 		strings.Contains(low, "status 401") || strings.Contains(low, "authenticating creds"):
 		reason = "authentication failed (check registry.username and the password, or registry.auth_file)"
 	case strings.Contains(low, "denied"):
-		reason = "access denied: the account may not push or pull " + c.repository()
+		reason = "access denied: the account may not push or pull " + c.Repository()
 	case strings.Contains(low, "x509:") || strings.Contains(low, "certificate"):
 		reason = fmt.Sprintf("the Podman host does not trust the registry's TLS certificate (set registry.ca_file, or put the CA at %s on the Podman host)", certsHint)
 	case strings.Contains(low, "server gave http response to https client"):
@@ -255,7 +255,7 @@ func lastClause(msg string) string {
 
 // certsDir is where the Podman service on this machine looks for registry
 // CAs: /etc/containers/certs.d as root, ~/.config/containers/certs.d rootless.
-func certsDir() string { return containersConfigDir("certs.d") }
+func certsDir() string { return ContainersConfigDir("certs.d") }
 
 // TrustRegistryCA installs registry.ca_file as the registry's CA for a
 // Podman service on this machine (certs.d/HOST:PORT/ca.crt), returning the
@@ -292,7 +292,7 @@ type PushResult struct {
 }
 
 // needRegistry is the error when a push or pull needs registry.server.
-func (c *Config) needRegistry() error {
+func needRegistry(c *Config) error {
 	if c.Registry.Server == "" {
 		return &ConfigError{File: c.File, Key: "registry.server", Msg: "required to push: the registry's host[:port] (and registry.repository)"}
 	}
@@ -304,10 +304,10 @@ func (c *Config) needRegistry() error {
 // host's audit trail and returns it. Credentials go to the Podman service
 // in the X-Registry-Auth header only; they are never printed.
 func PushImage(conn podman.Engine, c *Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
-	if err := c.needRegistry(); err != nil {
+	if err := needRegistry(c); err != nil {
 		return nil, err
 	}
-	user, pass, err := c.registryAuth()
+	user, pass, err := registryAuth(c)
 	if err != nil {
 		return nil, err
 	}
@@ -326,28 +326,28 @@ func PushImage(conn podman.Engine, c *Config, source, tag string, local bool, ou
 		if isNotFound(err) {
 			return nil, fmt.Errorf("push %s: image %s is missing on the host (run isisctl build)", source, source)
 		}
-		return nil, c.registryFailure("push "+res.Destination, c.Registry.Server, err, pass, c.Registry.Password)
+		return nil, registryFailure(c, "push "+res.Destination, c.Registry.Server, err, pass, c.Registry.Password)
 	}
 	if digest != "" {
 		res.Digest = digest
 	} else {
 		// Podman before 5 does not report the digest: ask the registry.
-		d, err := c.registryDigest(conn.Context(), res.Destination, user, pass)
+		d, err := registryDigest(c, conn.Context(), res.Destination, user, pass)
 		if err != nil {
-			return nil, c.registryFailure("pushed "+res.Destination+", but reading its digest failed", c.Registry.Server, err, pass, c.Registry.Password)
+			return nil, registryFailure(c, "pushed "+res.Destination+", but reading its digest failed", c.Registry.Server, err, pass, c.Registry.Password)
 		}
 		res.Digest = d
 	}
 	res.Reference = c.DigestReference(res.Digest)
 	id, _ := ImageID(conn, source)
-	_ = AppendAudit(conn, AuditEntry{Time: start.UTC(), User: whoami(), Action: "push", Image: res.Reference, ImageID: id,
+	_ = Append(conn, Entry{Time: start.UTC(), User: whoami(), Action: "push", Image: res.Reference, ImageID: id,
 		Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String(), Detail: res.Destination})
 	return res, nil
 }
 
 // registryDigest asks the registry (from this machine) for the manifest
 // digest of a tagged reference.
-func (c *Config) registryDigest(ctx context.Context, tagged, user, pass string) (string, error) {
+func registryDigest(c *Config, ctx context.Context, tagged, user, pass string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(tagged)
 	if err != nil {
 		return "", err
@@ -389,20 +389,20 @@ func PushedImage(conn podman.Engine, c *Config) (string, error) {
 	if c.PullsImage() {
 		return c.Backend.Image, nil
 	}
-	if err := c.needRegistry(); err != nil {
+	if err := needRegistry(c); err != nil {
 		return "", err
 	}
-	entries, err := ReadAudit(conn, auditKeep)
+	entries, err := Read(conn, Keep)
 	if err != nil {
 		return "", err
 	}
-	prefix := c.Registry.Server + "/" + c.repository() + "@"
+	prefix := c.Registry.Server + "/" + c.Repository() + "@"
 	for i := len(entries) - 1; i >= 0; i-- {
 		if e := entries[i]; e.Action == "push" && e.Result == "ok" && strings.HasPrefix(e.Image, prefix) {
 			return e.Image, nil
 		}
 	}
-	return "", fmt.Errorf("nothing was pushed to %s%s yet: run isisctl build --push", c.Registry.Server, "/"+c.repository())
+	return "", fmt.Errorf("nothing was pushed to %s%s yet: run isisctl build --push", c.Registry.Server, "/"+c.Repository())
 }
 
 // EnsureImage makes ref present on the Podman host: nothing when it is
@@ -437,7 +437,7 @@ func PullImage(conn podman.Engine, c *Config, ref string, out io.Writer) error {
 	pass := ""
 	if c.Registry.Server != "" && server == c.Registry.Server {
 		var user string
-		if user, pass, err = c.registryAuth(); err != nil {
+		if user, pass, err = registryAuth(c); err != nil {
 			return err
 		}
 		if user != "" {
@@ -447,7 +447,7 @@ func PullImage(conn podman.Engine, c *Config, ref string, out io.Writer) error {
 		opts.SkipTLSVerify = &skip
 	}
 	if err := conn.Pull(ref, opts); err != nil {
-		return c.registryFailure("pull "+ref, server, err, pass, c.Registry.Password)
+		return registryFailure(c, "pull "+ref, server, err, pass, c.Registry.Password)
 	}
 	return nil
 }
@@ -474,7 +474,7 @@ func BuildOrPull(conn podman.Engine, c *Config, tag string, local bool, out io.W
 
 // UseImage points the configuration at a pushed image (--image): a digest
 // reference registry/repo@sha256:....
-func (c *Config) UseImage(ref string) error {
+func UseImage(c *Config, ref string) error {
 	if ref == "" {
 		return nil
 	}

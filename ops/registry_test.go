@@ -76,11 +76,11 @@ func TestRegistryReferences(t *testing.T) {
 	}
 	ref := "127.0.0.1:5000/team/isis@" + testDigest
 	for _, bad := range []string{"127.0.0.1:5000/team/isis:v1", "team/isis@sha256:12", "", "x@" + testDigest + " "} {
-		if err := c.UseImage(bad); err == nil && bad != "" {
+		if err := UseImage(c, bad); err == nil && bad != "" {
 			t.Errorf("UseImage(%q) accepted", bad)
 		}
 	}
-	if err := c.UseImage(ref); err != nil {
+	if err := UseImage(c, ref); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
@@ -106,7 +106,7 @@ func TestRegistryFailureIsOneLineWithoutSecrets(t *testing.T) {
 		{"pinging container registry r.example.com:5000: Get \"https://r.example.com:5000/v2/\": dial tcp 10.0.0.1:5000: connect: connection refused", "unreachable from the Podman host"},
 		{"something odd with " + pw + "\nsecond line", "something odd with …"},
 	} {
-		err := c.registryFailure("push r.example.com:5000/isis/backend:x", c.Registry.Server, errors.New(tc.msg), pw)
+		err := registryFailure(c, "push r.example.com:5000/isis/backend:x", c.Registry.Server, errors.New(tc.msg), pw)
 		s := err.Error()
 		if !strings.Contains(s, "registry r.example.com:5000: "+tc.want) || strings.Contains(s, "\n") || strings.Contains(s, pw) {
 			t.Errorf("%q -> %q, want one line with %q and no password", tc.msg, s, tc.want)
@@ -137,7 +137,7 @@ func TestRegistryAuth(t *testing.T) {
 		c := DefaultConfig()
 		tc.reg.Server = "r.example.com:5000"
 		c.Registry = tc.reg
-		u, p, err := c.registryAuth()
+		u, p, err := registryAuth(c)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%+v: error %v, want %q", tc.reg, err, tc.err)
@@ -150,7 +150,7 @@ func TestRegistryAuth(t *testing.T) {
 	}
 	c := DefaultConfig()
 	c.Registry = RegistryConfig{Server: "nothere.example.com", AuthFile: auth}
-	if _, _, err := c.registryAuth(); err == nil || !strings.Contains(err.Error(), "has no credentials for nothere.example.com") || strings.Contains(err.Error(), "eDp5") {
+	if _, _, err := registryAuth(c); err == nil || !strings.Contains(err.Error(), "has no credentials for nothere.example.com") || strings.Contains(err.Error(), "eDp5") {
 		t.Errorf("auth file without this registry: %v", err)
 	}
 }

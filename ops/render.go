@@ -46,14 +46,14 @@ type RenderOptions struct {
 }
 
 // Unit file names.
-func (c *Config) networkUnit() string  { return c.Network + ".network" }
-func (c *Config) egressUnit() string   { return c.EgressNetwork + ".network" }
-func (c *Config) volumeUnit() string   { return c.Postgres.Data + ".volume" }
-func (c *Config) postgresUnit() string { return c.Network + "-postgres.container" }
-func (c *Config) backendUnit() string  { return c.Backend.Name + ".container" }
+func (c *Config) NetworkUnit() string  { return c.Network + ".network" }
+func (c *Config) EgressUnit() string   { return c.EgressNetwork + ".network" }
+func (c *Config) VolumeUnit() string   { return c.Postgres.Data + ".volume" }
+func (c *Config) PostgresUnit() string { return c.Network + "-postgres.container" }
+func (c *Config) BackendUnit() string  { return c.Backend.Name + ".container" }
 
 // serviceName is the systemd service quadlet makes of a unit file.
-func serviceName(unit string) string {
+func ServiceName(unit string) string {
 	ext := filepath.Ext(unit)
 	base := strings.TrimSuffix(unit, ext)
 	if ext == ".container" {
@@ -83,7 +83,7 @@ func quoteUnit(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-func (c *Config) containerUnit(file, desc string, spec *ContainerSpec, requires []string, o RenderOptions) (string, error) {
+func containerUnit(c *Config, file, desc string, spec *ContainerSpec, requires []string, o RenderOptions) (string, error) {
 	d := containerData{File: file, Description: desc, Spec: spec, Requires: requires, WantedBy: "default.target"}
 	if o.System {
 		d.WantedBy = "multi-user.target"
@@ -91,7 +91,7 @@ func (c *Config) containerUnit(file, desc string, spec *ContainerSpec, requires 
 	for _, n := range spec.Networks {
 		d.Networks = append(d.Networks, n+".network")
 	}
-	for _, e := range sortedEnv(spec.Env) {
+	for _, e := range SortedEnv(spec.Env) {
 		d.Env = append(d.Env, quoteUnit(e))
 	}
 	for _, m := range spec.Mounts {
@@ -148,22 +148,22 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 		File, Description, Name string
 		Internal                bool
 	}
-	if err := addT(c.networkUnit(), "network.tmpl", netData{c.networkUnit(),
+	if err := addT(c.NetworkUnit(), "network.tmpl", netData{c.NetworkUnit(),
 		"isis private network: backend and PostgreSQL, no route out", c.Network, true}); err != nil {
 		return nil, err
 	}
-	if err := addT(c.egressUnit(), "network.tmpl", netData{c.egressUnit(),
+	if err := addT(c.EgressUnit(), "network.tmpl", netData{c.EgressUnit(),
 		"isis egress network: the backend's way out to S3/R2 and Google", c.EgressNetwork, false}); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(c.Postgres.Data, "/") {
-		if err := addT(c.volumeUnit(), "volume.tmpl", struct{ File, Description, Name string }{
-			c.volumeUnit(), "isis PostgreSQL data", c.Postgres.Data}); err != nil {
+		if err := addT(c.VolumeUnit(), "volume.tmpl", struct{ File, Description, Name string }{
+			c.VolumeUnit(), "isis PostgreSQL data", c.Postgres.Data}); err != nil {
 			return nil, err
 		}
 	}
-	pg, err := c.containerUnit(c.postgresUnit(), "isis PostgreSQL ("+c.Postgres.Name+")", c.PostgresSpec(), nil, o)
-	if err := add(c.postgresUnit(), pg, err); err != nil {
+	pg, err := containerUnit(c, c.PostgresUnit(), "isis PostgreSQL ("+c.Postgres.Name+")", Postgres(c), nil, o)
+	if err := add(c.PostgresUnit(), pg, err); err != nil {
 		return nil, err
 	}
 	for _, sl := range c.Slots() {
@@ -172,13 +172,13 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 			desc = "isis API backend, slot B: the standby the proxy uses while slot A is replaced (" + sl.Name + ")"
 		}
 		unit := sl.Name + ".container"
-		be, err := c.containerUnit(unit, desc, c.SlotSpec(sl, o.Image), []string{serviceName(c.postgresUnit())}, o)
+		be, err := containerUnit(c, unit, desc, ForSlot(c, sl, o.Image), []string{ServiceName(c.PostgresUnit())}, o)
 		if err := add(unit, be, err); err != nil {
 			return nil, err
 		}
 	}
 	slots := c.Slots()
-	proxy, err := c.proxyData(slots[0].Addr.String())
+	proxy, err := newProxyData(c, slots[0].Addr.String())
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func Render(c *Config, o RenderOptions) ([]File, error) {
 	if err := addT("proxy/nginx-isis.conf", "nginx.conf.tmpl", proxy); err != nil {
 		return nil, err
 	}
-	return c.renderBackupUnits(files, o)
+	return renderBackupUnits(c, files, o)
 }
 
 // CheckUnits converts each quadlet unit with Podman's own quadlet code, as
@@ -274,12 +274,12 @@ func WriteFiles(dir string, files []File) (changed []string, err error) {
 }
 
 // DefaultUnitsDir is where quadlet looks for this user's units.
-func DefaultUnitsDir() string { return containersConfigDir("systemd") }
+func DefaultUnitsDir() string { return ContainersConfigDir("systemd") }
 
 // containersConfigDir is sub of Podman's configuration directory for this
 // user: /etc/containers as root, else $XDG_CONFIG_HOME/containers or
 // ~/.config/containers.
-func containersConfigDir(sub string) string {
+func ContainersConfigDir(sub string) string {
 	if os.Geteuid() == 0 {
 		return filepath.Join("/etc/containers", sub)
 	}

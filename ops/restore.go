@@ -151,7 +151,7 @@ func Restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 			if r != nil {
 				image = r.Image
 			}
-			_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "restore", Image: image,
+			_ = Append(conn.WithoutCancel(), Entry{Time: start.UTC(), User: whoami(), Action: "restore", Image: image,
 				Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 		}()
 		res, err := restore(ctx, conn, c, name, o, start)
@@ -166,7 +166,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	if progress == nil {
 		progress = func(string) {}
 	}
-	store, err := c.backupStore()
+	store, err := openStore(c)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	if err != nil {
 		return nil, err
 	}
-	key, err := c.manifestKey()
+	key, err := c.ManifestKey()
 	if err != nil {
 		return nil, err
 	}
@@ -211,16 +211,16 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	if size != m.Size {
 		return nil, &CorruptBackupError{name, fmt.Sprintf("the dump has %d bytes, its manifest says %d (truncated?)", size, m.Size)}
 	}
-	h, err := startPgHelper(conn, c, "restore")
+	h, err := StartPGHelper(conn, c, "restore")
 	if err != nil {
 		return nil, err
 	}
-	defer h.remove()
-	if h.owner == "" {
-		return nil, rolesMissing(c, errNoOwnerRole)
+	defer h.Remove()
+	if h.Owner == "" {
+		return nil, RolesMissing(c, ErrNoOwnerRole)
 	}
 	// The server that took it: this one, unless --allow-foreign.
-	id, err := h.serverID()
+	id, err := serverID(h)
 	if err != nil {
 		return nil, err
 	}
@@ -233,14 +233,14 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	}
 	progress(fmt.Sprintf("checking %s (%d bytes)", m.Dump, m.Size))
 	sum := sha256.New()
-	if err := h.copyIn("/tmp", m.Dump, io.TeeReader(src, sum), size); err != nil {
+	if err := h.CopyIn("/tmp", m.Dump, io.TeeReader(src, sum), size); err != nil {
 		return nil, err
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != m.SHA256 {
 		return nil, &CorruptBackupError{name, fmt.Sprintf("its sha256 is %s, its manifest says %s (corrupted)", got, m.SHA256)}
 	}
 	tmp := "/tmp/" + m.Dump
-	dc, err := h.inspectDump(tmp)
+	dc, err := h.InspectDump(tmp)
 	if err != nil {
 		return nil, &CorruptBackupError{name, err.Error()}
 	}
@@ -256,7 +256,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	}
 
 	// 2. A new database beside the current one.
-	exists, err := h.psql("postgres", "SELECT datname FROM pg_database WHERE datname IN ("+quoteLiteral(newDB)+", "+quoteLiteral(oldDB)+")")
+	exists, err := h.Psql("postgres", "SELECT datname FROM pg_database WHERE datname IN ("+QuoteLiteral(newDB)+", "+QuoteLiteral(oldDB)+")")
 	if err != nil {
 		return nil, fmt.Errorf("database server: %w", err)
 	}
@@ -267,19 +267,19 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	// Created by the superuser for the owner role, which alone then reads
 	// and runs the dump's content: whatever the dump's functions, checks,
 	// defaults or triggers try, they can do no more than the owner role.
-	if _, err := h.psql("postgres", "CREATE DATABASE "+quoteIdent(newDB)+" OWNER "+quoteIdent(c.OwnerRole())+" TEMPLATE template0"); err != nil {
+	if _, err := h.Psql("postgres", "CREATE DATABASE "+QuoteIdent(newDB)+" OWNER "+QuoteIdent(c.OwnerRole())+" TEMPLATE template0"); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", newDB, err)
 	}
 	dropNew := func(cause error) error {
-		if _, err := h.psql("postgres", "DROP DATABASE IF EXISTS "+quoteIdent(newDB)+" WITH (FORCE)"); err != nil {
+		if _, err := h.Psql("postgres", "DROP DATABASE IF EXISTS "+QuoteIdent(newDB)+" WITH (FORCE)"); err != nil {
 			return fmt.Errorf("%w (and dropping %s failed: %v)", cause, newDB, err)
 		}
 		return fmt.Errorf("%w; %s is as it was", cause, db)
 	}
-	if _, err := h.sh(runScript, newDB, "SET search_path = pg_catalog, pg_temp;\n"+c.schemaSQL()); err != nil {
+	if _, err := h.Sh(RunScript, newDB, "SET search_path = pg_catalog, pg_temp;\n"+SchemaSQL(c)); err != nil {
 		return nil, dropNew(fmt.Errorf("schema public of %s: %w", newDB, err))
 	}
-	if _, err := h.shOwner(`pg_restore --dbname="$1" --no-owner --no-privileges --exit-on-error --single-transaction "$2"`, newDB, tmp); err != nil {
+	if _, err := h.ShOwner(`pg_restore --dbname="$1" --no-owner --no-privileges --exit-on-error --single-transaction "$2"`, newDB, tmp); err != nil {
 		return nil, dropNew(fmt.Errorf("pg_restore as %s: %w", c.OwnerRole(), err))
 	}
 
@@ -289,7 +289,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 		tables = append(tables, t)
 	}
 	sort.Strings(tables)
-	got, err := h.countRows(newDB, tables)
+	got, err := h.CountRows(newDB, tables)
 	if err != nil {
 		return nil, dropNew(fmt.Errorf("count the restored rows: %w", err))
 	}
@@ -315,7 +315,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	}
 
 	// The application role's grants, by the owner role.
-	if _, err := h.shOwner(runScript, newDB, c.appGrantSQL()); err != nil {
+	if _, err := h.ShOwner(RunScript, newDB, AppGrantSQL(c)); err != nil {
 		return nil, dropNew(fmt.Errorf("grant %s on %s: %w", c.AppRole(), newDB, err))
 	}
 
@@ -339,7 +339,7 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 	}
 	t = time.Now()
 	r.Restarted = backends
-	health := c.BackendSpec("").Health
+	health := Backend(c, "").Health
 	for _, b := range backends {
 		err := conn.Start(b)
 		if err == nil {
@@ -365,16 +365,16 @@ func restore(ctx context.Context, conn podman.Engine, c *Config, name string, o 
 // renameDatabases makes next the database db, and db prev: new connections
 // to db are refused first, the open ones ended (the backends are stopped;
 // this catches anything else), then both renames commit together.
-func renameDatabases(h *pgHelper, db, next, prev string) error {
-	q, qn, qp := quoteIdent(db), quoteIdent(next), quoteIdent(prev)
-	_, err := h.psql("postgres",
+func renameDatabases(h *PGHelper, db, next, prev string) error {
+	q, qn, qp := QuoteIdent(db), QuoteIdent(next), QuoteIdent(prev)
+	_, err := h.Psql("postgres",
 		"ALTER DATABASE "+q+" ALLOW_CONNECTIONS false",
-		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN ("+quoteLiteral(db)+", "+quoteLiteral(next)+") AND pid <> pg_backend_pid()",
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN ("+QuoteLiteral(db)+", "+QuoteLiteral(next)+") AND pid <> pg_backend_pid()",
 		"BEGIN; ALTER DATABASE "+q+" RENAME TO "+qp+"; ALTER DATABASE "+qn+" RENAME TO "+q+"; COMMIT",
 		"ALTER DATABASE "+qp+" ALLOW_CONNECTIONS true",
 		"ALTER DATABASE "+q+" ALLOW_CONNECTIONS true")
 	if err != nil {
-		_, _ = h.psql("postgres", "ALTER DATABASE "+q+" ALLOW_CONNECTIONS true")
+		_, _ = h.Psql("postgres", "ALTER DATABASE "+q+" ALLOW_CONNECTIONS true")
 		return fmt.Errorf("rename the databases: %w", err)
 	}
 	return nil
@@ -477,7 +477,7 @@ func MigrationState(conn podman.Engine, c *Config, image, db string) (*Migration
 // db (the configured one when empty), with only the database's settings (no
 // S3: these jobs need none).
 func runJobOn(conn podman.Engine, c *Config, image, db string, out func(string), args ...string) error {
-	spec, err := oneOff(conn, c, image, c.Backend.Name+"-"+strings.Join(args[:1], "")+"-db", args...)
+	spec, err := OneOff(conn, c, image, c.Backend.Name+"-"+strings.Join(args[:1], "")+"-db", args...)
 	if err != nil {
 		return err
 	}
@@ -496,19 +496,19 @@ func runJobOn(conn podman.Engine, c *Config, image, db string, out func(string),
 		}
 	}
 	spec.Secrets = keep
-	return runIsis(conn, spec, out, args)
+	return RunIsis(conn, spec, out, args)
 }
 
 // OldDatabases lists the databases restores replaced (DB_old_STAMP) or left
 // (DB_restore_STAMP), oldest first.
 func OldDatabases(conn podman.Engine, c *Config) ([]string, error) {
-	h, err := startPgHelper(conn, c, "list")
+	h, err := StartPGHelper(conn, c, "list")
 	if err != nil {
 		return nil, err
 	}
-	defer h.remove()
+	defer h.Remove()
 	re := oldDBRE(c.Postgres.Database)
-	out, err := h.psql("postgres", "SELECT datname FROM pg_database ORDER BY datname")
+	out, err := h.Psql("postgres", "SELECT datname FROM pg_database ORDER BY datname")
 	if err != nil {
 		return nil, err
 	}
@@ -533,19 +533,19 @@ func DropOldDatabase(conn podman.Engine, c *Config, name string, yes bool) error
 	if !yes {
 		return &ConfirmError{Plan: fmt.Sprintf("this drops database %q on %s for good", name, c.Postgres.Name)}
 	}
-	h, err := startPgHelper(conn, c, "drop")
+	h, err := StartPGHelper(conn, c, "drop")
 	if err != nil {
 		return err
 	}
-	defer h.remove()
-	out, err := h.psql("postgres", "SELECT 1 FROM pg_database WHERE datname = "+quoteLiteral(name))
+	defer h.Remove()
+	out, err := h.Psql("postgres", "SELECT 1 FROM pg_database WHERE datname = "+QuoteLiteral(name))
 	if err != nil {
 		return err
 	}
 	if strings.TrimSpace(out) == "" {
 		return fmt.Errorf("no database %s on %s", name, c.Postgres.Name)
 	}
-	if _, err := h.psql("postgres", "DROP DATABASE "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
+	if _, err := h.Psql("postgres", "DROP DATABASE "+QuoteIdent(name)+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	return nil

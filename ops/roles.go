@@ -35,20 +35,20 @@ func (c *Config) OwnerRole() string { return c.Postgres.User + ownerRoleSuffix }
 func (c *Config) AppRole() string { return c.Postgres.User + appRoleSuffix }
 
 // derivedSecret is a secret isisctl computes from the database password.
-type derivedSecret struct {
+type DerivedSecret struct {
 	Name  string
 	label string
 }
 
 // derivedSecrets are the role passwords, created with the configured ones.
-var derivedSecrets = []derivedSecret{
+var DerivedSecrets = []DerivedSecret{
 	{Name: OwnerPasswordName, label: "isis database owner role password v1"},
 	{Name: AppPasswordName, label: "isis database application role password v1"},
 }
 
 // deriveKey is HMAC-SHA256(secret, label) in hex: a value of its own per
 // label that does not reveal secret.
-func deriveKey(secret, label string) string {
+func DeriveKey(secret, label string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(label))
 	return hex.EncodeToString(m.Sum(nil))
@@ -60,12 +60,12 @@ func deriveKey(secret, label string) string {
 const manifestKeyLabel = "isis backup manifest key v1"
 
 // manifestKey is the key that signs and checks the backup manifests.
-func (c *Config) manifestKey() (string, error) {
-	v, err := c.secretValues()
+func (c *Config) ManifestKey() (string, error) {
+	v, err := c.SecretValues()
 	if err != nil {
 		return "", err
 	}
-	return deriveKey(v[DatabasePasswordName], manifestKeyLabel), nil
+	return DeriveKey(v[DatabasePasswordName], manifestKeyLabel), nil
 }
 
 // roleSecretPath is where a role's password is mounted in the pgHelper.
@@ -76,7 +76,7 @@ func roleSecretPath(name string) string { return "/run/secrets/" + name }
 // their attributes and passwords (read from the mounted secrets by psql
 // itself: no password on any command line), and gives the database to the
 // owner role.
-func (c *Config) rolesSQL() string {
+func rolesSQL(c *Config) string {
 	owner, app, db := c.OwnerRole(), c.AppRole(), c.Postgres.Database
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set ON_ERROR_STOP 1\nSET search_path = pg_catalog, pg_temp;\n")
@@ -86,11 +86,11 @@ func (c *Config) rolesSQL() string {
 	fmt.Fprintf(&b, "\\set owner_pw `cat %s`\n\\set app_pw `cat %s`\n", roleSecretPath(OwnerPasswordName), roleSecretPath(AppPasswordName))
 	for _, r := range []string{owner, app} {
 		fmt.Fprintf(&b, "SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) AS missing \\gset\n\\if :missing\nCREATE ROLE %s;\n\\endif\n",
-			quoteLiteral(r), quoteIdent(r))
+			QuoteLiteral(r), QuoteIdent(r))
 	}
 	const attrs = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
-	fmt.Fprintf(&b, "ALTER ROLE %s %s INHERIT CONNECTION LIMIT -1 PASSWORD :'owner_pw';\n", quoteIdent(owner), attrs)
-	fmt.Fprintf(&b, "ALTER ROLE %s %s NOINHERIT CONNECTION LIMIT -1 PASSWORD :'app_pw';\n", quoteIdent(app), attrs)
+	fmt.Fprintf(&b, "ALTER ROLE %s %s INHERIT CONNECTION LIMIT -1 PASSWORD :'owner_pw';\n", QuoteIdent(owner), attrs)
+	fmt.Fprintf(&b, "ALTER ROLE %s %s NOINHERIT CONNECTION LIMIT -1 PASSWORD :'app_pw';\n", QuoteIdent(app), attrs)
 	// Neither may be a member of another role (pg_execute_server_program,
 	// pg_read_server_files, a superuser…): memberships granted by hand go.
 	fmt.Fprintf(&b, `DO $members$ DECLARE r record; BEGIN
@@ -99,8 +99,8 @@ func (c *Config) rolesSQL() string {
     EXECUTE format('REVOKE %%s FROM %%s', r.role, r.member);
   END LOOP;
 END $members$;
-`, quoteLiteral(owner), quoteLiteral(app))
-	fmt.Fprintf(&b, "ALTER DATABASE %s OWNER TO %s;\n", quoteIdent(db), quoteIdent(owner))
+`, QuoteLiteral(owner), QuoteLiteral(app))
+	fmt.Fprintf(&b, "ALTER DATABASE %s OWNER TO %s;\n", QuoteIdent(db), QuoteIdent(owner))
 	return b.String()
 }
 
@@ -110,9 +110,9 @@ END $members$;
 // superuser is refused, so one ALTER … OWNER per object) and lets only the
 // owner create in schema public. It reads the catalogs only: nothing of the
 // database's own code runs.
-func (c *Config) reownSQL() string {
+func reownSQL(c *Config) string {
 	return `DO $reown$
-DECLARE r record; su oid := ` + quoteLiteral(c.Postgres.User) + `::regrole; o text := ` + quoteLiteral(c.OwnerRole()) + `;
+DECLARE r record; su oid := ` + QuoteLiteral(c.Postgres.User) + `::regrole; o text := ` + QuoteLiteral(c.OwnerRole()) + `;
 BEGIN
   -- Tables, views, materialized views, foreign tables first: their indexes,
   -- row types and owned sequences follow them.
@@ -136,21 +136,21 @@ BEGIN
   END LOOP;
 END
 $reown$;
-` + c.schemaSQL()
+` + SchemaSQL(c)
 }
 
 // schemaSQL lets the owner role, and only it, create in schema public
 // (PostgreSQL before 15 lets every role).
-func (c *Config) schemaSQL() string {
-	return "GRANT CREATE, USAGE ON SCHEMA public TO " + quoteIdent(c.OwnerRole()) + ";\nREVOKE CREATE ON SCHEMA public FROM PUBLIC;\n"
+func SchemaSQL(c *Config) string {
+	return "GRANT CREATE, USAGE ON SCHEMA public TO " + QuoteIdent(c.OwnerRole()) + ";\nREVOKE CREATE ON SCHEMA public FROM PUBLIC;\n"
 }
 
 // appGrantSQL grants the application role what the server needs at runtime
 // on database db (psql variable db): the rows of every table, the sequences,
 // and the same on what the owner creates later (default privileges are per
 // database: a restored database gets them again). The owner role may run it.
-func (c *Config) appGrantSQL() string {
-	owner, app := quoteIdent(c.OwnerRole()), quoteIdent(c.AppRole())
+func AppGrantSQL(c *Config) string {
+	owner, app := QuoteIdent(c.OwnerRole()), QuoteIdent(c.AppRole())
 	return `GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO ` + app + `;
 GRANT USAGE ON SCHEMA public TO ` + app + `;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ` + app + `;
@@ -170,7 +170,7 @@ type RolesResult struct {
 
 // rolesMarker names the empty, labelled volume that records the last
 // EnsureRoles that succeeded on this host.
-func (c *Config) rolesMarker() string { return "isisctl-roles-" + c.Postgres.Name }
+func rolesMarker(c *Config) string { return "isisctl-roles-" + c.Postgres.Name }
 
 const rolesFingerprintLabel = "io.isis.roles-fingerprint"
 
@@ -186,12 +186,12 @@ func rolesFingerprint(conn podman.Engine, c *Config) (string, error) {
 	if !pg.Exists {
 		return "", fmt.Errorf("inspect container %q: no such container", c.Postgres.Name)
 	}
-	v, err := c.secretValues()
+	v, err := c.SecretValues()
 	if err != nil {
 		return "", err
 	}
 	m := hmac.New(sha256.New, []byte(v[DatabasePasswordName]))
-	for _, part := range []string{"isis roles fingerprint v1", pg.ID, c.rolesSQL(), c.reownSQL(), c.appGrantSQL()} {
+	for _, part := range []string{"isis roles fingerprint v1", pg.ID, rolesSQL(c), reownSQL(c), AppGrantSQL(c)} {
 		m.Write([]byte(part))
 		m.Write([]byte{0})
 	}
@@ -199,13 +199,13 @@ func rolesFingerprint(conn podman.Engine, c *Config) (string, error) {
 }
 
 func rolesMarked(conn podman.Engine, c *Config, fingerprint string) bool {
-	labels, err := conn.VolumeLabels(c.rolesMarker())
+	labels, err := conn.VolumeLabels(rolesMarker(c))
 	return err == nil && hmac.Equal([]byte(labels[rolesFingerprintLabel]), []byte(fingerprint))
 }
 
 func markRoles(conn podman.Engine, c *Config, fingerprint string) {
-	_ = conn.VolumeRemove(c.rolesMarker(), false)
-	_ = conn.VolumeCreate(c.rolesMarker(), map[string]string{rolesFingerprintLabel: fingerprint, LabelManaged: "true"})
+	_ = conn.VolumeRemove(rolesMarker(c), false)
+	_ = conn.VolumeCreate(rolesMarker(c), map[string]string{rolesFingerprintLabel: fingerprint, LabelManaged: "true"})
 }
 
 // EnsureRoles creates or maintains the owner and application roles and the
@@ -224,16 +224,16 @@ func EnsureRoles(conn podman.Engine, c *Config) (*RolesResult, error) {
 	if fpErr == nil && rolesMarked(conn, c, fp) {
 		return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole(), Unchanged: true}, nil
 	}
-	h, err := startPgHelper(conn, c, "roles")
+	h, err := StartPGHelper(conn, c, "roles")
 	if err != nil {
 		return nil, err
 	}
-	defer h.remove()
-	if err := h.ensureRoles(c); err != nil {
+	defer h.Remove()
+	if err := ensureRoles(h, c); err != nil {
 		return nil, err
 	}
-	script := "SET search_path = pg_catalog, pg_temp;\nBEGIN;\n" + c.reownSQL() + c.appGrantSQL() + "COMMIT;\n"
-	if _, err := h.sh(runScript, c.Postgres.Database, script); err != nil {
+	script := "SET search_path = pg_catalog, pg_temp;\nBEGIN;\n" + reownSQL(c) + AppGrantSQL(c) + "COMMIT;\n"
+	if _, err := h.Sh(RunScript, c.Postgres.Database, script); err != nil {
 		return nil, fmt.Errorf("give database %s to %s and grant %s: %w", c.Postgres.Database, c.OwnerRole(), c.AppRole(), err)
 	}
 	if fpErr == nil {
@@ -242,18 +242,18 @@ func EnsureRoles(conn podman.Engine, c *Config) (*RolesResult, error) {
 	return &RolesResult{Owner: c.OwnerRole(), App: c.AppRole()}, nil
 }
 
-func (h *pgHelper) ensureRoles(c *Config) error {
-	if _, err := h.sh(runScript, "postgres", c.rolesSQL()); err != nil {
+func ensureRoles(h *PGHelper, c *Config) error {
+	if _, err := h.Sh(RunScript, "postgres", rolesSQL(c)); err != nil {
 		return fmt.Errorf("create the database roles %s and %s: %w", c.OwnerRole(), c.AppRole(), err)
 	}
 	return nil
 }
 
 // runScript runs the psql script $2 on database $1 (psql variable db).
-const runScript = `printf '%s' "$2" | psql -X -q -v ON_ERROR_STOP=1 -v db="$1" -d "$1" -f -`
+const RunScript = `printf '%s' "$2" | psql -X -q -v ON_ERROR_STOP=1 -v db="$1" -d "$1" -f -`
 
 // rolesMissing: the owner role's secret is missing (an isisctl from before
 // the roles deployed this database): the next deploy creates it.
-func rolesMissing(c *Config, err error) error {
+func RolesMissing(c *Config, err error) error {
 	return fmt.Errorf("the database roles %s and %s are not set up (%v): isisctl deploy or isisctl up creates them", c.OwnerRole(), c.AppRole(), err)
 }

@@ -18,7 +18,7 @@ import (
 // postgres.user with secrets.database_password.)
 func TestBackendConnectsAsAppRole(t *testing.T) {
 	c := customConfig()
-	for _, spec := range []*ContainerSpec{c.BackendSpec("img"), c.SlotSpec(c.Slots()[0], "img"), c.SlotSpec(c.Slots()[1], "img")} {
+	for _, spec := range []*ContainerSpec{Backend(c, "img"), ForSlot(c, c.Slots()[0], "img"), ForSlot(c, c.Slots()[1], "img")} {
 		if got := spec.Env["DATABASE_USER"]; got != "isis_app" {
 			t.Errorf("%s: DATABASE_USER=%s, want isis_app", spec.Name, got)
 		}
@@ -32,13 +32,13 @@ func TestBackendConnectsAsAppRole(t *testing.T) {
 		}
 	}
 	// Jobs run as the owner role.
-	job := c.BackendSpec("img")
-	withDatabaseRole(job, c.OwnerRole(), OwnerPasswordName)
+	job := Backend(c, "img")
+	WithDatabaseRole(job, c.OwnerRole(), OwnerPasswordName)
 	if job.Env["DATABASE_USER"] != "isis_owner" || job.Env["DATABASE_PASSWORD_FILE"] != "/run/secrets/"+OwnerPasswordName {
 		t.Errorf("job env: %v", job.Env)
 	}
 	// The postgres container keeps the superuser's password only.
-	for _, s := range c.PostgresSpec().Secrets {
+	for _, s := range Postgres(c).Secrets {
 		if s.Name != DatabasePasswordName {
 			t.Errorf("postgres mounts %s", s.Name)
 		}
@@ -50,11 +50,11 @@ func TestBackendConnectsAsAppRole(t *testing.T) {
 func TestDerivedKeysDistinct(t *testing.T) {
 	seen := map[string]string{"pw": "the password"}
 	labels := []string{manifestKeyLabel}
-	for _, d := range derivedSecrets {
+	for _, d := range DerivedSecrets {
 		labels = append(labels, d.label)
 	}
 	for _, l := range labels {
-		k := deriveKey("pw", l)
+		k := DeriveKey("pw", l)
 		if len(k) != 64 {
 			t.Errorf("%s: %q", l, k)
 		}
@@ -62,7 +62,7 @@ func TestDerivedKeysDistinct(t *testing.T) {
 			t.Errorf("%s derives the same value as %s", l, prev)
 		}
 		seen[k] = l
-		if deriveKey("pw2", l) == k {
+		if DeriveKey("pw2", l) == k {
 			t.Errorf("%s does not depend on the password", l)
 		}
 	}
@@ -71,7 +71,7 @@ func TestDerivedKeysDistinct(t *testing.T) {
 // TestManifestHMAC: a manifest signed by Backup verifies; a change to any
 // field it covers, a missing HMAC or another deployment's key does not.
 func TestManifestHMAC(t *testing.T) {
-	key := deriveKey("e2e-database-password", manifestKeyLabel)
+	key := DeriveKey("e2e-database-password", manifestKeyLabel)
 	base := func() *BackupManifest {
 		m := &BackupManifest{Name: "isis-20261206T120000Z", Created: time.Date(2026, 12, 6, 12, 0, 0, 123456789, time.UTC), Database: "isis",
 			Server: "pg", PgDump: "pg_dump 15", Image: "img:1", ImageID: "abc", Level: "0008", Applied: []string{"0001", "0008"},
@@ -93,7 +93,7 @@ func TestManifestHMAC(t *testing.T) {
 		{"tables", func(m *BackupManifest) { m.Tables["public.users"] = 3 }, "does not verify"},
 		{"created", func(m *BackupManifest) { m.Created = m.Created.Add(time.Second) }, "does not verify"},
 		{"server id", func(m *BackupManifest) { m.ServerID = "1" }, "does not verify"},
-		{"another key", func(m *BackupManifest) { m.HMAC = m.manifestMAC(deriveKey("other", manifestKeyLabel)) }, "does not verify"},
+		{"another key", func(m *BackupManifest) { m.HMAC = m.manifestMAC(DeriveKey("other", manifestKeyLabel)) }, "does not verify"},
 		{"garbage", func(m *BackupManifest) { m.HMAC = "zz" }, "does not verify"},
 	} {
 		m := base()

@@ -23,7 +23,7 @@ type RollbackResult struct {
 // previousImage is the image to roll back to: the one the running backend
 // remembers (label), else the newest successful deploy in the audit trail
 // that is not what runs now.
-func previousImage(label, running string, audit []AuditEntry) (string, error) {
+func previousImage(label, running string, audit []Entry) (string, error) {
 	if label != "" {
 		return label, nil
 	}
@@ -41,7 +41,7 @@ func PreviousImage(conn podman.Engine, c *Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	entries, _ := ReadAudit(conn, 100)
+	entries, _ := Read(conn, 100)
 	return previousImage(st.Labels["io.isis.previous-image"], st.Image, entries)
 }
 
@@ -67,7 +67,7 @@ func Rollback(ctx context.Context, conn podman.Engine, c *Config, o RollbackOpti
 	if err != nil {
 		res = "failed"
 	}
-	_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "rollback", Image: target, Result: res,
+	_ = Append(conn.WithoutCancel(), Entry{Time: start.UTC(), User: whoami(), Action: "rollback", Image: target, Result: res,
 		Duration: time.Since(start).Round(time.Millisecond).String()})
 	if err != nil {
 		return nil, err

@@ -3,7 +3,7 @@ package ops
 // secretDef is one secret isisctl manages: where its value comes from in
 // isisctl.yaml, the Podman secret it becomes and the setting isis reads it
 // through (as SETTING_FILE, never as a plain environment value).
-type secretDef struct {
+type SecretDef struct {
 	Name     string // the Podman secret, mounted at /run/secrets/Name
 	Key      string // the configuration key (and Key+"_file")
 	Setting  string // isis's setting, read from Setting+"_FILE"
@@ -14,7 +14,7 @@ type secretDef struct {
 }
 
 // secretTable is every secret, in the order they are created and mounted.
-var secretTable = []secretDef{
+var SecretTable = []SecretDef{
 	{Name: SecretKeyName, Key: "secrets.secret_key", Setting: "SECRET_KEY", MinLen: 32,
 		value: func(c *Config) (string, string) { return c.Secrets.SecretKey, c.Secrets.SecretKeyFile }},
 	{Name: DatabasePasswordName, Key: "secrets.database_password", Setting: "DATABASE_PASSWORD", Postgres: "POSTGRES_PASSWORD",
@@ -26,7 +26,7 @@ var secretTable = []secretDef{
 }
 
 // configured reports whether the configuration gives the secret a value.
-func (s secretDef) configured(c *Config) bool {
+func (s SecretDef) Configured(c *Config) bool {
 	v, f := s.value(c)
 	return v != "" || f != ""
 }
@@ -36,7 +36,7 @@ func (s secretDef) configured(c *Config) bool {
 // DATABASE_URL (which would hold the password).
 func plainSecretSettings() map[string]string {
 	m := map[string]string{"DATABASE_URL": "postgres.*"}
-	for _, s := range secretTable {
+	for _, s := range SecretTable {
 		m[s.Setting] = s.Key
 		if s.Postgres != "" {
 			m[s.Postgres] = s.Key

@@ -37,10 +37,10 @@ func (c *Config) Slots() []Slot {
 func (c *Config) StandbyName() string { return c.Backend.Name + "-b" }
 
 // SlotSpec is the backend spec of one slot running image.
-func (c *Config) SlotSpec(sl Slot, image string) *ContainerSpec {
-	s := c.BackendSpec(image)
+func ForSlot(c *Config, sl Slot, image string) *ContainerSpec {
+	s := Backend(c, image)
 	s.Name = sl.Name
-	s.Publish = []string{fmt.Sprintf("%s:%d:%d", sl.Addr.Addr(), sl.Addr.Port(), backendPort)}
+	s.Publish = []string{fmt.Sprintf("%s:%d:%d", sl.Addr.Addr(), sl.Addr.Port(), BackendPort)}
 	s.Labels[LabelSlot] = sl.ID
 	return s
 }
@@ -70,7 +70,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *Config, image str
 	specs := make([]*ContainerSpec, len(slots))
 	states := make([]*ContainerState, len(slots))
 	for i, sl := range slots {
-		specs[i] = c.SlotSpec(sl, image)
+		specs[i] = ForSlot(c, sl, image)
 		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
 		if states[i], err = conn.Inspect(sl.Name); err != nil {
 			return "", "", err
@@ -169,7 +169,7 @@ func BackendUpToDate(conn podman.Engine, c *Config, image string) bool {
 		return false
 	}
 	for _, sl := range c.Slots() {
-		spec := c.SlotSpec(sl, image)
+		spec := ForSlot(c, sl, image)
 		spec.ImageID = id
 		st, err := conn.Inspect(sl.Name)
 		if err != nil || !st.Running || st.SpecHash != spec.Hash() {
@@ -194,7 +194,7 @@ func servingOK(conn podman.Engine, st *ContainerState) bool {
 	if st == nil || !st.Exists || !st.Running {
 		return false
 	}
-	return containerCheck(conn, st, nil) == nil
+	return ContainerCheck(conn, st, nil) == nil
 }
 
 // waitSettled waits until name has been running for settle.
@@ -295,10 +295,10 @@ func proveSlot(ctx context.Context, conn podman.Engine, c *Config, sl Slot, spec
 	}
 	var err error
 	if remote {
-		err = execCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", readyOK)
+		err = ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK)
 	} else {
 		client := &http.Client{Timeout: 10 * time.Second}
-		err = httpCheck(ctx, client, http.MethodGet, "http://"+sl.Addr.String()+"/api/ready/", c.Domain, readyOK)
+		err = HTTPCheck(ctx, client, http.MethodGet, "http://"+sl.Addr.String()+"/api/ready/", c.Domain, ReadyOK)
 	}
 	if err != nil {
 		return fmt.Errorf("smoke request GET /api/ready/ on %s: %w", sl.Name, err)

@@ -51,7 +51,7 @@ func newBackendFake(t *testing.T) *backendFake {
 	b.f.Images["img:old"] = &podman.Image{ID: "old"}
 	b.f.Images["img:new"] = &podman.Image{ID: "new"}
 	for _, sl := range b.c.Slots() {
-		s := b.c.SlotSpec(sl, "img:old")
+		s := ForSlot(b.c, sl, "img:old")
 		s.ImageID = "old"
 		b.oldHash[sl.Name] = s.Hash()
 		b.f.Run(s, time.Now().Add(-time.Hour))

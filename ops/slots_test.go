@@ -16,7 +16,7 @@ func TestSlots(t *testing.T) {
 	if got := c.Slots()[1].Addr.String(); got != "127.0.0.1:4000" {
 		t.Errorf("standby_publish ignored: %s", got)
 	}
-	spec := c.SlotSpec(c.Slots()[1], "x:1")
+	spec := ForSlot(c, c.Slots()[1], "x:1")
 	if spec.Name != "isis-backend-b" || spec.Publish[0] != "127.0.0.1:4000:3003" || spec.Restart != RestartAlways || spec.Labels[LabelSlot] != "b" {
 		t.Errorf("slot B spec = %+v", spec)
 	}
@@ -107,7 +107,7 @@ func TestDrainTimeout(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s := c.BackendSpec("x:1")
+	s := Backend(c, "x:1")
 	if s.Env["SHUTDOWN_TIMEOUT"] != "1m0s" || s.Env["SHUTDOWN_DELAY"] != "1s" || s.StopTimeout != 64 {
 		t.Errorf("drain 60s: SHUTDOWN_TIMEOUT %s, SHUTDOWN_DELAY %s, StopTimeout %d", s.Env["SHUTDOWN_TIMEOUT"], s.Env["SHUTDOWN_DELAY"], s.StopTimeout)
 	}

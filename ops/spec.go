@@ -16,8 +16,8 @@ const (
 	DatabasePasswordName = "isis-database-password"
 	AWSSecretName        = "isis-aws-secret-access-key"
 
-	backendPort = 3003
-	backendUID  = 65532
+	BackendPort = 3003
+	BackendUID  = 65532
 
 	// Labels on everything isisctl creates.
 	LabelManaged  = "io.isis.managed"
@@ -62,12 +62,12 @@ func (c *Config) BackendImage(tag string) string {
 }
 
 // BackendSpec is the isis-backend container running image.
-func (c *Config) BackendSpec(image string) *ContainerSpec {
+func Backend(c *Config, image string) *ContainerSpec {
 	ap, _ := c.PublishAddr()
 	drain, _ := c.Drain()
 	env := map[string]string{
 		"DEBUG":            "0",
-		"PORT":             strconv.Itoa(backendPort),
+		"PORT":             strconv.Itoa(BackendPort),
 		"ALLOWED_HOSTS":    c.Domain,
 		"DATABASE_HOST":    c.Postgres.Name,
 		"DATABASE_PORT":    "5432",
@@ -84,11 +84,11 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		"SHUTDOWN_TIMEOUT": drain.String(),
 	}
 	own := func(name string) SecretRef {
-		return SecretRef{Name: name, Target: name, UID: backendUID, GID: backendUID}
+		return SecretRef{Name: name, Target: name, UID: BackendUID, GID: BackendUID}
 	}
 	var secrets []SecretRef
-	for _, s := range secretTable {
-		if s.Optional && !s.configured(c) {
+	for _, s := range SecretTable {
+		if s.Optional && !s.Configured(c) {
 			continue
 		}
 		name := s.Name
@@ -114,14 +114,14 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 		Name:     c.Backend.Name,
 		Image:    image,
 		Networks: []string{c.Network, c.EgressNetwork},
-		Publish:  []string{fmt.Sprintf("%s:%d:%d", ap.Addr(), ap.Port(), backendPort)},
+		Publish:  []string{fmt.Sprintf("%s:%d:%d", ap.Addr(), ap.Port(), BackendPort)},
 		Env:      env,
 		Secrets:  secrets,
 		Mounts:   mounts,
 		// Podman 4 with runc cannot mount a secret file into a read-only root
 		// unless /run/secrets is writable itself: a tmpfs makes it so.
 		Tmpfs:           []string{"/run/secrets"},
-		User:            fmt.Sprintf("%d:%d", backendUID, backendUID),
+		User:            fmt.Sprintf("%d:%d", BackendUID, BackendUID),
 		ReadOnly:        true,
 		NoNewPrivileges: true,
 		DropCaps:        []string{"ALL"},
@@ -136,7 +136,7 @@ func (c *Config) BackendSpec(image string) *ContainerSpec {
 
 // withDatabaseRole makes the container connect as user with the password
 // in the Podman secret secret instead of the application role.
-func withDatabaseRole(s *ContainerSpec, user, secret string) {
+func WithDatabaseRole(s *ContainerSpec, user, secret string) {
 	s.Env["DATABASE_USER"] = user
 	for i, ref := range s.Secrets {
 		if ref.Name == AppPasswordName {
@@ -148,9 +148,9 @@ func withDatabaseRole(s *ContainerSpec, user, secret string) {
 
 // HasAWSSecret reports whether an S3/R2 secret is configured.
 func (c *Config) HasAWSSecret() bool {
-	for _, s := range secretTable {
+	for _, s := range SecretTable {
 		if s.Name == AWSSecretName {
-			return s.configured(c)
+			return s.Configured(c)
 		}
 	}
 	return false
@@ -169,10 +169,10 @@ var postgresCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID
 
 // PostgresSpec is the postgres18 container. It speaks the official image's
 // interface (POSTGRES_* variables, data under /var/lib/postgresql).
-func (c *Config) PostgresSpec() *ContainerSpec {
+func Postgres(c *Config) *ContainerSpec {
 	pgEnv := map[string]string{"POSTGRES_USER": c.Postgres.User, "POSTGRES_DB": c.Postgres.Database}
 	var pgSecrets []SecretRef
-	for _, s := range secretTable {
+	for _, s := range SecretTable {
 		if s.Postgres != "" {
 			pgEnv[s.Postgres+"_FILE"] = "/run/secrets/" + s.Name
 			pgSecrets = append(pgSecrets, SecretRef{Name: s.Name, Target: s.Name})
@@ -204,7 +204,7 @@ func mountOpts(src string) []string {
 }
 
 // sortedEnv returns KEY=value lines in key order.
-func sortedEnv(env map[string]string) []string {
+func SortedEnv(env map[string]string) []string {
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

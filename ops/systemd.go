@@ -21,7 +21,7 @@ const labelSystemdUnit = "PODMAN_SYSTEMD_UNIT"
 // (systemd would start its own again, Restart=always, and the two would take
 // turns killing each other's); it waits for it to be healthy, or says which
 // unit to start.
-func systemdOwned(ctx context.Context, conn podman.Engine, spec *ContainerSpec) (string, error) {
+func SystemdOwned(ctx context.Context, conn podman.Engine, spec *ContainerSpec) (string, error) {
 	st, err := conn.Inspect(spec.Name)
 	if err != nil {
 		return "", err

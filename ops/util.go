@@ -12,10 +12,10 @@ func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 func envName(key string) string { return strings.ToUpper(strings.ReplaceAll(key, ".", "_")) }
 
 // readSecretFile reads a secret, dropping one trailing newline.
-func readSecretFile(path string) (string, error) {
+func ReadSecretFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %v", path, unwrapPath(err))
+		return "", fmt.Errorf("cannot read %s: %v", path, UnwrapPath(err))
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -90,7 +90,7 @@ func Verify(ctx context.Context, conn podman.Engine, c *Config, o VerifyOptions)
 		go func() {
 			defer wg.Done()
 			st, err := conn.Inspect(n)
-			herr := containerCheck(conn, st, err)
+			herr := ContainerCheck(conn, st, err)
 			mu.Lock()
 			states[n], health[n] = st, herr
 			mu.Unlock()
@@ -116,7 +116,7 @@ func Verify(ctx context.Context, conn podman.Engine, c *Config, o VerifyOptions)
 			continue
 		}
 		var berr error
-		want := fmt.Sprintf("%s:%d->%d/tcp", sl.Addr.Addr(), sl.Addr.Port(), backendPort)
+		want := fmt.Sprintf("%s:%d->%d/tcp", sl.Addr.Addr(), sl.Addr.Port(), BackendPort)
 		if !slices.Contains(be.Networks, c.Network) {
 			berr = fmt.Errorf("not attached to %s (networks %v)", c.Network, be.Networks)
 		} else if !slices.Equal(be.Published, []string{want}) {
@@ -145,11 +145,11 @@ func Verify(ctx context.Context, conn podman.Engine, c *Config, o VerifyOptions)
 			suffix = " on " + sl.Name
 		}
 		if o.Remote {
-			add("HEAD /api/ (inside "+sl.Name+")", execCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
-			add("GET /api/ready/ (inside "+sl.Name+")", execCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", readyOK), "200, database ok, migrations ok")
+			add("HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
+			add("GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
 		} else {
-			add("HEAD /api/"+suffix, httpCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
-			add("GET /api/ready/"+suffix, httpCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, readyOK), "200, database ok, migrations ok")
+			add("HEAD /api/"+suffix, HTTPCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
+			add("GET /api/ready/"+suffix, HTTPCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
 		}
 	}
 	if !o.Remote {
@@ -165,11 +165,11 @@ func Verify(ctx context.Context, conn podman.Engine, c *Config, o VerifyOptions)
 			err = fmt.Errorf("%s is not an https:// URL", pub)
 		}
 		if err == nil {
-			err = httpCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
+			err = HTTPCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
 		}
 		add("HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
 		if err == nil {
-			add("GET "+pub+"/api/ready/", httpCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", readyOK), "200 through the proxy")
+			add("GET "+pub+"/api/ready/", HTTPCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
 		}
 	}
 	return r
@@ -190,7 +190,7 @@ func shortErr(err error) string {
 	return s
 }
 
-func containerCheck(conn podman.Engine, st *ContainerState, err error) error {
+func ContainerCheck(conn podman.Engine, st *ContainerState, err error) error {
 	switch {
 	case err != nil:
 		return err
@@ -212,10 +212,10 @@ func containerCheck(conn podman.Engine, st *ContainerState, err error) error {
 // secretsNotInEnv checks no configured secret value, and no well-known
 // secret variable, appears in any container's plain environment.
 func secretsNotInEnv(conn podman.Engine, c *Config) error {
-	values, _ := c.secretValues()
+	values, _ := c.SecretValues()
 	if pw, ok := values[DatabasePasswordName]; ok {
-		for _, d := range derivedSecrets { // the roles' passwords too
-			values[d.Name] = deriveKey(pw, d.label)
+		for _, d := range DerivedSecrets { // the roles' passwords too
+			values[d.Name] = DeriveKey(pw, d.label)
 		}
 	}
 	list, err := conn.List(podman.ListFilter{All: true})
@@ -231,7 +231,7 @@ func secretsNotInEnv(conn podman.Engine, c *Config) error {
 		for _, kv := range data.Env {
 			k, v, _ := strings.Cut(kv, "=")
 			leak := false
-			if _, ok := secretEnv[k]; ok {
+			if _, ok := SecretEnv[k]; ok {
 				leak = v != ""
 			}
 			for _, s := range values {
@@ -251,7 +251,7 @@ func secretsNotInEnv(conn podman.Engine, c *Config) error {
 	return nil
 }
 
-func readyOK(body []byte) error {
+func ReadyOK(body []byte) error {
 	var m map[string]string
 	if err := json.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("body is not the ready JSON: %.80s", body)
@@ -262,7 +262,7 @@ func readyOK(body []byte) error {
 	return nil
 }
 
-func httpCheck(ctx context.Context, client *http.Client, method, url, host string, body func([]byte) error) error {
+func HTTPCheck(ctx context.Context, client *http.Client, method, url, host string, body func([]byte) error) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return err
@@ -288,14 +288,14 @@ func httpCheck(ctx context.Context, client *http.Client, method, url, host strin
 // execCheck asks the backend to probe itself (`isis healthcheck`), for hosts
 // whose loopback this machine cannot reach.
 func execCheck(conn podman.Engine, c *Config, method, path string, body func([]byte) error) error {
-	return execCheckIn(conn, c, c.Backend.Name, method, path, body)
+	return ExecCheckIn(conn, c, c.Backend.Name, method, path, body)
 }
 
 // execCheckIn is execCheck in container name.
-func execCheckIn(conn podman.Engine, c *Config, name, method, path string, body func([]byte) error) error {
+func ExecCheckIn(conn podman.Engine, c *Config, name, method, path string, body func([]byte) error) error {
 	var out bytes.Buffer
 	code, err := podman.Exec(conn, name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
-		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", backendPort, path)}, &out)
+		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", BackendPort, path)}, &out)
 	if err != nil {
 		return err
 	}

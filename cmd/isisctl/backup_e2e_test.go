@@ -286,7 +286,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit, err := ops.ReadAudit(conn, 20)
+	audit, err := ops.Read(conn, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

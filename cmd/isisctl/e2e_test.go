@@ -246,7 +246,7 @@ func TestEndToEnd(t *testing.T) {
 	out, code = e.isisctl("status", "-o", "json")
 	var st struct {
 		Containers []ops.ContainerState `json:"containers"`
-		Audit      []ops.AuditEntry     `json:"audit"`
+		Audit      []ops.Entry     `json:"audit"`
 		Metrics    *ops.MetricsSummary  `json:"metrics"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Containers) != 2 || len(st.Audit) < 2 {

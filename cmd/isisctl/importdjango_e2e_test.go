@@ -234,7 +234,7 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 
 	// Every import and cutover is in the audit trail, with its result.
-	audit, err := ops.ReadAudit(conn, 50)
+	audit, err := ops.Read(conn, 50)
 	if err != nil {
 		t.Fatal(err)
 	}

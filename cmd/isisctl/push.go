@@ -65,7 +65,7 @@ func (f *factory) pushBuilt(conn podman.Engine, c *ops.Config, p *pushFlags, r *
 // configuration and, for a Podman service on this machine, installs the
 // registry CA so the pull can verify the registry.
 func (f *factory) useImage(c *ops.Config, ref string) error {
-	if err := c.UseImage(ref); err != nil {
+	if err := ops.UseImage(c, ref); err != nil {
 		return usageError{err}
 	}
 	if c.PullsImage() {

@@ -37,7 +37,7 @@ func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
 		}
 		sts = append(sts, st)
 	}
-	audit, err := ops.ReadAudit(conn, 10)
+	audit, err := ops.Read(conn, 10)
 	if err != nil {
 		return err
 	}
