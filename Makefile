@@ -23,7 +23,7 @@ test: vet
 # ISIS_KUBE_APISERVER, else the one scripts/kube-apiserver.sh builds (once).
 test-kube:
 	ISIS_KUBE_APISERVER="$${ISIS_KUBE_APISERVER:-$$(scripts/kube-apiserver.sh | tail -n1)}" && test -x "$$ISIS_KUBE_APISERVER" && \
-	ISIS_KUBE_APISERVER="$$ISIS_KUBE_APISERVER" $(GO) test -tags '$(TAGS)' -count=1 -timeout 5m -run '^TestKubeAPIServer$$' -v ./ops
+	ISIS_KUBE_APISERVER="$$ISIS_KUBE_APISERVER" $(GO) test -tags '$(TAGS)' -count=1 -timeout 5m -run '^TestKubeAPIServer$$' -v ./ops/kube
 
 # The server's packages again under the race detector: its caches, token
 # memory and shared header values are read by every request at once.

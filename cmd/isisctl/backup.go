@@ -10,7 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/backup"
+	"github.com/isis-project/isis/ops/config"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -26,8 +28,8 @@ func (f *factory) progressTo() func(string) {
 
 // confirmUsage makes a missing --yes a usage error (exit 2).
 func confirmUsage(err error) error {
-	var ce *ops.ConfirmError
-	var be *ops.BadBackupNameError
+	var ce *backup.ConfirmError
+	var be *backup.BadBackupNameError
 	if errors.As(err, &ce) || errors.As(err, &be) {
 		return usageError{err}
 	}
@@ -45,8 +47,8 @@ func newBackupCmd(f *factory) *cobra.Command {
 			"serving throughout. Then only the newest backup.keep backups are kept.",
 		Example: "  isisctl backup\n  isisctl backup -o json\n  isisctl backup list",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
-			r, err := ops.Backup(ctx, conn, c, f.progressTo())
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
+			r, err := backup.Backup(ctx, conn, c, f.progressTo())
 			if err != nil {
 				return err
 			}
@@ -111,13 +113,13 @@ func newBackupListCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := ops.ListBackups(ctx, c)
+			l, err := backup.ListBackups(ctx, c)
 			if err != nil {
 				return err
 			}
 			// The kept databases need the server; the list works without it.
 			if conn, err := f.Podman(ctx); err == nil {
-				l.OldDatabases, _ = ops.OldDatabases(conn, c)
+				l.OldDatabases, _ = backup.OldDatabases(conn, c)
 			}
 			f.print(l, func(w io.Writer) {
 				fmt.Fprintf(w, "Backups in %s:\n", l.Location)
@@ -165,15 +167,15 @@ func newRestoreCmd(f *factory) *cobra.Command {
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, args []string) error {
 			if dropOld != "" {
-				if err := ops.DropOldDatabase(conn, c, dropOld, yes); err != nil {
+				if err := backup.DropOldDatabase(conn, c, dropOld, yes); err != nil {
 					return confirmUsage(err)
 				}
 				f.print(map[string]string{"dropped": dropOld}, func(w io.Writer) { fmt.Fprintf(w, "Dropped database %s.\n", dropOld) })
 				return nil
 			}
-			r, err := ops.Restore(ctx, conn, c, args[0], ops.RestoreOptions{Yes: yes, AllowForeign: allowForeign, Progress: f.progressTo()})
+			r, err := backup.Restore(ctx, conn, c, args[0], backup.RestoreOptions{Yes: yes, AllowForeign: allowForeign, Progress: f.progressTo()})
 			if err != nil {
 				if r != nil {
 					f.printFailure(r)

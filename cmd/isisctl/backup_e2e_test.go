@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/backup"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/isis-project/isis/internal/s3test"
-	"github.com/isis-project/isis/ops"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -158,7 +162,7 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	if failed.Load() != 0 || served.Load() < 10 {
 		t.Errorf("during the backup the API answered %d requests and failed %d (first: %v)", served.Load(), failed.Load(), firstFail.Load())
 	}
-	var br ops.BackupResult
+	var br backup.BackupResult
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &br); err != nil {
 		t.Fatalf("backup -o json: %v\n%s", err, out)
 	}
@@ -282,11 +286,11 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 		t.Error("the hostile dump ran a program on the database server")
 	}
 	// Every attempted restore is in the audit trail, refused ones too.
-	conn, err := ops.Connect(context.Background(), e.url)
+	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit, err := ops.Read(conn, 20)
+	audit, err := audit.Read(conn, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +322,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	if code != 0 {
 		t.Fatalf("restore: exit %d\n%s", code, out)
 	}
-	var rr ops.RestoreResult
+	var rr backup.RestoreResult
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rr); err != nil {
 		t.Fatalf("restore -o json: %v\n%s", err, out)
 	}
@@ -367,7 +371,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 		t.Errorf("second backup: exit %d\n%s", code, out)
 	}
 	out, code = e.isisctl("backup", "list", "-o", "json")
-	var bl ops.BackupList
+	var bl backup.BackupList
 	if code != 0 || json.Unmarshal([]byte(out), &bl) != nil || len(bl.Backups) != 2 || bl.Backups[1].Name != br.Name {
 		t.Errorf("backup list -o json: exit %d\n%s", code, out)
 	}
@@ -387,7 +391,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	cfg = []byte(strings.Replace(string(cfg), "secrets:\n", "secrets:\n  aws_secret_access_key: "+s3test.SecretKey+"\n", 1))
 	os.WriteFile(e.config, cfg, 0o600)
 	out, code = e.isisctl("backup", "-o", "json")
-	var sr ops.BackupResult
+	var sr backup.BackupResult
 	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &sr) != nil || sr.Location != "s3://isis-media/backups/" {
 		t.Fatalf("backup to S3: exit %d\n%s", code, out)
 	}
@@ -410,17 +414,17 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 
 	// The deploy's backup step: none while no migration is pending, one when
 	// the image brings a migration the database lacks.
-	c, err := ops.LoadConfig(e.config, true, func(string) string { return "" })
+	c, err := config.LoadConfig(e.config, true, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	image := e.backendState().Image
-	if r, why, err := ops.BackupBeforeMigrate(context.Background(), conn, c, image, nil); err != nil || r != nil || why != "no migration pending" {
+	if r, why, err := backup.BackupBeforeMigrate(context.Background(), conn, c, image, nil); err != nil || r != nil || why != "no migration pending" {
 		t.Errorf("backup before a deploy without migrations: %v %q %v", r, why, err)
 	}
 	last := e.psqlE2E("isis", "SELECT max(version) FROM schema_migrations")
 	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '"+last+"'")
-	r, why, err := ops.BackupBeforeMigrate(context.Background(), conn, c, image, nil)
+	r, why, err := backup.BackupBeforeMigrate(context.Background(), conn, c, image, nil)
 	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('"+last+"')")
 	if err != nil || r == nil || !strings.Contains(why, last) || !strings.Contains(why, "isisctl restore "+r.Name) {
 		t.Errorf("backup before a migration: %v %q %v", r, why, err)
@@ -431,7 +435,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('9999_future')")
 	out, code = e.isisctl("backup", "-o", "json")
 	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '9999_future'")
-	var fr ops.BackupResult
+	var fr backup.BackupResult
 	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &fr) != nil || fr.Level != "9999_future" {
 		t.Fatalf("backup at 9999_future: exit %d\n%s", code, out)
 	}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -24,7 +26,7 @@ func newBuildCmd(f *factory) *cobra.Command {
 		Short:   "Build and tag the backend image through the API, streaming the build output",
 		Example: "  isisctl build\n  isisctl build --tag v1.4.0",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return buildRun(conn, c, opts)
 		}),
 	}
@@ -33,14 +35,14 @@ func newBuildCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func buildRun(conn podman.Engine, c *ops.Config, opts *buildOptions) error {
+func buildRun(conn podman.Engine, c *config.Config, opts *buildOptions) error {
 	f := opts.f
 	var out io.Writer = f.io.Out
 	if f.output == "json" {
 		out = f.io.ErrOut
 	}
 	start := time.Now()
-	r, err := ops.BuildImage(conn, c, opts.Tag, out)
+	r, err := image.BuildImage(conn, c, opts.Tag, out)
 	if err != nil {
 		return err
 	}

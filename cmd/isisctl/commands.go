@@ -13,7 +13,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/render"
+	"github.com/isis-project/isis/ops/verify"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -26,7 +29,7 @@ func cmdContext() (context.Context, context.CancelFunc) {
 // order, so a bad file is exit 2 before Podman is tried), and runs f with a
 // context that ends on SIGINT, SIGTERM or SIGHUP (a closed terminal: what
 // the command made is cleaned up before it exits).
-func (f *factory) withPodman(run func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error) func(*cobra.Command, []string) error {
+func (f *factory) withPodman(run func(ctx context.Context, conn podman.Engine, c *config.Config, args []string) error) func(*cobra.Command, []string) error {
 	return func(_ *cobra.Command, args []string) error {
 		ctx, cancel := cmdContext()
 		defer cancel()
@@ -39,7 +42,7 @@ func (f *factory) withPodman(run func(ctx context.Context, conn podman.Engine, c
 }
 
 // setup loads the configuration and connects, in that order.
-func (f *factory) setup(ctx context.Context) (*ops.Config, podman.Engine, error) {
+func (f *factory) setup(ctx context.Context) (*config.Config, podman.Engine, error) {
 	c, err := f.Config()
 	if err != nil {
 		return nil, nil, err
@@ -65,14 +68,14 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func unitsDir(c *ops.Config) string {
+func unitsDir(c *config.Config) string {
 	if c.Units.Dir != "" {
 		return c.Units.Dir
 	}
-	return ops.DefaultUnitsDir()
+	return render.DefaultUnitsDir()
 }
 
-func printChecks(w io.Writer, r *ops.VerifyResult) {
+func printChecks(w io.Writer, r *verify.VerifyResult) {
 	for _, ch := range r.Checks {
 		mark := "PASS"
 		if !ch.OK {

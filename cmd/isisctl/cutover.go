@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/cutover"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
+	"github.com/isis-project/isis/ops/steps"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +30,7 @@ func newCutoverCmd(f *factory) *cobra.Command {
 		Use:   "cutover",
 		Short: "Switch from the Django system to isis: import, point the proxy at isis, import what changed, verify",
 		Long: "The cutover of docs/cutover.md's runbook as one command, once isis is deployed beside Django and an\n" +
-			"import-django has been rehearsed:\n\n" + ops.CutoverHelp() +
+			"import-django has been rehearsed:\n\n" + cutover.CutoverHelp() +
 			"\nUntil the --switch command succeeds nothing changes for users (Django serves). The command runs with\n" +
 			"sh -c on this machine and must point the reverse proxy at isis and reload it. Nobody is logged out:\n" +
 			"Django's tokens work on isis (same SECRET_KEY, same user ids).",
@@ -40,7 +45,7 @@ func newCutoverCmd(f *factory) *cobra.Command {
 			if err := opts.src.resolve(); err != nil {
 				return err
 			}
-			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 				return cutoverRun(ctx, conn, c, opts)
 			})(cmd, args)
 		},
@@ -51,13 +56,13 @@ func newCutoverCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func cutoverRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *cutoverOptions) error {
+func cutoverRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *cutoverOptions) error {
 	f := opts.f
-	image, err := ops.TargetImage(conn, c, opts.src.tag)
+	img, err := image.TargetImage(conn, c, opts.src.tag)
 	if err != nil {
 		return err
 	}
-	o := ops.CutoverOptions{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !ops.IsLocal(f.URL())}
+	o := cutover.CutoverOptions{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())}
 	lines := f.io.Out
 	if f.output == "json" {
 		lines = f.io.ErrOut
@@ -66,14 +71,14 @@ func cutoverRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *cu
 	if f.verbose {
 		o.ImportOut = o.SwitchOut
 	}
-	o.Progress = func(s ops.Step) { printStep(lines, s) }
-	r, err := ops.Cutover(ctx, conn, c, image, o)
+	o.Progress = func(s steps.Step) { printStep(lines, s) }
+	r, err := cutover.Cutover(ctx, conn, c, img, o)
 	if err != nil {
 		f.printFailure(r)
 		return err
 	}
 	f.print(r, func(w io.Writer) {
-		fmt.Fprintf(w, "Switched to isis (%s). The way back: point the proxy at Django again (docs/cutover.md, The way back).\n", image)
+		fmt.Fprintf(w, "Switched to isis (%s). The way back: point the proxy at Django again (docs/cutover.md, The way back).\n", img)
 	})
 	return nil
 }

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/deploy"
+	"github.com/isis-project/isis/ops/steps"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -15,19 +18,19 @@ import (
 type deployOptions struct {
 	f     *factory
 	Image string
-	ops.DeployOptions
+	deploy.DeployOptions
 }
 
 func newDeployCmd(f *factory) *cobra.Command {
 	opts := &deployOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "deploy",
-		Short: strings.Join(ops.DeployStepNames(), ", ") + "; rolls back on failure",
-		Long: "Deploy the configured backend, step by step:\n\n" + ops.DeployHelp() +
+		Short: strings.Join(deploy.DeployStepNames(), ", ") + "; rolls back on failure",
+		Long: "Deploy the configured backend, step by step:\n\n" + deploy.DeployHelp() +
 			"\nWhen a step after up fails, the backend goes back to its previous image, as gaplessly as it came.",
 		Example: "  isisctl deploy --dry-run\n  isisctl deploy\n  isisctl deploy --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return deployRun(ctx, conn, c, opts)
 		}),
 	}
@@ -41,7 +44,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func deployRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *deployOptions) error {
+func deployRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *deployOptions) error {
 	f := opts.f
 	o := opts.DeployOptions
 	o.URL = f.URL()
@@ -52,13 +55,13 @@ func deployRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *dep
 		o.UnitsDir = unitsDir(c)
 	}
 	if f.output == "text" {
-		o.Progress = func(s ops.Step) { printStep(f.io.Out, s) }
+		o.Progress = func(s steps.Step) { printStep(f.io.Out, s) }
 		if f.verbose {
 			o.Out = f.io.Out
 		}
 	}
 	start := time.Now()
-	r, err := ops.Deploy(ctx, conn, c, o)
+	r, err := deploy.Deploy(ctx, conn, c, o)
 	if err != nil {
 		f.printFailure(r)
 		return err
@@ -83,7 +86,7 @@ func deployRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *dep
 
 // printStep prints one step of deploy or cutover: counter, name, status,
 // time and detail.
-func printStep(w io.Writer, s ops.Step) {
+func printStep(w io.Writer, s steps.Step) {
 	detail := ""
 	if s.Detail != "" {
 		detail = ": " + s.Detail

@@ -17,13 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/opstest"
+
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/verify"
+
 	"github.com/isis-project/isis/internal/testenv"
 
 	"github.com/containers/podman/v5/pkg/bindings/system"
-	"github.com/isis-project/isis/ops"
 )
-
-const buildTags = "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp"
 
 // podmanURL is the Podman service the end-to-end tests use; scripts/test.sh
 // starts it (scripts/podman-setup.sh) and exports ISIS_PODMAN_URL.
@@ -52,7 +56,7 @@ func binaries(t *testing.T) string {
 			if binErr != nil {
 				return
 			}
-			cmd := exec.Command("go", "build", "-tags", buildTags, "-ldflags", ldflags, "-o", filepath.Join(binDir, out), pkg)
+			cmd := exec.Command("go", "build", "-tags", opstest.BuildTags, "-ldflags", ldflags, "-o", filepath.Join(binDir, out), pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, b)
@@ -60,8 +64,8 @@ func binaries(t *testing.T) string {
 		}
 		build("isis", "github.com/isis-project/isis/cmd/isis", "-s -w -X github.com/isis-project/isis/api.Version=e2e")
 		build("isisctl", "github.com/isis-project/isis/cmd/isisctl", "-s -w")
-		build("broken-health/isis", "../../ops/testdata/brokenisis", "-X main.mode=health")
-		build("broken-migrate/isis", "../../ops/testdata/brokenisis", "-X main.mode=migrate")
+		build("broken-health/isis", "./testdata/brokenisis", "-X main.mode=health")
+		build("broken-migrate/isis", "./testdata/brokenisis", "-X main.mode=migrate")
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -158,7 +162,7 @@ func (e *e2e) doAuth(method, path, body, token string) (int, string) {
 
 // cleanup removes what the e2e deployment created.
 func (e *e2e) cleanup() {
-	conn, err := ops.Connect(context.Background(), e.url)
+	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
 		return
 	}
@@ -169,8 +173,8 @@ func (e *e2e) cleanup() {
 	exec.Command("podman", "--url", e.url, "network", "rm", "-f", "swe2e", "swe2e-egress").Run()
 }
 
-func (e *e2e) backendState() *ops.ContainerState {
-	conn, err := ops.Connect(context.Background(), e.url)
+func (e *e2e) backendState() *podman.ContainerState {
+	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -245,9 +249,9 @@ func TestEndToEnd(t *testing.T) {
 	// JSON output for CI.
 	out, code = e.isisctl("status", "-o", "json")
 	var st struct {
-		Containers []ops.ContainerState `json:"containers"`
-		Audit      []ops.Entry     `json:"audit"`
-		Metrics    *ops.MetricsSummary  `json:"metrics"`
+		Containers []podman.ContainerState `json:"containers"`
+		Audit      []audit.Entry           `json:"audit"`
+		Metrics    *verify.MetricsSummary  `json:"metrics"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Containers) != 2 || len(st.Audit) < 2 {
 		t.Errorf("status -o json: exit %d\n%s", code, out)
@@ -416,7 +420,7 @@ func TestFailureModes(t *testing.T) {
 	}
 	// Verify with nothing deployed under these names: exit 3, each check in JSON.
 	out, code = e.isisctl("verify", "-o", "json")
-	var vr ops.VerifyResult
+	var vr verify.VerifyResult
 	if code != 3 || json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &vr) != nil || vr.OK || len(vr.Checks) < 5 {
 		t.Errorf("verify without a deployment: exit %d\n%s", code, out)
 	}
@@ -430,7 +434,7 @@ func TestFailureModes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Plan (dry run") || !strings.Contains(out, "+++ isis-e2e.container (new)") {
 		t.Errorf("dry run: exit %d\n%s", code, out)
 	}
-	conn, err := ops.Connect(context.Background(), e.url)
+	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +452,7 @@ func TestFailureModes(t *testing.T) {
 // TestPodmanVersionFromPing: the version deploy and verify print comes from
 // the connection's ping, without the slow /version call, and is the same.
 func TestPodmanVersionFromPing(t *testing.T) {
-	conn, err := ops.Connect(context.Background(), podmanURL(t))
+	conn, err := host.Connect(context.Background(), podmanURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/cutover"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -18,7 +21,7 @@ import (
 // importSource is the Django database an import reads, from the flags
 // import-django and cutover share.
 type importSource struct {
-	o             ops.ImportDjangoOptions
+	o             cutover.ImportDjangoOptions
 	fromFile, tag string
 }
 
@@ -58,7 +61,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import-django",
 		Short: "Import the old Django database into isis (isis import-django in a one-off container on the private network)",
-		Long: "Runs `isis import-django` in a one-off container of the backend image on the private network, against the\n" +
+		Long: "Runs `isis import-django` in a one-off container of the backend img on the private network, against the\n" +
 			"Django database: --from-database NAME on the same PostgreSQL server (read as isis_import_django, a temporary\n" +
 			"read-only role made for the import and dropped after it, never with the backend's own credentials), or --from\n" +
 			"DSN / --from-file PATH elsewhere (the connection string goes to the container in a temporary Podman secret).\n" +
@@ -74,8 +77,8 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 				return err
 			}
 			o := src.o
-			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
-				image, err := ops.TargetImage(conn, c, src.tag)
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
+				img, err := image.TargetImage(conn, c, src.tag)
 				if err != nil {
 					return err
 				}
@@ -84,8 +87,8 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 					progress = func(l string) { fmt.Fprintln(f.io.ErrOut, l) }
 				}
 				start := time.Now()
-				r, err := ops.ImportDjango(ctx, conn, c, image, o, progress)
-				ops.AuditImport(conn, start, image, o, r, err)
+				r, err := cutover.ImportDjango(ctx, conn, c, img, o, progress)
+				cutover.AuditImport(conn, start, img, o, r, err)
 				if err != nil {
 					if r != nil {
 						f.printFailure(r)
@@ -102,7 +105,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func printImportSummary(w io.Writer, r *ops.ImportDjangoResult) {
+func printImportSummary(w io.Writer, r *cutover.ImportDjangoResult) {
 	var s struct {
 		DryRun bool `json:"dry_run"`
 		Users  struct {

@@ -15,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/cutover"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
 	"github.com/isis-project/isis/internal/djangotest"
-	"github.com/isis-project/isis/ops"
 )
 
 // djangoDB is a Django-shaped database (the reference's tables, trimmed)
@@ -70,7 +73,7 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if out, err := exec.Command("podman", "--url", e.url, "create", "--name", "isis-e2e-import-django", "localhost/isis-postgres-test:15", "sleep", "600").CombinedOutput(); err != nil {
 		t.Fatalf("podman create: %v\n%s", err, out)
 	}
-	leftSecret := exec.Command("podman", "--url", e.url, "secret", "create", ops.ImportSourceSecret, "-")
+	leftSecret := exec.Command("podman", "--url", e.url, "secret", "create", cutover.ImportSourceSecret, "-")
 	leftSecret.Stdin = strings.NewReader("host=elsewhere password=old")
 	if out, err := leftSecret.CombinedOutput(); err != nil {
 		t.Fatalf("podman secret create: %v\n%s", err, out)
@@ -94,7 +97,7 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 	for _, want := range []string{"import-django: read 2 users",
 		"isisctl: removed the container isis-e2e-import-django an interrupted import left behind",
-		"isisctl: removed the secret " + ops.ImportSourceSecret + " an interrupted import left behind",
+		"isisctl: removed the secret " + cutover.ImportSourceSecret + " an interrupted import left behind",
 		"isisctl: dropped the role isis_import_django an interrupted import left behind",
 		// The job read Django's database as the temporary role, not as isis's superuser.
 		"import-django: source: schema public, read-only, as role isis_import_django\n",
@@ -126,12 +129,12 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 change(s)") || strings.Contains(out, "e2e-database-password") {
 		t.Errorf("second import through --from-file: exit %d\n%s", code, out)
 	}
-	conn, err := ops.Connect(context.Background(), e.url)
+	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := secrets.Inspect(conn.Context(), ops.ImportSourceSecret, nil); err == nil {
-		t.Errorf("secret %s left behind", ops.ImportSourceSecret)
+	if _, err := secrets.Inspect(conn.Context(), cutover.ImportSourceSecret, nil); err == nil {
+		t.Errorf("secret %s left behind", cutover.ImportSourceSecret)
 	}
 	if n := psqlOut("isis", "SELECT count(*) FROM pg_roles WHERE rolname = 'isis_import_django'"); n != "0" {
 		t.Errorf("the import's role left behind: %s", n)
@@ -216,8 +219,8 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	if hupErr == nil || !strings.Contains(hupOut.String(), "import-django interrupted") {
 		t.Errorf("SIGHUP: %v\n%s", hupErr, hupOut.String())
 	}
-	if _, err := secrets.Inspect(conn.Context(), ops.ImportSourceSecret, nil); err == nil {
-		t.Errorf("SIGHUP: secret %s left behind", ops.ImportSourceSecret)
+	if _, err := secrets.Inspect(conn.Context(), cutover.ImportSourceSecret, nil); err == nil {
+		t.Errorf("SIGHUP: secret %s left behind", cutover.ImportSourceSecret)
 	}
 	if st, _ := conn.Inspect("isis-e2e-import-django"); st != nil && st.Exists {
 		t.Errorf("SIGHUP: the import container was left behind")
@@ -234,7 +237,7 @@ func TestImportDjangoEndToEnd(t *testing.T) {
 	}
 
 	// Every import and cutover is in the audit trail, with its result.
-	audit, err := ops.Read(conn, 50)
+	audit, err := audit.Read(conn, 50)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +39,7 @@ func initRun(opts *initOptions) error {
 	if _, err := os.Stat(path); err == nil && !opts.Force {
 		return usageError{fmt.Errorf("%s exists; pass --force to overwrite", path)}
 	}
-	b, err := ops.StarterConfig(opts.Domain)
+	b, err := config.StarterConfig(opts.Domain)
 	if err != nil {
 		return err
 	}

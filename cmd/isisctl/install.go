@@ -5,7 +5,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/deploy"
+
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +37,7 @@ func installRun(opts *installOptions) error {
 	if err := c.PlaceholderError(); err != nil {
 		return err
 	}
-	r, err := ops.Install(c, ops.InstallOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), Dir: unitsDir(c),
+	r, err := deploy.Install(c, deploy.InstallOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), Dir: unitsDir(c),
 		System: os.Geteuid() == 0})
 	if err != nil {
 		return err

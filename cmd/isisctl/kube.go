@@ -6,7 +6,12 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/image"
+
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/kube"
+	"github.com/isis-project/isis/ops/render"
+
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +50,7 @@ func withKube(f *factory, render *cobra.Command) *cobra.Command {
 // build --push last pushed from this Podman host (a cluster cannot pull a
 // localhost/ image, and a digest never moves), or with --tag that tag in the
 // registry; else backend.image with --tag, backend.tag or latest.
-func kubeImage(ctx context.Context, f *factory, c *ops.Config, tag string) (image, from string, err error) {
+func kubeImage(ctx context.Context, f *factory, c *config.Config, tag string) (img, from string, err error) {
 	switch {
 	case c.Kube.Image != "":
 		return c.Kube.Image, "kube.image", nil
@@ -54,9 +59,9 @@ func kubeImage(ctx context.Context, f *factory, c *ops.Config, tag string) (imag
 	case c.Registry.Server != "" && !c.PullsImage():
 		conn, err := f.Podman(ctx)
 		if err != nil {
-			return "", "", fmt.Errorf("render --kube: the image is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
+			return "", "", fmt.Errorf("render --kube: the img is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
 		}
-		ref, err := ops.PushedImage(conn, c)
+		ref, err := image.PushedImage(conn, c)
 		if err != nil {
 			return "", "", fmt.Errorf("render --kube: %w (or set kube.image, or pass --tag)", err)
 		}
@@ -67,7 +72,7 @@ func kubeImage(ctx context.Context, f *factory, c *ops.Config, tag string) (imag
 
 // renderKube writes the Kubernetes manifests (render --kube); they are
 // decoded strictly with the official API types and checked before writing.
-func renderKube(f *factory, c *ops.Config, out, image, from string, allow bool) error {
+func renderKube(f *factory, c *config.Config, out, image, from string, allow bool) error {
 	if out == "" {
 		out = "kube"
 	}
@@ -78,11 +83,11 @@ func renderKube(f *factory, c *ops.Config, out, image, from string, allow bool) 
 			return err
 		}
 	}
-	files, err := ops.RenderKube(c, ops.KubeOptions{Image: image})
+	files, err := kube.RenderKube(c, kube.KubeOptions{Image: image})
 	if err != nil {
 		return err
 	}
-	changed, err := ops.WriteFiles(out, files)
+	changed, err := render.WriteFiles(out, files)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+
+	"github.com/isis-project/isis/ops/kube"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -51,8 +54,8 @@ func TestKubePlay(t *testing.T) {
 		netw   = "isis-kube-e2e"
 		tag    = "kube-e2e"
 	)
-	config := filepath.Join(dir, "isisctl.yaml")
-	os.WriteFile(config, []byte(`domain: `+domain+`
+	cfgPath := filepath.Join(dir, "isisctl.yaml")
+	os.WriteFile(cfgPath, []byte(`domain: `+domain+`
 backend:
   name: isis-kube
 postgres:
@@ -64,7 +67,7 @@ kube:
 `), 0o600)
 	isisctl := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(bin, "isisctl"), append([]string{"--config", config, "--url", url}, args...)...)
+		cmd := exec.Command(filepath.Join(bin, "isisctl"), append([]string{"--cfgPath", cfgPath, "--url", url}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("isisctl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -87,7 +90,7 @@ kube:
 			}
 		}
 		podman("volume", "rm", "-f", "data-pg-kube-0", "isis-kube-static")
-		podman("secret", "rm", prefix+ops.SecretKeyName, prefix+ops.DatabasePasswordName)
+		podman("secret", "rm", prefix+config.SecretKeyName, prefix+config.DatabasePasswordName)
 		podman("network", "rm", "-f", netw)
 	}
 	cleanup()
@@ -103,7 +106,7 @@ kube:
 	entries, _ := os.ReadDir(kdir)
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(kdir, e.Name()))
-		o, err := ops.DecodeKube(b)
+		o, err := kube.DecodeKube(b)
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
@@ -162,11 +165,11 @@ kube:
 	}
 	var secrets []any
 	for name, value := range map[string]string{
-		ops.SecretKeyName:        "kube-e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-		ops.DatabasePasswordName: "kube-e2e-database-password",
+		config.SecretKeyName:        "kube-e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+		config.DatabasePasswordName: "kube-e2e-database-password",
 	} {
 		secrets = append(secrets, &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: prefix + name}, Data: map[string][]byte{ops.KubeSecretKey: []byte(value)}})
+			ObjectMeta: metav1.ObjectMeta{Name: prefix + name}, Data: map[string][]byte{kube.KubeSecretKey: []byte(value)}})
 	}
 	play("secrets.yaml", secrets...)
 

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -11,7 +13,7 @@ import (
 type logsOptions struct {
 	f       *factory
 	Service string
-	ops.LogsOptions
+	host.LogsOptions
 }
 
 func newLogsCmd(f *factory) *cobra.Command {
@@ -21,7 +23,7 @@ func newLogsCmd(f *factory) *cobra.Command {
 		Short:   "Show a container's logs: backend (default), standby (slot B) or postgres",
 		Example: "  isisctl logs\n  isisctl logs -f postgres",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, args []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, args []string) error {
 			if len(args) == 1 {
 				opts.Service = args[0]
 			}
@@ -33,10 +35,10 @@ func newLogsCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func logsRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *logsOptions) error {
+func logsRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *logsOptions) error {
 	name, err := c.ServiceContainer(opts.Service)
 	if err != nil {
 		return usageError{err}
 	}
-	return ops.Logs(ctx, conn, name, opts.LogsOptions, opts.f.io.Out)
+	return host.Logs(ctx, conn, name, opts.LogsOptions, opts.f.io.Out)
 }

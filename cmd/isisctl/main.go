@@ -11,8 +11,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/verify"
+
 	"github.com/isis-project/isis/api"
-	"github.com/isis-project/isis/ops"
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -35,9 +38,9 @@ func (e usageError) Error() string { return e.err.Error() }
 
 // exitCode picks the exit code of an error, in one place.
 func exitCode(err error) int {
-	var ce *ops.ConfigError
+	var ce *config.ConfigError
 	var ue *podman.UnreachableError
-	var ve *ops.VerifyFailedError
+	var ve *verify.VerifyFailedError
 	var us usageError
 	switch {
 	case err == nil:
@@ -92,12 +95,12 @@ type factory struct {
 	verbose                 bool
 	jsonErrorPrinted        bool
 
-	cfg  *ops.Config
+	cfg  *config.Config
 	conn podman.Engine
 }
 
 // Config loads isisctl.yaml (once): --config, else ISISCTL_CONFIG, else ./isisctl.yaml.
-func (f *factory) Config() (*ops.Config, error) {
+func (f *factory) Config() (*config.Config, error) {
 	if f.cfg != nil {
 		return f.cfg, nil
 	}
@@ -109,7 +112,7 @@ func (f *factory) Config() (*ops.Config, error) {
 			path = "isisctl.yaml"
 		}
 	}
-	c, err := ops.LoadConfig(path, explicit, f.getenv)
+	c, err := config.LoadConfig(path, explicit, f.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +139,7 @@ func (f *factory) Podman(ctx context.Context) (podman.Engine, error) {
 	if f.conn != nil {
 		return f.conn, nil
 	}
-	conn, err := ops.Connect(ctx, f.URL())
+	conn, err := host.Connect(ctx, f.URL())
 	if err != nil {
 		return nil, err
 	}

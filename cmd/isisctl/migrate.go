@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -26,7 +29,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 		Short:   fmt.Sprintf("Run the %s (isis %s) in a one-off container of the target image on the private network", what, name),
 		Example: fmt.Sprintf("  isisctl %s\n  isisctl %s --tag c0ffee123456\n  isisctl %s --exec", name, name, name),
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return migrateRun(ctx, conn, c, opts)
 		}),
 	}
@@ -35,7 +38,7 @@ func newMigrateCmd(f *factory, name string) *cobra.Command {
 	return cmd
 }
 
-func migrateRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *migrateOptions) error {
+func migrateRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *migrateOptions) error {
 	out := opts.f.io.Out
 	if opts.InRunning {
 		code, err := podman.Exec(conn, c.Backend.Name, []string{"/isis", opts.Name}, out)
@@ -47,30 +50,30 @@ func migrateRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *mi
 		}
 		return nil
 	}
-	image, err := ops.TargetImage(conn, c, opts.Tag)
+	img, err := image.TargetImage(conn, c, opts.Tag)
 	if err != nil {
 		return err
 	}
 	if opts.Name == "migrate" {
-		if _, err := ops.EnsureNetworks(conn, c); err != nil {
+		if _, err := host.EnsureNetworks(conn, c); err != nil {
 			return err
 		}
-		if _, err := ops.EnsureSecrets(conn, c, false); err != nil {
+		if _, err := host.EnsureSecrets(conn, c, false); err != nil {
 			return err
 		}
-		if _, err := ops.EnsurePostgres(ctx, conn, c); err != nil {
+		if _, err := host.EnsurePostgres(ctx, conn, c); err != nil {
 			return err
 		}
 		// The job runs as the owner role: made (or a single-role
 		// deployment converted) first, as deploy does.
-		if _, err := ops.EnsureRoles(conn, c); err != nil {
+		if _, err := host.EnsureRoles(conn, c); err != nil {
 			return err
 		}
 	}
 	// The job mounts the backend's log and static directories: on a
 	// fresh host (migrate before the first up) they do not exist yet.
-	if err := ops.PrepareHostDirs(c, ops.IsLocal(opts.f.URL())); err != nil {
+	if err := host.PrepareHostDirs(c, host.IsLocal(opts.f.URL())); err != nil {
 		return err
 	}
-	return ops.RunJob(conn, c, image, func(l string) { fmt.Fprintln(out, l) }, opts.Name)
+	return host.RunJob(conn, c, img, func(l string) { fmt.Fprintln(out, l) }, opts.Name)
 }

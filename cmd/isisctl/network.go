@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -19,14 +21,14 @@ func newNetworkCmd(f *factory) *cobra.Command {
 		Short:   "Create the private (internal) and egress networks if missing; never recreate one in use",
 		Example: "  isisctl network",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return networkRun(conn, c, opts)
 		}),
 	}
 }
 
-func networkRun(conn podman.Engine, c *ops.Config, opts *networkOptions) error {
-	nets, err := ops.EnsureNetworks(conn, c)
+func networkRun(conn podman.Engine, c *config.Config, opts *networkOptions) error {
+	nets, err := host.EnsureNetworks(conn, c)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -31,14 +34,14 @@ func (p *pushFlags) add(cmd *cobra.Command) {
 
 // buildPushResult is build --push -o json.
 type buildPushResult struct {
-	*ops.BuildResult
-	Push *ops.PushResult `json:"push"`
+	*image.BuildResult
+	Push *image.PushResult `json:"push"`
 }
 
 // pushBuilt pushes the image build made and prints both results.
-func (f *factory) pushBuilt(conn podman.Engine, c *ops.Config, p *pushFlags, r *ops.BuildResult, progress io.Writer, start time.Time) error {
+func (f *factory) pushBuilt(conn podman.Engine, c *config.Config, p *pushFlags, r *image.BuildResult, progress io.Writer, start time.Time) error {
 	tag := r.Image[len(c.Backend.Image)+1:]
-	pr, err := ops.PushImage(conn, c, r.Image, tag, ops.IsLocal(f.URL()), progress)
+	pr, err := image.PushImage(conn, c, r.Image, tag, host.IsLocal(f.URL()), progress)
 	if err != nil {
 		return err
 	}
@@ -64,12 +67,12 @@ func (f *factory) pushBuilt(conn podman.Engine, c *ops.Config, p *pushFlags, r *
 // useImage applies --image (a pushed digest reference) to the
 // configuration and, for a Podman service on this machine, installs the
 // registry CA so the pull can verify the registry.
-func (f *factory) useImage(c *ops.Config, ref string) error {
-	if err := ops.UseImage(c, ref); err != nil {
+func (f *factory) useImage(c *config.Config, ref string) error {
+	if err := image.UseImage(c, ref); err != nil {
 		return usageError{err}
 	}
 	if c.PullsImage() {
-		_, err := ops.TrustRegistryCA(c, ops.IsLocal(f.URL()))
+		_, err := image.TrustRegistryCA(c, host.IsLocal(f.URL()))
 		return err
 	}
 	return nil

@@ -23,13 +23,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/ops/config"
+
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/internal/testenv"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/bindings/kube"
-	"github.com/isis-project/isis/ops"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -166,7 +170,7 @@ func TestRegistryPush(t *testing.T) {
 		t.Fatalf("build tinyisis: %v\n%s", err, out)
 	}
 	const localImage = "localhost/isis-registry-e2e"
-	config := func(name, registry string) string {
+	writeConfig := func(name, registry string) string {
 		p := filepath.Join(dir, name)
 		body := fmt.Sprintf("backend:\n  image: %s\nbuild:\n  isis_binary: %s\nregistry:\n  server: %s\n  repository: isis/backend\n  username: %s\n%s",
 			localImage, tiny, reg.server, reg.user, registry)
@@ -175,9 +179,9 @@ func TestRegistryPush(t *testing.T) {
 		}
 		return p
 	}
-	trusted := config("trusted.yaml", "  ca_file: "+reg.caFile+"\n")
-	untrusted := config("untrusted.yaml", "")
-	noVerify := config("noverify.yaml", "  tls_verify: false\n")
+	trusted := writeConfig("trusted.yaml", "  ca_file: "+reg.caFile+"\n")
+	untrusted := writeConfig("untrusted.yaml", "")
+	noVerify := writeConfig("noverify.yaml", "  tls_verify: false\n")
 	isisctl := func(cfg, password string, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(bin, "isisctl"), append([]string{"--config", cfg, "--url", url}, args...)...)
@@ -192,7 +196,7 @@ func TestRegistryPush(t *testing.T) {
 		}
 		return o.String(), e.String(), code
 	}
-	conn, err := ops.Connect(context.Background(), url)
+	conn, err := host.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,11 +281,11 @@ func TestRegistryPush(t *testing.T) {
 		if strings.Contains(stdout+stderr, reg.password) {
 			t.Error("the output shows the password")
 		}
-		c, err := ops.LoadConfig(trusted, true, func(string) string { return "" })
+		c, err := config.LoadConfig(trusted, true, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := ops.PushedImage(conn, c); err != nil || got != pushed.Push.Reference {
+		if got, err := image.PushedImage(conn, c); err != nil || got != pushed.Push.Reference {
 			t.Errorf("PushedImage = %q, %v; want %q", got, err, pushed.Push.Reference)
 		}
 		// Text output: the digest reference printed for the operator.
@@ -333,39 +337,39 @@ func TestRegistryPush(t *testing.T) {
 
 	t.Run("pull by digest", func(t *testing.T) {
 		removeLocal()
-		if ok, _ := ops.ImageExists(conn, ref); ok {
+		if ok, _ := image.ImageExists(conn, ref); ok {
 			t.Fatalf("%s is still on the host", ref)
 		}
-		c, err := ops.LoadConfig(trusted, true, func(k string) string {
+		c, err := config.LoadConfig(trusted, true, func(k string) string {
 			return map[string]string{"ISISCTL_REGISTRY_PASSWORD": "wrong-Pa55"}[k]
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ops.EnsureImage(conn, c, ref, nil)
+		_, err = image.EnsureImage(conn, c, ref, nil)
 		if err == nil || !strings.Contains(err.Error(), "authentication failed") || strings.Contains(err.Error(), "wrong-Pa55") {
 			t.Errorf("pull with a wrong password: %v", err)
 		}
 		c.Registry.Password = reg.password
-		pulled, err := ops.EnsureImage(conn, c, ref, nil)
+		pulled, err := image.EnsureImage(conn, c, ref, nil)
 		if err != nil || !pulled {
 			t.Fatalf("pull %s: pulled %v, %v", ref, pulled, err)
 		}
-		if ok, _ := ops.ImageExists(conn, ref); !ok {
+		if ok, _ := image.ImageExists(conn, ref); !ok {
 			t.Errorf("%s missing after the pull", ref)
 		}
-		if pulled, err := ops.EnsureImage(conn, c, ref, nil); err != nil || pulled {
+		if pulled, err := image.EnsureImage(conn, c, ref, nil); err != nil || pulled {
 			t.Errorf("second EnsureImage: pulled %v, %v (want nothing to do)", pulled, err)
 		}
 		// A missing name of no registry is a build that did not happen, not a Docker Hub pull.
-		if _, err := ops.EnsureImage(conn, c, "isis-registry-e2e-never-built", nil); err == nil || !strings.Contains(err.Error(), "run isisctl build") {
+		if _, err := image.EnsureImage(conn, c, "isis-registry-e2e-never-built", nil); err == nil || !strings.Contains(err.Error(), "run isisctl build") {
 			t.Errorf("missing unqualified image: %v", err)
 		}
 	})
 
 	t.Run("kube play", func(t *testing.T) {
 		images.Remove(conn.Context(), []string{ref}, new(images.RemoveOptions).WithForce(true))
-		if ok, _ := ops.ImageExists(conn, ref); ok {
+		if ok, _ := image.ImageExists(conn, ref); ok {
 			t.Fatalf("%s is still on the host", ref)
 		}
 		pod := fmt.Sprintf(`apiVersion: v1
@@ -442,7 +446,7 @@ spec:
 		b, _ := os.ReadFile(digestFile)
 		real := strings.TrimSpace(string(b))
 		removeReal()
-		if ok, _ := ops.ImageExists(conn, real); ok {
+		if ok, _ := image.ImageExists(conn, real); ok {
 			t.Fatalf("%s is still on the host", real)
 		}
 		e := newE2E(t, 3019, fmt.Sprintf("build:\n  isis_binary: /nonexistent/isis\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",

@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/render"
+
 	"github.com/spf13/cobra"
 )
 
@@ -56,18 +57,18 @@ func renderRun(opts *renderOptions) error {
 	if out == "" {
 		out = unitsDir(c)
 	}
-	files, err := ops.Render(c, ops.RenderOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), System: opts.System})
+	files, err := render.Render(c, render.RenderOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), System: opts.System})
 	if err != nil {
 		return err
 	}
 	if opts.Check {
-		if err := ops.CheckUnits(files, !opts.System); err != nil {
+		if err := render.CheckUnits(files, !opts.System); err != nil {
 			return err
 		}
 	}
 	var changed []string
 	if write {
-		if changed, err = ops.WriteFiles(out, files); err != nil {
+		if changed, err = render.WriteFiles(out, files); err != nil {
 			return err
 		}
 	}

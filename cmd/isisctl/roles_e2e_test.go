@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isis-project/isis/internal/opstest"
 )
 
 // singleRoleCommit is isisctl before the database roles: its deployments
@@ -30,7 +32,7 @@ func oldIsisctl(t *testing.T, isisBin string) string {
 		t.Fatalf("cp isis: %v %s", err, b)
 	}
 	bin := filepath.Join(dir, "bin", "isisctl")
-	cmd := exec.Command("go", "build", "-tags", buildTags, "-o", bin, "./cmd/isisctl")
+	cmd := exec.Command("go", "build", "-tags", opstest.BuildTags, "-o", bin, "./cmd/isisctl")
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the single-role isisctl: %v\n%s", err, b)

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/deploy"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -22,7 +25,7 @@ func newRollbackCmd(f *factory) *cobra.Command {
 		Short:   "Put the backend back on its previous image (or --to TAG), with the same gapless switch as a deploy",
 		Example: "  isisctl rollback\n  isisctl rollback --to c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return rollbackRun(ctx, conn, c, opts)
 		}),
 	}
@@ -30,8 +33,8 @@ func newRollbackCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func rollbackRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *rollbackOptions) error {
-	r, err := ops.Rollback(ctx, conn, c, ops.RollbackOptions{To: opts.To, Remote: !ops.IsLocal(opts.f.URL())})
+func rollbackRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *rollbackOptions) error {
+	r, err := deploy.Rollback(ctx, conn, c, deploy.RollbackOptions{To: opts.To, Remote: !host.IsLocal(opts.f.URL())})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +25,7 @@ func newSecretsCmd(f *factory) *cobra.Command {
 		Example: "  ISISCTL_SECRETS_SECRET_KEY=$(openssl rand -base64 48) isisctl secrets\n" +
 			"  isisctl secrets --rotate",
 		Args: cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return secretsRun(conn, c, opts)
 		}),
 	}
@@ -31,8 +33,8 @@ func newSecretsCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func secretsRun(conn podman.Engine, c *ops.Config, opts *secretsOptions) error {
-	res, err := ops.EnsureSecrets(conn, c, opts.Rotate)
+func secretsRun(conn podman.Engine, c *config.Config, opts *secretsOptions) error {
+	res, err := host.EnsureSecrets(conn, c, opts.Rotate)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/verify"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -22,14 +25,14 @@ func newStatusCmd(f *factory) *cobra.Command {
 		Short:   "Show the containers, networks and the last deploys from the audit trail",
 		Example: "  isisctl status\n  isisctl status -o json",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return statusRun(conn, c, opts)
 		}),
 	}
 }
 
-func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
-	var sts []*ops.ContainerState
+func statusRun(conn podman.Engine, c *config.Config, opts *statusOptions) error {
+	var sts []*podman.ContainerState
 	for _, n := range []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()} {
 		st, err := conn.Inspect(n)
 		if err != nil {
@@ -37,7 +40,7 @@ func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
 		}
 		sts = append(sts, st)
 	}
-	audit, err := ops.Read(conn, 10)
+	audit, err := audit.Read(conn, 10)
 	if err != nil {
 		return err
 	}
@@ -46,11 +49,11 @@ func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
 	// The backend's key numbers, when its metrics are on: they never fail
 	// the status, which is for a server in trouble too.
 	out := map[string]any{"containers": sts[:2], "standby": sts[2], "audit": audit, "metrics": nil}
-	var metrics *ops.MetricsSummary
+	var metrics *verify.MetricsSummary
 	var metricsErr error
-	metricsAddr := ops.MetricsAddress(sts[1].Env)
+	metricsAddr := verify.MetricsAddress(sts[1].Env)
 	if metricsAddr != "" && sts[1].Running {
-		metrics, metricsErr = ops.FetchMetrics(conn, c, metricsAddr, time.Now())
+		metrics, metricsErr = verify.FetchMetrics(conn, c, metricsAddr, time.Now())
 		out["metrics"] = metrics
 		if metricsErr != nil {
 			out["metrics_error"] = metricsErr.Error()
@@ -78,7 +81,7 @@ func statusRun(conn podman.Engine, c *ops.Config, opts *statusOptions) error {
 		fmt.Fprintln(w)
 		switch {
 		case metrics != nil:
-			ops.WriteMetricsSummary(w, metrics)
+			verify.WriteMetricsSummary(w, metrics)
 		case metricsErr != nil:
 			fmt.Fprintf(w, "Backend metrics (METRICS_ADDRESS %s): unavailable: %v\n", metricsAddr, metricsErr)
 		case metricsAddr != "":

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/deploy"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -22,7 +26,7 @@ func newUpCmd(f *factory) *cobra.Command {
 		Short:   "Apply the deployment directly through the API (hosts without a systemd user session, CI)",
 		Example: "  isisctl up\n  isisctl up --tag c0ffee123456",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return upRun(ctx, conn, c, opts)
 		}),
 	}
@@ -31,7 +35,7 @@ func newUpCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func upRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *upOptions) error {
+func upRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *upOptions) error {
 	f := opts.f
 	if err := c.PlaceholderError(); err != nil {
 		return err
@@ -39,11 +43,11 @@ func upRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *upOptio
 	if err := f.useImage(c, opts.Image); err != nil {
 		return err
 	}
-	image, err := ops.TargetImage(conn, c, opts.Tag)
+	img, err := image.TargetImage(conn, c, opts.Tag)
 	if err != nil {
 		return err
 	}
-	r, err := ops.Up(ctx, conn, c, image, ops.IsLocal(f.URL()))
+	r, err := deploy.Up(ctx, conn, c, img, host.IsLocal(f.URL()))
 	if err != nil {
 		f.printFailure(r)
 		return err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/verify"
+
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +24,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 		Short:   "Smoke-test the deployment: every check printed as pass/fail; exit 0 only if all pass",
 		Example: "  isisctl verify\n  isisctl verify --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 			return verifyRun(ctx, conn, c, opts)
 		}),
 	}
@@ -29,12 +32,12 @@ func newVerifyCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func verifyRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *verifyOptions) error {
+func verifyRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *verifyOptions) error {
 	f := opts.f
 	if err := c.NeedDomain(); err != nil {
 		return err
 	}
-	r := ops.Verify(ctx, conn, c, ops.VerifyOptions{PublicURL: opts.PublicURL, Remote: !ops.IsLocal(f.URL())})
+	r := verify.Verify(ctx, conn, c, verify.VerifyOptions{PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())})
 	f.print(r, func(w io.Writer) { printChecks(w, r) })
 	if !r.OK {
 		var failed []string
@@ -44,7 +47,7 @@ func verifyRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *ver
 			}
 		}
 		f.jsonErrorPrinted = true
-		return &ops.VerifyFailedError{Failed: failed}
+		return &verify.VerifyFailedError{Failed: failed}
 	}
 	return nil
 }

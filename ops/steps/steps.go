@@ -152,3 +152,6 @@ func (r *Runner[S]) Run(first, last int) error {
 	}
 	return nil
 }
+
+// Progress receives each step as it ends.
+type Progress func(s Step)

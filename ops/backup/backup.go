@@ -1,0 +1,313 @@
+package backup
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/podman"
+)
+
+// BackupManifest is the JSON file written beside each dump (NAME.json next
+// to NAME.dump): what the dump holds and what it belongs to.
+type BackupManifest struct {
+	Name     string           `json:"name"`
+	Created  time.Time        `json:"created"`
+	Database string           `json:"database"`
+	Server   string           `json:"server"`     // the postgres container
+	PgDump   string           `json:"pg_dump"`    // pg_dump --version
+	Image    string           `json:"image"`      // the backend image running when it was taken
+	ImageID  string           `json:"image_id"`   // and its digest
+	Level    string           `json:"migration"`  // the newest applied migration
+	Applied  []string         `json:"migrations"` // every applied migration
+	Tables   map[string]int64 `json:"tables"`     // rows per table, read back from the dump
+	Dump     string           `json:"dump"`       // the dump's file name
+	Size     int64            `json:"size"`
+	SHA256   string           `json:"sha256"`
+	// ServerID is the database server's system identifier (pg_control_system():
+	// made by initdb, kept across restarts and upgrades of the container,
+	// different on every other server). A restore refuses a backup of
+	// another server unless --allow-foreign.
+	ServerID string `json:"server_id,omitempty"`
+	// HMAC authenticates everything above (HMAC-SHA256, hex) with a key
+	// derived from the superuser's password, which the backend never holds.
+	HMAC string `json:"hmac,omitempty"`
+}
+
+// manifestMAC is the HMAC of the manifest's content (every field but HMAC).
+func (m *BackupManifest) manifestMAC(key string) string {
+	c := *m
+	c.HMAC = ""
+	b, _ := json.Marshal(c)
+	h := hmac.New(sha256.New, []byte(key))
+	h.Write([]byte("isis backup manifest\n"))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serverID is the database server's system identifier.
+func serverID(h *host.PGHelper) (string, error) {
+	out, err := h.Psql("postgres", "SELECT system_identifier FROM pg_control_system()")
+	if err != nil {
+		return "", fmt.Errorf("the database server's system identifier: %w", err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// BackupResult is what `isisctl backup` reports.
+type BackupResult struct {
+	BackupManifest
+	Location string        `json:"location"`
+	Kept     int           `json:"kept"`
+	Removed  []string      `json:"removed,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// RestoreHint is the command that puts this backup back.
+func (r *BackupResult) RestoreHint() string {
+	return "isisctl restore " + r.Name + " --yes"
+}
+
+const backupStamp = "20060102T150405Z"
+
+// backupNameRE matches the backups of database db.
+func backupNameRE(db string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(db) + `-\d{8}T\d{6}Z$`)
+}
+
+// Backup dumps the database (pg_dump --format=custom in a one-off container of
+// the server's image on the private network), reads the dump back in full
+// (pg_restore: every table's rows, the applied migrations), streams it to
+// backup.dir or the S3/R2 bucket with a manifest (sha256, size, backend image
+// and digest, migration level, row counts), then keeps the newest
+// backup.keep. It takes no lock and stops nothing: pg_dump reads a snapshot.
+func Backup(ctx context.Context, conn podman.Engine, c *config.Config, progress func(string)) (*BackupResult, error) {
+	start := time.Now()
+	if progress == nil {
+		progress = func(string) {}
+	}
+	store, err := openStore(c)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	name := c.Postgres.Database + "-" + now.Format(backupStamp)
+	r := &BackupResult{Location: store.Where()}
+	m := &r.BackupManifest
+	m.Name, m.Created, m.Database, m.Server, m.Dump = name, now, c.Postgres.Database, c.Postgres.Name, name+".dump"
+	if be, err := conn.Inspect(c.Backend.Name); err == nil && be.Exists {
+		m.Image, m.ImageID = be.Image, be.ImageID
+	}
+	h, err := host.StartPGHelper(conn, c, "backup")
+	if err != nil {
+		return nil, err
+	}
+	defer h.Remove()
+	if h.Owner == "" {
+		return nil, host.RolesMissing(c, host.ErrNoOwnerRole)
+	}
+	key, err := c.ManifestKey()
+	if err != nil {
+		return nil, err
+	}
+	if m.ServerID, err = serverID(h); err != nil {
+		return nil, err
+	}
+	if v, err := h.Sh(`pg_dump --version`); err == nil {
+		m.PgDump = strings.TrimSpace(v)
+	}
+	tmp := "/tmp/" + m.Dump
+	progress(fmt.Sprintf("pg_dump %s on %s", c.Postgres.Database, c.Postgres.Name))
+	// As the owner role, which owns every object: no superuser reads the
+	// application's data.
+	if _, err := h.ShOwner(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
+		return nil, fmt.Errorf("pg_dump: %w", err)
+	}
+	progress("reading the dump back with pg_restore")
+	dc, err := h.InspectDump(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("the new dump does not read back: %w", err)
+	}
+	m.Tables, m.Applied = dc.Tables, dc.Migrations
+	sort.Strings(m.Applied)
+	if n := len(m.Applied); n > 0 {
+		m.Level = m.Applied[n-1]
+	}
+	out, err := h.Sh(`wc -c <"$1"`, tmp)
+	if err != nil {
+		return nil, err
+	}
+	m.Size, err = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("size of the dump: %q", out)
+	}
+	progress(fmt.Sprintf("copying %d bytes to %s", m.Size, store.Where()))
+	pr, pw := io.Pipe()
+	sum := sha256.New()
+	copied := make(chan error, 1)
+	go func() {
+		_, err := h.CopyOut(tmp, io.MultiWriter(pw, sum))
+		pw.CloseWithError(err)
+		copied <- err
+	}()
+	err = store.Put(ctx, m.Dump, pr, m.Size)
+	pr.CloseWithError(errors.New("upload ended"))
+	if cerr := <-copied; err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = store.Delete(context.WithoutCancel(ctx), m.Dump)
+		return nil, err
+	}
+	m.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	m.HMAC = m.manifestMAC(key)
+	b, _ := json.MarshalIndent(m, "", "  ")
+	b = append(b, '\n')
+	if err := store.Put(ctx, name+".json", strings.NewReader(string(b)), int64(len(b))); err != nil {
+		_ = store.Delete(context.WithoutCancel(ctx), m.Dump)
+		return nil, err
+	}
+	r.Removed, r.Kept, err = rotateBackups(ctx, c, store)
+	r.Duration = time.Since(start)
+	return r, err
+}
+
+// backupNames lists the complete backups (a manifest and its dump), oldest first.
+func backupNames(ctx context.Context, c *config.Config, store backupStore) ([]string, error) {
+	files, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f] = true
+	}
+	re := backupNameRE(c.Postgres.Database)
+	var names []string
+	for _, f := range files {
+		if n, ok := strings.CutSuffix(f, ".json"); ok && re.MatchString(n) && have[n+".dump"] {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names) // the stamp sorts by time
+	return names, nil
+}
+
+// rotateBackups keeps the newest backup.keep backups.
+func rotateBackups(ctx context.Context, c *config.Config, store backupStore) (removed []string, kept int, err error) {
+	names, err := backupNames(ctx, c, store)
+	if err != nil {
+		return nil, 0, err
+	}
+	keep := c.Backup.KeepN()
+	for len(names) > keep {
+		old := names[0]
+		names = names[1:]
+		if err := store.Delete(ctx, old+".dump"); err != nil {
+			return removed, len(names) + 1, fmt.Errorf("remove old backup %s: %w", old, err)
+		}
+		if err := store.Delete(ctx, old+".json"); err != nil {
+			return removed, len(names) + 1, fmt.Errorf("remove old backup %s: %w", old, err)
+		}
+		removed = append(removed, old)
+	}
+	return removed, len(names), nil
+}
+
+// BackupList is what `isisctl backup list` shows.
+type BackupList struct {
+	Location string           `json:"location"`
+	Backups  []BackupManifest `json:"backups"` // newest first
+	// OldDatabases are databases a restore replaced and kept (only when the
+	// database server is reachable).
+	OldDatabases []string `json:"old_databases,omitempty"`
+}
+
+// ListBackups reads every backup's manifest, newest first.
+func ListBackups(ctx context.Context, c *config.Config) (*BackupList, error) {
+	store, err := openStore(c)
+	if err != nil {
+		return nil, err
+	}
+	names, err := backupNames(ctx, c, store)
+	if err != nil {
+		return nil, err
+	}
+	l := &BackupList{Location: store.Where(), Backups: []BackupManifest{}}
+	for i := len(names) - 1; i >= 0; i-- {
+		m, err := readManifest(ctx, store, names[i])
+		if err != nil {
+			return nil, err
+		}
+		l.Backups = append(l.Backups, *m)
+	}
+	return l, nil
+}
+
+func readManifest(ctx context.Context, store backupStore, name string) (*BackupManifest, error) {
+	rc, _, err := store.Get(ctx, name+".json")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &NoBackupError{Name: name, Where: store.Where()}
+		}
+		return nil, fmt.Errorf("manifest of %s: %w", name, err)
+	}
+	defer rc.Close()
+	var m BackupManifest
+	if err := json.NewDecoder(io.LimitReader(rc, 10<<20)).Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest %s.json in %s is not valid JSON: %v", name, store.Where(), err)
+	}
+	if m.Name != name || m.Dump != name+".dump" || len(m.SHA256) != 64 || m.Size <= 0 {
+		return nil, fmt.Errorf("manifest %s.json in %s does not describe %s.dump", name, store.Where(), name)
+	}
+	return &m, nil
+}
+
+// NoBackupError: no backup of that name.
+type NoBackupError struct{ Name, Where string }
+
+func (e *NoBackupError) Error() string {
+	return fmt.Sprintf("no backup %s in %s (isisctl backup list shows them)", e.Name, e.Where)
+}
+
+// BackupBeforeMigrate is the deploy's backup step: before image migrates the
+// database, it takes a backup when a backup target is configured and the
+// database has applied migrations and image brings new ones (a schema
+// change). It returns nil and why when it takes none; a failed backup is an
+// error (the deploy stops before anything changed).
+func BackupBeforeMigrate(ctx context.Context, conn podman.Engine, c *config.Config, image string, progress func(string)) (*BackupResult, string, error) {
+	if !c.Backup.Configured() {
+		return nil, "no backup target (backup.dir or backup.s3_prefix)", nil
+	}
+	if pg, err := conn.Inspect(c.Postgres.Name); err != nil || !pg.Exists || !pg.Running {
+		return nil, "no database yet", err
+	}
+	lv, err := MigrationState(conn, c, image, "")
+	if err != nil {
+		return nil, "", err
+	}
+	if len(lv.Applied) == 0 {
+		return nil, "empty database", nil
+	}
+	if len(lv.Pending) == 0 {
+		return nil, "no migration pending", nil
+	}
+	r, err := Backup(ctx, conn, c, progress)
+	if err != nil {
+		return nil, "", fmt.Errorf("backup before migrating (%s pending): %w", strings.Join(lv.Pending, ", "), err)
+	}
+	return r, fmt.Sprintf("%s before %s (%s)", r.Name, strings.Join(lv.Pending, ", "), r.RestoreHint()), nil
+}

@@ -1,0 +1,276 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/isis-project/isis/ops/image"
+
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/spec"
+	"github.com/isis-project/isis/ops/verify"
+)
+
+// Before a slot is drained, the one that will serve must have been up this
+// long: slot A longer than nginx's fail_timeout for it (2 s in the rendered
+// config), so nginx has come back to it; slot B is never skipped by nginx,
+// and Caddy's health check (every 250 ms) sees it healthy within a second.
+const (
+	settlePrimary = 3 * time.Second
+	settleStandby = time.Second
+	settleProven  = 750 * time.Millisecond
+)
+
+// EnsureBackend brings both slots to image. Unchanged when both already run
+// the same specification; otherwise the slot not serving is replaced first,
+// then the other, each proven healthy and smoke-tested before the next step.
+// A failure puts back what was replaced (the old containers are kept, renamed
+// *-previous, until the whole switch succeeds). remote: the Podman host is
+// not this machine, so the smoke request runs inside the container.
+func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, img string, remote bool) (action, previous string, err error) {
+	id, err := image.ImageID(conn, img)
+	if err != nil {
+		return "", "", err
+	}
+	slots := c.Slots()
+	specs := make([]*podman.ContainerSpec, len(slots))
+	states := make([]*podman.ContainerState, len(slots))
+	for i, sl := range slots {
+		specs[i] = spec.ForSlot(c, sl, img)
+		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
+		if states[i], err = conn.Inspect(sl.Name); err != nil {
+			return "", "", err
+		}
+	}
+	if a := states[0]; a.Exists {
+		previous = a.Image
+		if a.Image == img {
+			previous = a.Labels["io.isis.previous-image"]
+		}
+	} else if b := states[1]; b.Exists {
+		previous = b.Image
+	}
+	for _, s := range specs {
+		if previous != "" && previous != img {
+			s.Labels["io.isis.previous-image"] = previous
+		}
+	}
+	// Replace the slot that is not serving first: normally B, the standby;
+	// A first when A is down and B is what the proxies are using.
+	serving := []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+	order := []int{1, 0}
+	if !serving[0] && serving[1] {
+		order = []int{0, 1}
+	}
+	var undo []func() error
+	var commits []func()
+	var proven time.Time // when the last slot replaced passed its smoke request
+	replaced, created, started := 0, 0, 0
+	for n, i := range order {
+		st, cs := states[i], specs[i]
+		if st.Exists && st.SpecHash == cs.Hash() {
+			if st.Running {
+				continue
+			}
+			// Same specification, stopped: start it again.
+			if err = conn.Start(cs.Name); err == nil {
+				err = proveSlot(ctx, conn, c, slots[i], cs, remote)
+			}
+			if err != nil {
+				return "", previous, undoAll(err, undo)
+			}
+			serving[i] = true
+			started++
+			continue
+		}
+		if other := order[1-n]; st.Running && serving[other] {
+			// The slot that serves while this one is drained must be what
+			// the proxies have come back to: up for a while, and proven a
+			// few of Caddy's health-check intervals ago.
+			settle := settleStandby
+			if other == 0 {
+				settle = settlePrimary
+			}
+			waitSettled(ctx, conn, slots[other].Name, settle)
+			if d := settleProven - time.Since(proven); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+		}
+		u, err := replaceSlot(ctx, conn, c, slots[i], cs, st, remote)
+		if err != nil {
+			return "", previous, undoAll(fmt.Errorf("new backend %s in %s: %w", img, slots[i].Name, err), undo)
+		}
+		undo = append(undo, u.undo)
+		commits = append(commits, u.commit)
+		proven = time.Now()
+		serving[i] = true
+		if st.Exists {
+			replaced++
+		} else {
+			created++
+		}
+	}
+	for _, f := range commits {
+		f()
+	}
+	switch {
+	case replaced > 0:
+		return "replaced", previous, nil
+	case created > 0:
+		return "created", previous, nil
+	case started > 0:
+		return "started", previous, nil
+	}
+	return "unchanged", previous, nil
+}
+
+// BackendUpToDate reports whether both slots run img with the current
+// specification (then EnsureBackend changes nothing).
+func BackendUpToDate(conn podman.Engine, c *config.Config, img string) bool {
+	id, err := image.ImageID(conn, img)
+	if err != nil {
+		return false
+	}
+	for _, sl := range c.Slots() {
+		cs := spec.ForSlot(c, sl, img)
+		cs.ImageID = id
+		st, err := conn.Inspect(sl.Name)
+		if err != nil || !st.Running || st.SpecHash != cs.Hash() {
+			return false
+		}
+	}
+	return true
+}
+
+// undoAll undoes the replaced slots, newest first.
+func undoAll(cause error, undo []func() error) error {
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i](); err != nil {
+			return fmt.Errorf("%w; putting the previous backend back failed too: %v", cause, err)
+		}
+	}
+	return cause
+}
+
+// servingOK reports whether a slot is running and its health check passes.
+func servingOK(conn podman.Engine, st *podman.ContainerState) bool {
+	if st == nil || !st.Exists || !st.Running {
+		return false
+	}
+	return verify.ContainerCheck(conn, st, nil) == nil
+}
+
+// waitSettled waits until name has been running for settle.
+func waitSettled(ctx context.Context, conn podman.Engine, name string, settle time.Duration) {
+	st, err := conn.Inspect(name)
+	if err != nil || st.StartTime.IsZero() {
+		return
+	}
+	if d := settle - time.Since(st.StartTime); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+}
+
+type slotChange struct {
+	undo   func() error // put the old container back
+	commit func()       // drop the old container
+}
+
+// replaceSlot drains the old container of a slot (isis's graceful SIGTERM:
+// in-flight requests finish, new connections are refused so the proxies go
+// to the other slot), keeps it as NAME-previous, and starts spec in its
+// place; the new one must pass its health check and a smoke request. On
+// failure the old one is put back.
+func replaceSlot(ctx context.Context, conn podman.Engine, c *config.Config, sl config.Slot, spec *podman.ContainerSpec, old *podman.ContainerState, remote bool) (*slotChange, error) {
+	prev := sl.Name + "-previous"
+	if old.Exists {
+		_ = conn.Remove(prev, 0)
+		if err := conn.Stop(sl.Name, spec.StopTimeout); err != nil {
+			return nil, err
+		}
+		if err := conn.Rename(sl.Name, prev); err != nil {
+			// Still under its name: start it again, or the slot stays down.
+			if !old.Running {
+				return nil, err
+			}
+			if rerr := conn.Start(sl.Name); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
+			if rerr := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); rerr != nil {
+				return nil, fmt.Errorf("%w; restarting the previous %s failed too: %v", err, sl.Name, rerr)
+			}
+			return nil, err
+		}
+	}
+	restore := func() error {
+		if err := conn.Remove(sl.Name, 5); err != nil {
+			return err
+		}
+		if !old.Exists {
+			return nil
+		}
+		if err := conn.Rename(prev, sl.Name); err != nil {
+			return err
+		}
+		if !old.Running {
+			return nil
+		}
+		if err := conn.Start(sl.Name); err != nil {
+			return err
+		}
+		return conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health)
+	}
+	fail := func(err error) (*slotChange, error) {
+		if rerr := restore(); rerr != nil {
+			return nil, fmt.Errorf("%w; restoring the previous %s failed too: %v", err, sl.Name, rerr)
+		}
+		return nil, err
+	}
+	if err := conn.Create(spec); err != nil {
+		return fail(err)
+	}
+	if err := conn.Start(sl.Name); err != nil {
+		return fail(err)
+	}
+	if err := proveSlot(ctx, conn, c, sl, spec, remote); err != nil {
+		return fail(err)
+	}
+	return &slotChange{
+		undo: func() error {
+			if err := conn.Stop(sl.Name, spec.StopTimeout); err != nil {
+				return err
+			}
+			return restore()
+		},
+		commit: func() { _ = conn.WithoutCancel().Remove(prev, 0) },
+	}, nil
+}
+
+// proveSlot waits for the slot's health check, then sends it a smoke
+// request: GET /api/ready/ under the public host name (database and
+// migrations ok), on its published port, or inside it on a remote host.
+func proveSlot(ctx context.Context, conn podman.Engine, c *config.Config, sl config.Slot, spec *podman.ContainerSpec, remote bool) error {
+	if err := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); err != nil {
+		return err
+	}
+	var err error
+	if remote {
+		err = verify.ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", verify.ReadyOK)
+	} else {
+		client := &http.Client{Timeout: 10 * time.Second}
+		err = verify.HTTPCheck(ctx, client, http.MethodGet, "http://"+sl.Addr.String()+"/api/ready/", c.Domain, verify.ReadyOK)
+	}
+	if err != nil {
+		return fmt.Errorf("smoke request GET /api/ready/ on %s: %w", sl.Name, err)
+	}
+	return nil
+}

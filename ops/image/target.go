@@ -1,0 +1,29 @@
+package image
+
+import (
+	"fmt"
+
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/podman"
+)
+
+// TargetImage is TargetImageName for this host; the image must exist, or
+// be a pushed image, pulled from its registry.
+func TargetImage(conn podman.Engine, c *config.Config, tag string) (string, error) {
+	running, _ := CurrentImage(conn, c)
+	image := c.TargetImageName(tag, running)
+	if c.PullsImage() {
+		if _, err := EnsureImage(conn, c, image, nil); err != nil {
+			return "", err
+		}
+		return image, nil
+	}
+	ok, err := ImageExists(conn, image)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("image %s is missing on the host: run isisctl build", image)
+	}
+	return image, nil
+}

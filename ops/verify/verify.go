@@ -1,0 +1,391 @@
+package verify
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/spec"
+)
+
+// Check is one verify check.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// VerifyResult is every check; OK only when all pass.
+type VerifyResult struct {
+	OK     bool    `json:"ok"`
+	Checks []Check `json:"checks"`
+}
+
+// VerifyFailedError means at least one check failed (exit code 3).
+type VerifyFailedError struct{ Failed []string }
+
+func (e *VerifyFailedError) Error() string {
+	return fmt.Sprintf("verify failed: %d check(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
+}
+
+// VerifyOptions tune verify.
+type VerifyOptions struct {
+	PublicURL string
+	// BaseURL overrides http://<backend.publish> (tests).
+	BaseURL string
+	HTTP    *http.Client
+	// Remote: the Podman host is not this machine (ssh://), so the HTTP
+	// checks run inside the backend container instead of from here.
+	Remote bool
+	// ProxyConfigs are the reverse-proxy files to check for both upstreams
+	// (default: the usual nginx and Caddy places on this host that mention
+	// the domain).
+	ProxyConfigs []string
+}
+
+// Verify runs the smoke test of docs/operations.md.
+func Verify(ctx context.Context, conn podman.Engine, c *config.Config, o VerifyOptions) *VerifyResult {
+	r := &VerifyResult{OK: true}
+	add := func(name string, err error, okDetail string) {
+		ch := Check{Name: name, OK: err == nil, Detail: okDetail}
+		if err != nil {
+			ch.Detail = err.Error()
+			r.OK = false
+		}
+		r.Checks = append(r.Checks, ch)
+	}
+	v, err := conn.Version()
+	add("podman reachable", err, "version "+v)
+
+	net, err := conn.NetworkInspect(c.Network)
+	switch {
+	case err != nil:
+		add("network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
+	case !net.Internal:
+		add("network "+c.Network, fmt.Errorf("exists but is not internal"), "")
+	default:
+		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
+	}
+
+	// The health checks (an exec each) run at once; the results are
+	// reported in order below.
+	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
+	states := make(map[string]*podman.ContainerState, len(names))
+	health := make(map[string]error, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := conn.Inspect(n)
+			herr := ContainerCheck(conn, st, err)
+			mu.Lock()
+			states[n], health[n] = st, herr
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	pg := states[c.Postgres.Name]
+	add("container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
+	if pg != nil && pg.Exists {
+		var perr error
+		if !slices.Equal(pg.Networks, []string{c.Network}) {
+			perr = fmt.Errorf("attached to %v, want only %s", pg.Networks, c.Network)
+		} else if len(pg.Published) > 0 {
+			perr = fmt.Errorf("publishes %v, want nothing", pg.Published)
+		}
+		add(c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
+	}
+
+	for _, sl := range c.Slots() {
+		be := states[sl.Name]
+		add("container "+sl.Name, health[sl.Name], "running, healthy")
+		if be == nil || !be.Exists {
+			continue
+		}
+		var berr error
+		want := fmt.Sprintf("%s:%d->%d/tcp", sl.Addr.Addr(), sl.Addr.Port(), spec.BackendPort)
+		if !slices.Contains(be.Networks, c.Network) {
+			berr = fmt.Errorf("not attached to %s (networks %v)", c.Network, be.Networks)
+		} else if !slices.Equal(be.Published, []string{want}) {
+			berr = fmt.Errorf("publishes %v, want only %s", be.Published, want)
+		}
+		add(sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
+	}
+	for _, name := range names {
+		if st := states[name]; st != nil && st.Exists {
+			add(name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
+		}
+	}
+	add("no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
+
+	client := o.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	for _, sl := range c.Slots() {
+		base := o.BaseURL
+		if base == "" || sl.ID == "b" {
+			base = "http://" + sl.Addr.String()
+		}
+		suffix := ""
+		if sl.ID == "b" {
+			suffix = " on " + sl.Name
+		}
+		if o.Remote {
+			add("HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
+			add("GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
+		} else {
+			add("HEAD /api/"+suffix, HTTPCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
+			add("GET /api/ready/"+suffix, HTTPCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
+		}
+	}
+	if !o.Remote {
+		for _, pc := range findProxyConfigs(c, o.ProxyConfigs) {
+			add("proxy upstreams in "+pc.path, pc.err, "lists both slots, "+c.Slots()[0].Addr.String()+" and "+c.Slots()[1].Addr.String())
+		}
+	}
+	if o.PublicURL != "" {
+		pub := strings.TrimSuffix(o.PublicURL, "/")
+		tlsClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+		var err error
+		if !strings.HasPrefix(pub, "https://") {
+			err = fmt.Errorf("%s is not an https:// URL", pub)
+		}
+		if err == nil {
+			err = HTTPCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
+		}
+		add("HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
+		if err == nil {
+			add("GET "+pub+"/api/ready/", HTTPCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
+		}
+	}
+	return r
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s) > 120 {
+		return s[i+2:]
+	}
+	return s
+}
+
+func ContainerCheck(conn podman.Engine, st *podman.ContainerState, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case !st.Exists:
+		return fmt.Errorf("missing")
+	case !st.Running:
+		return fmt.Errorf("not running")
+	}
+	status, err := conn.HealthCheck(st.Name)
+	if err != nil {
+		return fmt.Errorf("health check could not run: %v", shortErr(err))
+	}
+	if status != "healthy" {
+		return fmt.Errorf("health check: %s", status)
+	}
+	return nil
+}
+
+// secretsNotInEnv checks no configured secret value, and no well-known
+// secret variable, appears in any container's plain environment.
+func secretsNotInEnv(conn podman.Engine, c *config.Config) error {
+	values, _ := c.SecretValues()
+	if pw, ok := values[config.DatabasePasswordName]; ok {
+		for _, d := range config.DerivedSecrets { // the roles' passwords too
+			values[d.Name] = config.DeriveKey(pw, d.Label)
+		}
+	}
+	list, err := conn.List(podman.ListFilter{All: true})
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, lc := range list {
+		data, err := conn.Inspect(lc.ID)
+		if err != nil || !data.Exists {
+			continue
+		}
+		for _, kv := range data.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			leak := false
+			if _, ok := config.SecretEnv[k]; ok {
+				leak = v != ""
+			}
+			for _, s := range values {
+				if len(s) >= 8 && strings.Contains(v, s) {
+					leak = true
+				}
+			}
+			if leak {
+				bad = append(bad, data.Name+":"+k)
+			}
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		return fmt.Errorf("secret in plain environment: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func ReadyOK(body []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("body is not the ready JSON: %.80s", body)
+	}
+	if m["database"] != "ok" || m["migrations"] != "ok" {
+		return fmt.Errorf("database %s, migrations %s", m["database"], m["migrations"])
+	}
+	return nil
+}
+
+func HTTPCheck(ctx context.Context, client *http.Client, method, url, host string, body func([]byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%v", shortErr(err))
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d: %.120s", res.StatusCode, b)
+	}
+	if body != nil {
+		return body(b)
+	}
+	return nil
+}
+
+// execCheck asks the backend to probe itself (`isis healthcheck`), for hosts
+// whose loopback this machine cannot reach.
+func execCheck(conn podman.Engine, c *config.Config, method, path string, body func([]byte) error) error {
+	return ExecCheckIn(conn, c, c.Backend.Name, method, path, body)
+}
+
+// execCheckIn is execCheck in container name.
+func ExecCheckIn(conn podman.Engine, c *config.Config, name, method, path string, body func([]byte) error) error {
+	var out bytes.Buffer
+	code, err := podman.Exec(conn, name, []string{"/isis", "healthcheck", "--method", method, "--host", c.Domain, "--body",
+		"--url", fmt.Sprintf("http://127.0.0.1:%d%s", spec.BackendPort, path)}, &out)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s", strings.TrimSpace(out.String()))
+	}
+	if body != nil {
+		return body(bytes.TrimSpace(out.Bytes()))
+	}
+	return nil
+}
+
+// restartLoopCount restarts, the latest within restartLoopWindow, make a
+// restart loop: the container keeps dying and Podman keeps starting it.
+const (
+	restartLoopCount  = 3
+	restartLoopWindow = 2 * time.Minute
+)
+
+// restartLoop fails for a container in a restart loop (its restart count
+// climbing: several restarts, the latest just now, or down between two).
+func restartLoop(st *podman.ContainerState, now time.Time) error {
+	if st.RestartCount == 0 {
+		return nil
+	}
+	if !st.Running {
+		return fmt.Errorf("down after %d restart(s) by its restart policy: see isisctl logs", st.RestartCount)
+	}
+	if st.RestartCount >= restartLoopCount && now.Sub(st.StartTime) < restartLoopWindow {
+		return fmt.Errorf("restart loop: restarted %d times, the last %s ago: see isisctl logs", st.RestartCount,
+			now.Sub(st.StartTime).Round(time.Second))
+	}
+	return nil
+}
+
+func restartDetail(st *podman.ContainerState) string {
+	if st.RestartCount == 0 {
+		return "never restarted (policy " + cmp.Or(st.Restart, "none") + ")"
+	}
+	return fmt.Sprintf("restarted %d time(s) by its restart policy, up since %s", st.RestartCount, st.StartedAt)
+}
+
+type proxyConfig struct {
+	path string
+	err  error
+}
+
+// defaultProxyConfigs are where nginx and Caddy configurations usually are.
+var defaultProxyConfigs = []string{"/etc/nginx/conf.d/*.conf", "/etc/nginx/sites-enabled/*", "/etc/caddy/Caddyfile", "/etc/caddy/*.caddy"}
+
+// findProxyConfigs checks each reverse-proxy file that mentions the domain
+// (explicit paths are checked whatever they mention) lists both slots.
+func findProxyConfigs(c *config.Config, explicit []string) []proxyConfig {
+	var out []proxyConfig
+	paths := explicit
+	if len(paths) == 0 {
+		for _, g := range defaultProxyConfigs {
+			m, _ := filepath.Glob(g)
+			paths = append(paths, m...)
+		}
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if len(explicit) > 0 {
+				out = append(out, proxyConfig{p, err})
+			}
+			continue
+		}
+		if len(explicit) == 0 && !strings.Contains(string(b), c.Domain) {
+			continue
+		}
+		out = append(out, proxyConfig{p, checkUpstreams(c, string(b))})
+	}
+	return out
+}
+
+// checkUpstreams reports the slots a proxy configuration does not list.
+func checkUpstreams(c *config.Config, conf string) error {
+	var missing []string
+	for _, sl := range c.Slots() {
+		if !strings.Contains(conf, sl.Addr.String()) {
+			missing = append(missing, sl.Name+" ("+sl.Addr.String()+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("does not list %s: requests fail while a slot is replaced (use isisctl render's proxy/ files)", strings.Join(missing, ", "))
+	}
+	return nil
+}
