@@ -1,28 +1,28 @@
-// Package ops is everything isisctl does, as a library: configuration,
-// rendering quadlet units and Kubernetes manifests, building and pushing
-// the image, networks, secrets, containers, migrations, backups, restores,
-// verification, deploys and the cutover from Django.
+// Package ops holds no code: it is the map of the packages below it,
+// everything isisctl does, as a library. cmd/isisctl wires them to cobra.
 //
-// The arrows go one way (a package never imports one that imports it):
+// The arrows point down only: a package imports only packages on a lower
+// line (go list -deps shows it; no package imports one that imports it).
 //
-//	cmd/isisctl ──► ops ──► ops/steps    the step engine: an ordered table of
-//	                 │                   steps (summary, plan, run, undo) that
-//	                 │                   deploy and cutover run on, so every
-//	                 │                   multi-step operation prints, dry-runs
-//	                 │                   and undoes the same way
-//	                 └────► ops/podman   the only importer of Podman's bindings:
-//	                          ▲          the Engine interface (containers,
-//	                          │          volumes, secrets, networks, images),
-//	                          │          *Conn implementing it, the container
-//	                          │          spec (ContainerSpec, its Hash) and
-//	                          │          state; ops takes a podman.Engine, not
-//	                          │          a context carrying a connection
-//	            ops/podman/podmantest    Fake, an in-memory Engine for unit
-//	                                     tests of failure points (EnsureBackend,
-//	                                     deploy's undo); the end-to-end tests
-//	                                     run against a real Podman
+//	deploy     deploy's step table, the two backend slots, rollback, install
+//	cutover    the switch from Django: catch-up import, stop, final import
+//	backup     backups, restores and their stores (a directory, S3)
+//	host       on the Podman host: networks, secrets, the PostgreSQL
+//	           container, its roles, one-off jobs and pg helpers, logs
+//	kube       Kubernetes manifests (the only importer of k8s.io)
+//	verify     verify's checks and the backend's metrics
+//	image      building, pushing, pulling and choosing the backend image
+//	render     quadlet units, backup timers and proxy configurations
+//	audit      the host's audit trail and deploy lock
+//	spec       the containers' specifications, from the configuration
+//	config     isisctl.yaml: every section, its validation, derived names
+//	           and secrets
+//	steps      the step engine: a table of steps (summary, plan, run, undo)
+//	           that deploy and cutover run on
+//	podman     the only importer of Podman's bindings: the Engine interface
+//	           and *Conn; podman/podmantest is an in-memory Engine for
+//	           failure-point tests
 //
-// Inside ops the files still form one package; the islands the issue names
-// (config, render, kube, image, verify, backup, deploy, cutover) are not
-// separate packages yet.
+// templates (at the top of the repository) holds the embedded text
+// templates that config, render and image execute.
 package ops

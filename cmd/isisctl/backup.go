@@ -48,7 +48,7 @@ func newBackupCmd(f *factory) *cobra.Command {
 		Example: "  isisctl backup\n  isisctl backup -o json\n  isisctl backup list",
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
-			r, err := backup.Backup(ctx, conn, c, f.progressTo())
+			r, err := backup.Create(ctx, conn, c, f.progressTo())
 			if err != nil {
 				return err
 			}
@@ -113,7 +113,7 @@ func newBackupListCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := backup.ListBackups(ctx, c)
+			l, err := backup.List(ctx, c)
 			if err != nil {
 				return err
 			}

@@ -162,13 +162,13 @@ func TestBackupRestoreEndToEnd(t *testing.T) {
 	if failed.Load() != 0 || served.Load() < 10 {
 		t.Errorf("during the backup the API answered %d requests and failed %d (first: %v)", served.Load(), failed.Load(), firstFail.Load())
 	}
-	var br backup.BackupResult
+	var br backup.Result
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &br); err != nil {
 		t.Fatalf("backup -o json: %v\n%s", err, out)
 	}
 	be := e.backendState()
 	if br.Tables["public.users"] != 2 || br.Level == "" || br.ImageID != be.ImageID || br.Image != be.Image || len(br.SHA256) != 64 {
-		t.Errorf("backup manifest = %+v", br.BackupManifest)
+		t.Errorf("backup manifest = %+v", br.Manifest)
 	}
 	st, err := os.Stat(filepath.Join(bdir, br.Dump))
 	if err != nil || st.Size() != br.Size || st.Mode().Perm() != 0o600 {
@@ -371,7 +371,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 		t.Errorf("second backup: exit %d\n%s", code, out)
 	}
 	out, code = e.isisctl("backup", "list", "-o", "json")
-	var bl backup.BackupList
+	var bl backup.Listing
 	if code != 0 || json.Unmarshal([]byte(out), &bl) != nil || len(bl.Backups) != 2 || bl.Backups[1].Name != br.Name {
 		t.Errorf("backup list -o json: exit %d\n%s", code, out)
 	}
@@ -391,7 +391,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	cfg = []byte(strings.Replace(string(cfg), "secrets:\n", "secrets:\n  aws_secret_access_key: "+s3test.SecretKey+"\n", 1))
 	os.WriteFile(e.config, cfg, 0o600)
 	out, code = e.isisctl("backup", "-o", "json")
-	var sr backup.BackupResult
+	var sr backup.Result
 	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &sr) != nil || sr.Location != "s3://isis-media/backups/" {
 		t.Fatalf("backup to S3: exit %d\n%s", code, out)
 	}
@@ -414,17 +414,17 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 
 	// The deploy's backup step: none while no migration is pending, one when
 	// the image brings a migration the database lacks.
-	c, err := config.LoadConfig(e.config, true, func(string) string { return "" })
+	c, err := config.Load(e.config, true, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	image := e.backendState().Image
-	if r, why, err := backup.BackupBeforeMigrate(context.Background(), conn, c, image, nil); err != nil || r != nil || why != "no migration pending" {
+	if r, why, err := backup.BeforeMigrate(context.Background(), conn, c, image, nil); err != nil || r != nil || why != "no migration pending" {
 		t.Errorf("backup before a deploy without migrations: %v %q %v", r, why, err)
 	}
 	last := e.psqlE2E("isis", "SELECT max(version) FROM schema_migrations")
 	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '"+last+"'")
-	r, why, err := backup.BackupBeforeMigrate(context.Background(), conn, c, image, nil)
+	r, why, err := backup.BeforeMigrate(context.Background(), conn, c, image, nil)
 	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('"+last+"')")
 	if err != nil || r == nil || !strings.Contains(why, last) || !strings.Contains(why, "isisctl restore "+r.Name) {
 		t.Errorf("backup before a migration: %v %q %v", r, why, err)
@@ -435,7 +435,7 @@ CREATE TABLE public.users (id int CHECK (public.pwn(id))); INSERT INTO public.us
 	e.psqlE2E("isis", "INSERT INTO schema_migrations (version) VALUES ('9999_future')")
 	out, code = e.isisctl("backup", "-o", "json")
 	e.psqlE2E("isis", "DELETE FROM schema_migrations WHERE version = '9999_future'")
-	var fr backup.BackupResult
+	var fr backup.Result
 	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &fr) != nil || fr.Level != "9999_future" {
 		t.Fatalf("backup at 9999_future: exit %d\n%s", code, out)
 	}

@@ -42,7 +42,7 @@ func buildRun(conn podman.Engine, c *config.Config, opts *buildOptions) error {
 		out = f.io.ErrOut
 	}
 	start := time.Now()
-	r, err := image.BuildImage(conn, c, opts.Tag, out)
+	r, err := image.Build(conn, c, opts.Tag, out)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func unitsDir(c *config.Config) string {
 	return render.DefaultUnitsDir()
 }
 
-func printChecks(w io.Writer, r *verify.VerifyResult) {
+func printChecks(w io.Writer, r *verify.Result) {
 	for _, ch := range r.Checks {
 		mark := "PASS"
 		if !ch.OK {

@@ -42,7 +42,7 @@ func TestInitRun(t *testing.T) {
 
 func TestLogsRunUnknownService(t *testing.T) {
 	f, _ := testFactory("")
-	err := logsRun(context.Background(), nil, config.DefaultConfig(), &logsOptions{f: f, Service: "redis"})
+	err := logsRun(context.Background(), nil, config.Default(), &logsOptions{f: f, Service: "redis"})
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), `"redis"`) {
 		t.Errorf("logs redis: %v (exit %d)", err, exitCode(err))
 	}
@@ -51,7 +51,7 @@ func TestLogsRunUnknownService(t *testing.T) {
 func TestDeployHelpListsTheSteps(t *testing.T) {
 	f, _ := testFactory("")
 	cmd := newDeployCmd(f)
-	for _, name := range deploy.DeployStepNames() {
+	for _, name := range deploy.StepNames() {
 		if !strings.Contains(cmd.Short, name) || !strings.Contains(cmd.Long, name) {
 			t.Errorf("deploy's help lacks step %q", name)
 		}

@@ -30,7 +30,7 @@ func newCutoverCmd(f *factory) *cobra.Command {
 		Use:   "cutover",
 		Short: "Switch from the Django system to isis: import, point the proxy at isis, import what changed, verify",
 		Long: "The cutover of docs/cutover.md's runbook as one command, once isis is deployed beside Django and an\n" +
-			"import-django has been rehearsed:\n\n" + cutover.CutoverHelp() +
+			"import-django has been rehearsed:\n\n" + cutover.Help() +
 			"\nUntil the --switch command succeeds nothing changes for users (Django serves). The command runs with\n" +
 			"sh -c on this machine and must point the reverse proxy at isis and reload it. Nobody is logged out:\n" +
 			"Django's tokens work on isis (same SECRET_KEY, same user ids).",
@@ -58,11 +58,11 @@ func newCutoverCmd(f *factory) *cobra.Command {
 
 func cutoverRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *cutoverOptions) error {
 	f := opts.f
-	img, err := image.TargetImage(conn, c, opts.src.tag)
+	img, err := image.Target(conn, c, opts.src.tag)
 	if err != nil {
 		return err
 	}
-	o := cutover.CutoverOptions{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())}
+	o := cutover.Options{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())}
 	lines := f.io.Out
 	if f.output == "json" {
 		lines = f.io.ErrOut
@@ -72,7 +72,7 @@ func cutoverRun(ctx context.Context, conn podman.Engine, c *config.Config, opts 
 		o.ImportOut = o.SwitchOut
 	}
 	o.Progress = func(s steps.Step) { printStep(lines, s) }
-	r, err := cutover.Cutover(ctx, conn, c, img, o)
+	r, err := cutover.Run(ctx, conn, c, img, o)
 	if err != nil {
 		f.printFailure(r)
 		return err

@@ -18,15 +18,15 @@ import (
 type deployOptions struct {
 	f     *factory
 	Image string
-	deploy.DeployOptions
+	deploy.Options
 }
 
 func newDeployCmd(f *factory) *cobra.Command {
 	opts := &deployOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "deploy",
-		Short: strings.Join(deploy.DeployStepNames(), ", ") + "; rolls back on failure",
-		Long: "Deploy the configured backend, step by step:\n\n" + deploy.DeployHelp() +
+		Short: strings.Join(deploy.StepNames(), ", ") + "; rolls back on failure",
+		Long: "Deploy the configured backend, step by step:\n\n" + deploy.Help() +
 			"\nWhen a step after up fails, the backend goes back to its previous image, as gaplessly as it came.",
 		Example: "  isisctl deploy --dry-run\n  isisctl deploy\n  isisctl deploy --public-url https://api.example.com",
 		Args:    cobra.NoArgs,
@@ -46,7 +46,7 @@ func newDeployCmd(f *factory) *cobra.Command {
 
 func deployRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *deployOptions) error {
 	f := opts.f
-	o := opts.DeployOptions
+	o := opts.Options
 	o.URL = f.URL()
 	if err := f.useImage(c, opts.Image); err != nil {
 		return err
@@ -61,7 +61,7 @@ func deployRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 		}
 	}
 	start := time.Now()
-	r, err := deploy.Deploy(ctx, conn, c, o)
+	r, err := deploy.Run(ctx, conn, c, o)
 	if err != nil {
 		f.printFailure(r)
 		return err

@@ -420,7 +420,7 @@ func TestFailureModes(t *testing.T) {
 	}
 	// Verify with nothing deployed under these names: exit 3, each check in JSON.
 	out, code = e.isisctl("verify", "-o", "json")
-	var vr verify.VerifyResult
+	var vr verify.Result
 	if code != 3 || json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &vr) != nil || vr.OK || len(vr.Checks) < 5 {
 		t.Errorf("verify without a deployment: exit %d\n%s", code, out)
 	}

@@ -78,7 +78,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 			}
 			o := src.o
 			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
-				img, err := image.TargetImage(conn, c, src.tag)
+				img, err := image.Target(conn, c, src.tag)
 				if err != nil {
 					return err
 				}

@@ -39,7 +39,7 @@ func initRun(opts *initOptions) error {
 	if _, err := os.Stat(path); err == nil && !opts.Force {
 		return usageError{fmt.Errorf("%s exists; pass --force to overwrite", path)}
 	}
-	b, err := config.StarterConfig(opts.Domain)
+	b, err := config.Starter(opts.Domain)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func kubeImage(ctx context.Context, f *factory, c *config.Config, tag string) (i
 		if err != nil {
 			return "", "", fmt.Errorf("render --kube: the img is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
 		}
-		ref, err := image.PushedImage(conn, c)
+		ref, err := image.Pushed(conn, c)
 		if err != nil {
 			return "", "", fmt.Errorf("render --kube: %w (or set kube.image, or pass --tag)", err)
 		}
@@ -83,7 +83,7 @@ func renderKube(f *factory, c *config.Config, out, image, from string, allow boo
 			return err
 		}
 	}
-	files, err := kube.RenderKube(c, kube.KubeOptions{Image: image})
+	files, err := kube.Render(c, kube.Options{Image: image})
 	if err != nil {
 		return err
 	}

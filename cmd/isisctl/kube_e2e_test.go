@@ -106,7 +106,7 @@ kube:
 	entries, _ := os.ReadDir(kdir)
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(kdir, e.Name()))
-		o, err := kube.DecodeKube(b)
+		o, err := kube.Decode(b)
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}

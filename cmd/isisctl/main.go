@@ -38,9 +38,9 @@ func (e usageError) Error() string { return e.err.Error() }
 
 // exitCode picks the exit code of an error, in one place.
 func exitCode(err error) int {
-	var ce *config.ConfigError
+	var ce *config.Error
 	var ue *podman.UnreachableError
-	var ve *verify.VerifyFailedError
+	var ve *verify.FailedError
 	var us usageError
 	switch {
 	case err == nil:
@@ -112,7 +112,7 @@ func (f *factory) Config() (*config.Config, error) {
 			path = "isisctl.yaml"
 		}
 	}
-	c, err := config.LoadConfig(path, explicit, f.getenv)
+	c, err := config.Load(path, explicit, f.getenv)
 	if err != nil {
 		return nil, err
 	}

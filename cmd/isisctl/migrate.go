@@ -50,7 +50,7 @@ func migrateRun(ctx context.Context, conn podman.Engine, c *config.Config, opts 
 		}
 		return nil
 	}
-	img, err := image.TargetImage(conn, c, opts.Tag)
+	img, err := image.Target(conn, c, opts.Tag)
 	if err != nil {
 		return err
 	}

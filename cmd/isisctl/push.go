@@ -41,7 +41,7 @@ type buildPushResult struct {
 // pushBuilt pushes the image build made and prints both results.
 func (f *factory) pushBuilt(conn podman.Engine, c *config.Config, p *pushFlags, r *image.BuildResult, progress io.Writer, start time.Time) error {
 	tag := r.Image[len(c.Backend.Image)+1:]
-	pr, err := image.PushImage(conn, c, r.Image, tag, host.IsLocal(f.URL()), progress)
+	pr, err := image.Push(conn, c, r.Image, tag, host.IsLocal(f.URL()), progress)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (f *factory) pushBuilt(conn podman.Engine, c *config.Config, p *pushFlags, 
 // configuration and, for a Podman service on this machine, installs the
 // registry CA so the pull can verify the registry.
 func (f *factory) useImage(c *config.Config, ref string) error {
-	if err := image.UseImage(c, ref); err != nil {
+	if err := image.Use(c, ref); err != nil {
 		return usageError{err}
 	}
 	if c.PullsImage() {

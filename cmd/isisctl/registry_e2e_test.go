@@ -281,11 +281,11 @@ func TestRegistryPush(t *testing.T) {
 		if strings.Contains(stdout+stderr, reg.password) {
 			t.Error("the output shows the password")
 		}
-		c, err := config.LoadConfig(trusted, true, func(string) string { return "" })
+		c, err := config.Load(trusted, true, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := image.PushedImage(conn, c); err != nil || got != pushed.Push.Reference {
+		if got, err := image.Pushed(conn, c); err != nil || got != pushed.Push.Reference {
 			t.Errorf("PushedImage = %q, %v; want %q", got, err, pushed.Push.Reference)
 		}
 		// Text output: the digest reference printed for the operator.
@@ -337,39 +337,39 @@ func TestRegistryPush(t *testing.T) {
 
 	t.Run("pull by digest", func(t *testing.T) {
 		removeLocal()
-		if ok, _ := image.ImageExists(conn, ref); ok {
+		if ok, _ := image.Exists(conn, ref); ok {
 			t.Fatalf("%s is still on the host", ref)
 		}
-		c, err := config.LoadConfig(trusted, true, func(k string) string {
+		c, err := config.Load(trusted, true, func(k string) string {
 			return map[string]string{"ISISCTL_REGISTRY_PASSWORD": "wrong-Pa55"}[k]
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = image.EnsureImage(conn, c, ref, nil)
+		_, err = image.Ensure(conn, c, ref, nil)
 		if err == nil || !strings.Contains(err.Error(), "authentication failed") || strings.Contains(err.Error(), "wrong-Pa55") {
 			t.Errorf("pull with a wrong password: %v", err)
 		}
 		c.Registry.Password = reg.password
-		pulled, err := image.EnsureImage(conn, c, ref, nil)
+		pulled, err := image.Ensure(conn, c, ref, nil)
 		if err != nil || !pulled {
 			t.Fatalf("pull %s: pulled %v, %v", ref, pulled, err)
 		}
-		if ok, _ := image.ImageExists(conn, ref); !ok {
+		if ok, _ := image.Exists(conn, ref); !ok {
 			t.Errorf("%s missing after the pull", ref)
 		}
-		if pulled, err := image.EnsureImage(conn, c, ref, nil); err != nil || pulled {
+		if pulled, err := image.Ensure(conn, c, ref, nil); err != nil || pulled {
 			t.Errorf("second EnsureImage: pulled %v, %v (want nothing to do)", pulled, err)
 		}
 		// A missing name of no registry is a build that did not happen, not a Docker Hub pull.
-		if _, err := image.EnsureImage(conn, c, "isis-registry-e2e-never-built", nil); err == nil || !strings.Contains(err.Error(), "run isisctl build") {
+		if _, err := image.Ensure(conn, c, "isis-registry-e2e-never-built", nil); err == nil || !strings.Contains(err.Error(), "run isisctl build") {
 			t.Errorf("missing unqualified image: %v", err)
 		}
 	})
 
 	t.Run("kube play", func(t *testing.T) {
 		images.Remove(conn.Context(), []string{ref}, new(images.RemoveOptions).WithForce(true))
-		if ok, _ := image.ImageExists(conn, ref); ok {
+		if ok, _ := image.Exists(conn, ref); ok {
 			t.Fatalf("%s is still on the host", ref)
 		}
 		pod := fmt.Sprintf(`apiVersion: v1
@@ -446,7 +446,7 @@ spec:
 		b, _ := os.ReadFile(digestFile)
 		real := strings.TrimSpace(string(b))
 		removeReal()
-		if ok, _ := image.ImageExists(conn, real); ok {
+		if ok, _ := image.Exists(conn, real); ok {
 			t.Fatalf("%s is still on the host", real)
 		}
 		e := newE2E(t, 3019, fmt.Sprintf("build:\n  isis_binary: /nonexistent/isis\nregistry:\n  server: %s\n  repository: isis/real\n  username: %s\n  ca_file: %s\n",

@@ -57,7 +57,7 @@ func renderRun(opts *renderOptions) error {
 	if out == "" {
 		out = unitsDir(c)
 	}
-	files, err := render.Render(c, render.RenderOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), System: opts.System})
+	files, err := render.Render(c, render.Options{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), System: opts.System})
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func upRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *upOp
 	if err := f.useImage(c, opts.Image); err != nil {
 		return err
 	}
-	img, err := image.TargetImage(conn, c, opts.Tag)
+	img, err := image.Target(conn, c, opts.Tag)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func verifyRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 	if err := c.NeedDomain(); err != nil {
 		return err
 	}
-	r := verify.Verify(ctx, conn, c, verify.VerifyOptions{PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())})
+	r := verify.Run(ctx, conn, c, verify.Options{PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())})
 	f.print(r, func(w io.Writer) { printChecks(w, r) })
 	if !r.OK {
 		var failed []string
@@ -47,7 +47,7 @@ func verifyRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 			}
 		}
 		f.jsonErrorPrinted = true
-		return &verify.VerifyFailedError{Failed: failed}
+		return &verify.FailedError{Failed: failed}
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ const BuildTags = "remote exclude_graphdriver_btrfs btrfs_noversion exclude_grap
 
 // ExampleConfig is the configuration of the committed example units.
 func ExampleConfig() *config.Config {
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.Domain = "api.example.com"
 	c.Backend.Env = map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com"}
 	c.Backup.Dir = "/var/backups/isis"
@@ -36,7 +36,7 @@ func ExampleConfig() *config.Config {
 
 // CustomConfig exercises the other branches: host-path data, S3, odd names.
 func CustomConfig() *config.Config {
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.Domain = "api.isis.test"
 	c.Network = "private1"
 	c.EgressNetwork = "out1"

@@ -23,7 +23,7 @@ import (
 
 // BackupManifest is the JSON file written beside each dump (NAME.json next
 // to NAME.dump): what the dump holds and what it belongs to.
-type BackupManifest struct {
+type Manifest struct {
 	Name     string           `json:"name"`
 	Created  time.Time        `json:"created"`
 	Database string           `json:"database"`
@@ -48,7 +48,7 @@ type BackupManifest struct {
 }
 
 // manifestMAC is the HMAC of the manifest's content (every field but HMAC).
-func (m *BackupManifest) manifestMAC(key string) string {
+func (m *Manifest) manifestMAC(key string) string {
 	c := *m
 	c.HMAC = ""
 	b, _ := json.Marshal(c)
@@ -68,8 +68,8 @@ func serverID(h *host.PGHelper) (string, error) {
 }
 
 // BackupResult is what `isisctl backup` reports.
-type BackupResult struct {
-	BackupManifest
+type Result struct {
+	Manifest
 	Location string        `json:"location"`
 	Kept     int           `json:"kept"`
 	Removed  []string      `json:"removed,omitempty"`
@@ -77,7 +77,7 @@ type BackupResult struct {
 }
 
 // RestoreHint is the command that puts this backup back.
-func (r *BackupResult) RestoreHint() string {
+func (r *Result) RestoreHint() string {
 	return "isisctl restore " + r.Name + " --yes"
 }
 
@@ -94,7 +94,7 @@ func backupNameRE(db string) *regexp.Regexp {
 // backup.dir or the S3/R2 bucket with a manifest (sha256, size, backend image
 // and digest, migration level, row counts), then keeps the newest
 // backup.keep. It takes no lock and stops nothing: pg_dump reads a snapshot.
-func Backup(ctx context.Context, conn podman.Engine, c *config.Config, progress func(string)) (*BackupResult, error) {
+func Create(ctx context.Context, conn podman.Engine, c *config.Config, progress func(string)) (*Result, error) {
 	start := time.Now()
 	if progress == nil {
 		progress = func(string) {}
@@ -105,8 +105,8 @@ func Backup(ctx context.Context, conn podman.Engine, c *config.Config, progress 
 	}
 	now := time.Now().UTC()
 	name := c.Postgres.Database + "-" + now.Format(backupStamp)
-	r := &BackupResult{Location: store.Where()}
-	m := &r.BackupManifest
+	r := &Result{Location: store.Where()}
+	m := &r.Manifest
 	m.Name, m.Created, m.Database, m.Server, m.Dump = name, now, c.Postgres.Database, c.Postgres.Name, name+".dump"
 	if be, err := conn.Inspect(c.Backend.Name); err == nil && be.Exists {
 		m.Image, m.ImageID = be.Image, be.ImageID
@@ -228,16 +228,16 @@ func rotateBackups(ctx context.Context, c *config.Config, store backupStore) (re
 }
 
 // BackupList is what `isisctl backup list` shows.
-type BackupList struct {
-	Location string           `json:"location"`
-	Backups  []BackupManifest `json:"backups"` // newest first
+type Listing struct {
+	Location string     `json:"location"`
+	Backups  []Manifest `json:"backups"` // newest first
 	// OldDatabases are databases a restore replaced and kept (only when the
 	// database server is reachable).
 	OldDatabases []string `json:"old_databases,omitempty"`
 }
 
 // ListBackups reads every backup's manifest, newest first.
-func ListBackups(ctx context.Context, c *config.Config) (*BackupList, error) {
+func List(ctx context.Context, c *config.Config) (*Listing, error) {
 	store, err := openStore(c)
 	if err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func ListBackups(ctx context.Context, c *config.Config) (*BackupList, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &BackupList{Location: store.Where(), Backups: []BackupManifest{}}
+	l := &Listing{Location: store.Where(), Backups: []Manifest{}}
 	for i := len(names) - 1; i >= 0; i-- {
 		m, err := readManifest(ctx, store, names[i])
 		if err != nil {
@@ -257,16 +257,16 @@ func ListBackups(ctx context.Context, c *config.Config) (*BackupList, error) {
 	return l, nil
 }
 
-func readManifest(ctx context.Context, store backupStore, name string) (*BackupManifest, error) {
+func readManifest(ctx context.Context, store backupStore, name string) (*Manifest, error) {
 	rc, _, err := store.Get(ctx, name+".json")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &NoBackupError{Name: name, Where: store.Where()}
+			return nil, &NotFoundError{Name: name, Where: store.Where()}
 		}
 		return nil, fmt.Errorf("manifest of %s: %w", name, err)
 	}
 	defer rc.Close()
-	var m BackupManifest
+	var m Manifest
 	if err := json.NewDecoder(io.LimitReader(rc, 10<<20)).Decode(&m); err != nil {
 		return nil, fmt.Errorf("manifest %s.json in %s is not valid JSON: %v", name, store.Where(), err)
 	}
@@ -277,9 +277,9 @@ func readManifest(ctx context.Context, store backupStore, name string) (*BackupM
 }
 
 // NoBackupError: no backup of that name.
-type NoBackupError struct{ Name, Where string }
+type NotFoundError struct{ Name, Where string }
 
-func (e *NoBackupError) Error() string {
+func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("no backup %s in %s (isisctl backup list shows them)", e.Name, e.Where)
 }
 
@@ -288,7 +288,7 @@ func (e *NoBackupError) Error() string {
 // database has applied migrations and image brings new ones (a schema
 // change). It returns nil and why when it takes none; a failed backup is an
 // error (the deploy stops before anything changed).
-func BackupBeforeMigrate(ctx context.Context, conn podman.Engine, c *config.Config, image string, progress func(string)) (*BackupResult, string, error) {
+func BeforeMigrate(ctx context.Context, conn podman.Engine, c *config.Config, image string, progress func(string)) (*Result, string, error) {
 	if !c.Backup.Configured() {
 		return nil, "no backup target (backup.dir or backup.s3_prefix)", nil
 	}
@@ -305,7 +305,7 @@ func BackupBeforeMigrate(ctx context.Context, conn podman.Engine, c *config.Conf
 	if len(lv.Pending) == 0 {
 		return nil, "no migration pending", nil
 	}
-	r, err := Backup(ctx, conn, c, progress)
+	r, err := Create(ctx, conn, c, progress)
 	if err != nil {
 		return nil, "", fmt.Errorf("backup before migrating (%s pending): %w", strings.Join(lv.Pending, ", "), err)
 	}

@@ -112,7 +112,7 @@ func checkBackupName(name string) error {
 
 // authenticate says why the manifest is not this deployment's own ("" when
 // its HMAC verifies); the server identity is checked apart, on the server.
-func (m *BackupManifest) authenticate(key string) string {
+func (m *Manifest) authenticate(key string) string {
 	switch {
 	case m.HMAC == "":
 		return "its manifest carries no HMAC (a backup taken before isisctl signed them, or not by isisctl), so nothing proves it is this deployment's"
@@ -194,7 +194,7 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 	stamp := restoreStamp(start)
 	newDB, oldDB := db+"_restore_"+stamp, db+"_old_"+stamp
 	if len(newDB) > 63 {
-		return nil, &config.ConfigError{File: c.File, Key: "postgres.database", Msg: fmt.Sprintf("%q is too long to restore beside it (%s has over 63 bytes)", db, newDB)}
+		return nil, &config.Error{File: c.File, Key: "postgres.database", Msg: fmt.Sprintf("%q is too long to restore beside it (%s has over 63 bytes)", db, newDB)}
 	}
 	if !o.Yes {
 		return nil, &ConfirmError{Plan: fmt.Sprintf("restore replaces database %q on %s with backup %s (taken %s, migration %s, %d users, img %s); "+
@@ -253,11 +253,11 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 	if diff := diffCounts(m.Tables, dc.Tables); diff != "" {
 		return nil, &CorruptBackupError{name, "its rows differ from its manifest: " + diff}
 	}
-	img, _ := image.CurrentImage(conn, c)
+	img, _ := image.Current(conn, c)
 	if img == "" {
 		img = c.BackendImage(c.Backend.Tag)
 	}
-	if ok, _ := image.ImageExists(conn, img); !ok {
+	if ok, _ := image.Exists(conn, img); !ok {
 		return nil, fmt.Errorf("the backend img %s is missing: the restored database's migrations cannot be checked (isisctl build)", img)
 	}
 

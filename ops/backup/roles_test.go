@@ -77,8 +77,8 @@ func TestDerivedKeysDistinct(t *testing.T) {
 // field it covers, a missing HMAC or another deployment's key does not.
 func TestManifestHMAC(t *testing.T) {
 	key := config.DeriveKey("e2e-database-password", config.ManifestKeyLabel)
-	base := func() *BackupManifest {
-		m := &BackupManifest{Name: "isis-20261206T120000Z", Created: time.Date(2026, 12, 6, 12, 0, 0, 123456789, time.UTC), Database: "isis",
+	base := func() *Manifest {
+		m := &Manifest{Name: "isis-20261206T120000Z", Created: time.Date(2026, 12, 6, 12, 0, 0, 123456789, time.UTC), Database: "isis",
 			Server: "pg", PgDump: "pg_dump 15", Image: "img:1", ImageID: "abc", Level: "0008", Applied: []string{"0001", "0008"},
 			Tables: map[string]int64{"public.users": 2}, Dump: "isis-20261206T120000Z.dump", Size: 1234, SHA256: strings.Repeat("a", 64), ServerID: "7351"}
 		m.HMAC = m.manifestMAC(key)
@@ -89,17 +89,17 @@ func TestManifestHMAC(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		change func(m *BackupManifest)
+		change func(m *Manifest)
 		want   string
 	}{
-		{"no hmac", func(m *BackupManifest) { m.HMAC = "" }, "carries no HMAC"},
-		{"sha256 rewritten", func(m *BackupManifest) { m.SHA256 = strings.Repeat("b", 64) }, "does not verify"},
-		{"size", func(m *BackupManifest) { m.Size++ }, "does not verify"},
-		{"tables", func(m *BackupManifest) { m.Tables["public.users"] = 3 }, "does not verify"},
-		{"created", func(m *BackupManifest) { m.Created = m.Created.Add(time.Second) }, "does not verify"},
-		{"server id", func(m *BackupManifest) { m.ServerID = "1" }, "does not verify"},
-		{"another key", func(m *BackupManifest) { m.HMAC = m.manifestMAC(config.DeriveKey("other", config.ManifestKeyLabel)) }, "does not verify"},
-		{"garbage", func(m *BackupManifest) { m.HMAC = "zz" }, "does not verify"},
+		{"no hmac", func(m *Manifest) { m.HMAC = "" }, "carries no HMAC"},
+		{"sha256 rewritten", func(m *Manifest) { m.SHA256 = strings.Repeat("b", 64) }, "does not verify"},
+		{"size", func(m *Manifest) { m.Size++ }, "does not verify"},
+		{"tables", func(m *Manifest) { m.Tables["public.users"] = 3 }, "does not verify"},
+		{"created", func(m *Manifest) { m.Created = m.Created.Add(time.Second) }, "does not verify"},
+		{"server id", func(m *Manifest) { m.ServerID = "1" }, "does not verify"},
+		{"another key", func(m *Manifest) { m.HMAC = m.manifestMAC(config.DeriveKey("other", config.ManifestKeyLabel)) }, "does not verify"},
+		{"garbage", func(m *Manifest) { m.HMAC = "zz" }, "does not verify"},
 	} {
 		m := base()
 		tc.change(m)
@@ -115,7 +115,7 @@ func TestManifestHMAC(t *testing.T) {
 // backup.dir/../outside/NAME.json).
 func TestRestoreRefusesPathNames(t *testing.T) {
 	root := t.TempDir()
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.Backup.Dir = filepath.Join(root, "backups")
 	os.MkdirAll(c.Backup.Dir, 0o700)
 	os.MkdirAll(filepath.Join(root, "outside"), 0o700)

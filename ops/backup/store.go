@@ -28,7 +28,7 @@ type backupStore interface {
 
 // NoBackupTargetError: neither backup.dir nor backup.s3_prefix is set.
 func noBackupTarget(c *config.Config) error {
-	return &config.ConfigError{File: c.File, Key: "backup.dir", Msg: "no backup target: set backup.dir (a directory) or backup.s3_prefix (e.g. backups/ in the S3/R2 bucket)"}
+	return &config.Error{File: c.File, Key: "backup.dir", Msg: "no backup target: set backup.dir (a directory) or backup.s3_prefix (e.g. backups/ in the S3/R2 bucket)"}
 }
 
 func openStore(c *config.Config) (backupStore, error) {
@@ -120,7 +120,7 @@ type s3Store struct {
 
 func openS3(c *config.Config) (backupStore, error) {
 	env := c.Backend.Env
-	bad := func(key, msg string) error { return &config.ConfigError{File: c.File, Key: key, Msg: msg} }
+	bad := func(key, msg string) error { return &config.Error{File: c.File, Key: key, Msg: msg} }
 	bucket := env["AWS_STORAGE_BUCKET_NAME"]
 	if bucket == "" {
 		return nil, bad("backend.env.AWS_STORAGE_BUCKET_NAME", "backup.s3_prefix needs the bucket: set backend.env.AWS_STORAGE_BUCKET_NAME")
@@ -166,12 +166,12 @@ func awsSecret(c *config.Config) (string, error) {
 	if f := c.Secrets.AWSSecretAccessKeyFile; f != "" {
 		b, err := config.ReadSecretFile(f)
 		if err != nil {
-			return "", &config.ConfigError{File: c.File, Key: "secrets.aws_secret_access_key_file", Msg: err.Error()}
+			return "", &config.Error{File: c.File, Key: "secrets.aws_secret_access_key_file", Msg: err.Error()}
 		}
 		v = b
 	}
 	if v == "" {
-		return "", &config.ConfigError{File: c.File, Key: "secrets.aws_secret_access_key", Msg: "backup.s3_prefix needs the S3/R2 secret key"}
+		return "", &config.Error{File: c.File, Key: "secrets.aws_secret_access_key", Msg: "backup.s3_prefix needs the S3/R2 secret key"}
 	}
 	return v, nil
 }

@@ -89,14 +89,14 @@ type UnitsConfig struct {
 }
 
 // ConfigError is a bad or missing configuration value (exit code 2).
-type ConfigError struct {
+type Error struct {
 	File string
 	Line int
 	Key  string
 	Msg  string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	where := e.File
 	if where == "" {
 		where = "configuration"
@@ -111,7 +111,7 @@ func (e *ConfigError) Error() string {
 }
 
 // DefaultConfig is the configuration with nothing set.
-func DefaultConfig() *Config {
+func Default() *Config {
 	return &Config{
 		Network:       "swe2",
 		EgressNetwork: "isis-egress",
@@ -133,8 +133,8 @@ var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type
 
 // LoadConfig reads path (when it exists or was asked for explicitly), then
 // applies ISISCTL_* variables from getenv, then validates.
-func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config, error) {
-	c := DefaultConfig()
+func Load(path string, explicit bool, getenv func(string) string) (*Config, error) {
+	c := Default()
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -145,7 +145,7 @@ func LoadConfig(path string, explicit bool, getenv func(string) string) (*Config
 		c.lines = keyLines(b)
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 	default:
-		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", UnwrapPath(err))}
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read: %v (create one with isisctl init)", UnwrapPath(err))}
 	}
 	if err := applyEnv(c, getenv); err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func decodeStrict(b []byte, c *Config, file string) error {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is the defaults
 		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return &ConfigError{File: file, Line: line, Key: keyPath(m[3], m[2]), Msg: "unknown key"}
+			return &Error{File: file, Line: line, Key: keyPath(m[3], m[2]), Msg: "unknown key"}
 		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.ReplaceAll(msg, "\n", " ")
@@ -176,7 +176,7 @@ func decodeStrict(b []byte, c *Config, file string) error {
 		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 		}
-		return &ConfigError{File: file, Line: line, Msg: "invalid YAML: " + msg}
+		return &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
 	}
 	return nil
 }
@@ -206,11 +206,11 @@ func keyLines(b []byte) map[string]int {
 
 // keyError is a ConfigError about key's value, pointing at where that value
 // came from: its line in the file, or the ISISCTL_* variable that set it.
-func (c *Config) KeyError(key, msg string) *ConfigError {
+func (c *Config) KeyError(key, msg string) *Error {
 	if env, ok := c.fromEnv[key]; ok {
-		return &ConfigError{File: env, Key: key, Msg: msg}
+		return &Error{File: env, Key: key, Msg: msg}
 	}
-	return &ConfigError{File: c.File, Line: c.lines[key], Key: key, Msg: msg}
+	return &Error{File: c.File, Line: c.lines[key], Key: key, Msg: msg}
 }
 
 // keyPath names a field of a section type as it appears in the file.
@@ -269,7 +269,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		case ev.Field.Kind() == reflect.Bool:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return &ConfigError{Key: ev.Key, Msg: fmt.Sprintf("%s=%q is not true or false", ev.Env, v)}
+				return &Error{Key: ev.Key, Msg: fmt.Sprintf("%s=%q is not true or false", ev.Env, v)}
 			}
 			ev.Field.SetBool(b)
 		default:
@@ -390,7 +390,7 @@ func (c *Config) Validate() error {
 // (render, up, deploy, verify); status and logs work without it.
 func (c *Config) NeedDomain() error {
 	if c.Domain == "" {
-		return &ConfigError{File: c.File, Key: "domain", Msg: "required: the public host name, e.g. api.example.com (isisctl init writes a starter file)"}
+		return &Error{File: c.File, Key: "domain", Msg: "required: the public host name, e.g. api.example.com (isisctl init writes a starter file)"}
 	}
 	return nil
 }
@@ -482,9 +482,9 @@ func (c *Config) PlaceholderError() error {
 }
 
 // StarterConfig is the commented isisctl.yaml that init writes.
-func StarterConfig(domain string) ([]byte, error) {
+func Starter(domain string) ([]byte, error) {
 	if !HostRE.MatchString(domain) {
-		return nil, &ConfigError{Key: "domain", Msg: fmt.Sprintf("%q is not a host name", domain)}
+		return nil, &Error{Key: "domain", Msg: fmt.Sprintf("%q is not a host name", domain)}
 	}
 	s, err := templates.Execute("isisctl.yaml.tmpl", struct{ Domain string }{domain})
 	return []byte(s), err

@@ -38,28 +38,28 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"domain: a.b\nsecrets:\n  secret_key: x\n  secret_key_file: /y\n", "key secrets.secret_key: set either"},
 		{"domain: a.b\npostgres:\n  user: " + strings.Repeat("u", 58) + "\n", "key postgres.user: \"" + strings.Repeat("u", 58) + "\" is too long: the owner role"},
 	} {
-		_, err := config.LoadConfig(opstest.WriteYAML(t, tc.body), true, opstest.NoEnv)
+		_, err := config.Load(opstest.WriteYAML(t, tc.body), true, opstest.NoEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: error %v, want one line with %q", tc.body, err, tc.want)
 		}
-		if _, ok := err.(*config.ConfigError); !ok {
+		if _, ok := err.(*config.Error); !ok {
 			t.Errorf("%q: %T is not a ConfigError (exit 2)", tc.body, err)
 		}
 	}
-	if _, err := config.LoadConfig("/nonexistent/isisctl.yaml", true, opstest.NoEnv); err == nil || !strings.Contains(err.Error(), "isisctl init") {
+	if _, err := config.Load("/nonexistent/isisctl.yaml", true, opstest.NoEnv); err == nil || !strings.Contains(err.Error(), "isisctl init") {
 		t.Errorf("missing explicit file: %v", err)
 	}
 }
 
 func TestDomainNeededOnlyWhereUsed(t *testing.T) {
-	c, err := config.LoadConfig(opstest.WriteYAML(t, "network: swe2\n"), true, opstest.NoEnv)
+	c, err := config.Load(opstest.WriteYAML(t, "network: swe2\n"), true, opstest.NoEnv)
 	if err != nil {
 		t.Fatalf("a file without domain must load (status, logs): %v", err)
 	}
 	if err := c.NeedDomain(); err == nil || !strings.Contains(err.Error(), "key domain: required") {
 		t.Errorf("NeedDomain = %v", err)
 	}
-	if _, err := render.Render(c, render.RenderOptions{Image: "x:1"}); err == nil || !strings.Contains(err.Error(), "key domain") {
+	if _, err := render.Render(c, render.Options{Image: "x:1"}); err == nil || !strings.Contains(err.Error(), "key domain") {
 		t.Errorf("Render without a domain: %v", err)
 	}
 }
@@ -67,7 +67,7 @@ func TestDomainNeededOnlyWhereUsed(t *testing.T) {
 func TestLoadConfigEnvOverrides(t *testing.T) {
 	env := map[string]string{"ISISCTL_DOMAIN": "api.other.test", "ISISCTL_BACKEND_PUBLISH": "127.0.0.1:4000",
 		"ISISCTL_SECRETS_SECRET_KEY": "from-env-0123456789-abcdefghijklmnopqrstuvwxyz"}
-	c, err := config.LoadConfig(opstest.WriteYAML(t, "domain: api.example.com\n"), true, func(k string) string { return env[k] })
+	c, err := config.Load(opstest.WriteYAML(t, "domain: api.example.com\n"), true, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +81,11 @@ func TestLoadConfigEnvOverrides(t *testing.T) {
 }
 
 func TestPlaceholders(t *testing.T) {
-	b, err := config.StarterConfig("api.example.com")
+	b, err := config.Starter("api.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.LoadConfig(opstest.WriteYAML(t, string(b)), true, opstest.NoEnv)
+	c, err := config.Load(opstest.WriteYAML(t, string(b)), true, opstest.NoEnv)
 	if err != nil {
 		t.Fatalf("the starter config does not load: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestPlaceholders(t *testing.T) {
 	if err := c.PlaceholderError(); err == nil || !strings.Contains(err.Error(), "changeme") {
 		t.Errorf("PlaceholderError = %v", err)
 	}
-	if _, err := config.StarterConfig("not a host"); err == nil {
+	if _, err := config.Starter("not a host"); err == nil {
 		t.Error("StarterConfig accepted a bad domain")
 	}
 }
@@ -128,9 +128,9 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		p := filepath.Join(dir, "c.yaml")
 		os.WriteFile(p, []byte(body), 0o600)
-		_, err := config.LoadConfig(p, true, opstest.NoEnv)
+		_, err := config.Load(p, true, opstest.NoEnv)
 		if err != nil {
-			if _, ok := err.(*config.ConfigError); !ok {
+			if _, ok := err.(*config.Error); !ok {
 				t.Fatalf("%T: %v", err, err)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -144,7 +144,7 @@ func FuzzLoadConfig(f *testing.F) {
 // placeholder's line, names every other one with its line, and names the
 // variable when an ISISCTL_* variable set it.
 func TestPlaceholderErrorNamesLine(t *testing.T) {
-	b, err := config.StarterConfig("api.example.com")
+	b, err := config.Starter("api.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPlaceholderErrorNamesLine(t *testing.T) {
 		return 0
 	}
 	p := opstest.WriteYAML(t, string(b))
-	c, err := config.LoadConfig(p, true, opstest.NoEnv)
+	c, err := config.Load(p, true, opstest.NoEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +168,13 @@ func TestPlaceholderErrorNamesLine(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), fmt.Sprintf("secrets.database_password (line %d)", pw)) {
 		t.Errorf("PlaceholderError = %v\nwant it to start with %q and name line %d", err, want, pw)
 	}
-	if _, ok := err.(*config.ConfigError); !ok {
+	if _, ok := err.(*config.Error); !ok {
 		t.Errorf("%T is not a ConfigError (exit 2)", err)
 	}
 
 	// From the environment: the variable is named instead of a line.
 	env := map[string]string{"ISISCTL_SECRETS_SECRET_KEY": "changeme-too", "ISISCTL_SECRETS_DATABASE_PASSWORD": "a-real-password"}
-	c, err = config.LoadConfig(opstest.WriteYAML(t, "domain: a.b\n"), true, func(k string) string { return env[k] })
+	c, err = config.Load(opstest.WriteYAML(t, "domain: a.b\n"), true, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestPlaceholderErrorNamesLine(t *testing.T) {
 	}
 
 	// Other bad values name their line too.
-	_, err = config.LoadConfig(opstest.WriteYAML(t, "domain: a.b\n\nbackend:\n  name: ok\n  publish: 0.0.0.0:3003\n"), true, opstest.NoEnv)
+	_, err = config.Load(opstest.WriteYAML(t, "domain: a.b\n\nbackend:\n  name: ok\n  publish: 0.0.0.0:3003\n"), true, opstest.NoEnv)
 	if err == nil || !strings.Contains(err.Error(), ":5: key backend.publish:") {
 		t.Errorf("a bad value does not name its line: %v", err)
 	}

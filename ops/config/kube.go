@@ -169,7 +169,7 @@ func (c *Config) KubePlaceholderError() error {
 		}
 	}
 	if len(ph) > 0 {
-		return &ConfigError{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
+		return &Error{File: c.File, Key: ph[0], Msg: fmt.Sprintf("still holds a changeme-* placeholder (%d key(s): %s)", len(ph), strings.Join(ph, ", "))}
 	}
 	return nil
 }

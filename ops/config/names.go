@@ -72,7 +72,7 @@ func (c *Config) ServiceContainer(service string) (string, error) {
 func (c *Config) IsisBinary() (string, error) {
 	if c.Build.IsisBinary != "" {
 		if _, err := os.Stat(c.Build.IsisBinary); err != nil {
-			return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: fmt.Sprintf("%v", UnwrapPath(err))}
+			return "", &Error{File: c.File, Key: "build.isis_binary", Msg: fmt.Sprintf("%v", UnwrapPath(err))}
 		}
 		return c.Build.IsisBinary, nil
 	}
@@ -83,7 +83,7 @@ func (c *Config) IsisBinary() (string, error) {
 			return p, nil
 		}
 	}
-	return "", &ConfigError{File: c.File, Key: "build.isis_binary", Msg: "no isis binary next to isisctl; run make build or set build.isis_binary"}
+	return "", &Error{File: c.File, Key: "build.isis_binary", Msg: "no isis binary next to isisctl; run make build or set build.isis_binary"}
 }
 
 // Slot is one of the two backend containers.

@@ -62,7 +62,7 @@ func (c *Config) SecretValues() (map[string]string, error) {
 		if file != "" {
 			b, err := ReadSecretFile(file)
 			if err != nil {
-				return nil, &ConfigError{File: c.File, Key: s.Key + "_file", Msg: err.Error()}
+				return nil, &Error{File: c.File, Key: s.Key + "_file", Msg: err.Error()}
 			}
 			v = b
 		}
@@ -70,10 +70,10 @@ func (c *Config) SecretValues() (map[string]string, error) {
 			if s.Optional {
 				continue
 			}
-			return nil, &ConfigError{File: c.File, Key: s.Key, Msg: "required (or " + s.Key + "_file, or ISISCTL_" + envName(s.Key) + ")"}
+			return nil, &Error{File: c.File, Key: s.Key, Msg: "required (or " + s.Key + "_file, or ISISCTL_" + envName(s.Key) + ")"}
 		}
 		if len(v) < s.MinLen {
-			return nil, &ConfigError{File: c.File, Key: s.Key, Msg: "too short: use at least 32 random characters (openssl rand -base64 48)"}
+			return nil, &Error{File: c.File, Key: s.Key, Msg: "too short: use at least 32 random characters (openssl rand -base64 48)"}
 		}
 		out[s.Name] = v
 	}

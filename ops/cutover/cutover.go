@@ -24,7 +24,7 @@ import (
 // a catch-up import while Django still serves, the operator's command that
 // points the proxy at isis, final imports of what Django wrote meanwhile,
 // then verify.
-type CutoverOptions struct {
+type Options struct {
 	Import ImportDjangoOptions
 	// Switch is the shell command (sh -c, on the machine isisctl runs on)
 	// that points the reverse proxy at isis and reloads it.
@@ -43,7 +43,7 @@ type CutoverOptions struct {
 
 // CutoverSteps are the steps of a cutover, in order (the command's help
 // and docs/cutover.md list them from here).
-var CutoverSteps = []steps.Def[*cutoverRun]{
+var Steps = []steps.Def[*cutoverRun]{
 	{Name: "check", Summary: "a dry-run import: Django's data fits isis (no conflicts)", Run: cutoverCheck},
 	{Name: "import", Summary: "the catch-up import, while Django still serves", Run: cutoverImport},
 	{Name: "switch", Summary: "the --switch command points the proxy at isis", Run: cutoverSwitch},
@@ -52,15 +52,15 @@ var CutoverSteps = []steps.Def[*cutoverRun]{
 }
 
 // CutoverHelp is the step list as the command's help prints it.
-func CutoverHelp() string { return steps.Help(CutoverSteps, 1) }
+func Help() string { return steps.Help(Steps, 1) }
 
 // CutoverResult is what a cutover did.
-type CutoverResult struct {
-	Image    string               `json:"image"`
-	Imports  []json.RawMessage    `json:"imports"` // each import's summary, the dry run first
-	Switched bool                 `json:"switched"`
-	Verify   *verify.VerifyResult `json:"verify,omitempty"`
-	Steps    []steps.Step         `json:"steps"`
+type Result struct {
+	Image    string            `json:"image"`
+	Imports  []json.RawMessage `json:"imports"` // each import's summary, the dry run first
+	Switched bool              `json:"switched"`
+	Verify   *verify.Result    `json:"verify,omitempty"`
+	Steps    []steps.Step      `json:"steps"`
 }
 
 // importChanges is the changes count of an import summary.
@@ -74,7 +74,7 @@ func importChanges(summary json.RawMessage) int {
 // Before the switch command succeeds nothing has changed for users (Django
 // serves; isis holds imported data, which a later import brings up to date);
 // after it, a failure says so and points to the way back.
-func Cutover(ctx context.Context, conn podman.Engine, c *config.Config, image string, o CutoverOptions) (r *CutoverResult, err error) {
+func Run(ctx context.Context, conn podman.Engine, c *config.Config, image string, o Options) (r *Result, err error) {
 	if strings.TrimSpace(o.Switch) == "" {
 		return nil, errors.New("--switch is required: the command that points the reverse proxy at isis and reloads it")
 	}
@@ -112,17 +112,17 @@ func Cutover(ctx context.Context, conn podman.Engine, c *config.Config, image st
 	if switchOut == nil {
 		switchOut = func(string) {}
 	}
-	r = &CutoverResult{Image: image}
+	r = &Result{Image: image}
 	cr := &cutoverRun{ctx: ctx, conn: conn, c: c, image: image, o: o, r: r, out: out, switchOut: switchOut}
-	run := &steps.Runner[*cutoverRun]{Table: CutoverSteps, State: cr, Rec: &r.Steps, Progress: o.Progress, Fail: cutoverFailed}
-	return r, run.Run(0, len(CutoverSteps)-1)
+	run := &steps.Runner[*cutoverRun]{Table: Steps, State: cr, Rec: &r.Steps, Progress: o.Progress, Fail: cutoverFailed}
+	return r, run.Run(0, len(Steps)-1)
 }
 
 // cutoverFailed says, with a step's error, where the cutover stopped:
 // before the switch nothing has changed for users, after it the way back is
 // to point the proxy at Django again.
 func cutoverFailed(i int, err error) error {
-	switch CutoverSteps[i].Name {
+	switch Steps[i].Name {
 	case "check", "import":
 		return fmt.Errorf("%w (nothing was switched: Django still serves)", err)
 	case "switch":
@@ -137,8 +137,8 @@ type cutoverRun struct {
 	conn           podman.Engine
 	c              *config.Config
 	image          string
-	o              CutoverOptions
-	r              *CutoverResult
+	o              Options
+	r              *Result
 	out, switchOut func(string)
 }
 
@@ -198,7 +198,7 @@ func cutoverFinal(cr *cutoverRun) (string, string, error) {
 
 func cutoverVerify(cr *cutoverRun) (string, string, error) {
 	r := cr.r
-	r.Verify = verify.Verify(cr.ctx, cr.conn, cr.c, verify.VerifyOptions{PublicURL: cr.o.PublicURL, Remote: cr.o.Remote})
+	r.Verify = verify.Run(cr.ctx, cr.conn, cr.c, verify.Options{PublicURL: cr.o.PublicURL, Remote: cr.o.Remote})
 	if r.Verify.OK {
 		return "ok", fmt.Sprintf("%d checks passed", len(r.Verify.Checks)), nil
 	}

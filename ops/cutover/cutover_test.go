@@ -45,7 +45,7 @@ func TestRunSwitch(t *testing.T) {
 			}
 		}
 	}
-	if _, err := Cutover(context.Background(), nil, config.DefaultConfig(), "img", CutoverOptions{}); err == nil || !strings.Contains(err.Error(), "--switch is required") {
+	if _, err := Run(context.Background(), nil, config.Default(), "img", Options{}); err == nil || !strings.Contains(err.Error(), "--switch is required") {
 		t.Errorf("a cutover without a switch command: %v", err)
 	}
 }
@@ -91,7 +91,7 @@ func TestCutoverStopPoints(t *testing.T) {
 			if tc.switchSh != "" {
 				sh = tc.switchSh
 			}
-			r, err := Cutover(context.Background(), f, c, "img:1", CutoverOptions{Switch: sh,
+			r, err := Run(context.Background(), f, c, "img:1", Options{Switch: sh,
 				Import: ImportDjangoOptions{FromDSN: "postgres://django@db/django"}, Settle: time.Millisecond})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v\nwant %q", err, tc.want)

@@ -24,7 +24,7 @@ import (
 )
 
 // DeployOptions tune a deploy.
-type DeployOptions struct {
+type Options struct {
 	URL       string // the Podman URL (local hosts get host-side checks)
 	Tag       string
 	DryRun    bool
@@ -33,21 +33,21 @@ type DeployOptions struct {
 	UnitsDir  string // with Install
 	Out       io.Writer
 	Progress  steps.Progress
-	Verify    verify.VerifyOptions
+	Verify    verify.Options
 }
 
 // DeployResult reports a deploy.
-type DeployResult struct {
-	Image      string               `json:"image"`
-	ImageID    string               `json:"image_id,omitempty"`
-	Previous   string               `json:"previous_image,omitempty"`
-	Changed    bool                 `json:"changed"`
-	RolledBack bool                 `json:"rolled_back"`
-	Steps      []steps.Step         `json:"steps"`
-	Verify     *verify.VerifyResult `json:"verify,omitempty"`
-	Plan       []string             `json:"plan,omitempty"`
-	UnitDiff   string               `json:"unit_diff,omitempty"`
-	Duration   time.Duration        `json:"duration_ns"`
+type Result struct {
+	Image      string         `json:"image"`
+	ImageID    string         `json:"image_id,omitempty"`
+	Previous   string         `json:"previous_image,omitempty"`
+	Changed    bool           `json:"changed"`
+	RolledBack bool           `json:"rolled_back"`
+	Steps      []steps.Step   `json:"steps"`
+	Verify     *verify.Result `json:"verify,omitempty"`
+	Plan       []string       `json:"plan,omitempty"`
+	UnitDiff   string         `json:"unit_diff,omitempty"`
+	Duration   time.Duration  `json:"duration_ns"`
 }
 
 // deployRun is the state one deploy's steps share.
@@ -55,13 +55,13 @@ type deployRun struct {
 	ctx      context.Context
 	conn     podman.Engine
 	c        *config.Config
-	o        DeployOptions
-	r        *DeployResult
+	o        Options
+	r        *Result
 	local    bool
-	current  string               // the image the backend ran before this deploy
-	action   string               // what the up step did to the backend
-	upToDate bool                 // both slots already run this image as configured
-	backup   *backup.BackupResult // taken before this deploy's migrations, if any
+	current  string         // the image the backend ran before this deploy
+	action   string         // what the up step did to the backend
+	upToDate bool           // both slots already run this image as configured
+	backup   *backup.Result // taken before this deploy's migrations, if any
 }
 
 func (d *deployRun) out(line string) {
@@ -72,10 +72,10 @@ func (d *deployRun) out(line string) {
 
 // DeployStep is one step of a deploy, a value in the ordered table that the
 // flow, the dry-run plan and the command's help all read.
-type DeployStep = steps.Def[*deployRun]
+type Step = steps.Def[*deployRun]
 
 // DeploySteps is the deploy, in order.
-var DeploySteps = []DeployStep{
+var Steps = []Step{
 	{Name: "preflight", Summary: "Podman reachable, configuration complete, ports free", Run: stepPreflight},
 	{Name: "build", Summary: "build the image (nothing when its content is unchanged)", Plan: planBuild, Run: stepBuild},
 	{Name: "network", Summary: "create the private and egress networks if missing", Plan: planNetwork, Run: stepNetwork},
@@ -89,19 +89,19 @@ var DeploySteps = []DeployStep{
 }
 
 // DeployStepNames are the steps' names, in order.
-func DeployStepNames() []string { return steps.Names(DeploySteps) }
+func StepNames() []string { return steps.Names(Steps) }
 
 // DeployHelp describes the steps, one line each, for the command's help.
-func DeployHelp() string { return steps.Help(DeploySteps, 2) }
+func Help() string { return steps.Help(Steps, 2) }
 
 // Deploy runs DeploySteps in order; when one fails, the steps before it are
 // undone newest first (the backend goes back to its previous image, as
 // gaplessly as it came). With DryRun it runs preflight and prints the plan.
-func Deploy(ctx context.Context, conn podman.Engine, c *config.Config, o DeployOptions) (*DeployResult, error) {
+func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) (*Result, error) {
 	start := time.Now()
-	d := &deployRun{ctx: ctx, conn: conn, c: c, o: o, r: &DeployResult{}, local: host.IsLocal(o.URL)}
+	d := &deployRun{ctx: ctx, conn: conn, c: c, o: o, r: &Result{}, local: host.IsLocal(o.URL)}
 	r := d.r
-	run := &steps.Runner[*deployRun]{Table: DeploySteps, State: d, Rec: &r.Steps, Progress: o.Progress}
+	run := &steps.Runner[*deployRun]{Table: Steps, State: d, Rec: &r.Steps, Progress: o.Progress}
 	if err := run.Run(0, 0); err != nil {
 		return r, unwrapConfig(err)
 	}
@@ -125,7 +125,7 @@ func Deploy(ctx context.Context, conn podman.Engine, c *config.Config, o DeployO
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
 	// Steps after preflight that fail undo the ones before them, newest first.
-	if err := run.Run(1, len(DeploySteps)-1); err != nil {
+	if err := run.Run(1, len(Steps)-1); err != nil {
 		if ue := (*steps.UndoError)(nil); errors.As(err, &ue) {
 			return r, err
 		}
@@ -206,7 +206,7 @@ func stepSecrets(d *deployRun) (string, string, error) {
 }
 
 func stepRender(d *deployRun) (string, string, error) {
-	files, err := render.Render(d.c, render.RenderOptions{Image: d.r.Image})
+	files, err := render.Render(d.c, render.Options{Image: d.r.Image})
 	if err != nil {
 		return "", "", err
 	}
@@ -221,7 +221,7 @@ func stepRender(d *deployRun) (string, string, error) {
 }
 
 func stepMigrate(d *deployRun) (string, string, error) {
-	d.current, _ = image.CurrentImage(d.conn, d.c)
+	d.current, _ = image.Current(d.conn, d.c)
 	if err := host.PrepareHostDirs(d.c, d.local); err != nil {
 		return "", "", err
 	}
@@ -243,7 +243,7 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	// With a backup target, the database is dumped first when the new image
 	// brings migrations it lacks; a later failure names the backup and the
 	// command that restores it.
-	b, why, err := backup.BackupBeforeMigrate(d.ctx, d.conn, d.c, d.r.Image, d.out)
+	b, why, err := backup.BeforeMigrate(d.ctx, d.conn, d.c, d.r.Image, d.out)
 	if err != nil {
 		return "", "", fmt.Errorf("backup before migrating: %w", err)
 	}
@@ -337,7 +337,7 @@ func stepVerify(d *deployRun) (string, string, error) {
 	vo.PublicURL = d.o.PublicURL
 	vo.Remote = !d.local
 	r := d.r
-	r.Verify = verify.Verify(d.ctx, d.conn, d.c, vo)
+	r.Verify = verify.Run(d.ctx, d.conn, d.c, vo)
 	if !r.Verify.OK {
 		var failed []string
 		for _, ch := range r.Verify.Checks {
@@ -351,7 +351,7 @@ func stepVerify(d *deployRun) (string, string, error) {
 }
 
 // rolledBack names the image a failed deploy went back to.
-func rolledBack(err error, r *DeployResult) error {
+func rolledBack(err error, r *Result) error {
 	if !r.RolledBack {
 		return err
 	}
@@ -366,7 +366,7 @@ func rolledBack(err error, r *DeployResult) error {
 // unwrapConfig lets a configuration problem (exit 2) or an unreachable
 // Podman (exit 4) keep its own exit code rather than a step failure's.
 func unwrapConfig(err error) error {
-	var ce *config.ConfigError
+	var ce *config.Error
 	var ue *podman.UnreachableError
 	switch {
 	case errors.As(err, &ce):
@@ -414,9 +414,9 @@ func dryRun(d *deployRun) error {
 		tag = o.Tag
 	}
 	r.Image = c.BackendImage(tag)
-	d.current, _ = image.CurrentImage(d.conn, c)
-	r.Plan = append(r.Plan, steps.Plans(DeploySteps[1:], d)...)
-	files, err := render.Render(c, render.RenderOptions{Image: r.Image})
+	d.current, _ = image.Current(d.conn, c)
+	r.Plan = append(r.Plan, steps.Plans(Steps[1:], d)...)
+	files, err := render.Render(c, render.Options{Image: r.Image})
 	if err != nil {
 		return err
 	}
@@ -429,7 +429,7 @@ func dryRun(d *deployRun) error {
 }
 
 func planBuild(d *deployRun) string {
-	exists, _ := image.ImageExists(d.conn, d.r.Image)
+	exists, _ := image.Exists(d.conn, d.r.Image)
 	return fmt.Sprintf("%s (%s)", d.r.Image, map[bool]string{true: "exists: no rebuild", false: "new"}[exists])
 }
 

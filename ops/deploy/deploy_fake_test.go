@@ -10,14 +10,14 @@ import (
 )
 
 // deployUpStep is DeploySteps' up step.
-func deployUpStep(t *testing.T) DeployStep {
-	for _, s := range DeploySteps {
+func deployUpStep(t *testing.T) Step {
+	for _, s := range Steps {
 		if s.Name == "up" {
 			return s
 		}
 	}
 	t.Fatal("no up step")
-	return DeployStep{}
+	return Step{}
 }
 
 // TestDeployUndo: a step after up that fails puts the backend back on the
@@ -34,8 +34,8 @@ func TestDeployUndo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackendFake(t)
-			d := &deployRun{ctx: context.Background(), conn: b.f, c: b.c, r: &DeployResult{Image: "img:new"}, local: true, current: "img:old"}
-			table := []DeployStep{deployUpStep(t), {Name: "verify", Run: func(d *deployRun) (string, string, error) {
+			d := &deployRun{ctx: context.Background(), conn: b.f, c: b.c, r: &Result{Image: "img:new"}, local: true, current: "img:old"}
+			table := []Step{deployUpStep(t), {Name: "verify", Run: func(d *deployRun) (string, string, error) {
 				if !BackendUpToDate(d.conn, d.c, "img:new") {
 					t.Error("up did not switch to img:new before the failing step")
 				}

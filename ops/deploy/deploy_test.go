@@ -13,11 +13,11 @@ import (
 // TestDeployStepsTable: one ordered table is the flow, the plan and the help.
 func TestDeployStepsTable(t *testing.T) {
 	want := "preflight build network secrets render migrate up wait healthy collectstatic verify"
-	if got := strings.Join(DeployStepNames(), " "); got != want {
+	if got := strings.Join(StepNames(), " "); got != want {
 		t.Errorf("steps = %s, want %s (OPS.md's order)", got, want)
 	}
-	help := DeployHelp()
-	for i, s := range DeploySteps {
+	help := Help()
+	for i, s := range Steps {
 		if s.Run == nil || s.Summary == "" {
 			t.Errorf("step %s lacks Run or Summary", s.Name)
 		}

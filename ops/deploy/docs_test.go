@@ -20,7 +20,7 @@ func TestDocsDeploySteps(t *testing.T) {
 			documented = append(documented, strings.TrimSpace(m[1]))
 		}
 	}
-	if want := DeployStepNames(); !reflect.DeepEqual(documented, want) {
+	if want := StepNames(); !reflect.DeepEqual(documented, want) {
 		t.Errorf("docs/operations.md's deploy steps are %q; ops.DeploySteps has %q", documented, want)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // be reset, which nginx does not resend (a 502 through the proxy).
 func TestLameDuckInsideFailTimeout(t *testing.T) {
 	c := opstest.ExampleConfig()
-	files, err := render.Render(c, render.RenderOptions{Image: "x:1"})
+	files, err := render.Render(c, render.Options{Image: "x:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func Install(c *config.Config, o InstallOptions) (*InstallResult, error) {
 	if o.SystemdRunning == nil {
 		o.SystemdRunning = func() bool { _, err := os.Stat("/run/systemd/system"); return err == nil }
 	}
-	files, err := render.Render(c, render.RenderOptions{Image: o.Image, System: o.System})
+	files, err := render.Render(c, render.Options{Image: o.Image, System: o.System})
 	if err != nil {
 		return nil, err
 	}

@@ -194,7 +194,7 @@ func TestQuadletMatchesAPI(t *testing.T) {
 		}
 	})
 
-	files, err := render.Render(c, render.RenderOptions{Image: image})
+	files, err := render.Render(c, render.Options{Image: image})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ const (
 // *-previous, until the whole switch succeeds). remote: the Podman host is
 // not this machine, so the smoke request runs inside the container.
 func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, img string, remote bool) (action, previous string, err error) {
-	id, err := image.ImageID(conn, img)
+	id, err := image.ID(conn, img)
 	if err != nil {
 		return "", "", err
 	}
@@ -133,7 +133,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 // BackendUpToDate reports whether both slots run img with the current
 // specification (then EnsureBackend changes nothing).
 func BackendUpToDate(conn podman.Engine, c *config.Config, img string) bool {
-	id, err := image.ImageID(conn, img)
+	id, err := image.ID(conn, img)
 	if err != nil {
 		return false
 	}

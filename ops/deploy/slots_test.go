@@ -41,7 +41,7 @@ func TestSlots(t *testing.T) {
 // TestProxyConfigShape: the rendered proxy files are whole (balanced braces,
 // one upstream block in nginx's, both slots in each).
 func TestProxyConfigShape(t *testing.T) {
-	files, err := render.Render(opstest.ExampleConfig(), render.RenderOptions{Image: "x:1"})
+	files, err := render.Render(opstest.ExampleConfig(), render.Options{Image: "x:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

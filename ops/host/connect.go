@@ -16,7 +16,7 @@ func Connect(ctx context.Context, url string) (*podman.Conn, error) {
 		url = podman.DefaultURL()
 	}
 	if !podman.ValidURL(url) {
-		return nil, &config.ConfigError{Key: "podman_url", Msg: fmt.Sprintf("%q is not a unix://, ssh:// or tcp:// URL", url)}
+		return nil, &config.Error{Key: "podman_url", Msg: fmt.Sprintf("%q is not a unix://, ssh:// or tcp:// URL", url)}
 	}
 	return podman.Connect(ctx, url)
 }

@@ -110,7 +110,7 @@ func EnsurePostgres(ctx context.Context, conn podman.Engine, c *config.Config) (
 		st.Exists, action = false, "recreated"
 	}
 	if !st.Exists {
-		if ok, err := image.ImageExists(conn, cs.Image); err != nil || !ok {
+		if ok, err := image.Exists(conn, cs.Image); err != nil || !ok {
 			return "", fmt.Errorf("image %s is missing on the host (podman pull %s)", cs.Image, cs.Image)
 		}
 		if err := conn.Create(cs); err != nil {
@@ -185,7 +185,7 @@ func PortFree(addr string) error {
 
 // BackendSpecFor is the backend spec for an image, with its ID in the hash.
 func BackendSpecFor(conn podman.Engine, c *config.Config, img string) (*podman.ContainerSpec, error) {
-	id, err := image.ImageID(conn, img)
+	id, err := image.ID(conn, img)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func TestPrepareHostDirs(t *testing.T) {
 		return int(fi.Sys().(*syscall.Stat_t).Uid)
 	}
 	dir := t.TempDir()
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.File = "isisctl.yaml"
 	c.Backend.LogDir, c.Backend.StaticDir = filepath.Join(dir, "new", "log"), filepath.Join(dir, "empty")
 	os.Mkdir(c.Backend.StaticDir, 0o755)

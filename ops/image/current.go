@@ -7,7 +7,7 @@ import (
 
 // CurrentImage is the image the backend runs ("" when none): slot A's,
 // else slot B's.
-func CurrentImage(conn podman.Engine, c *config.Config) (string, error) {
+func Current(conn podman.Engine, c *config.Config) (string, error) {
 	for _, sl := range c.Slots() {
 		st, err := conn.Inspect(sl.Name)
 		if err != nil {

@@ -92,9 +92,9 @@ func StageContext(c *config.Config) (dir, tag string, err error) {
 
 // BuildImage builds the backend image through the API, tagged by content:
 // the same binary and template give the same tag, and no rebuild.
-func BuildImage(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*BuildResult, error) {
+func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*BuildResult, error) {
 	if c.PullsImage() {
-		return nil, &config.ConfigError{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
+		return nil, &config.Error{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
 	}
 	dir, ctag, err := StageContext(c)
 	if err != nil {
@@ -139,12 +139,12 @@ func BuildImage(conn podman.Engine, c *config.Config, tag string, out io.Writer)
 }
 
 // ImageExists reports whether ref is present on the host.
-func ImageExists(conn podman.Engine, ref string) (bool, error) {
+func Exists(conn podman.Engine, ref string) (bool, error) {
 	return conn.ImageExists(ref)
 }
 
 // ImageID returns the ID of ref.
-func ImageID(conn podman.Engine, ref string) (string, error) {
+func ID(conn podman.Engine, ref string) (string, error) {
 	img, err := conn.Image(ref)
 	if err != nil {
 		if podman.IsNotFound(err) {

@@ -28,33 +28,33 @@ func registryAuth(c *config.Config) (user, pass string, err error) {
 	case r.Username != "" && r.PasswordFile != "":
 		b, err := os.ReadFile(r.PasswordFile)
 		if err != nil {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.password_file", Msg: fmt.Sprintf("%s: %v", r.PasswordFile, config.UnwrapPath(err))}
+			return "", "", &config.Error{File: c.File, Key: "registry.password_file", Msg: fmt.Sprintf("%s: %v", r.PasswordFile, config.UnwrapPath(err))}
 		}
 		pass, _, _ = strings.Cut(string(b), "\n")
 		pass = strings.TrimSuffix(pass, "\r")
 		if pass == "" {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.password_file", Msg: r.PasswordFile + " is empty"}
+			return "", "", &config.Error{File: c.File, Key: "registry.password_file", Msg: r.PasswordFile + " is empty"}
 		}
 		return r.Username, pass, nil
 	case r.Username != "":
 		if r.Password == "" {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.password", Msg: "required with registry.username (set ISISCTL_REGISTRY_PASSWORD or registry.password_file)"}
+			return "", "", &config.Error{File: c.File, Key: "registry.password", Msg: "required with registry.username (set ISISCTL_REGISTRY_PASSWORD or registry.password_file)"}
 		}
 		return r.Username, r.Password, nil
 	case r.AuthFile != "":
 		if _, err := os.Stat(r.AuthFile); err != nil {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: %v", r.AuthFile, config.UnwrapPath(err))}
+			return "", "", &config.Error{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: %v", r.AuthFile, config.UnwrapPath(err))}
 		}
 		// Only this registry's entry is sent to the Podman service.
 		a, err := dockerconfig.GetCredentials(&imagetypes.SystemContext{AuthFilePath: r.AuthFile}, r.Server)
 		if err != nil {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: cannot read credentials: %v", r.AuthFile, redact(err.Error()))}
+			return "", "", &config.Error{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s: cannot read credentials: %v", r.AuthFile, redact(err.Error()))}
 		}
 		if a.Username == "" && a.IdentityToken == "" {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s has no credentials for %s", r.AuthFile, r.Server)}
+			return "", "", &config.Error{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s has no credentials for %s", r.AuthFile, r.Server)}
 		}
 		if a.IdentityToken != "" {
-			return "", "", &config.ConfigError{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s holds an identity token for %s; give a user name and password", r.AuthFile, r.Server)}
+			return "", "", &config.Error{File: c.File, Key: "registry.auth_file", Msg: fmt.Sprintf("%s holds an identity token for %s; give a user name and password", r.AuthFile, r.Server)}
 		}
 		return a.Username, a.Password, nil
 	}
@@ -132,7 +132,7 @@ func TrustRegistryCA(c *config.Config, local bool) (string, error) {
 	}
 	ca, err := config.ReadCA(c.Registry.CAFile)
 	if err != nil {
-		return "", &config.ConfigError{File: c.File, Key: "registry.ca_file", Msg: err.Error()}
+		return "", &config.Error{File: c.File, Key: "registry.ca_file", Msg: err.Error()}
 	}
 	p := filepath.Join(certsDir(), c.Registry.Server, "ca.crt")
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, ca) {
@@ -159,7 +159,7 @@ type PushResult struct {
 // needRegistry is the error when a push or pull needs registry.server.
 func needRegistry(c *config.Config) error {
 	if c.Registry.Server == "" {
-		return &config.ConfigError{File: c.File, Key: "registry.server", Msg: "required to push: the registry's host[:port] (and registry.repository)"}
+		return &config.Error{File: c.File, Key: "registry.server", Msg: "required to push: the registry's host[:port] (and registry.repository)"}
 	}
 	return nil
 }
@@ -168,7 +168,7 @@ func needRegistry(c *config.Config) error {
 // configured registry as repository:tag, records the pushed digest in the
 // host's audit trail and returns it. Credentials go to the Podman service
 // in the X-Registry-Auth header only; they are never printed.
-func PushImage(conn podman.Engine, c *config.Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
+func Push(conn podman.Engine, c *config.Config, source, tag string, local bool, out io.Writer) (*PushResult, error) {
 	if err := needRegistry(c); err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func PushImage(conn podman.Engine, c *config.Config, source, tag string, local b
 		res.Digest = d
 	}
 	res.Reference = c.DigestReference(res.Digest)
-	id, _ := ImageID(conn, source)
+	id, _ := ID(conn, source)
 	_ = audit.Append(conn, audit.Entry{Time: start.UTC(), User: audit.WhoAmI(), Action: "push", Image: res.Reference, ImageID: id,
 		Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String(), Detail: res.Destination})
 	return res, nil
@@ -250,7 +250,7 @@ func registryDigest(c *config.Config, ctx context.Context, tagged, user, pass st
 // registry and repository from this Podman host (from its audit trail):
 // what a Kubernetes manifest or another host should run. It is
 // backend.image itself when that already is a digest reference.
-func PushedImage(conn podman.Engine, c *config.Config) (string, error) {
+func Pushed(conn podman.Engine, c *config.Config) (string, error) {
 	if c.PullsImage() {
 		return c.Backend.Image, nil
 	}
@@ -275,8 +275,8 @@ func PushedImage(conn podman.Engine, c *config.Config) (string, error) {
 // comes from registry.server (with the configured credentials only for
 // registry.server). A missing name of no registry is never looked for on
 // Docker Hub: that is a build that did not happen.
-func EnsureImage(conn podman.Engine, c *config.Config, ref string, out io.Writer) (pulled bool, err error) {
-	ok, err := ImageExists(conn, ref)
+func Ensure(conn podman.Engine, c *config.Config, ref string, out io.Writer) (pulled bool, err error) {
+	ok, err := Exists(conn, ref)
 	if err != nil {
 		return false, err
 	}
@@ -288,11 +288,11 @@ func EnsureImage(conn podman.Engine, c *config.Config, ref string, out io.Writer
 		!config.IsDigestRef(ref) && (c.Registry.Server == "" || reference.Domain(named) != c.Registry.Server) {
 		return false, fmt.Errorf("image %s is missing on the host: run isisctl build", ref)
 	}
-	return true, PullImage(conn, c, ref, out)
+	return true, Pull(conn, c, ref, out)
 }
 
 // PullImage pulls ref through the Podman API.
-func PullImage(conn podman.Engine, c *config.Config, ref string, out io.Writer) error {
+func Pull(conn podman.Engine, c *config.Config, ref string, out io.Writer) error {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return fmt.Errorf("pull %s: not an image reference: %v", ref, err)
@@ -321,12 +321,12 @@ func PullImage(conn podman.Engine, c *config.Config, ref string, out io.Writer) 
 // backend.image is a pushed digest reference, pull it from the registry.
 func BuildOrPull(conn podman.Engine, c *config.Config, tag string, local bool, out io.Writer) (*BuildResult, error) {
 	if !c.PullsImage() {
-		return BuildImage(conn, c, tag, out)
+		return Build(conn, c, tag, out)
 	}
 	if _, err := TrustRegistryCA(c, local); err != nil {
 		return nil, err
 	}
-	pulled, err := EnsureImage(conn, c, c.Backend.Image, out)
+	pulled, err := Ensure(conn, c, c.Backend.Image, out)
 	if err != nil {
 		return nil, err
 	}
@@ -339,12 +339,12 @@ func BuildOrPull(conn podman.Engine, c *config.Config, tag string, local bool, o
 
 // UseImage points the configuration at a pushed image (--image): a digest
 // reference registry/repo@sha256:....
-func UseImage(c *config.Config, ref string) error {
+func Use(c *config.Config, ref string) error {
 	if ref == "" {
 		return nil
 	}
 	if !config.IsDigestRef(ref) || !config.ValidBackendImage(ref) {
-		return &config.ConfigError{Key: "--image", Msg: fmt.Sprintf("%q is not a digest reference like registry.example.com/isis/backend@sha256:<64 hex> (isisctl build --push prints it)", ref)}
+		return &config.Error{Key: "--image", Msg: fmt.Sprintf("%q is not a digest reference like registry.example.com/isis/backend@sha256:<64 hex> (isisctl build --push prints it)", ref)}
 	}
 	c.Backend.Image = ref
 	return nil

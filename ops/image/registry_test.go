@@ -35,27 +35,27 @@ func TestRegistryConfigErrors(t *testing.T) {
 		{"backend:\n  image: r.example.com/isis/backend@sha256:abc\n", "key backend.image:"},
 		{"backend:\n  image: R.example.com/Isis\n", "key backend.image:"},
 	} {
-		_, err := config.LoadConfig(opstest.WriteYAML(t, tc.body), true, opstest.NoEnv)
+		_, err := config.Load(opstest.WriteYAML(t, tc.body), true, opstest.NoEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: error %v, want one line with %q", tc.body, err, tc.want)
 		}
-		var ce *config.ConfigError
+		var ce *config.Error
 		if !errors.As(err, &ce) {
 			t.Errorf("%q: %T is not a ConfigError (exit 2)", tc.body, err)
 		}
 	}
 	// tls_verify defaults to true and ISISCTL_REGISTRY_TLS_VERIFY overrides it.
-	c, err := config.LoadConfig(opstest.WriteYAML(t, "registry:\n  server: r.example.com\n"), true, opstest.NoEnv)
+	c, err := config.Load(opstest.WriteYAML(t, "registry:\n  server: r.example.com\n"), true, opstest.NoEnv)
 	if err != nil || !c.Registry.TLSVerify {
 		t.Errorf("tls_verify default: %v %v", c, err)
 	}
-	c, err = config.LoadConfig(opstest.WriteYAML(t, "registry:\n  server: r.example.com\n"), true, func(k string) string {
+	c, err = config.Load(opstest.WriteYAML(t, "registry:\n  server: r.example.com\n"), true, func(k string) string {
 		return map[string]string{"ISISCTL_REGISTRY_TLS_VERIFY": "false", "ISISCTL_REGISTRY_USERNAME": "ci", "ISISCTL_REGISTRY_PASSWORD": "pw"}[k]
 	})
 	if err != nil || c.Registry.TLSVerify || c.Registry.Username != "ci" || c.Registry.Password != "pw" {
 		t.Errorf("env overrides: %+v %v", c.Registry, err)
 	}
-	_, err = config.LoadConfig(opstest.WriteYAML(t, ""), true, func(k string) string {
+	_, err = config.Load(opstest.WriteYAML(t, ""), true, func(k string) string {
 		return map[string]string{"ISISCTL_REGISTRY_TLS_VERIFY": "nope"}[k]
 	})
 	if err == nil || !strings.Contains(err.Error(), `ISISCTL_REGISTRY_TLS_VERIFY="nope" is not true or false`) {
@@ -64,7 +64,7 @@ func TestRegistryConfigErrors(t *testing.T) {
 }
 
 func TestRegistryReferences(t *testing.T) {
-	c, err := config.LoadConfig(opstest.WriteYAML(t, "backend:\n  image: localhost/isis-backend\nregistry:\n  server: 127.0.0.1:5000\n"), true, opstest.NoEnv)
+	c, err := config.Load(opstest.WriteYAML(t, "backend:\n  image: localhost/isis-backend\nregistry:\n  server: 127.0.0.1:5000\n"), true, opstest.NoEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestRegistryReferences(t *testing.T) {
 	}
 	ref := "127.0.0.1:5000/team/isis@" + testDigest
 	for _, bad := range []string{"127.0.0.1:5000/team/isis:v1", "team/isis@sha256:12", "", "x@" + testDigest + " "} {
-		if err := UseImage(c, bad); err == nil && bad != "" {
+		if err := Use(c, bad); err == nil && bad != "" {
 			t.Errorf("UseImage(%q) accepted", bad)
 		}
 	}
-	if err := UseImage(c, ref); err != nil {
+	if err := Use(c, ref); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
@@ -93,13 +93,13 @@ func TestRegistryReferences(t *testing.T) {
 	if !c.PullsImage() || c.BackendImage("v9") != ref {
 		t.Errorf("a digest reference is used as it is: %s", c.BackendImage("v9"))
 	}
-	if _, err := BuildImage(nil, c, "", nil); err == nil || !strings.Contains(err.Error(), "backend.image: is a pushed digest reference") {
+	if _, err := Build(nil, c, "", nil); err == nil || !strings.Contains(err.Error(), "backend.image: is a pushed digest reference") {
 		t.Errorf("build with a digest backend.image: %v", err)
 	}
 }
 
 func TestRegistryFailureIsOneLineWithoutSecrets(t *testing.T) {
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.Registry.Server, c.Registry.Repository = "r.example.com:5000", "isis/backend"
 	const pw = "S3cret-pw"
 	for _, tc := range []struct{ msg, want string }{
@@ -138,7 +138,7 @@ func TestRegistryAuth(t *testing.T) {
 		{reg: config.RegistryConfig{AuthFile: auth}, user: "ci", pass: "from-auth-json"},
 		{reg: config.RegistryConfig{AuthFile: filepath.Join(dir, "none.json")}, err: "registry.auth_file"},
 	} {
-		c := config.DefaultConfig()
+		c := config.Default()
 		tc.reg.Server = "r.example.com:5000"
 		c.Registry = tc.reg
 		u, p, err := registryAuth(c)
@@ -152,7 +152,7 @@ func TestRegistryAuth(t *testing.T) {
 			t.Errorf("%+v: got %q %q %v", tc.reg, u, p, err)
 		}
 	}
-	c := config.DefaultConfig()
+	c := config.Default()
 	c.Registry = config.RegistryConfig{Server: "nothere.example.com", AuthFile: auth}
 	if _, _, err := registryAuth(c); err == nil || !strings.Contains(err.Error(), "has no credentials for nothere.example.com") || strings.Contains(err.Error(), "eDp5") {
 		t.Errorf("auth file without this registry: %v", err)

@@ -9,16 +9,16 @@ import (
 
 // TargetImage is TargetImageName for this host; the image must exist, or
 // be a pushed image, pulled from its registry.
-func TargetImage(conn podman.Engine, c *config.Config, tag string) (string, error) {
-	running, _ := CurrentImage(conn, c)
+func Target(conn podman.Engine, c *config.Config, tag string) (string, error) {
+	running, _ := Current(conn, c)
 	image := c.TargetImageName(tag, running)
 	if c.PullsImage() {
-		if _, err := EnsureImage(conn, c, image, nil); err != nil {
+		if _, err := Ensure(conn, c, image, nil); err != nil {
 			return "", err
 		}
 		return image, nil
 	}
-	ok, err := ImageExists(conn, image)
+	ok, err := Exists(conn, image)
 	if err != nil {
 		return "", err
 	}

@@ -26,7 +26,7 @@ import (
 // DecodeKube decodes one manifest strictly into its official API type
 // (k8s.io/api): an unknown or misspelt field is an error, as with
 // kubectl's --validate=strict.
-func DecodeKube(content []byte) (any, error) {
+func Decode(content []byte) (any, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(content, &tm); err != nil {
 		return nil, err
@@ -65,14 +65,14 @@ func DecodeKube(content []byte) (any, error) {
 // selectors that match their pod templates, ports that probes and Services
 // name, volumes that mounts name, ConfigMaps and claims that exist, the
 // security context, and a kustomization that lists every file.
-func CheckKube(files []render.File) error {
+func Check(files []render.File) error {
 	k := &kubeSet{configMaps: map[string]bool{}, claims: map[string]bool{}, services: map[string]*corev1.Service{}}
 	var errs []string
 	fail := func(file, format string, args ...any) {
 		errs = append(errs, file+": "+fmt.Sprintf(format, args...))
 	}
 	for _, f := range files {
-		obj, err := DecodeKube([]byte(f.Content))
+		obj, err := Decode([]byte(f.Content))
 		if err != nil {
 			fail(f.Name, "%v", err)
 			continue

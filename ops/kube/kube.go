@@ -49,7 +49,7 @@ const (
 )
 
 // KubeOptions say how the manifests are rendered.
-type KubeOptions struct {
+type Options struct {
 	Image string // backend image reference as the cluster pulls it
 }
 
@@ -296,12 +296,12 @@ type kubeObject struct {
 }
 
 // KubeObjects builds the typed objects of the deployment, one a file.
-func KubeObjects(c *config.Config, o KubeOptions) ([]kubeObject, error) {
+func Objects(c *config.Config, o Options) ([]kubeObject, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
 	if key, msg := c.Kube.Validate(); key != "" {
-		return nil, &config.ConfigError{File: c.File, Key: key, Msg: msg}
+		return nil, &config.Error{File: c.File, Key: key, Msg: msg}
 	}
 	if _, msg := c.Kube.TrustedProxyList(); msg != "" {
 		if _, own := c.Backend.Env["TRUSTED_PROXIES"]; !own {
@@ -310,7 +310,7 @@ func KubeObjects(c *config.Config, o KubeOptions) ([]kubeObject, error) {
 	}
 	be := kubeBackendSpec(c, o.Image)
 	if v := strings.ToLower(be.Env["THROTTLE_STORE"]); v != "" && v != "postgres" && c.Kube.Replicas > 1 {
-		return nil, &config.ConfigError{File: c.File, Key: "backend.env.THROTTLE_STORE",
+		return nil, &config.Error{File: c.File, Key: "backend.env.THROTTLE_STORE",
 			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
 	}
 	settings, _ := kubeSettings(c, be)
@@ -463,8 +463,8 @@ const kubeHeader = "# Rendered by `isisctl render --kube` from isisctl.yaml. Hol
 // RenderKube renders the deployment as Kubernetes manifests and a
 // kustomization.yaml, from the same specification as the quadlet units, and
 // checks them (CheckKube) before returning them.
-func RenderKube(c *config.Config, o KubeOptions) ([]render.File, error) {
-	objs, err := KubeObjects(c, o)
+func Render(c *config.Config, o Options) ([]render.File, error) {
+	objs, err := Objects(c, o)
 	if err != nil {
 		return nil, err
 	}
@@ -484,7 +484,7 @@ func RenderKube(c *config.Config, o KubeOptions) ([]render.File, error) {
 		return nil, err
 	}
 	files = append(files, render.File{Name: "kustomization.yaml", Content: kubeHeader + string(b), Mode: 0o644})
-	if err := CheckKube(files); err != nil {
+	if err := Check(files); err != nil {
 		return nil, fmt.Errorf("rendered manifests fail their own check (a bug): %w", err)
 	}
 	return files, nil

@@ -43,7 +43,7 @@ func externalKubeConfig() *config.Config {
 
 func renderKube(t *testing.T, c *config.Config, image string) []render.File {
 	t.Helper()
-	files, err := RenderKube(c, KubeOptions{Image: image})
+	files, err := Render(c, Options{Image: image})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRenderKubeGolden(t *testing.T) {
 				t.Errorf("files = %s\nwant    %s", got, tc.names)
 			}
 			for _, f := range files {
-				if _, err := DecodeKube([]byte(f.Content)); err != nil {
+				if _, err := Decode([]byte(f.Content)); err != nil {
 					t.Errorf("%s: %v", f.Name, err)
 				}
 				// The manifests are safe to commit: no secret value, no Secret.
@@ -105,7 +105,7 @@ func TestKubeOneSource(t *testing.T) {
 	c := opstest.CustomConfig()
 	c.Backend.Env["THROTTLE_STORE"] = "postgres"
 	cs := kubeBackendSpec(c, "localhost/isis-backend:abc")
-	objs, err := KubeObjects(c, KubeOptions{Image: "localhost/isis-backend:abc"})
+	objs, err := Objects(c, Options{Image: "localhost/isis-backend:abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestCheckKubeRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			broken := tc.mutate(append([]render.File(nil), files...))
-			err := CheckKube(broken)
+			err := Check(broken)
 			if err == nil {
 				t.Fatal("CheckKube accepted it")
 			}
@@ -233,7 +233,7 @@ func TestCheckKubeRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := CheckKube(files); err != nil {
+	if err := Check(files); err != nil {
 		t.Fatalf("the unbroken set: %v", err)
 	}
 }
@@ -261,7 +261,7 @@ func TestKubeConfigErrors(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "isisctl.yaml")
 		os.WriteFile(p, []byte("domain: api.example.com\n"+tc.yaml), 0o600)
-		_, err := config.LoadConfig(p, true, func(string) string { return "" })
+		_, err := config.Load(p, true, func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), "key "+tc.key+":") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want key %s and %q", tc.yaml, err, tc.key, tc.want)
 		}
@@ -299,7 +299,7 @@ func TestKubeKustomize(t *testing.T) {
 		}
 		kinds := map[string]int{}
 		for _, d := range docs {
-			obj, err := DecodeKube([]byte(d))
+			obj, err := Decode([]byte(d))
 			if err != nil {
 				t.Errorf("kustomize output: %v\n%s", err, d)
 				continue
@@ -331,12 +331,12 @@ func TestKubeKustomize(t *testing.T) {
 func TestKubeRefuses(t *testing.T) {
 	c := opstest.ExampleConfig()
 	c.Backend.Env["THROTTLE_STORE"] = "memory"
-	_, err := RenderKube(c, KubeOptions{Image: "x:1"})
+	_, err := Render(c, Options{Image: "x:1"})
 	if err == nil || !strings.Contains(err.Error(), "key backend.env.THROTTLE_STORE:") || !strings.Contains(err.Error(), "2 replicas") {
 		t.Errorf("memory throttles on 2 replicas: %v", err)
 	}
 	c.Kube.Replicas = 1
-	if _, err := RenderKube(c, KubeOptions{Image: "x:1"}); err != nil {
+	if _, err := Render(c, Options{Image: "x:1"}); err != nil {
 		t.Errorf("memory throttles on 1 replica: %v", err)
 	}
 
@@ -405,7 +405,7 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 		{externalKubeConfig(), "10.244.0.0/16,fd00:10:244::/56", "traefik",
 			map[string]string{"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}},
 	} {
-		objs, err := KubeObjects(tc.c, KubeOptions{Image: "x:1"})
+		objs, err := Objects(tc.c, Options{Image: "x:1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,14 +450,14 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 	c := opstest.ExampleConfig()
 	for _, unset := range []string{"", " , "} {
 		c.Kube.TrustedProxies = unset
-		_, err := RenderKube(c, KubeOptions{Image: "x:1"})
+		_, err := Render(c, Options{Image: "x:1"})
 		if err == nil || !strings.Contains(err.Error(), "key kube.trusted_proxies: required by render --kube") {
 			t.Errorf("kube.trusted_proxies %q: %v", unset, err)
 		}
 	}
 	// An operator's own TRUSTED_PROXIES in backend.env stays, and does.
 	c.Backend.Env["TRUSTED_PROXIES"] = "10.42.0.0/16"
-	if _, err := RenderKube(c, KubeOptions{Image: "x:1"}); err != nil {
+	if _, err := Render(c, Options{Image: "x:1"}); err != nil {
 		t.Errorf("backend.env.TRUSTED_PROXIES without kube.trusted_proxies: %v", err)
 	}
 	settings, _ := kubeSettings(c, spec.Backend(c, "x:1"))
@@ -471,7 +471,7 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 			files[i].Content = strings.Replace(f.Content, "kubernetes.io/metadata.name: ingress-nginx", "team: edge", 1)
 		}
 	}
-	if err := CheckKube(files); err == nil || !strings.Contains(err.Error(), "names no namespace and pods") {
+	if err := Check(files); err == nil || !strings.Contains(err.Error(), "names no namespace and pods") {
 		t.Errorf("a peer in any namespace labelled team=edge: %v", err)
 	}
 }

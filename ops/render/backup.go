@@ -16,7 +16,7 @@ const BackupUnitsDir = "backup"
 // renderBackupUnits adds the daily backup's timer and the service it starts
 // (isisctl backup on the host) when a backup target is configured and
 // backup.schedule is not off.
-func renderBackupUnits(c *config.Config, files []File, o RenderOptions) ([]File, error) {
+func renderBackupUnits(c *config.Config, files []File, o Options) ([]File, error) {
 	if !c.Backup.Timer() {
 		return files, nil
 	}

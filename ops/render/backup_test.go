@@ -46,7 +46,7 @@ func TestBackupUnits(t *testing.T) {
 	self, _ := os.Executable()
 	for name, c := range map[string]*config.Config{"example": opstest.ExampleConfig(), "custom": opstest.CustomConfig()} {
 		c.Backup.Isisctl = self
-		files, err := Render(c, RenderOptions{Image: "x:1", System: name == "custom"})
+		files, err := Render(c, Options{Image: "x:1", System: name == "custom"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestBackupUnits(t *testing.T) {
 			t.Errorf("%s: render --check: %v", name, err)
 		}
 		c.Backup.Schedule = "dailyy"
-		files, _ = Render(c, RenderOptions{Image: "x:1"})
+		files, _ = Render(c, Options{Image: "x:1"})
 		if out, err := systemdVerify(t, files); err == nil {
 			t.Errorf("%s: systemd-analyze accepted OnCalendar=dailyy:\n%s", name, out)
 		}
@@ -68,7 +68,7 @@ func TestBackupUnits(t *testing.T) {
 	} {
 		c := opstest.ExampleConfig()
 		mutate(c)
-		files, _ := Render(c, RenderOptions{Image: "x:1"})
+		files, _ := Render(c, Options{Image: "x:1"})
 		for _, f := range files {
 			if strings.HasPrefix(f.Name, BackupUnitsDir+"/") {
 				t.Errorf("%s: rendered %s", name, f.Name)
@@ -91,14 +91,14 @@ func TestBackupConfig(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "isisctl.yaml")
 		os.WriteFile(p, []byte("domain: api.example.com\n"+tc.yaml), 0o600)
-		_, err := config.LoadConfig(p, true, func(string) string { return "" })
+		_, err := config.Load(p, true, func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%q: err = %v, want one naming %s", tc.yaml, err, tc.key)
 		}
 	}
 	p := filepath.Join(t.TempDir(), "isisctl.yaml")
 	os.WriteFile(p, []byte("domain: api.example.com\nbackup:\n  dir: /var/backups/isis\n  keep: 14\n"), 0o600)
-	c, err := config.LoadConfig(p, true, func(k string) string { return map[string]string{"ISISCTL_BACKUP_SCHEDULE": "*-*-* 02:00:00"}[k] })
+	c, err := config.Load(p, true, func(k string) string { return map[string]string{"ISISCTL_BACKUP_SCHEDULE": "*-*-* 02:00:00"}[k] })
 	if err != nil || c.Backup.KeepN() != 14 || c.Backup.Schedule != "*-*-* 02:00:00" || !c.Backup.Timer() {
 		t.Errorf("config = %+v, %v", c.Backup, err)
 	}

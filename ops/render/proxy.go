@@ -28,7 +28,7 @@ func newProxyData(c *config.Config, upstream string) (proxyData, error) {
 		Certificate:    "/etc/letsencrypt/live/" + c.Domain + "/fullchain.pem",
 		CertificateKey: "/etc/letsencrypt/live/" + c.Domain + "/privkey.pem"}
 	if key, msg := c.Proxy.Validate(); key != "" {
-		return d, &config.ConfigError{File: c.File, Key: key, Msg: msg}
+		return d, &config.Error{File: c.File, Key: key, Msg: msg}
 	}
 	listen := func(v, def string) []string {
 		addr, port, _ := config.ParseListen(v, def)

@@ -24,7 +24,7 @@ type File struct {
 }
 
 // RenderOptions say how units are rendered.
-type RenderOptions struct {
+type Options struct {
 	Image  string // backend image reference
 	System bool   // units for root's systemd (multi-user.target) instead of a user's
 }
@@ -60,7 +60,7 @@ func quoteUnit(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-func containerUnit(c *config.Config, file, desc string, cs *podman.ContainerSpec, requires []string, o RenderOptions) (string, error) {
+func containerUnit(c *config.Config, file, desc string, cs *podman.ContainerSpec, requires []string, o Options) (string, error) {
 	d := containerData{File: file, Description: desc, Spec: cs, Requires: requires, WantedBy: "default.target"}
 	if o.System {
 		d.WantedBy = "multi-user.target"
@@ -105,7 +105,7 @@ func containerUnit(c *config.Config, file, desc string, cs *podman.ContainerSpec
 }
 
 // Render renders every quadlet unit and the reverse-proxy snippets.
-func Render(c *config.Config, o RenderOptions) ([]File, error) {
+func Render(c *config.Config, o Options) ([]File, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}

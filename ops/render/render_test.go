@@ -10,7 +10,7 @@ import (
 
 // TestRenderExampleUnits keeps quadlets/ in sync with the templates.
 func TestRenderExampleUnits(t *testing.T) {
-	files, err := Render(opstest.ExampleConfig(), RenderOptions{Image: "localhost/isis-backend:latest"})
+	files, err := Render(opstest.ExampleConfig(), Options{Image: "localhost/isis-backend:latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestRenderExampleUnits(t *testing.T) {
 }
 
 func TestRenderGolden(t *testing.T) {
-	files, err := Render(opstest.CustomConfig(), RenderOptions{Image: "localhost/isis-backend:abc123", System: true})
+	files, err := Render(opstest.CustomConfig(), Options{Image: "localhost/isis-backend:abc123", System: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestCheckUnitsRejects(t *testing.T) {
-	files, _ := Render(opstest.ExampleConfig(), RenderOptions{Image: "x:1"})
+	files, _ := Render(opstest.ExampleConfig(), Options{Image: "x:1"})
 	for name, mutate := range map[string]func(string) string{
 		"unknown key": func(s string) string { return strings.Replace(s, "[Container]", "[Container]\nFrobnicate=yes", 1) },
 		"no image":    func(s string) string { return strings.Replace(s, "Image=x:1\n", "", 1) },
@@ -73,7 +73,7 @@ func runQuadlet(t *testing.T, files []File, user bool) (string, error) {
 // TestRealQuadletGenerator runs Podman's own generator binary on the example
 // units: no error, no warning, and the services it makes.
 func TestRealQuadletGenerator(t *testing.T) {
-	files, _ := Render(opstest.ExampleConfig(), RenderOptions{Image: "localhost/isis-backend:latest"})
+	files, _ := Render(opstest.ExampleConfig(), Options{Image: "localhost/isis-backend:latest"})
 	out, err := runQuadlet(t, files, true)
 	if err != nil {
 		t.Fatalf("quadlet -dryrun: %v\n%s", err, out)

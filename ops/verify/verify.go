@@ -30,20 +30,20 @@ type Check struct {
 }
 
 // VerifyResult is every check; OK only when all pass.
-type VerifyResult struct {
+type Result struct {
 	OK     bool    `json:"ok"`
 	Checks []Check `json:"checks"`
 }
 
 // VerifyFailedError means at least one check failed (exit code 3).
-type VerifyFailedError struct{ Failed []string }
+type FailedError struct{ Failed []string }
 
-func (e *VerifyFailedError) Error() string {
+func (e *FailedError) Error() string {
 	return fmt.Sprintf("verify failed: %d check(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
 }
 
 // VerifyOptions tune verify.
-type VerifyOptions struct {
+type Options struct {
 	PublicURL string
 	// BaseURL overrides http://<backend.publish> (tests).
 	BaseURL string
@@ -58,8 +58,8 @@ type VerifyOptions struct {
 }
 
 // Verify runs the smoke test of docs/operations.md.
-func Verify(ctx context.Context, conn podman.Engine, c *config.Config, o VerifyOptions) *VerifyResult {
-	r := &VerifyResult{OK: true}
+func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *Result {
+	r := &Result{OK: true}
 	add := func(name string, err error, okDetail string) {
 		ch := Check{Name: name, OK: err == nil, Detail: okDetail}
 		if err != nil {

@@ -33,7 +33,7 @@ func TestRestartLoop(t *testing.T) {
 
 func TestCheckUpstreams(t *testing.T) {
 	c := opstest.ExampleConfig()
-	files, err := render.Render(c, render.RenderOptions{Image: "x:1"})
+	files, err := render.Render(c, render.Options{Image: "x:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
