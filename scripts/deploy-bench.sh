@@ -44,7 +44,7 @@ timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 noop=(); upgrade=()
 # Each upgrade starts from a settled deployment, as an operator's does: the
-# switch waits until the slot left serving has been up 3 s (ops/slots.go,
+# switch waits until the slot left serving has been up 3 s (ops/deploy/slots.go,
 # settlePrimary), so back-to-back upgrades would measure that wait instead.
 for i in $(seq 1 "$runs"); do
 	noop+=("$(timeit ctl deploy --tag "bench-$((i - 1))")")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a real Kubernetes API server for the test that applies the manifests
-# of `isisctl render --kube` to it (ops/kubeapi_test.go): kube-apiserver from
+# of `isisctl render --kube` to it (ops/kube/kubeapi_test.go): kube-apiserver from
 # the k8s.io/kubernetes module at the version of k8s.io/api in go.mod, through
 # the Go module proxy (no Kubernetes release download is reachable here, and
 # Debian packages none). Its staging modules are required at their published

@@ -92,7 +92,7 @@ kube_start() {
 	setsid nice -n 10 scripts/kube-apiserver.sh >"$run_dir/kube-apiserver.out" 2>&1 &
 	kube_build=$!
 }
-# kube applies the rendered manifests to it (ops/kubeapi_test.go).
+# kube applies the rendered manifests to it (ops/kube/kubeapi_test.go).
 kube() {
 	local rc=0
 	wait "$kube_build" || rc=$?

@@ -56,7 +56,7 @@ func WhoAmI() string {
 	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
 }
 
-// AuditEntry is one line of the audit trail.
+// Entry is one line of the audit trail.
 type Entry struct {
 	Time     time.Time `json:"time"`
 	User     string    `json:"user"`
@@ -77,7 +77,7 @@ const (
 	Keep        = 200
 )
 
-// AppendAudit adds an entry to the host's audit trail, keeping the newest
+// Append adds an entry to the host's audit trail, keeping the newest
 // auditKeep entries.
 func Append(conn podman.Engine, e Entry) error {
 	labels := map[string]string{
@@ -99,7 +99,7 @@ func Append(conn podman.Engine, e Entry) error {
 	return nil
 }
 
-// ReadAudit returns the newest n entries, oldest first.
+// Read returns the newest n entries, oldest first.
 func Read(conn podman.Engine, n int) ([]Entry, error) {
 	vols, err := conn.VolumeList(auditLabel + "=1")
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// BackupManifest is the JSON file written beside each dump (NAME.json next
+// Manifest is the JSON file written beside each dump (NAME.json next
 // to NAME.dump): what the dump holds and what it belongs to.
 type Manifest struct {
 	Name     string           `json:"name"`
@@ -67,7 +67,7 @@ func serverID(h *host.PGHelper) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// BackupResult is what `isisctl backup` reports.
+// Result is what `isisctl backup` reports.
 type Result struct {
 	Manifest
 	Location string        `json:"location"`
@@ -227,7 +227,7 @@ func rotateBackups(ctx context.Context, c *config.Config, store backupStore) (re
 	return removed, len(names), nil
 }
 
-// BackupList is what `isisctl backup list` shows.
+// Listing is what `isisctl backup list` shows.
 type Listing struct {
 	Location string     `json:"location"`
 	Backups  []Manifest `json:"backups"` // newest first
@@ -236,7 +236,7 @@ type Listing struct {
 	OldDatabases []string `json:"old_databases,omitempty"`
 }
 
-// ListBackups reads every backup's manifest, newest first.
+// List reads every backup's manifest, newest first.
 func List(ctx context.Context, c *config.Config) (*Listing, error) {
 	store, err := openStore(c)
 	if err != nil {
@@ -276,14 +276,14 @@ func readManifest(ctx context.Context, store backupStore, name string) (*Manifes
 	return &m, nil
 }
 
-// NoBackupError: no backup of that name.
+// NotFoundError: no backup of that name.
 type NotFoundError struct{ Name, Where string }
 
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("no backup %s in %s (isisctl backup list shows them)", e.Name, e.Where)
 }
 
-// BackupBeforeMigrate is the deploy's backup step: before image migrates the
+// BeforeMigrate is the deploy's backup step: before image migrates the
 // database, it takes a backup when a backup target is configured and the
 // database has applied migrations and image brings new ones (a schema
 // change). It returns nil and why when it takes none; a failed backup is an

@@ -88,7 +88,7 @@ type UnitsConfig struct {
 	Dir string `yaml:"dir"`
 }
 
-// ConfigError is a bad or missing configuration value (exit code 2).
+// Error is a bad or missing configuration value (exit code 2).
 type Error struct {
 	File string
 	Line int
@@ -110,7 +110,7 @@ func (e *Error) Error() string {
 	return where + ": " + e.Msg
 }
 
-// DefaultConfig is the configuration with nothing set.
+// Default is the configuration with nothing set.
 func Default() *Config {
 	return &Config{
 		Network:       "swe2",
@@ -131,7 +131,7 @@ func Default() *Config {
 
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
 
-// LoadConfig reads path (when it exists or was asked for explicitly), then
+// Load reads path (when it exists or was asked for explicitly), then
 // applies ISISCTL_* variables from getenv, then validates.
 func Load(path string, explicit bool, getenv func(string) string) (*Config, error) {
 	c := Default()
@@ -204,7 +204,7 @@ func keyLines(b []byte) map[string]int {
 	return out
 }
 
-// keyError is a ConfigError about key's value, pointing at where that value
+// keyError is an Error about key's value, pointing at where that value
 // came from: its line in the file, or the ISISCTL_* variable that set it.
 func (c *Config) KeyError(key, msg string) *Error {
 	if env, ok := c.fromEnv[key]; ok {
@@ -481,7 +481,7 @@ func (c *Config) PlaceholderError() error {
 	return c.KeyError(ph[0], fmt.Sprintf("still holds a changeme-* placeholder; replace every one: %s", strings.Join(where, ", ")))
 }
 
-// StarterConfig is the commented isisctl.yaml that init writes.
+// Starter is the commented isisctl.yaml that init writes.
 func Starter(domain string) ([]byte, error) {
 	if !HostRE.MatchString(domain) {
 		return nil, &Error{Key: "domain", Msg: fmt.Sprintf("%q is not a host name", domain)}

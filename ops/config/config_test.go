@@ -119,7 +119,7 @@ func TestSecretValues(t *testing.T) {
 	}
 }
 
-// FuzzLoadConfig: any file gives a config or one ConfigError line.
+// FuzzLoadConfig: any file gives a config or one Error line.
 func FuzzLoadConfig(f *testing.F) {
 	f.Add("domain: api.example.com\n")
 	f.Add("domain: a.b\nbackend:\n  env:\n    X: y\n")

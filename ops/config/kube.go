@@ -112,7 +112,7 @@ func (k *KubeConfig) Validate() (key, msg string) {
 	if k.StorageClass != "" && !HostRE.MatchString(k.StorageClass) {
 		return "kube.storage_class", fmt.Sprintf("%q is not a storage class name", k.StorageClass)
 	}
-	if strings.Trim(k.TrustedProxies, " \t,") != "" { // required by render --kube only (KubeObjects)
+	if strings.Trim(k.TrustedProxies, " \t,") != "" { // required by render --kube only (kube.Objects)
 		if _, msg := k.TrustedProxyList(); msg != "" {
 			return "kube.trusted_proxies", msg
 		}

@@ -125,7 +125,7 @@ func DeriveKey(secret, label string) string {
 }
 
 // ManifestKeyLabel derives the key of the backup manifests' HMAC from the
-// superuser's password, which only the postgres container, the pgHelper and
+// superuser's password, which only the postgres container, the host.PGHelper and
 // isisctl see (not the backend, which holds SECRET_KEY and the S3 key).
 const ManifestKeyLabel = "isis backup manifest key v1"
 

@@ -20,7 +20,7 @@ import (
 	"github.com/isis-project/isis/ops/verify"
 )
 
-// CutoverOptions drive the switch from Django to isis (isisctl cutover):
+// Options drive the switch from Django to isis (isisctl cutover):
 // a catch-up import while Django still serves, the operator's command that
 // points the proxy at isis, final imports of what Django wrote meanwhile,
 // then verify.
@@ -41,7 +41,7 @@ type Options struct {
 	SwitchOut func(string)     // the switch command's output lines
 }
 
-// CutoverSteps are the steps of a cutover, in order (the command's help
+// Steps are the steps of a cutover, in order (the command's help
 // and docs/cutover.md list them from here).
 var Steps = []steps.Def[*cutoverRun]{
 	{Name: "check", Summary: "a dry-run import: Django's data fits isis (no conflicts)", Run: cutoverCheck},
@@ -51,10 +51,10 @@ var Steps = []steps.Def[*cutoverRun]{
 	{Name: "verify", Summary: "the smoke test of isisctl verify (with --public-url, through the proxy)", Run: cutoverVerify},
 }
 
-// CutoverHelp is the step list as the command's help prints it.
+// Help is the step list as the command's help prints it.
 func Help() string { return steps.Help(Steps, 1) }
 
-// CutoverResult is what a cutover did.
+// Result is what a cutover did.
 type Result struct {
 	Image    string            `json:"image"`
 	Imports  []json.RawMessage `json:"imports"` // each import's summary, the dry run first
@@ -70,7 +70,7 @@ func importChanges(summary json.RawMessage) int {
 	return s.Changes
 }
 
-// Cutover runs the switch from Django to isis with image (see CutoverSteps).
+// Cutover runs the switch from Django to isis with image (see Steps).
 // Before the switch command succeeds nothing has changed for users (Django
 // serves; isis holds imported data, which a later import brings up to date);
 // after it, a failure says so and points to the way back.

@@ -29,7 +29,7 @@ func TestImportDjangoJob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := opstest.ExampleConfig()
-			// What oneOff makes of the backend's cs (see RunJob), then the import's additions.
+			// What host.OneOff makes of the backend's cs (see RunJob), then the import's additions.
 			cs := spec.Backend(c, "localhost/isis-backend:c0ffee")
 			spec.Job(c, cs, "isis-backend-import-django", importDjangoArgs(tc.o)...)
 			withImportSource(cs, c, tc.o)

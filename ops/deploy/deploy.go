@@ -23,7 +23,7 @@ import (
 	"github.com/isis-project/isis/ops/verify"
 )
 
-// DeployOptions tune a deploy.
+// Options tune a deploy.
 type Options struct {
 	URL       string // the Podman URL (local hosts get host-side checks)
 	Tag       string
@@ -36,7 +36,7 @@ type Options struct {
 	Verify    verify.Options
 }
 
-// DeployResult reports a deploy.
+// Result reports a deploy.
 type Result struct {
 	Image      string         `json:"image"`
 	ImageID    string         `json:"image_id,omitempty"`
@@ -70,11 +70,11 @@ func (d *deployRun) out(line string) {
 	}
 }
 
-// DeployStep is one step of a deploy, a value in the ordered table that the
+// Step is one step of a deploy, a value in the ordered table that the
 // flow, the dry-run plan and the command's help all read.
 type Step = steps.Def[*deployRun]
 
-// DeploySteps is the deploy, in order.
+// Steps is the deploy, in order.
 var Steps = []Step{
 	{Name: "preflight", Summary: "Podman reachable, configuration complete, ports free", Run: stepPreflight},
 	{Name: "build", Summary: "build the image (nothing when its content is unchanged)", Plan: planBuild, Run: stepBuild},
@@ -88,13 +88,13 @@ var Steps = []Step{
 	{Name: "verify", Summary: "the smoke test of isisctl verify", Run: stepVerify},
 }
 
-// DeployStepNames are the steps' names, in order.
+// StepNames are the steps' names, in order.
 func StepNames() []string { return steps.Names(Steps) }
 
-// DeployHelp describes the steps, one line each, for the command's help.
+// Help describes the steps, one line each, for the command's help.
 func Help() string { return steps.Help(Steps, 2) }
 
-// Deploy runs DeploySteps in order; when one fails, the steps before it are
+// Deploy runs Steps in order; when one fails, the steps before it are
 // undone newest first (the backend goes back to its previous image, as
 // gaplessly as it came). With DryRun it runs preflight and prints the plan.
 func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) (*Result, error) {

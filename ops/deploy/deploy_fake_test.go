@@ -9,7 +9,7 @@ import (
 	"github.com/isis-project/isis/ops/steps"
 )
 
-// deployUpStep is DeploySteps' up step.
+// deployUpStep is Steps' up step.
 func deployUpStep(t *testing.T) Step {
 	for _, s := range Steps {
 		if s.Name == "up" {

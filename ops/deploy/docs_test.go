@@ -11,7 +11,7 @@ import (
 )
 
 // TestDocsDeploySteps: the step table of docs/operations.md names the steps
-// of ops.DeploySteps, in their order.
+// of deploy.Steps, in their order.
 func TestDocsDeploySteps(t *testing.T) {
 	row := regexp.MustCompile(`^\| ([a-z ]+) \| `)
 	var documented []string

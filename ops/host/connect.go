@@ -9,7 +9,7 @@ import (
 )
 
 // Connect opens a connection to the Podman API at url (DefaultURL when
-// empty); a URL of another scheme is a *ConfigError, an API that does not
+// empty); a URL of another scheme is a *config.Error, an API that does not
 // answer a *podman.UnreachableError.
 func Connect(ctx context.Context, url string) (*podman.Conn, error) {
 	if url == "" {

@@ -131,7 +131,7 @@ func EnsurePostgres(ctx context.Context, conn podman.Engine, c *config.Config) (
 	return action, conn.WaitHealthy(ctx, cs.Name, 90*time.Second, cs.Health)
 }
 
-// oneOff is a one-off container of the backend image running args.
+// OneOff is a one-off container of the backend image running args.
 func OneOff(conn podman.Engine, c *config.Config, image, name string, args ...string) (*podman.ContainerSpec, error) {
 	cs, err := BackendSpecFor(conn, c, image)
 	if err != nil {
@@ -152,7 +152,7 @@ func RunJob(conn podman.Engine, c *config.Config, image string, out func(string)
 	return RunIsis(conn, spec, out, args)
 }
 
-// runIsis runs the one-off container spec of `isis ARGS`, streaming its
+// RunIsis runs the one-off container spec of `isis ARGS`, streaming its
 // output to out; a non-zero exit is an error naming the code and the last
 // line it printed.
 func RunIsis(conn podman.Engine, spec *podman.ContainerSpec, out func(string), args []string) error {

@@ -18,7 +18,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// pgHelper is a one-off container of the PostgreSQL server's own image on the
+// PGHelper is a one-off container of the PostgreSQL server's own image on the
 // private network (nothing published, all capabilities dropped) in which
 // isisctl runs pg_dump, pg_restore and psql against the postgres container.
 // The password stays in its Podman secret: each command reads it from the
@@ -34,7 +34,7 @@ type PGHelper struct {
 
 const helperSecret = "/run/secrets/" + config.DatabasePasswordName
 
-// startPgHelper starts the helper (named after the postgres container and
+// StartPGHelper starts the helper (named after the postgres container and
 // role), idle until isisctl runs commands in it.
 func StartPGHelper(conn podman.Engine, c *config.Config, role string) (*PGHelper, error) {
 	pg, err := conn.Inspect(c.Postgres.Name)

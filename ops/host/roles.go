@@ -13,7 +13,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// roleSecretPath is where a role's password is mounted in the pgHelper.
+// roleSecretPath is where a role's password is mounted in the PGHelper.
 func roleSecretPath(name string) string { return "/run/secrets/" + name }
 
 // rolesSQL is the psql script (run as the bootstrap superuser on the
@@ -156,7 +156,7 @@ func markRoles(conn podman.Engine, c *config.Config, fingerprint string) {
 // EnsureRoles creates or maintains the owner and application roles and the
 // application database's ownership and grants (idempotent; a deployment from
 // before the roles is converted). It runs as the bootstrap superuser through
-// the pgHelper.
+// the PGHelper.
 //
 // A deploy that changes nothing starts no helper: when the marker of the
 // last run matches (same scripts, passwords and postgres container), the

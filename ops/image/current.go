@@ -5,7 +5,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// CurrentImage is the image the backend runs ("" when none): slot A's,
+// Current is the image the backend runs ("" when none): slot A's,
 // else slot B's.
 func Current(conn podman.Engine, c *config.Config) (string, error) {
 	for _, sl := range c.Slots() {

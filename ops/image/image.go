@@ -90,7 +90,7 @@ func StageContext(c *config.Config) (dir, tag string, err error) {
 	return dir, "c" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// BuildImage builds the backend image through the API, tagged by content:
+// Build builds the backend image through the API, tagged by content:
 // the same binary and template give the same tag, and no rebuild.
 func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*BuildResult, error) {
 	if c.PullsImage() {
@@ -138,7 +138,7 @@ func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*Bu
 	return &BuildResult{Image: ref, ID: id, Size: img.Size, Built: true}, nil
 }
 
-// ImageExists reports whether ref is present on the host.
+// Exists reports whether ref is present on the host.
 func Exists(conn podman.Engine, ref string) (bool, error) {
 	return conn.ImageExists(ref)
 }

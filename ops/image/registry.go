@@ -164,7 +164,7 @@ func needRegistry(c *config.Config) error {
 	return nil
 }
 
-// PushImage pushes source (a local image) through the Podman API to the
+// Push pushes source (a local image) through the Podman API to the
 // configured registry as repository:tag, records the pushed digest in the
 // host's audit trail and returns it. Credentials go to the Podman service
 // in the X-Registry-Auth header only; they are never printed.
@@ -246,7 +246,7 @@ func registryDigest(c *config.Config, ctx context.Context, tagged, user, pass st
 	return d.String(), err
 }
 
-// PushedImage is the newest digest reference pushed to the configured
+// Pushed is the newest digest reference pushed to the configured
 // registry and repository from this Podman host (from its audit trail):
 // what a Kubernetes manifest or another host should run. It is
 // backend.image itself when that already is a digest reference.
@@ -270,7 +270,7 @@ func Pushed(conn podman.Engine, c *config.Config) (string, error) {
 	return "", fmt.Errorf("nothing was pushed to %s%s yet: run isisctl build --push", c.Registry.Server, "/"+c.Repository())
 }
 
-// EnsureImage makes ref present on the Podman host: nothing when it is
+// Ensure makes ref present on the Podman host: nothing when it is
 // there, else a pull through the API when it is a digest reference or
 // comes from registry.server (with the configured credentials only for
 // registry.server). A missing name of no registry is never looked for on
@@ -291,7 +291,7 @@ func Ensure(conn podman.Engine, c *config.Config, ref string, out io.Writer) (pu
 	return true, Pull(conn, c, ref, out)
 }
 
-// PullImage pulls ref through the Podman API.
+// Pull pulls ref through the Podman API.
 func Pull(conn podman.Engine, c *config.Config, ref string, out io.Writer) error {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -337,7 +337,7 @@ func BuildOrPull(conn podman.Engine, c *config.Config, tag string, local bool, o
 	return &BuildResult{Image: c.Backend.Image, ID: img.ID, Size: img.Size, Pulled: pulled}, nil
 }
 
-// UseImage points the configuration at a pushed image (--image): a digest
+// Use points the configuration at a pushed image (--image): a digest
 // reference registry/repo@sha256:....
 func Use(c *config.Config, ref string) error {
 	if ref == "" {

@@ -7,7 +7,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// TargetImage is TargetImageName for this host; the image must exist, or
+// Target is TargetImageName for this host; the image must exist, or
 // be a pushed image, pulled from its registry.
 func Target(conn podman.Engine, c *config.Config, tag string) (string, error) {
 	running, _ := Current(conn, c)

@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// DecodeKube decodes one manifest strictly into its official API type
+// Decode decodes one manifest strictly into its official API type
 // (k8s.io/api): an unknown or misspelt field is an error, as with
 // kubectl's --validate=strict.
 func Decode(content []byte) (any, error) {
@@ -60,7 +60,7 @@ func Decode(content []byte) (any, error) {
 	return obj, nil
 }
 
-// CheckKube decodes every manifest strictly and checks what an API server
+// Check decodes every manifest strictly and checks what an API server
 // would refuse or a cluster would silently get wrong: names, labels,
 // selectors that match their pod templates, ports that probes and Services
 // name, volumes that mounts name, ConfigMaps and claims that exist, the

@@ -48,7 +48,7 @@ const (
 	kubeCPULimit      = "1"
 )
 
-// KubeOptions say how the manifests are rendered.
+// Options say how the manifests are rendered.
 type Options struct {
 	Image string // backend image reference as the cluster pulls it
 }
@@ -295,7 +295,7 @@ type kubeObject struct {
 	obj  runtime.Object
 }
 
-// KubeObjects builds the typed objects of the deployment, one a file.
+// Objects builds the typed objects of the deployment, one a file.
 func Objects(c *config.Config, o Options) ([]kubeObject, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
@@ -460,9 +460,9 @@ func ptr[T any](v T) *T { return &v }
 const kubeHeader = "# Rendered by `isisctl render --kube` from isisctl.yaml. Holds no secret values:\n" +
 	"# the Secrets it names are created apart (see docs/kubernetes.md).\n"
 
-// RenderKube renders the deployment as Kubernetes manifests and a
+// Render renders the deployment as Kubernetes manifests and a
 // kustomization.yaml, from the same specification as the quadlet units, and
-// checks them (CheckKube) before returning them.
+// checks them (Check) before returning them.
 func Render(c *config.Config, o Options) ([]render.File, error) {
 	objs, err := Objects(c, o)
 	if err != nil {

@@ -60,7 +60,7 @@ func fileNames(files []render.File) string {
 }
 
 // TestRenderKubeGolden keeps the manifests under testdata/kube (go test
-// ./ops -run RenderKube -update rewrites them) and decodes each strictly.
+// ./ops/kube -run Render -update rewrites them) and decodes each strictly.
 func TestRenderKubeGolden(t *testing.T) {
 	for _, tc := range []struct {
 		dir   string
@@ -464,7 +464,7 @@ func TestKubeBackendOnlyFromIngress(t *testing.T) {
 	if settings["TRUSTED_PROXIES"] != "10.42.0.0/16" {
 		t.Errorf("backend.env.TRUSTED_PROXIES replaced: %q", settings["TRUSTED_PROXIES"])
 	}
-	// CheckKube refuses a peer of another namespace that names none.
+	// Check refuses a peer of another namespace that names none.
 	files := renderKube(t, opstest.ExampleConfig(), "x:1")
 	for i, f := range files {
 		if f.Name == "backend-networkpolicy.yaml" {

@@ -23,7 +23,7 @@ type File struct {
 	Mode    os.FileMode
 }
 
-// RenderOptions say how units are rendered.
+// Options say how units are rendered.
 type Options struct {
 	Image  string // backend image reference
 	System bool   // units for root's systemd (multi-user.target) instead of a user's

@@ -7,7 +7,7 @@ import (
 	"github.com/isis-project/isis/ops/podman"
 )
 
-// SlotSpec is the backend spec of one slot running image.
+// ForSlot is the backend spec of one slot running image.
 func ForSlot(c *config.Config, sl config.Slot, image string) *podman.ContainerSpec {
 	s := Backend(c, image)
 	s.Name = sl.Name

@@ -36,7 +36,7 @@ const (
 	RestartAlways = "always"
 )
 
-// BackendSpec is the isis-backend container running image.
+// Backend is the isis-backend container running image.
 func Backend(c *config.Config, image string) *podman.ContainerSpec {
 	ap, _ := c.PublishAddr()
 	drain, _ := c.Drain()
@@ -132,7 +132,7 @@ func WithDatabaseRole(s *podman.ContainerSpec, user, secret string) {
 // SETFCAP, SETPCAP, SYS_CHROOT. The Kubernetes StatefulSet keeps the same.
 var postgresCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
 
-// PostgresSpec is the postgres18 container. It speaks the official image's
+// Postgres is the postgres18 container. It speaks the official image's
 // interface (POSTGRES_* variables, data under /var/lib/postgresql).
 func Postgres(c *config.Config) *podman.ContainerSpec {
 	pgEnv := map[string]string{"POSTGRES_USER": c.Postgres.User, "POSTGRES_DB": c.Postgres.Database}

@@ -59,7 +59,7 @@ func TestParseMetrics(t *testing.T) {
 			}
 			want, _ := os.ReadFile(golden)
 			if out.String() != string(want) {
-				t.Errorf("status text differs from %s (run go test ./ops -run ParseMetrics -update):\n--- got\n%s--- want\n%s", golden, out.String(), want)
+				t.Errorf("status text differs from %s (run go test ./ops/verify -run ParseMetrics -update):\n--- got\n%s--- want\n%s", golden, out.String(), want)
 			}
 		})
 	}

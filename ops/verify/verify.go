@@ -29,20 +29,20 @@ type Check struct {
 	Detail string `json:"detail"`
 }
 
-// VerifyResult is every check; OK only when all pass.
+// Result is every check; OK only when all pass.
 type Result struct {
 	OK     bool    `json:"ok"`
 	Checks []Check `json:"checks"`
 }
 
-// VerifyFailedError means at least one check failed (exit code 3).
+// FailedError means at least one check failed (exit code 3).
 type FailedError struct{ Failed []string }
 
 func (e *FailedError) Error() string {
 	return fmt.Sprintf("verify failed: %d check(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
 }
 
-// VerifyOptions tune verify.
+// Options tune verify.
 type Options struct {
 	PublicURL string
 	// BaseURL overrides http://<backend.publish> (tests).
