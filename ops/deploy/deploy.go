@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -409,7 +410,7 @@ func dryRun(d *deployRun) error {
 	if err != nil {
 		return err
 	}
-	defer removeAll(dir)
+	defer os.RemoveAll(dir)
 	if o.Tag != "" {
 		tag = o.Tag
 	}
