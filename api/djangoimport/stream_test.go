@@ -42,7 +42,7 @@ func TestImportStreams(t *testing.T) {
 		if run == "first" && (s.Users.Created != n || s.Profiles.Created != n) || run == "again" && s.Changes != 0 {
 			t.Errorf("%s import: %+v", run, s)
 		}
-		if mib >= 64 {
+		if mib >= 64 && !testenv.Race { // the race detector's shadow memory is not the import's
 			t.Errorf("%s import: peak RSS %.1f MiB, want under 64 MiB for %d users with 8 KiB bios", run, mib, n)
 		}
 	}
