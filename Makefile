@@ -6,8 +6,9 @@ LDFLAGS := -s -w -X github.com/isis-project/isis/api.Version=$(VERSION)
 GO      := CGO_ENABLED=0 go
 FUZZTIME ?= 5s
 
-# The end-to-end tests against a real Podman service (one deploy lock, fixed
-# names and ports: they take turns within the package), and every other package.
+# The end-to-end tests against a real Podman service, and every other package.
+# Those deploying under the shared names take turns, the others run beside
+# them: -parallel lets all of them start (cmd/isisctl/e2e_test.go, takeTurn).
 E2E_PKGS := ./cmd/isisctl
 
 .PHONY: build test test-e2e test-other test-kube race vet fuzz bench clean
@@ -26,7 +27,7 @@ test: vet
 # `make test` in two halves that share nothing but the CPU (scripts/test.sh
 # runs them side by side): the Podman end-to-end package, and vet and the rest.
 test-e2e:
-	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m $(E2E_PKGS)
+	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m -parallel 16 $(E2E_PKGS)
 
 test-other: vet
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m $$($(GO) list -tags '$(TAGS)' ./... | grep -vxF "$$($(GO) list -tags '$(TAGS)' $(E2E_PKGS))")

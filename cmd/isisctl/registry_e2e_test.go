@@ -159,6 +159,8 @@ func (r *testRegistry) manifestDigest(t *testing.T, repo, tag string) string {
 // API and with podman kube play, and checks the failures are one clear
 // line without the password.
 func TestRegistryPush(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	url := podmanURL(t)
 	reg := startRegistry(t)
 	bin := binaries(t)

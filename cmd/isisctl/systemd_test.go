@@ -45,6 +45,7 @@ type sdScope struct {
 }
 
 func TestSystemd(t *testing.T) {
+	t.Parallel()
 	url := podmanURL(t)
 	image := systemdImage(t)
 	bin := binaries(t)
