@@ -118,6 +118,7 @@ type e2e struct {
 	url    string
 	port   int
 	config string
+	env    []string // added to isisctl's environment (t.Setenv cannot be used: the tests run in parallel)
 }
 
 const e2eDomain = "api.e2e.test"
@@ -162,6 +163,9 @@ func (e *e2e) isisctl(args ...string) (string, int) {
 		e.t.Fatalf("isisctl %s acts on the shared end-to-end names: the test must call takeTurn(t) first", args[0])
 	}
 	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), append([]string{"--config", e.config, "--url", e.url}, args...)...)
+	if len(e.env) > 0 {
+		cmd.Env = append(os.Environ(), e.env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

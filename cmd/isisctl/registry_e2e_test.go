@@ -458,7 +458,7 @@ spec:
 			e.cleanup()
 			images.Remove(conn.Context(), []string{real}, new(images.RemoveOptions).WithForce(true))
 		})
-		t.Setenv("ISISCTL_REGISTRY_PASSWORD", reg.password)
+		e.env = []string{"ISISCTL_REGISTRY_PASSWORD=" + reg.password}
 		start := time.Now()
 		out, code := e.isisctl("deploy", "--image", real)
 		if code != 0 {

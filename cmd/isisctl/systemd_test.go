@@ -63,7 +63,9 @@ func TestSystemd(t *testing.T) {
 	}
 	cleanup := func() {
 		exec.Command("podman", "--url", url, "rm", "-f", "-v", "-t", "0", sdContainer).Run()
-		exec.Command("podman", "--url", url, "untag", "localhost/isis-backend:"+sdTag).Run()
+		// Only this name: the image is the one the other tests deploy under
+		// their tags (same content, same image), and they run meanwhile.
+		exec.Command("podman", "--url", url, "untag", "localhost/isis-backend:"+sdTag, "localhost/isis-backend:"+sdTag).Run()
 	}
 	cleanup()
 	if os.Getenv("ISIS_SYSTEMD_KEEP") == "" { // kept to look inside after a failure
