@@ -136,10 +136,12 @@ secrets:
 	}
 	booted := func(when string) {
 		t.Helper()
-		// Until PID 1 listens, systemctl cannot ask it anything.
+		// Until PID 1 listens, systemctl cannot ask it anything: it says so, or
+		// (asked before PID 1 made its socket) answers "offline".
 		var out string
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if out, _ = in(false, "systemctl", "is-system-running", "--wait"); !strings.Contains(out, "Failed to connect") {
+			out, _ = in(false, "systemctl", "is-system-running", "--wait")
+			if !strings.Contains(out, "Failed to connect") && strings.TrimSpace(out) != "offline" {
 				break
 			}
 		}
