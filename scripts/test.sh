@@ -31,6 +31,16 @@ cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/isis-test-podman.XXXXXX")
 networks_before=
 networks_left=
+
+# The Podman tests publish fixed loopback ports, and every Podman service on a
+# host shares its network configuration and container DNS: where several runs
+# share a machine, ISIS_E2E_LOCK=FILE makes them take turns (flock), for the
+# whole run, from before our service starts to after it stopped (the lock
+# goes with this shell; nothing started in the background inherits it).
+if [ -n "${ISIS_E2E_LOCK:-}" ]; then
+	exec 8>>"$ISIS_E2E_LOCK"
+	flock 8
+fi
 podman_setup=
 systemd_build=
 kube_build=
@@ -42,7 +52,7 @@ bg() {
 	local log=$1
 	shift
 	set -m
-	"$@" >"$log" 2>&1 &
+	"$@" >"$log" 2>&1 8>&- &
 	set +m
 }
 
@@ -53,7 +63,7 @@ bg() {
 # both cached (io.isis.cache) afterwards. podman_wait and systemd_wait wait.
 images_start() {
 	networks_before=$(podman network ls -q 2>/dev/null | sort || true)
-	ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh >"$run_dir/setup.out" &
+	ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh >"$run_dir/setup.out" 8>&- &
 	podman_setup=$!
 	export ISIS_PODMAN_URL=unix://$run_dir/podman.sock
 	bg "$run_dir/systemd-image.out" systemd_image
@@ -162,11 +172,8 @@ kube() {
 packages() { scripts/setup.sh test --packages-only; }
 setup() { scripts/setup.sh test; }
 
-# The lanes. The Podman end-to-end tests publish fixed loopback ports: where
-# several runs share a machine, ISIS_E2E_LOCK=FILE makes them take turns (flock).
-lane_e2e() {
-	if [ -n "${ISIS_E2E_LOCK:-}" ]; then flock "$ISIS_E2E_LOCK" make test-e2e; else make test-e2e; fi
-}
+# The lanes.
+lane_e2e() { make test-e2e; }
 # make build too: no test uses bin/, and its -trimpath compiles share nothing
 # with the tests' (on a fresh machine, minutes of compiling off the critical path).
 lane_other() {
