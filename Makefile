@@ -6,7 +6,12 @@ LDFLAGS := -s -w -X github.com/isis-project/isis/api.Version=$(VERSION)
 GO      := CGO_ENABLED=0 go
 FUZZTIME ?= 5s
 
-.PHONY: build test test-kube race vet fuzz bench clean
+# The end-to-end tests against a real Podman service, and every other package.
+# Those deploying under the shared names take turns, the others run beside
+# them: -parallel lets all of them start (cmd/isisctl/e2e_test.go, takeTurn).
+E2E_PKGS := ./cmd/isisctl
+
+.PHONY: build test test-e2e test-other test-kube race vet fuzz bench clean
 
 build:
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/isis ./cmd/isis
@@ -18,6 +23,14 @@ vet:
 
 test: vet
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m ./...
+
+# `make test` in two halves that share nothing but the CPU (scripts/test.sh
+# runs them side by side): the Podman end-to-end package, and vet and the rest.
+test-e2e:
+	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m -parallel 16 $(E2E_PKGS)
+
+test-other: vet
+	$(GO) test -tags '$(TAGS)' -count=1 -timeout 20m $$($(GO) list -tags '$(TAGS)' ./... | grep -vxF "$$($(GO) list -tags '$(TAGS)' $(E2E_PKGS))")
 
 # The rendered Kubernetes manifests applied to a real kube-apiserver:
 # ISIS_KUBE_APISERVER, else the one scripts/kube-apiserver.sh builds (once).

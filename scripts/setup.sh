@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what isis needs on a Debian machine; idempotent (skips what is there).
-# Usage: scripts/setup.sh [dev|test]
+# Usage: scripts/setup.sh [dev|test] [--packages-only]
+#   --packages-only  stops after the Debian packages (scripts/test.sh starts the
+#                    image builds, which need only those, before the Go modules)
 #
 # Go is not installed here: put Go 1.26 or newer on PATH first
 # (https://go.dev/doc/install). To add a package, add a `want` line below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
+packages_only=false
+[ "${2:-}" != --packages-only ] || packages_only=true
 say() { echo "setup: $*"; }
 
 need_go=1.26
@@ -97,6 +101,10 @@ fi
 # PostgreSQL refuses to run as root: the test harness runs it as this user.
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
 	useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
+if $packages_only; then
+	say "packages ready ($mode)"
+	exit 0
 fi
 
 # The Go modules: nothing to do when the module cache has them all.

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test: vet, the unit and integration
 # tests against real services (PostgreSQL started by the tests themselves,
-# Podman started here), the server's packages under the race detector, then a
-# short run of every fuzz target.
+# Podman started here), the server's packages under the race detector, a
+# short run of every fuzz target, and the Kubernetes manifests applied to a
+# real kube-apiserver.
+#
+# Side by side where they share no resource but the CPU: the images' debootstraps
+# with the Go modules and the kube-apiserver build; then four lanes, each with a
+# log of its own printed when it ends: the Podman end-to-end tests (the longest,
+# at normal priority), the build and the other packages, the race detector and
+# the fuzz targets (at low priority, filling the time the end-to-end tests wait
+# on containers), while the kube step runs in front.
 #
 # What it starts, it stops; what the tests make, it removes. Podman runs as a
 # service of its own (its own socket and storage), stopped by its pid at the
@@ -23,20 +31,71 @@ cache=$ISIS_TEST_CACHE
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/isis-test-podman.XXXXXX")
 networks_before=
 networks_left=
-podman_setup=
 
-# podman_start starts our Podman service in the background (on a fresh
-# machine, building the PostgreSQL test image takes a minute or two: the
-# build of isis runs meanwhile); podman_wait waits for it.
-podman_start() {
+# The Podman tests publish fixed loopback ports, and every Podman service on a
+# host shares its network configuration and container DNS: where several runs
+# share a machine, ISIS_E2E_LOCK=FILE makes them take turns (flock), for the
+# whole run, from before our service starts to after it stopped (the lock
+# goes with this shell; nothing started in the background inherits it).
+if [ -n "${ISIS_E2E_LOCK:-}" ]; then
+	exec 8>>"$ISIS_E2E_LOCK"
+	flock 8
+fi
+podman_setup=
+systemd_build=
+kube_build=
+lanes=()
+
+# bg LOG CMD...: runs CMD in the background in a process group of its own
+# (so that finish can stop all of it), its output to LOG; the pid is in $!.
+bg() {
+	local log=$1
+	shift
+	set -m
+	"$@" >"$log" 2>&1 8>&- &
+	set +m
+}
+
+# images_start starts our Podman service in the background and has it build
+# the PostgreSQL test image (podman-setup.sh) and the systemd test image
+# (systemd-image.sh): on a fresh machine two debootstraps, a few minutes of
+# downloading and unpacking while the Go modules download and isis compiles;
+# both cached (io.isis.cache) afterwards. podman_wait and systemd_wait wait.
+images_start() {
 	networks_before=$(podman network ls -q 2>/dev/null | sort || true)
-	ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh >"$run_dir/setup.out" &
+	ISIS_PODMAN_DIR=$run_dir ISIS_PODMAN_STORAGE=$cache/podman scripts/podman-setup.sh >"$run_dir/setup.out" 8>&- &
 	podman_setup=$!
+	export ISIS_PODMAN_URL=unix://$run_dir/podman.sock
+	bg "$run_dir/systemd-image.out" systemd_image
+	systemd_build=$!
+}
+# systemd_image: once the service answers (podman-setup.sh starts it first).
+systemd_image() {
+	local i
+	for i in $(seq 1 600); do
+		curl -fsS --unix-socket "$run_dir/podman.sock" http://d/_ping >/dev/null 2>&1 && break
+		[ "$i" -lt 600 ] || { echo "the Podman service did not answer in 5 minutes" >&2; return 1; }
+		sleep 0.5
+	done
+	scripts/systemd-image.sh
 }
 podman_wait() {
 	wait "$podman_setup" || { echo "test.sh: scripts/podman-setup.sh failed" >&2; return 1; }
-	ISIS_PODMAN_URL=$(tail -n1 "$run_dir/setup.out")
-	export ISIS_PODMAN_URL
+	podman_setup=
+	[ "$(tail -n1 "$run_dir/setup.out")" = "$ISIS_PODMAN_URL" ] || {
+		echo "test.sh: scripts/podman-setup.sh printed $(tail -n1 "$run_dir/setup.out"), not $ISIS_PODMAN_URL" >&2
+		return 1
+	}
+}
+systemd_wait() {
+	wait "$systemd_build" || {
+		tail -n 30 "$run_dir/systemd-image.out" >&2
+		echo "test.sh: scripts/systemd-image.sh failed" >&2
+		return 1
+	}
+	systemd_build=
+	ISIS_SYSTEMD_IMAGE=$(tail -n1 "$run_dir/systemd-image.out")
+	export ISIS_SYSTEMD_IMAGE
 }
 
 # podman_stop removes what the tests made in our Podman, keeping the labelled
@@ -71,11 +130,17 @@ podman_stop() {
 }
 
 finish() {
-	local rc=$?
-	# A Podman set-up still under way finishes first, so its service is stopped too;
-	# a kube-apiserver build still under way is stopped (its process group).
+	local rc=$? pid
+	# Lanes and builds still under way (an early exit) are stopped, each its
+	# process group; a Podman set-up still under way finishes first, so its
+	# service is stopped too.
+	for pid in "${lanes[@]}" $systemd_build $kube_build; do
+		kill -- "-$pid" 2>/dev/null || true
+	done
+	for pid in "${lanes[@]}" $systemd_build; do
+		wait "$pid" 2>/dev/null || true
+	done
 	[ -z "${podman_setup:-}" ] || wait "$podman_setup" 2>/dev/null || true
-	[ -z "${kube_build:-}" ] || kill -- "-$kube_build" 2>/dev/null || true
 	podman_stop
 	[ "$rc" -ne 0 ] || [ -z "$networks_left" ] || rc=1
 	step "done, exit $rc"
@@ -86,10 +151,9 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # kube_start builds (once; cached) a real Kubernetes API server in the
-# background, at low priority, for the kube step at the end.
-kube_build=
+# background, at low priority, for the kube step.
 kube_start() {
-	setsid nice -n 10 scripts/kube-apiserver.sh >"$run_dir/kube-apiserver.out" 2>&1 &
+	bg "$run_dir/kube-apiserver.out" nice -n 10 scripts/kube-apiserver.sh
 	kube_build=$!
 }
 # kube applies the rendered manifests to it (ops/kube/kubeapi_test.go).
@@ -105,39 +169,63 @@ kube() {
 	ISIS_KUBE_APISERVER=$(tail -n1 "$run_dir/kube-apiserver.out") make test-kube
 }
 
+packages() { scripts/setup.sh test --packages-only; }
 setup() { scripts/setup.sh test; }
-build() { make build; }
-# vet, then every package (fuzz seed corpora included). The Podman tests publish
-# fixed loopback ports: where several runs share a machine, ISIS_E2E_LOCK=FILE
-# makes them take turns (flock).
-# Much of that time is spent waiting on PostgreSQL, Podman and the browser:
-# meanwhile the race and fuzz builds compile at low priority, so that their
-# own steps only run (a build that fails there fails again, visibly, in its step).
-unit() {
-	local rc=0 pre
-	prebuild >"$run_dir/prebuild.log" 2>&1 &
-	pre=$!
-	if [ -n "${ISIS_E2E_LOCK:-}" ]; then flock "$ISIS_E2E_LOCK" make test || rc=$?; else make test || rc=$?; fi
-	wait "$pre" || true
+
+# The lanes.
+lane_e2e() { make test-e2e; }
+# make build too: no test uses bin/, and its -trimpath compiles share nothing
+# with the tests' (on a fresh machine, minutes of compiling off the critical path).
+lane_other() {
+	local rc=0
+	nice -n 10 make build || rc=$?
+	nice -n 10 make test-other || rc=$?
 	return "$rc"
 }
-export FUZZ_BIN_DIR=$run_dir/fuzz
-prebuild() {
-	nice -n 10 scripts/fuzz.sh --build-only
-	CGO_ENABLED=1 nice -n 10 go test -race -count=1 -run '^$' ./api/...
+# The server's packages again under the race detector.
+lane_race() { nice -n 10 make race; }
+lane_fuzz() { nice -n 15 make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
+
+# tests runs the lanes side by side and the kube step meanwhile, then prints
+# each lane's log as it ends; every lane runs to its end, and any that failed
+# fails the run.
+tests() {
+	local name pid rc=0 kube_rc=0 failed=() done_pid lane_rc
+	declare -A lane_name=() lane_t0=()
+	lane() {
+		bg "$run_dir/lane-$1.log" "lane_$1"
+		lanes+=("$!")
+		lane_name[$!]=$1
+		lane_t0[$!]=$(date +%s)
+	}
+	lane other
+	lane race
+	lane fuzz
+	# The end-to-end tests also need the systemd image (at once, but for its
+	# first debootstrap).
+	systemd_wait
+	lane e2e
+	step "kube (while the lanes run)"
+	kube || kube_rc=$?
+	[ "$kube_rc" -eq 0 ] || failed+=(kube)
+	while [ "${#lane_name[@]}" -gt 0 ]; do
+		lane_rc=0
+		wait -n -p done_pid "${!lane_name[@]}" || lane_rc=$?
+		name=${lane_name[$done_pid]}
+		step "lane $name: exit $lane_rc after $(($(date +%s) - lane_t0[$done_pid]))s"
+		cat "$run_dir/lane-$name.log"
+		unset "lane_name[$done_pid]"
+		[ "$lane_rc" -eq 0 ] || failed+=("$name")
+	done
+	lanes=()
+	if [ "${#failed[@]}" -gt 0 ]; then
+		echo "test.sh: failed: ${failed[*]}" >&2
+		return 1
+	fi
 }
-# The Debian (trixie) image that boots systemd with Podman inside, for the
-# quadlet-under-systemd test; built once into our Podman's storage, kept by
-# its io.isis.cache label.
-systemd_image() {
-	ISIS_SYSTEMD_IMAGE=$(scripts/systemd-image.sh | tail -n1)
-	export ISIS_SYSTEMD_IMAGE
-}
-race() { make race; }
-fuzz() { make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
 
 main() {
-	for s in setup podman_start kube_start build podman_wait systemd_image unit race fuzz kube; do
+	for s in packages images_start setup kube_start podman_wait tests; do
 		step "$s"
 		"$s"
 	done

@@ -105,6 +105,8 @@ func lastNonEmpty(s string) string {
 // before anything is touched; the replaced database is kept until dropped;
 // backup.keep rotates.
 func TestBackupRestoreEndToEnd(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	bdir := filepath.Join(t.TempDir(), "backups")
 	e := newE2E(t, 3021, "backup:\n  dir: "+bdir+"\n  keep: 2\n")
 	e.cleanup()

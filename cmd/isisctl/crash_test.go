@@ -20,6 +20,8 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3053, "")
 	e.cleanup()
 	t.Cleanup(e.cleanup)

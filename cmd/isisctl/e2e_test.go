@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,32 +46,68 @@ var (
 	binErr  error
 )
 
-// binaries builds isis, isisctl and the broken stand-ins once.
+// binaries builds isis, isisctl and the broken stand-ins once, side by side
+// (mostly linking, from a warm build cache).
 func binaries(t *testing.T) string {
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "isisctl-e2e-bin-")
 		if binErr != nil {
 			return
 		}
-		build := func(out, pkg string, ldflags string) {
-			if binErr != nil {
-				return
-			}
-			cmd := exec.Command("go", "build", "-tags", opstest.BuildTags, "-ldflags", ldflags, "-o", filepath.Join(binDir, out), pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, b)
-			}
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		build := func(i int, out, pkg string, ldflags string) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd := exec.Command("go", "build", "-tags", opstest.BuildTags, "-ldflags", ldflags, "-o", filepath.Join(binDir, out), pkg)
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if b, err := cmd.CombinedOutput(); err != nil {
+					errs[i] = fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+				}
+			}()
 		}
-		build("isis", "github.com/isis-project/isis/cmd/isis", "-s -w -X github.com/isis-project/isis/api.Version=e2e")
-		build("isisctl", "github.com/isis-project/isis/cmd/isisctl", "-s -w")
-		build("broken-health/isis", "./testdata/brokenisis", "-X main.mode=health")
-		build("broken-migrate/isis", "./testdata/brokenisis", "-X main.mode=migrate")
+		build(0, "isis", "github.com/isis-project/isis/cmd/isis", "-s -w -X github.com/isis-project/isis/api.Version=e2e")
+		build(1, "isisctl", "github.com/isis-project/isis/cmd/isisctl", "-s -w")
+		build(2, "broken-health/isis", "./testdata/brokenisis", "-X main.mode=health")
+		build(3, "broken-migrate/isis", "./testdata/brokenisis", "-X main.mode=migrate")
+		wg.Wait()
+		binErr = errors.Join(errs...)
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
 	return binDir
+}
+
+// The Podman tests run side by side (t.Parallel; scripts/test.sh gives this
+// package a -parallel high enough for all of them to start), except that those
+// deploying under the shared names below (isis-e2e, pg-e2e, swe2e, the
+// service's one deploy lock and its global secrets) take turns: takeTurn.
+// The others (the systemd, kube play and ssh:// tests) use names of their own
+// and run beside whichever has the turn.
+var turn struct {
+	sync.Mutex
+	holder atomic.Pointer[string] // the test with the turn
+}
+
+// takeTurn waits for the turn (t has called t.Parallel), which t keeps until
+// its cleanups (those registered after this call) have run.
+func takeTurn(t *testing.T) {
+	t.Helper()
+	turn.Lock()
+	name := t.Name()
+	turn.holder.Store(&name)
+	t.Cleanup(func() {
+		turn.holder.Store(nil)
+		turn.Unlock()
+	})
+}
+
+// hasTurn reports whether t or the test it runs under has the turn.
+func hasTurn(t *testing.T) bool {
+	h := turn.holder.Load()
+	return h != nil && (t.Name() == *h || strings.HasPrefix(t.Name(), *h+"/"))
 }
 
 // e2e is one deployment under test, with names of its own.
@@ -81,6 +118,7 @@ type e2e struct {
 	url    string
 	port   int
 	config string
+	env    []string // added to isisctl's environment (t.Setenv cannot be used: the tests run in parallel)
 }
 
 const e2eDomain = "api.e2e.test"
@@ -118,9 +156,16 @@ secrets:
 }
 
 // isisctl runs the real binary and returns its combined output and exit code.
+// Anything but a build acts on the shared names: only with the turn.
 func (e *e2e) isisctl(args ...string) (string, int) {
 	e.t.Helper()
+	if len(args) > 0 && args[0] != "build" && !hasTurn(e.t) {
+		e.t.Fatalf("isisctl %s acts on the shared end-to-end names: the test must call takeTurn(t) first", args[0])
+	}
 	cmd := exec.Command(filepath.Join(e.bin, "isisctl"), append([]string{"--config", e.config, "--url", e.url}, args...)...)
+	if len(e.env) > 0 {
+		cmd.Env = append(os.Environ(), e.env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -189,6 +234,8 @@ func (e *e2e) backendState() *podman.ContainerState {
 // verifies, redeploys (no-op), survives a broken image and a rollback, and
 // keeps the database's data throughout.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3013, "")
 	e.cleanup()
 	t.Cleanup(e.cleanup)
@@ -347,6 +394,8 @@ func TestEndToEnd(t *testing.T) {
 
 // TestFailureModes: one clear line and the right exit code for each.
 func TestFailureModes(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3023, "")
 	bin := filepath.Join(e.bin, "isisctl")
 	run := func(env []string, args ...string) (string, int) {
@@ -452,6 +501,7 @@ func TestFailureModes(t *testing.T) {
 // TestPodmanVersionFromPing: the version deploy and verify print comes from
 // the connection's ping, without the slow /version call, and is the same.
 func TestPodmanVersionFromPing(t *testing.T) {
+	t.Parallel()
 	conn, err := host.Connect(context.Background(), podmanURL(t))
 	if err != nil {
 		t.Fatal(err)

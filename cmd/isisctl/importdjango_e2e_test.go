@@ -43,9 +43,16 @@ INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES (
 // service, against a Django database on the deployment's own PostgreSQL
 // (--from-database) and through a DSN (--from-file), then a conflict.
 func TestImportDjangoEndToEnd(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3017, "")
 	e.cleanup()
 	t.Cleanup(e.cleanup)
+	// The secrets' names are global on the Podman service, and the test reads
+	// pg-e2e with this configuration's password: make them ours.
+	if out, code := e.isisctl("secrets", "--rotate"); code != 0 {
+		t.Fatalf("secrets --rotate: exit %d\n%s", code, out)
+	}
 	if out, code := e.isisctl("deploy"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}

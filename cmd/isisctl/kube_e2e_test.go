@@ -44,6 +44,7 @@ import (
 //   - the Service and NetworkPolicy are not played (no kube-proxy, no
 //     policy engine): one Podman network stands for the cluster network.
 func TestKubePlay(t *testing.T) {
+	t.Parallel()
 	url := podmanURL(t)
 	bin := binaries(t)
 	dir := t.TempDir()

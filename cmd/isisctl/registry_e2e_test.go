@@ -159,6 +159,8 @@ func (r *testRegistry) manifestDigest(t *testing.T, repo, tag string) string {
 // API and with podman kube play, and checks the failures are one clear
 // line without the password.
 func TestRegistryPush(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	url := podmanURL(t)
 	reg := startRegistry(t)
 	bin := binaries(t)
@@ -456,7 +458,7 @@ spec:
 			e.cleanup()
 			images.Remove(conn.Context(), []string{real}, new(images.RemoveOptions).WithForce(true))
 		})
-		t.Setenv("ISISCTL_REGISTRY_PASSWORD", reg.password)
+		e.env = []string{"ISISCTL_REGISTRY_PASSWORD=" + reg.password}
 		start := time.Now()
 		out, code := e.isisctl("deploy", "--image", real)
 		if code != 0 {

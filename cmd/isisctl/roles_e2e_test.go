@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,25 +20,42 @@ import (
 // run everything as postgres.user, the server's bootstrap superuser.
 const singleRoleCommit = "ac120a8ab84fc3c719dc71df5c7115cf664aa5f9"
 
-// oldIsisctl builds isisctl at singleRoleCommit from this repository, with
-// the e2e isis binary (isisBin) beside it for its image builds.
-func oldIsisctl(t *testing.T, isisBin string) string {
+// oldIsisctl starts building isisctl at singleRoleCommit from this
+// repository (-trimpath: from the build cache when it did before) while the
+// test waits for its turn; the function it returns waits for the build and
+// puts the e2e isis binary (isisBin) beside it for its image builds.
+func oldIsisctl(t *testing.T) func(isisBin string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
-		t.Fatalf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
-	}
-	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
-	if b, err := exec.Command("cp", isisBin, filepath.Join(dir, "bin", "isis")).CombinedOutput(); err != nil {
-		t.Fatalf("cp isis: %v %s", err, b)
-	}
 	bin := filepath.Join(dir, "bin", "isisctl")
-	cmd := exec.Command("go", "build", "-tags", opstest.BuildTags, "-o", bin, "./cmd/isisctl")
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the single-role isisctl: %v\n%s", err, b)
+	built := make(chan error, 1)
+	go func() {
+		if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
+			built <- fmt.Errorf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
+			return
+		}
+		os.MkdirAll(filepath.Dir(bin), 0o755)
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", opstest.BuildTags, "-o", bin, "./cmd/isisctl")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			built <- fmt.Errorf("build the single-role isisctl: %v\n%s", err, b)
+			return
+		}
+		built <- nil
+	}()
+	t.Cleanup(func() { <-built }) // nothing left writing to the temporary directory
+	return func(isisBin string) string {
+		t.Helper()
+		err := <-built
+		built <- err
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("cp", isisBin, filepath.Join(dir, "bin", "isis")).CombinedOutput(); err != nil {
+			t.Fatalf("cp isis: %v %s", err, b)
+		}
+		return bin
 	}
-	return bin
 }
 
 // TestRolesUpgrade: a deployment made by the single-role isisctl (every
@@ -48,8 +66,11 @@ func oldIsisctl(t *testing.T, isisBin string) string {
 // server does at runtime (register, login, refresh, blacklist, throttles,
 // LISTEN/NOTIFY, createsuperuser, flushexpiredtokens) works as it.
 func TestRolesUpgrade(t *testing.T) {
+	t.Parallel()
+	oldBuilt := oldIsisctl(t)
+	takeTurn(t)
 	e := newE2E(t, 3043, "")
-	old := oldIsisctl(t, filepath.Join(e.bin, "isis"))
+	old := oldBuilt(filepath.Join(e.bin, "isis"))
 	e.cleanup()
 	t.Cleanup(e.cleanup)
 	exec.Command("podman", "--url", e.url, "secret", "rm", "isis-database-owner-password", "isis-database-app-password").Run()

@@ -73,6 +73,7 @@ UsePAM no
 // TestSSHURL drives the Podman service through ssh://, as an operator
 // reaches a VPS.
 func TestSSHURL(t *testing.T) {
+	t.Parallel()
 	local := podmanURL(t)
 	url, sshEnv := sshTunnel(t)
 	bin := binaries(t)

@@ -45,6 +45,7 @@ type sdScope struct {
 }
 
 func TestSystemd(t *testing.T) {
+	t.Parallel()
 	url := podmanURL(t)
 	image := systemdImage(t)
 	bin := binaries(t)
@@ -62,7 +63,9 @@ func TestSystemd(t *testing.T) {
 	}
 	cleanup := func() {
 		exec.Command("podman", "--url", url, "rm", "-f", "-v", "-t", "0", sdContainer).Run()
-		exec.Command("podman", "--url", url, "untag", "localhost/isis-backend:"+sdTag).Run()
+		// Only this name: the image is the one the other tests deploy under
+		// their tags (same content, same image), and they run meanwhile.
+		exec.Command("podman", "--url", url, "untag", "localhost/isis-backend:"+sdTag, "localhost/isis-backend:"+sdTag).Run()
 	}
 	cleanup()
 	if os.Getenv("ISIS_SYSTEMD_KEEP") == "" { // kept to look inside after a failure
@@ -133,10 +136,12 @@ secrets:
 	}
 	booted := func(when string) {
 		t.Helper()
-		// Until PID 1 listens, systemctl cannot ask it anything.
+		// Until PID 1 listens, systemctl cannot ask it anything: it says so, or
+		// (asked before PID 1 made its socket) answers "offline".
 		var out string
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if out, _ = in(false, "systemctl", "is-system-running", "--wait"); !strings.Contains(out, "Failed to connect") {
+			out, _ = in(false, "systemctl", "is-system-running", "--wait")
+			if !strings.Contains(out, "Failed to connect") && strings.TrimSpace(out) != "offline" {
 				break
 			}
 		}

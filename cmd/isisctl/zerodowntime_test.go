@@ -299,6 +299,8 @@ func TestZeroDowntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3033, "")
 	needTool(t, "nginx")
 	needTool(t, "caddy")
