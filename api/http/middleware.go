@@ -28,7 +28,7 @@ type reqState struct {
 	logErr error  // the full error chain, for the log line only
 	stack  string // a recovered panic's stack, for the log line only
 	user   *api.User
-	body   []byte // a JSON answer's body, not written yet (see writeBody)
+	body   []byte    // a JSON answer's body, not written yet (see writeBody)
 	idHdr  [1]string // the X-Request-Id header's value slice, allocated with the state
 }
 
