@@ -145,8 +145,8 @@ func (m *Main) Serve(ctx context.Context) error {
 		m.Logger.Warn(risk)
 	}
 	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		defer startMemLimiter(memoryTarget)()
+	if m.Config.MemoryTargetMiB > 0 {
+		defer startMemLimiter(int64(m.Config.MemoryTargetMiB) << 20)()
 	}
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()

@@ -7,24 +7,24 @@ import (
 	"sync/atomic"
 )
 
-// The server's memory target. At a thousand keep-alive connections about
-// 20 MiB is live (net/http's 4 KiB reader and writer per connection, 8 KiB
-// goroutine stacks): with the collector's default headroom (GOGC=100, as much
-// again as is live) the process passed 60 MiB. A fixed GOMEMLIMIT near the
-// live size is worse: once what is live passes the limit, the collector runs
-// all the time (throughput fell three- to four-fold in scripts/load.sh).
+// MEMORY_TARGET_MIB, a soft memory target. At a thousand keep-alive
+// connections about 20 MiB is live (net/http's 4 KiB reader and writer per
+// connection, 8 KiB goroutine stacks): with the collector's default headroom
+// (GOGC=100, as much again as is live) the process passes 50 MiB. A fixed
+// GOMEMLIMIT near the live size is worse: once what is live passes it, the
+// collector runs all the time (throughput fell three- to four-fold in
+// scripts/load.sh).
 //
-// So, unless GOMEMLIMIT is set, the server sets a soft limit of
-// memoryTarget, and after every collection raises it to what is live plus
-// a quarter (lowering it again, down to memoryTarget, as memory is freed):
-// under the target nothing changes (GOGC's own goal is lower), near it the
-// collector runs more often, and past it the server gets the memory it needs
-// with at least a quarter of headroom (as GOGC=25) instead of collecting
-// without end. GOMEMLIMIT (any value; off for none) leaves the runtime alone.
-const (
-	memoryTarget   = 26 << 20 // Go's memory: the binary's mapped pages come on top (~12 MiB)
-	memoryHeadroom = 4        // at least live/memoryHeadroom above what is live
-)
+// So the target is the runtime's soft limit, and after every collection the
+// limit is raised to what is live plus a quarter (lowered again, down to the
+// target, as memory is freed): under the target nothing changes (GOGC's own
+// goal is lower), near it the collector runs more often, and past it the
+// server gets the memory it needs with at least a quarter of headroom (as
+// GOGC=25) instead of collecting without end. It costs CPU where it bites:
+// at 1,000 connections with a 26 MiB target about a third more per request
+// (each collection scans a thousand goroutine stacks), so it is off unless
+// set (docs/performance.md). The limit replaces GOMEMLIMIT's.
+const memoryHeadroom = 4 // at least live/memoryHeadroom above what is live
 
 // memLimiter adjusts the runtime's soft memory limit after every collection.
 type memLimiter struct {
