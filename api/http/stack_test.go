@@ -2,6 +2,7 @@ package apihttp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -9,7 +10,10 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 )
 
 // TestConnStackSmall: answering a body larger than net/http's buffers (the
@@ -57,4 +61,50 @@ func TestConnStackSmall(t *testing.T) {
 	} else {
 		t.Logf("the stacks grew by %d bytes per connection", per)
 	}
+}
+
+// FuzzDeferredBody: an answer whose body waits for writeBody is the one
+// Echo's Blob writes at once: status, headers and body, HEAD included.
+func FuzzDeferredBody(f *testing.F) {
+	f.Add(200, []byte(`{"status":"ok"}`), false)
+	f.Add(201, []byte{}, false)
+	f.Add(304, []byte(`{}`), false)
+	f.Add(200, make([]byte, 9000), true)
+	e := echo.New()
+	f.Fuzz(func(t *testing.T, status int, body []byte, head bool) {
+		if status < 200 || status > 599 {
+			return
+		}
+		method := http.MethodGet
+		if head {
+			method = http.MethodHead
+		}
+		answer := func(deferred bool) (*httptest.ResponseRecorder, *echo.Response) {
+			w := httptest.NewRecorder()
+			c := e.NewContext(httptest.NewRequest(method, "/x", nil), &reqState{ResponseWriter: w})
+			if deferred {
+				if err := writeBlobJSON(c, status, body); err != nil {
+					t.Fatal(err)
+				}
+				writeBody(c)
+			} else {
+				h := c.Response().Header()
+				h["Content-Type"] = contentTypeJSON
+				h["Content-Length"] = []string{strconv.Itoa(len(body))}
+				_ = c.Blob(status, echo.MIMEApplicationJSON, body)
+			}
+			return w, c.Response()
+		}
+		got, gres := answer(true)
+		want, wres := answer(false)
+		if gres.Status != wres.Status || gres.Size != wres.Size || !gres.Committed { // the log line's status and bytes
+			t.Fatalf("deferred: status %d size %d; at once: %d %d", gres.Status, gres.Size, wres.Status, wres.Size)
+		}
+		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+			t.Fatalf("deferred: %d %q; at once: %d %q", got.Code, got.Body, want.Code, want.Body)
+		}
+		if g, w := fmt.Sprint(got.Header()), fmt.Sprint(want.Header()); g != w {
+			t.Fatalf("headers %s, want %s", g, w)
+		}
+	})
 }
