@@ -21,9 +21,9 @@ import (
 // goal is lower), near it the collector runs more often, and past it the
 // server gets the memory it needs with at least a quarter of headroom (as
 // GOGC=25) instead of collecting without end. It costs CPU where it bites:
-// at 1,000 connections with a 26 MiB target about a third more per request
-// (each collection scans a thousand goroutine stacks), so it is off unless
-// set (docs/performance.md). The limit replaces GOMEMLIMIT's.
+// at 1,000 connections with a 26 MiB target 1.5-1.7 times the CPU per
+// request (each collection scans a thousand goroutine stacks), so it is off
+// unless set (docs/performance.md). The limit replaces GOMEMLIMIT's.
 const memoryHeadroom = 4 // at least live/memoryHeadroom above what is live
 
 // memLimiter adjusts the runtime's soft memory limit after every collection.
