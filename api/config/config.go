@@ -56,9 +56,12 @@ type Config struct {
 	// its own when set (METRICS_ADDRESS, host:port, any interface: a
 	// scraper often runs on another host or container); empty means off.
 	MetricsAddress string
-	StaticRoot     string
-	MediaRoot      string
-	MediaURL       string
+	// MemoryTargetMiB is the soft memory target of isis serve
+	// (MEMORY_TARGET_MIB; 0, the default, leaves the runtime alone).
+	MemoryTargetMiB int
+	StaticRoot      string
+	MediaRoot       string
+	MediaURL        string
 
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
@@ -355,6 +358,7 @@ func Load(get Getenv) (*Config, error) {
 	c.LogLevel = strings.ToLower(e.str("LOG_LEVEL", "info"))
 	c.PprofAddress = strings.TrimSpace(e.str("PPROF_ADDRESS", ""))
 	c.MetricsAddress = strings.TrimSpace(e.str("METRICS_ADDRESS", ""))
+	c.MemoryTargetMiB = int(e.integer("MEMORY_TARGET_MIB", 0, 0, 1<<20))
 	c.StaticRoot = e.str("STATIC_ROOT", "")
 	c.MediaRoot = e.str("MEDIA_ROOT", "")
 	c.MediaURL = e.str("MEDIA_URL", "/media/")
@@ -619,6 +623,7 @@ func (c *Config) Redacted() map[string]any {
 		"LOG_DIR":                 c.LogDir,
 		"PPROF_ADDRESS":           c.PprofAddress,
 		"METRICS_ADDRESS":         c.MetricsAddress,
+		"MEMORY_TARGET_MIB":       c.MemoryTargetMiB,
 		"STATIC_ROOT":             c.StaticRoot,
 		"MEDIA_ROOT":              c.MediaRoot,
 		"MAX_BODY_BYTES":          c.MaxBodyBytes,

@@ -103,6 +103,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:0"}, "METRICS_ADDRESS"},
 		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:70000"}, "METRICS_ADDRESS"},
 		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:metrics"}, "METRICS_ADDRESS"},
+		{map[string]string{"MEMORY_TARGET_MIB": "26MiB"}, "MEMORY_TARGET_MIB"},
+		{map[string]string{"MEMORY_TARGET_MIB": "-1"}, "MEMORY_TARGET_MIB"},
 		{map[string]string{"METRICS_ADDRESS": "metrics.example.com:9100"}, "METRICS_ADDRESS"},
 		{map[string]string{"METRICS_ADDRESS": "http://127.0.0.1:9100/metrics"}, "METRICS_ADDRESS"},
 		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:6060", "PPROF_ADDRESS": "127.0.0.1:6060"}, "METRICS_ADDRESS"},

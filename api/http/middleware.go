@@ -28,6 +28,7 @@ type reqState struct {
 	logErr error  // the full error chain, for the log line only
 	stack  string // a recovered panic's stack, for the log line only
 	user   *api.User
+	body   []byte    // a JSON answer's body, not written yet (see writeBody)
 	idHdr  [1]string // the X-Request-Id header's value slice, allocated with the state
 }
 
@@ -102,6 +103,7 @@ func (s *Server) mwLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		writeBody(c)
 		var now time.Time
 		if s.requests != nil {
 			now = time.Now()

@@ -145,6 +145,9 @@ func (m *Main) Serve(ctx context.Context) error {
 		m.Logger.Warn(risk)
 	}
 	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
+	if m.Config.MemoryTargetMiB > 0 {
+		defer startMemLimiter(int64(m.Config.MemoryTargetMiB) << 20)()
+	}
 	lctx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	m.DB.Listen(lctx, m.Server) // the geography and user caches follow every write, wherever it comes from
