@@ -58,6 +58,10 @@ type ContainerSpec struct {
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
 	Entrypoint      []string          `json:"entrypoint,omitempty"` // one-off helpers only (not rendered)
+	// HostPID shares the host's process namespace and NoNetwork gives no
+	// network at all: isisctl drill's kill helper only (not rendered).
+	HostPID   bool `json:"host_pid,omitempty"`
+	NoNetwork bool `json:"no_network,omitempty"`
 	StopTimeout     uint              `json:"stop_timeout"`
 	// Restart is Podman's restart policy for containers made through the
 	// API ("always", as the quadlet units' Restart=always; "" for jobs).
@@ -99,4 +103,7 @@ type ContainerState struct {
 	IPs map[string]string `json:"-"`
 	// StartTime is when it started running (zero when it is not).
 	StartTime time.Time `json:"-"`
+	// PID is its main process's in the Podman host's process namespace
+	// (0 when it is not running).
+	PID int `json:"-"`
 }
