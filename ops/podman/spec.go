@@ -58,10 +58,6 @@ type ContainerSpec struct {
 	Health          *Health           `json:"health,omitempty"`
 	Command         []string          `json:"command,omitempty"`
 	Entrypoint      []string          `json:"entrypoint,omitempty"` // one-off helpers only (not rendered)
-	// HostPID shares the host's process namespace and NoNetwork gives no
-	// network at all: isisctl drill's kill helper only (not rendered).
-	HostPID   bool `json:"host_pid,omitempty"`
-	NoNetwork bool `json:"no_network,omitempty"`
 	StopTimeout     uint              `json:"stop_timeout"`
 	// Restart is Podman's restart policy for containers made through the
 	// API ("always", as the quadlet units' Restart=always; "" for jobs).
@@ -69,6 +65,10 @@ type ContainerSpec struct {
 	Labels  map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
 	ImageID string `json:"image_id,omitempty"`
+	// HostPID shares the host's process namespace and NoNetwork gives no
+	// network at all: isisctl drill's kill helper only (not rendered).
+	HostPID   bool `json:"host_pid,omitempty"`
+	NoNetwork bool `json:"no_network,omitempty"`
 }
 
 // Hash is a digest of the specification (image ID included by the caller
