@@ -104,9 +104,10 @@ func (e *DrillFailedError) Error() string {
 	return "drill failed: " + strings.Join(e.Failures, "; ")
 }
 
-// drillProbeRoutes are the routes probes call (health checks, verify, the
-// proxies' checks): requests to them are not traffic.
-var drillProbeRoutes = map[string]bool{"/api/": true, "/api/health/": true, "/api/ready/": true}
+// drillProbeRoutes are the route templates (the metrics' route label) of
+// what probes call (health checks, verify, the proxies' checks): requests
+// to them are not traffic.
+var drillProbeRoutes = map[string]bool{"/api": true, "/api/health": true, "/api/ready": true}
 
 // drillTarget is where the drill's requests go.
 type drillTarget struct {
