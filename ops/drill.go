@@ -115,10 +115,11 @@ type drillTarget struct {
 	host string // the Host header ("" for the URL's own)
 }
 
-// drillURL checks --public-url (a *ConfigError naming the flag).
-func drillURL(c *Config, raw string) (drillTarget, error) {
+// drillURL checks --public-url (a *ConfigError naming the flag); domain
+// is the Host of a loopback http:// proxy's requests.
+func drillURL(domain, raw string) (drillTarget, error) {
 	if raw == "" {
-		return drillTarget{base: "https://" + c.Domain}, nil
+		return drillTarget{base: "https://" + domain}, nil
 	}
 	bad := func(msg string) error { return &ConfigError{File: "--public-url", Msg: fmt.Sprintf("%q %s", raw, msg)} }
 	u, err := url.Parse(raw)
@@ -133,20 +134,26 @@ func drillURL(c *Config, raw string) (drillTarget, error) {
 		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return drillTarget{}, bad("is plain HTTP to another machine: the drill's password would cross the network in clear; use https://")
 		}
-		return drillTarget{base: "http://" + u.Host, host: c.Domain}, nil
+		return drillTarget{base: "http://" + u.Host, host: domain}, nil
 	}
 	return drillTarget{}, bad("is not an https:// (or loopback http://) URL")
 }
 
-// checkDrillOptions checks the options (a *ConfigError).
-func checkDrillOptions(c *Config, o *DrillOptions) (drillTarget, error) {
+// CheckDrillOptions checks the flags (a *ConfigError naming the bad one),
+// before the configuration is read; a zero Bound is the default.
+func CheckDrillOptions(o DrillOptions) error {
+	_, err := checkDrillOptions("", &o)
+	return err
+}
+
+func checkDrillOptions(domain string, o *DrillOptions) (drillTarget, error) {
 	if o.Bound == 0 {
 		o.Bound = DrillDefaultBound
 	}
 	if o.Bound < 0 || o.Bound > drillMaxBound {
 		return drillTarget{}, &ConfigError{File: "--bound", Msg: fmt.Sprintf("%s is not between 0 and %s", o.Bound, drillMaxBound)}
 	}
-	return drillURL(c, o.PublicURL)
+	return drillURL(domain, o.PublicURL)
 }
 
 // restartedBy says what restarts container st after a crash, or an error
@@ -247,7 +254,7 @@ func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
-	t, err := checkDrillOptions(c, &o)
+	t, err := checkDrillOptions(c.Domain, &o)
 	if err != nil {
 		return nil, err
 	}

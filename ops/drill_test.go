@@ -40,7 +40,7 @@ func TestDrillOptionRules(t *testing.T) {
 		{bound: 11 * time.Minute, err: "--bound: 11m0s is not between 0 and 10m0s"},
 	} {
 		o := DrillOptions{PublicURL: tc.url, Bound: tc.bound}
-		got, err := checkDrillOptions(exampleConfig(), &o)
+		got, err := checkDrillOptions(exampleConfig().Domain, &o)
 		if tc.err != "" {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) {

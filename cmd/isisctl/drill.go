@@ -32,9 +32,19 @@ func newDrillCmd(f *factory) *cobra.Command {
 			"--bound or a write was lost. A deployment that serves traffic is refused without --yes.",
 		Example: "  isisctl drill --yes\n  isisctl drill --public-url https://api.example.com --bound 20s --yes",
 		Args:    cobra.NoArgs,
-		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
-			return drillRun(ctx, conn, c, opts)
-		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The flags first: a bad one is exit 2 before Podman is tried.
+			bound, err := parseBound(opts.Bound)
+			if err != nil {
+				return err
+			}
+			if err := ops.CheckDrillOptions(ops.DrillOptions{PublicURL: opts.PublicURL, Bound: bound}); err != nil {
+				return err
+			}
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+				return drillRun(ctx, conn, c, bound, opts)
+			})(cmd, args)
+		},
 	}
 	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "the reverse proxy the drill writes and probes through (default https://<domain>; http:// only on loopback)")
 	cmd.Flags().StringVar(&opts.Bound, "bound", ops.DrillDefaultBound.String(), "how long each crash may take to recover (exit 3 past it)")
@@ -42,12 +52,8 @@ func newDrillCmd(f *factory) *cobra.Command {
 	return cmd
 }
 
-func drillRun(ctx context.Context, conn podman.Engine, c *ops.Config, opts *drillOptions) error {
+func drillRun(ctx context.Context, conn podman.Engine, c *ops.Config, bound time.Duration, opts *drillOptions) error {
 	f := opts.f
-	bound, err := parseBound(opts.Bound)
-	if err != nil {
-		return err
-	}
 	r, err := ops.Drill(ctx, conn, c, ops.DrillOptions{PublicURL: opts.PublicURL, Bound: bound, Yes: opts.Yes, Progress: f.progressTo()})
 	if r == nil {
 		return confirmUsage(err)
