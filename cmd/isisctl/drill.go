@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/drill"
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
 )
@@ -38,25 +40,29 @@ func newDrillCmd(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := ops.CheckDrillOptions(ops.DrillOptions{PublicURL: opts.PublicURL, Bound: bound}); err != nil {
+			if err := drill.CheckOptions(drill.Options{PublicURL: opts.PublicURL, Bound: bound}); err != nil {
 				return err
 			}
-			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *ops.Config, _ []string) error {
+			return f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
 				return drillRun(ctx, conn, c, bound, opts)
 			})(cmd, args)
 		},
 	}
 	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "the reverse proxy the drill writes and probes through (default https://<domain>; http:// only on loopback)")
-	cmd.Flags().StringVar(&opts.Bound, "bound", ops.DrillDefaultBound.String(), "how long each crash may take to recover (exit 3 past it)")
+	cmd.Flags().StringVar(&opts.Bound, "bound", drill.DefaultBound.String(), "how long each crash may take to recover (exit 3 past it)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "run it on a deployment that serves traffic")
 	return cmd
 }
 
-func drillRun(ctx context.Context, conn podman.Engine, c *ops.Config, bound time.Duration, opts *drillOptions) error {
+func drillRun(ctx context.Context, conn podman.Engine, c *config.Config, bound time.Duration, opts *drillOptions) error {
 	f := opts.f
-	r, err := ops.Drill(ctx, conn, c, ops.DrillOptions{PublicURL: opts.PublicURL, Bound: bound, Yes: opts.Yes, Progress: f.progressTo()})
+	r, err := drill.Run(ctx, conn, c, drill.Options{PublicURL: opts.PublicURL, Bound: bound, Yes: opts.Yes, Progress: f.progressTo()})
+	var refused *drill.RefusedError
+	if errors.As(err, &refused) {
+		return usageError{err}
+	}
 	if r == nil {
-		return confirmUsage(err)
+		return err
 	}
 	f.print(r, func(w io.Writer) {
 		if r.OK {

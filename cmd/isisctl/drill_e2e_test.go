@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/isis-project/isis/ops"
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/host"
 )
 
 // TestDrill runs `isisctl drill` on a real deployment behind the rendered
@@ -51,13 +52,13 @@ func TestDrill(t *testing.T) {
 		n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 		return n
 	}
-	audit := func() ops.AuditEntry {
+	lastAudit := func() audit.Entry {
 		t.Helper()
-		conn, err := ops.Connect(context.Background(), e.url)
+		conn, err := host.Connect(context.Background(), e.url)
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries, err := ops.ReadAudit(conn, 1)
+		entries, err := audit.Read(conn, 1)
 		if err != nil || len(entries) != 1 {
 			t.Fatalf("audit trail: %v %v", entries, err)
 		}
@@ -100,7 +101,7 @@ func TestDrill(t *testing.T) {
 	if n := drillUsers(); n != "0" {
 		t.Errorf("%s drill user(s) left in the database", n)
 	}
-	if a := audit(); a.Action != "drill" || a.Result != "ok" || !strings.Contains(a.Detail, "backend isis-e2e: restarted ") ||
+	if a := lastAudit(); a.Action != "drill" || a.Result != "ok" || !strings.Contains(a.Detail, "backend isis-e2e: restarted ") ||
 		!strings.Contains(a.Detail, "postgres pg-e2e: restarted ") || !strings.Contains(a.Detail, "write kept") {
 		t.Errorf("audit entry: %+v", a)
 	}
@@ -121,7 +122,7 @@ func TestDrill(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "isisctl: drill failed: backend recovered in ") || !strings.Contains(out, "past the bound of 1ms") {
 		t.Errorf("drill with --bound 1ms: exit %d\n%s", code, out)
 	}
-	if a := audit(); a.Action != "drill" || a.Result != "failed" || !strings.Contains(a.Detail, "past the bound of 1ms") {
+	if a := lastAudit(); a.Action != "drill" || a.Result != "failed" || !strings.Contains(a.Detail, "past the bound of 1ms") {
 		t.Errorf("audit entry of the failed drill: %+v", a)
 	}
 	if n := drillUsers(); n != "0" {

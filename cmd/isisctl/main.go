@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/drill"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/verify"
 

@@ -1,4 +1,7 @@
-package ops
+// Package drill is isisctl drill: the backend's and then PostgreSQL's
+// process killed as a crash would, and the way back timed through the
+// proxy (docs/operations.md, "drill").
+package drill
 
 import (
 	"bytes"
@@ -15,14 +18,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/image"
 	"github.com/isis-project/isis/ops/podman"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/isis-project/isis/ops/spec"
+	"github.com/isis-project/isis/ops/verify"
 )
 
-// The crash drill (docs/operations.md, "drill"): kill the backend's process
-// and then PostgreSQL's as a crash would, and time the way back.
-//
 // "As a crash would" rules out Podman's kill endpoint (what `podman kill`
 // calls): libpod marks a container it kills as stopped by the user, and the
 // restart policy skips such a container. Nor can isisctl exec into the
@@ -33,15 +37,15 @@ import (
 // (its pid from inspect), after checking that process is still that
 // container's. It is all Podman API calls: it works over ssh:// too.
 
-// DrillDefaultBound is how long each crash may take to recover by default.
-const DrillDefaultBound = 30 * time.Second
+// DefaultBound is how long each crash may take to recover by default.
+const DefaultBound = 30 * time.Second
 
-// drillMaxBound keeps a mistyped --bound from leaving a drill waiting for
+// maxBound keeps a mistyped --bound from leaving a drill waiting for
 // hours.
-const drillMaxBound = 10 * time.Minute
+const maxBound = 10 * time.Minute
 
-// DrillOptions tune the drill.
-type DrillOptions struct {
+// Options tune the drill.
+type Options struct {
 	// PublicURL is where the drill sends its requests: the reverse proxy in
 	// front of both slots (default https://<domain>). An http:// URL must be
 	// a loopback address (a proxy on this machine without TLS); its requests
@@ -49,7 +53,7 @@ type DrillOptions struct {
 	PublicURL string
 	// Bound is how long each crash may take, from the kill until the killed
 	// container is back, healthy, and /api/ready/ answers 200 through
-	// PublicURL (default DrillDefaultBound).
+	// PublicURL (default DefaultBound).
 	Bound time.Duration
 	// Yes runs the drill on a deployment that serves traffic.
 	Yes bool
@@ -59,8 +63,8 @@ type DrillOptions struct {
 	HTTP *http.Client
 }
 
-// DrillPhase is one crash as it went. Durations are from the kill.
-type DrillPhase struct {
+// Phase is one crash as it went. Durations are from the kill.
+type Phase struct {
 	Name      string `json:"name"` // backend or postgres
 	Container string `json:"container"`
 	PID       int    `json:"pid"`
@@ -85,29 +89,41 @@ type DrillPhase struct {
 	recovered time.Duration
 }
 
-// DrillResult is the whole drill.
-type DrillResult struct {
-	OK       bool         `json:"ok"`
-	URL      string       `json:"url"`
-	Bound    string       `json:"bound"`
-	Phases   []DrillPhase `json:"phases"`
-	Failures []string     `json:"failures,omitempty"`
+// Result is the whole drill.
+type Result struct {
+	OK       bool     `json:"ok"`
+	URL      string   `json:"url"`
+	Bound    string   `json:"bound"`
+	Phases   []Phase  `json:"phases"`
+	Failures []string `json:"failures,omitempty"`
 	// Cleanup says what became of the drill's own test data.
 	Cleanup string `json:"cleanup"`
 }
 
-// DrillFailedError: the drill ran and the deployment failed it (a crash
+// FailedError: the drill ran and the deployment failed it (a crash
 // took longer than the bound, or an acknowledged write was lost): exit 3.
-type DrillFailedError struct{ Failures []string }
+type FailedError struct{ Failures []string }
 
-func (e *DrillFailedError) Error() string {
+func (e *FailedError) Error() string {
 	return "drill failed: " + strings.Join(e.Failures, "; ")
 }
 
-// drillProbeRoutes are the route templates (the metrics' route label) of
-// what probes call (health checks, verify, the proxies' checks): requests
-// to them are not traffic.
-var drillProbeRoutes = map[string]bool{"/api": true, "/api/health": true, "/api/ready": true}
+// RefusedError: a drill without --yes on a deployment that serves traffic
+// (exit 2); nothing was touched.
+type RefusedError struct{ Why string }
+
+func (e *RefusedError) Error() string {
+	return "this deployment serves traffic (" + e.Why + ") and the drill kills its backend and its database; run again with --yes to do it"
+}
+
+// brief is an error's message without the wrapping of a long one.
+func brief(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s) > 120 {
+		return s[i+2:]
+	}
+	return s
+}
 
 // drillTarget is where the drill's requests go.
 type drillTarget struct {
@@ -115,13 +131,15 @@ type drillTarget struct {
 	host string // the Host header ("" for the URL's own)
 }
 
-// drillURL checks --public-url (a *ConfigError naming the flag); domain
+// drillURL checks --public-url (a *config.ConfigError naming the flag); domain
 // is the Host of a loopback http:// proxy's requests.
 func drillURL(domain, raw string) (drillTarget, error) {
 	if raw == "" {
 		return drillTarget{base: "https://" + domain}, nil
 	}
-	bad := func(msg string) error { return &ConfigError{File: "--public-url", Msg: fmt.Sprintf("%q %s", raw, msg)} }
+	bad := func(msg string) error {
+		return &config.Error{File: "--public-url", Msg: fmt.Sprintf("%q %s", raw, msg)}
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
 		return drillTarget{}, bad("is not a base URL like https://api.example.com")
@@ -139,27 +157,27 @@ func drillURL(domain, raw string) (drillTarget, error) {
 	return drillTarget{}, bad("is not an https:// (or loopback http://) URL")
 }
 
-// CheckDrillOptions checks the flags (a *ConfigError naming the bad one),
+// CheckOptions checks the flags (a *config.ConfigError naming the bad one),
 // before the configuration is read; a zero Bound is the default.
-func CheckDrillOptions(o DrillOptions) error {
-	_, err := checkDrillOptions("", &o)
+func CheckOptions(o Options) error {
+	_, err := checkOptions("", &o)
 	return err
 }
 
-func checkDrillOptions(domain string, o *DrillOptions) (drillTarget, error) {
+func checkOptions(domain string, o *Options) (drillTarget, error) {
 	if o.Bound == 0 {
-		o.Bound = DrillDefaultBound
+		o.Bound = DefaultBound
 	}
-	if o.Bound < 0 || o.Bound > drillMaxBound {
-		return drillTarget{}, &ConfigError{File: "--bound", Msg: fmt.Sprintf("%s is not between 0 and %s", o.Bound, drillMaxBound)}
+	if o.Bound < 0 || o.Bound > maxBound {
+		return drillTarget{}, &config.Error{File: "--bound", Msg: fmt.Sprintf("%s is not between 0 and %s", o.Bound, maxBound)}
 	}
 	return drillURL(domain, o.PublicURL)
 }
 
 // restartedBy says what restarts container st after a crash, or an error
 // when nothing would.
-func restartedBy(st *ContainerState) (string, error) {
-	if unit := st.Labels[labelSystemdUnit]; unit != "" {
+func restartedBy(st *podman.ContainerState) (string, error) {
+	if unit := st.Labels[host.LabelSystemdUnit]; unit != "" {
 		return "systemd (" + unit + ")", nil
 	}
 	switch st.Restart {
@@ -172,34 +190,18 @@ func restartedBy(st *ContainerState) (string, error) {
 // servesTraffic says why the deployment counts as serving traffic ("" when
 // it does not): a running slot whose metrics count requests other than the
 // probes' since it started, or whose metrics cannot be read.
-func servesTraffic(conn podman.Engine, c *Config) string {
+func servesTraffic(conn podman.Engine, c *config.Config) string {
 	for _, sl := range c.Slots() {
 		st, err := conn.Inspect(sl.Name)
 		if err != nil {
-			return fmt.Sprintf("%s cannot be inspected (%v)", sl.Name, shortErr(err))
+			return fmt.Sprintf("%s cannot be inspected (%v)", sl.Name, brief(err))
 		}
 		if !st.Exists || !st.Running {
 			continue
 		}
-		addr := MetricsAddress(st.Env)
-		if addr == "" {
-			return sl.Name + " has no METRICS_ADDRESS, so the drill cannot tell whether it serves traffic"
-		}
-		u, err := metricsURL(addr)
+		n, err := verify.ServedRequests(conn, sl.Name, st.Env)
 		if err != nil {
-			return sl.Name + ": " + err.Error()
-		}
-		var out bytes.Buffer
-		code, err := podman.Exec(conn, sl.Name, []string{"/isis", "healthcheck", "--body", "--timeout", "10s", "--url", u}, &out)
-		if err == nil && code != 0 {
-			err = errors.New(lastLine(strings.Split(out.String(), "\n")))
-		}
-		var n float64
-		if err == nil {
-			n, err = appRequests(&out)
-		}
-		if err != nil {
-			return fmt.Sprintf("%s's metrics cannot be read (%v), so the drill cannot tell whether it serves traffic", sl.Name, shortErr(err))
+			return fmt.Sprintf("%s's metrics cannot be read (%v), so the drill cannot tell whether it serves traffic", sl.Name, err)
 		}
 		if n > 0 {
 			return fmt.Sprintf("%s has answered %.0f request(s) besides health checks since it started", sl.Name, n)
@@ -208,31 +210,12 @@ func servesTraffic(conn podman.Engine, c *Config) string {
 	return ""
 }
 
-// appRequests counts the requests of a metrics scrape that are not probes.
-func appRequests(r io.Reader) (float64, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(r)
-	if err != nil {
-		return 0, fmt.Errorf("metrics are not in the Prometheus text format: %w", err)
-	}
-	if fams["isis_build_info"] == nil {
-		return 0, errors.New("no isis metrics in the answer")
-	}
-	var n float64
-	for _, m := range fams["isis_http_requests_total"].GetMetric() {
-		if !drillProbeRoutes[label(m, "route")] {
-			n += m.GetCounter().GetValue()
-		}
-	}
-	return n, nil
-}
-
 // drill is one run.
 type drill struct {
 	ctx    context.Context
 	conn   podman.Engine
-	c      *Config
-	o      DrillOptions
+	c      *config.Config
+	o      Options
 	t      drillTarget
 	client *http.Client
 	run    string // this run's id, in its test data
@@ -249,12 +232,12 @@ type drill struct {
 // again, passes its health check and /api/ready/ answers 200 through the
 // proxy; then the write must read back. The test user is deleted at the end
 // and the drill is recorded in the audit trail. A crash slower than the
-// bound, or a lost write, is a *DrillFailedError.
-func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (*DrillResult, error) {
+// bound, or a lost write, is a *FailedError.
+func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) (*Result, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
-	t, err := checkDrillOptions(c.Domain, &o)
+	t, err := checkOptions(c.Domain, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +245,7 @@ func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (
 		o.Progress = func(string) {}
 	}
 	// What would bring each one back, before anything is touched.
-	var targets []*ContainerState
+	var targets []*podman.ContainerState
 	for _, name := range []string{c.Backend.Name, c.Postgres.Name} {
 		st, err := conn.Inspect(name)
 		if err != nil {
@@ -278,10 +261,10 @@ func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (
 	}
 	if !o.Yes {
 		if why := servesTraffic(conn, c); why != "" {
-			return nil, &ConfirmError{Plan: "this deployment serves traffic (" + why + ") and the drill kills its backend and its database"}
+			return nil, &RefusedError{Why: why}
 		}
 	}
-	lock, err := AcquireLock(conn)
+	lock, err := audit.AcquireLock(conn)
 	if err != nil {
 		return nil, err
 	}
@@ -289,15 +272,15 @@ func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (
 
 	start := time.Now()
 	d := &drill{ctx: ctx, conn: conn, c: c, o: o, t: t, client: o.HTTP, killer: targets[1].ImageID,
-		run: start.UTC().Format("20060102T150405") + "-" + randomHex(3)}
+		run: start.UTC().Format("20060102T150405") + "-" + host.RandomHex(3)}
 	if d.client == nil {
 		d.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
 	}
-	r := &DrillResult{URL: t.base, Bound: o.Bound.String()}
+	r := &Result{URL: t.base, Bound: o.Bound.String()}
 	err = d.runPhases(targets, r)
 	r.Cleanup = d.cleanup()
 	o.Progress("cleanup: " + r.Cleanup)
-	var fe *DrillFailedError
+	var fe *FailedError
 	switch {
 	case err == nil:
 		r.OK = true
@@ -308,14 +291,14 @@ func Drill(ctx context.Context, conn podman.Engine, c *Config, o DrillOptions) (
 	if err != nil {
 		res, detail = "failed", detail+"; "+err.Error()
 	}
-	image, _ := CurrentImage(conn.WithoutCancel(), c)
-	_ = AppendAudit(conn.WithoutCancel(), AuditEntry{Time: start.UTC(), User: whoami(), Action: "drill", Image: image,
+	img, _ := image.Current(conn.WithoutCancel(), c)
+	_ = audit.Append(conn.WithoutCancel(), audit.Entry{Time: start.UTC(), User: audit.WhoAmI(), Action: "drill", Image: img,
 		Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
 	return r, err
 }
 
 // drillDetail is the audit trail's summary of the figures.
-func drillDetail(r *DrillResult) string {
+func drillDetail(r *Result) string {
 	parts := []string{"bound " + r.Bound}
 	for _, p := range r.Phases {
 		kept := "write kept"
@@ -329,7 +312,7 @@ func drillDetail(r *DrillResult) string {
 }
 
 // runPhases is the drill between the lock and the clean-up.
-func (d *drill) runPhases(targets []*ContainerState, r *DrillResult) error {
+func (d *drill) runPhases(targets []*podman.ContainerState, r *Result) error {
 	if err := d.setup(); err != nil {
 		return err
 	}
@@ -361,7 +344,7 @@ func (d *drill) runPhases(targets []*ContainerState, r *DrillResult) error {
 		}
 	}
 	if len(failures) > 0 {
-		return &DrillFailedError{Failures: failures}
+		return &FailedError{Failures: failures}
 	}
 	return nil
 }
@@ -403,17 +386,17 @@ func (d *drill) setup() error {
 	start := time.Now()
 	status, body, err := d.request(http.MethodGet, "/api/ready/", nil, 10*time.Second)
 	if err == nil && status == http.StatusOK {
-		err = readyOK(body)
+		err = verify.ReadyOK(body)
 	} else if err == nil {
 		err = fmt.Errorf("status %d: %.120s", status, body)
 	}
 	if err != nil {
-		return fmt.Errorf("GET %s/api/ready/ before the drill: %v", d.t.base, shortErr(err))
+		return fmt.Errorf("GET %s/api/ready/ before the drill: %v", d.t.base, brief(err))
 	}
 	// An address of the reserved .invalid domain, with this run's id: no
 	// mail goes anywhere, and the clean-up deletes exactly this user.
 	d.email = "isisctl-drill-" + strings.ToLower(d.run) + "@drill.invalid"
-	d.pass = "Drill-" + randomHex(12)
+	d.pass = "Drill-" + host.RandomHex(12)
 	status, body, err = d.request(http.MethodPost, "/api/auth/register/",
 		map[string]string{"email": d.email, "password": d.pass, "first_name": "isisctl", "last_name": "drill " + d.run}, 10*time.Second)
 	if err != nil || status != http.StatusCreated {
@@ -434,7 +417,7 @@ func (d *drill) setup() error {
 
 func answer(status int, body []byte, err error) string {
 	if err != nil {
-		return shortErr(err)
+		return brief(err)
 	}
 	return fmt.Sprintf("status %d: %.160s", status, body)
 }
@@ -445,9 +428,9 @@ func since(t time.Time) string { return fmtDur(time.Since(t)) }
 func fmtDur(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
 
 // crash runs one phase on container st.
-func (d *drill) crash(name string, st *ContainerState) (*DrillPhase, error) {
+func (d *drill) crash(name string, st *podman.ContainerState) (*Phase, error) {
 	by, _ := restartedBy(st)
-	p := &DrillPhase{Name: name, Container: st.Name, RestartedBy: by}
+	p := &Phase{Name: name, Container: st.Name, RestartedBy: by}
 	marker := fmt.Sprintf("isisctl drill %s: written before the %s crash", d.run, name)
 	status, body, err := d.request(http.MethodPatch, "/api/profiles/me/", map[string]string{"bio": marker}, 10*time.Second)
 	if err != nil || status != http.StatusOK {
@@ -468,7 +451,7 @@ func (d *drill) crash(name string, st *ContainerState) (*DrillPhase, error) {
 	}
 	d.watch(p, before, killedAt)
 	if p.recovered < 0 {
-		return p, &DrillFailedError{Failures: []string{fmt.Sprintf("%s did not recover within %s (restarted %s, healthy %s, ready %s)",
+		return p, &FailedError{Failures: []string{fmt.Sprintf("%s did not recover within %s (restarted %s, healthy %s, ready %s)",
 			name, d.deadline(), p.Restarted, p.Healthy, p.Ready)}}
 	}
 	kept, err := d.readBack(marker)
@@ -493,9 +476,9 @@ kill -KILL "$1"`
 
 // kill sends SIGKILL to container st's main process through a one-off
 // helper in the host's process namespace, and returns when it was sent.
-func (d *drill) kill(st *ContainerState) (time.Time, error) {
-	spec := &ContainerSpec{
-		Name:    st.Name + "-drill-" + randomHex(3),
+func (d *drill) kill(st *podman.ContainerState) (time.Time, error) {
+	spec := &podman.ContainerSpec{
+		Name:    st.Name + "-drill-" + host.RandomHex(3),
 		Image:   d.killer,
 		HostPID: true, NoNetwork: true,
 		User:     "0:0",
@@ -504,7 +487,7 @@ func (d *drill) kill(st *ContainerState) (time.Time, error) {
 		AddCaps:    []string{"KILL"},
 		Entrypoint: []string{"sh", "-c", killScript, "sh"},
 		Command:    []string{fmt.Sprint(st.PID), st.ID},
-		Labels:     map[string]string{LabelManaged: "true", LabelRole: "job"},
+		Labels:     map[string]string{spec.LabelManaged: "true", spec.LabelRole: "job"},
 	}
 	_ = d.conn.Remove(spec.Name, 0)
 	if err := d.conn.Create(spec); err != nil {
@@ -539,7 +522,7 @@ func (d *drill) kill(st *ContainerState) (time.Time, error) {
 // same container under Podman's restart policy, or a new container under
 // systemd's), for its health check to pass and for /api/ready/ to answer
 // 200 through the proxy, each polled on its own, and fills in p.
-func (d *drill) watch(p *DrillPhase, before *ContainerState, killedAt time.Time) {
+func (d *drill) watch(p *Phase, before *podman.ContainerState, killedAt time.Time) {
 	deadline := killedAt.Add(d.deadline())
 	var mu sync.Mutex
 	var restarted, healthy, ready time.Duration // 0: not yet
@@ -584,7 +567,7 @@ func (d *drill) watch(p *DrillPhase, before *ContainerState, killedAt time.Time)
 		for ok := true; ok; ok = pause(100 * time.Millisecond) {
 			status, body, err := d.request(http.MethodGet, "/api/ready/", nil, 2*time.Second)
 			at := time.Since(killedAt)
-			good := err == nil && status == http.StatusOK && readyOK(body) == nil
+			good := err == nil && status == http.StatusOK && verify.ReadyOK(body) == nil
 			mu.Lock()
 			p.Probes++
 			if !good {
@@ -647,15 +630,15 @@ func (d *drill) cleanup() string {
 	if d.email == "" {
 		return "no test data was written"
 	}
-	h, err := startPgHelper(d.conn.WithoutCancel(), d.c, "drill")
+	h, err := host.StartPGHelper(d.conn.WithoutCancel(), d.c, "drill")
 	if err == nil {
-		defer h.remove()
+		defer h.Remove()
 		var out string
-		out, err = h.psqlOwner(d.c.Postgres.Database,
-			"WITH d AS (DELETE FROM users WHERE email = "+quoteLiteral(d.email)+" RETURNING 1) SELECT count(*) FROM d")
+		out, err = h.PsqlOwner(d.c.Postgres.Database,
+			"WITH d AS (DELETE FROM users WHERE email = "+host.QuoteLiteral(d.email)+" RETURNING 1) SELECT count(*) FROM d")
 		if err == nil {
 			return fmt.Sprintf("test user %s deleted (%s row)", d.email, strings.TrimSpace(out))
 		}
 	}
-	return fmt.Sprintf("test user %s NOT deleted (%v): delete it with DELETE FROM users WHERE email = '%s'", d.email, shortErr(err), d.email)
+	return fmt.Sprintf("test user %s NOT deleted (%v): delete it with DELETE FROM users WHERE email = '%s'", d.email, brief(err), d.email)
 }

@@ -1,4 +1,4 @@
-package ops
+package drill
 
 import (
 	"context"
@@ -8,7 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isis-project/isis/internal/opstest"
+	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/host"
+	"github.com/isis-project/isis/ops/podman"
 	"github.com/isis-project/isis/ops/podman/podmantest"
+	"github.com/isis-project/isis/ops/spec"
 )
 
 // TestDrillOptionRules: --bound and --public-url, each bad value one
@@ -39,20 +45,20 @@ func TestDrillOptionRules(t *testing.T) {
 		{bound: -time.Second, err: "--bound: -1s is not between 0 and 10m0s"},
 		{bound: 11 * time.Minute, err: "--bound: 11m0s is not between 0 and 10m0s"},
 	} {
-		o := DrillOptions{PublicURL: tc.url, Bound: tc.bound}
-		got, err := checkDrillOptions(exampleConfig().Domain, &o)
+		o := Options{PublicURL: tc.url, Bound: tc.bound}
+		got, err := checkOptions(opstest.ExampleConfig().Domain, &o)
 		if tc.err != "" {
-			var ce *ConfigError
+			var ce *config.Error
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q %s: err %v, want a ConfigError with %q", tc.url, tc.bound, err, tc.err)
+				t.Errorf("%q %s: err %v, want a config.Error with %q", tc.url, tc.bound, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || got.base != tc.base || got.host != tc.host {
 			t.Errorf("%q: %+v %v, want base %q host %q", tc.url, got, err, tc.base, tc.host)
 		}
-		if tc.bound == 0 && o.Bound != DrillDefaultBound {
-			t.Errorf("the default bound is %s, want %s", o.Bound, DrillDefaultBound)
+		if tc.bound == 0 && o.Bound != DefaultBound {
+			t.Errorf("the default bound is %s, want %s", o.Bound, DefaultBound)
 		}
 	}
 }
@@ -68,17 +74,17 @@ func scrape(routes map[string]int) string {
 
 // drillFake is a deployment in the fake: both slots and PostgreSQL
 // running, with metrics when metrics is set.
-func drillFake(t *testing.T, metrics bool) (*podmantest.Fake, *Config) {
+func drillFake(t *testing.T, metrics bool) (*podmantest.Fake, *config.Config) {
 	t.Helper()
-	c := exampleConfig()
+	c := opstest.ExampleConfig()
 	if metrics {
 		c.Backend.Env["METRICS_ADDRESS"] = "127.0.0.1:9100"
 	}
 	f := podmantest.New()
 	for _, sl := range c.Slots() {
-		f.Run(c.SlotSpec(sl, "img:1"), time.Now())
+		f.Run(spec.ForSlot(c, sl, "img:1"), time.Now())
 	}
-	f.Run(c.PostgresSpec(), time.Now())
+	f.Run(spec.Postgres(c), time.Now())
 	return f, c
 }
 
@@ -97,7 +103,7 @@ func TestDrillRefusal(t *testing.T) {
 	}{
 		{name: "served requests", metrics: true, routes: map[string]int{"/api/health": 40, "/api/departments/:code": 7}, refused: "isis-backend-b has answered 7 request(s) besides health checks"},
 		{name: "unmatched routes count", metrics: true, routes: map[string]int{"unmatched": 2}, refused: "answered 2 request(s)"},
-		{name: "no metrics", refused: "isis-backend has no METRICS_ADDRESS, so the drill cannot tell"},
+		{name: "no metrics", refused: "isis-backend's metrics cannot be read (no METRICS_ADDRESS), so the drill cannot tell"},
 		{name: "only probes", metrics: true, routes: map[string]int{"/api/health": 40, "/api/ready": 3, "/api": 2}},
 		{name: "served, --yes", metrics: true, routes: map[string]int{"/api/departments": 7}, yes: true},
 		{name: "no metrics, --yes", yes: true},
@@ -110,8 +116,8 @@ func TestDrillRefusal(t *testing.T) {
 				}
 				return scrape(map[string]int{"/api/health": 5}), 0
 			}
-			_, err := Drill(context.Background(), f, c, DrillOptions{PublicURL: "http://127.0.0.1:1", Yes: tc.yes})
-			var ce *ConfirmError
+			_, err := Run(context.Background(), f, c, Options{PublicURL: "http://127.0.0.1:1", Yes: tc.yes})
+			var ce *RefusedError
 			if tc.refused != "" {
 				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.refused) || !strings.HasSuffix(err.Error(), "run again with --yes to do it") {
 					t.Fatalf("err = %v, want a refusal with %q", err, tc.refused)
@@ -129,11 +135,11 @@ func TestDrillRefusal(t *testing.T) {
 					t.Errorf("a drill whose proxy does not answer created %s", call)
 				}
 			}
-			audit, _ := ReadAudit(f, 10)
-			if len(audit) != 1 || audit[0].Action != "drill" || audit[0].Result != "failed" || !strings.Contains(audit[0].Detail, "before the drill") {
-				t.Errorf("audit trail: %+v", audit)
+			entries, _ := audit.Read(f, 10)
+			if len(entries) != 1 || entries[0].Action != "drill" || entries[0].Result != "failed" || !strings.Contains(entries[0].Detail, "before the drill") {
+				t.Errorf("audit trail: %+v", entries)
 			}
-			if _, err := f.VolumeLabels(lockVolume); err == nil {
+			if _, err := f.VolumeLabels("isisctl-deploy-lock"); err == nil {
 				t.Error("the deploy lock is still held")
 			}
 		})
@@ -154,9 +160,9 @@ func TestDrillNeedsSomethingToRestart(t *testing.T) {
 		{restart: "", want: "container isis-backend has no restart policy and no systemd unit"},
 		{restart: "no", want: "container isis-backend has no restart policy and no systemd unit"},
 	} {
-		st := &ContainerState{Name: "isis-backend", Restart: tc.restart, Labels: map[string]string{}}
+		st := &podman.ContainerState{Name: "isis-backend", Restart: tc.restart, Labels: map[string]string{}}
 		if tc.unit != "" {
-			st.Labels[labelSystemdUnit] = tc.unit
+			st.Labels[host.LabelSystemdUnit] = tc.unit
 		}
 		got, err := restartedBy(st)
 		if err != nil {
@@ -167,18 +173,18 @@ func TestDrillNeedsSomethingToRestart(t *testing.T) {
 		}
 	}
 	f, c := drillFake(t, true)
-	spec := c.PostgresSpec()
-	spec.Restart = ""
-	f.Containers[spec.Name].Spec = *spec
-	_, err := Drill(context.Background(), f, c, DrillOptions{Yes: true})
+	pg := spec.Postgres(c)
+	pg.Restart = ""
+	f.Containers[pg.Name].Spec = *pg
+	_, err := Run(context.Background(), f, c, Options{Yes: true})
 	if err == nil || !strings.Contains(err.Error(), "container "+c.Postgres.Name+" has no restart policy") {
 		t.Errorf("err = %v", err)
 	}
 	if len(f.Calls) != 0 {
 		t.Errorf("changed %v", f.Calls)
 	}
-	f.Containers[spec.Name].Running = false
-	if _, err := Drill(context.Background(), f, c, DrillOptions{Yes: true}); err == nil || !strings.Contains(err.Error(), "container "+c.Postgres.Name+" is not running") {
+	f.Containers[pg.Name].Running = false
+	if _, err := Run(context.Background(), f, c, Options{Yes: true}); err == nil || !strings.Contains(err.Error(), "container "+c.Postgres.Name+" is not running") {
 		t.Errorf("stopped database: err = %v", err)
 	}
 }
