@@ -29,16 +29,32 @@ func TestDrill(t *testing.T) {
 	}
 	e := newE2E(t, 3063, "")
 	needTool(t, "nginx")
-	e.cleanup()
-	t.Cleanup(e.cleanup)
+	// Networks of its own: Podman services share aardvark-dns's files under
+	// /run, by network name, so another service's swe2e would answer for
+	// this one's names.
+	conf, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = bytes.Replace(conf, []byte("network: swe2e\negress_network: swe2e-egress\n"), []byte("network: swe2drill\negress_network: swe2drill-egress\n"), 1)
+	if err := os.WriteFile(e.config, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cleanup := func() {
+		e.cleanup()
+		exec.Command("podman", "--url", e.url, "network", "rm", "-f", "swe2drill", "swe2drill-egress").Run()
+	}
+	cleanup()
+	t.Cleanup(cleanup)
 	if out, code := e.isisctl("deploy"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}
 	units := filepath.Join(e.dir, "units")
+	var rendered []byte
 	if out, code := e.isisctl("render", "--out", units); code != 0 {
 		t.Fatalf("render: exit %d\n%s", code, out)
 	}
-	rendered, err := os.ReadFile(filepath.Join(units, "proxy", "nginx-isis.conf"))
+	rendered, err = os.ReadFile(filepath.Join(units, "proxy", "nginx-isis.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
