@@ -4,6 +4,8 @@
 // The arrows point down only: a package imports only packages on a lower
 // line (go list -deps shows it; no package imports one that imports it).
 //
+//	drill      the crash drill: SIGKILL the backend and PostgreSQL, time
+//	           the way back through the proxy, check the writes
 //	deploy     deploy's step table, the two backend slots, rollback, install
 //	cutover    the switch from Django: catch-up import, stop, final import
 //	backup     backups, restores and their stores (a directory, S3)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/drill"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/verify"
 
@@ -41,6 +42,7 @@ func exitCode(err error) int {
 	var ce *config.Error
 	var ue *podman.UnreachableError
 	var ve *verify.FailedError
+	var de *drill.FailedError
 	var us usageError
 	switch {
 	case err == nil:
@@ -49,7 +51,7 @@ func exitCode(err error) int {
 		return exitUnreachable
 	case errors.As(err, &ce), errors.As(err, &us):
 		return exitUsage
-	case errors.As(err, &ve):
+	case errors.As(err, &ve), errors.As(err, &de):
 		return exitVerify
 	}
 	return exitFailed
@@ -203,6 +205,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newInstallCmd(f), newMigrateCmd(f, "migrate"), newMigrateCmd(f, "collectstatic"), newVerifyCmd(f),
 		newDeployCmd(f), newRollbackCmd(f), newStatusCmd(f), newLogsCmd(f),
 		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f),
+		newDrillCmd(f),
 	)
 	return root
 }

@@ -13,9 +13,9 @@ import (
 // systemd starts on this machine (isisctl install), as isisctl up does.
 func PrepareUnitHostDirs(c *config.Config) error { return PrepareHostDirs(c, true) }
 
-// labelSystemdUnit is the label Podman gives a container that a systemd
+// LabelSystemdUnit is the label Podman gives a container that a systemd
 // unit runs (quadlet's `podman run`, or --sdnotify and the like).
-const labelSystemdUnit = "PODMAN_SYSTEMD_UNIT"
+const LabelSystemdUnit = "PODMAN_SYSTEMD_UNIT"
 
 // systemdOwned reports the unit that runs container name, "" when none does.
 // Such a container belongs to systemd: isisctl does not replace or start it
@@ -27,10 +27,10 @@ func SystemdOwned(ctx context.Context, conn podman.Engine, spec *podman.Containe
 	if err != nil {
 		return "", err
 	}
-	if !st.Exists || st.Labels[labelSystemdUnit] == "" {
+	if !st.Exists || st.Labels[LabelSystemdUnit] == "" {
 		return "", nil
 	}
-	unit := st.Labels[labelSystemdUnit]
+	unit := st.Labels[LabelSystemdUnit]
 	if !st.Running {
 		return unit, fmt.Errorf("container %s belongs to systemd's %s and is not running: systemctl start %s (with --user for a user's units)", spec.Name, unit, unit)
 	}

@@ -39,6 +39,12 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 		g.Labels[k] = v
 	}
 	g.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+	if s.NoNetwork {
+		g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	}
+	if s.HostPID {
+		g.PidNS = specgen.Namespace{NSMode: specgen.Host}
+	}
 	g.Networks = map[string]nettypes.PerNetworkOptions{}
 	for _, n := range s.Networks {
 		g.Networks[n] = nettypes.PerNetworkOptions{}
@@ -115,6 +121,7 @@ func stateOf(d *define.InspectContainerData) *ContainerState {
 		if d.State.Running {
 			st.StartedAt = d.State.StartedAt.UTC().Format(time.RFC3339)
 			st.StartTime = d.State.StartedAt
+			st.PID = d.State.Pid
 		}
 	}
 	st.RestartCount = int(d.RestartCount)

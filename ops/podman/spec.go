@@ -65,6 +65,10 @@ type ContainerSpec struct {
 	Labels  map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
 	ImageID string `json:"image_id,omitempty"`
+	// HostPID shares the host's process namespace and NoNetwork gives no
+	// network at all: isisctl drill's kill helper only (not rendered).
+	HostPID   bool `json:"host_pid,omitempty"`
+	NoNetwork bool `json:"no_network,omitempty"`
 }
 
 // Hash is a digest of the specification (image ID included by the caller
@@ -99,4 +103,7 @@ type ContainerState struct {
 	IPs map[string]string `json:"-"`
 	// StartTime is when it started running (zero when it is not).
 	StartTime time.Time `json:"-"`
+	// PID is its main process's in the Podman host's process namespace
+	// (0 when it is not running).
+	PID int `json:"-"`
 }

@@ -110,6 +110,8 @@ func (f *Fake) state(c *Container) *podman.ContainerState {
 		Labels: labels, Restart: c.Spec.Restart}
 	if c.Running {
 		st.Health = "healthy"
+		fmt.Sscanf(c.ID, "id%d", &st.PID)
+		st.PID += 1000
 		st.StartTime = c.Started
 		st.StartedAt = c.Started.UTC().Format(time.RFC3339)
 	}
