@@ -61,7 +61,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import-django",
 		Short: "Import the old Django database into isis (isis import-django in a one-off container on the private network)",
-		Long: "Runs `isis import-django` in a one-off container of the backend img on the private network, against the\n" +
+		Long: "Runs `isis import-django` in a one-off container of the backend image on the private network, against the\n" +
 			"Django database: --from-database NAME on the same PostgreSQL server (read as isis_import_django, a temporary\n" +
 			"read-only role made for the import and dropped after it, never with the backend's own credentials), or --from\n" +
 			"DSN / --from-file PATH elsewhere (the connection string goes to the container in a temporary Podman secret).\n" +

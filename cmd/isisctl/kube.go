@@ -59,7 +59,7 @@ func kubeImage(ctx context.Context, f *factory, c *config.Config, tag string) (i
 	case c.Registry.Server != "" && !c.PullsImage():
 		conn, err := f.Podman(ctx)
 		if err != nil {
-			return "", "", fmt.Errorf("render --kube: the img is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
+			return "", "", fmt.Errorf("render --kube: the image is the one isisctl build --push last pushed, read from the Podman host: %w (or set kube.image, or pass --tag)", err)
 		}
 		ref, err := image.Pushed(conn, c)
 		if err != nil {

@@ -68,7 +68,7 @@ kube:
 `), 0o600)
 	isisctl := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(bin, "isisctl"), append([]string{"--cfgPath", cfgPath, "--url", url}, args...)...)
+		cmd := exec.Command(filepath.Join(bin, "isisctl"), append([]string{"--config", cfgPath, "--url", url}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("isisctl %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -197,7 +197,7 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 		return nil, &config.Error{File: c.File, Key: "postgres.database", Msg: fmt.Sprintf("%q is too long to restore beside it (%s has over 63 bytes)", db, newDB)}
 	}
 	if !o.Yes {
-		return nil, &ConfirmError{Plan: fmt.Sprintf("restore replaces database %q on %s with backup %s (taken %s, migration %s, %d users, img %s); "+
+		return nil, &ConfirmError{Plan: fmt.Sprintf("restore replaces database %q on %s with backup %s (taken %s, migration %s, %d users, image %s); "+
 			"the backend (%s) restarts, the current database is kept as %s",
 			db, c.Postgres.Name, m.Name, m.Created.Format(time.RFC3339), cmp.Or(m.Level, "none"), m.Tables["public.users"], cmp.Or(m.Image, "none"), c.Backend.Name, oldDB)}
 	}
@@ -258,7 +258,7 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 		img = c.BackendImage(c.Backend.Tag)
 	}
 	if ok, _ := image.Exists(conn, img); !ok {
-		return nil, fmt.Errorf("the backend img %s is missing: the restored database's migrations cannot be checked (isisctl build)", img)
+		return nil, fmt.Errorf("the backend image %s is missing: the restored database's migrations cannot be checked (isisctl build)", img)
 	}
 
 	// 2. A new database beside the current one.
@@ -289,7 +289,7 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 		return nil, dropNew(fmt.Errorf("pg_restore as %s: %w", c.OwnerRole(), err))
 	}
 
-	// 3. Check it: rows, then migrations with the backend's img.
+	// 3. Check it: rows, then migrations with the backend's image.
 	tables := make([]string, 0, len(dc.Tables))
 	for t := range dc.Tables {
 		tables = append(tables, t)

@@ -29,7 +29,7 @@ func TestImportDjangoJob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := opstest.ExampleConfig()
-			// What host.OneOff makes of the backend's cs (see RunJob), then the import's additions.
+			// What host.OneOff makes of the backend's spec (see RunJob), then the import's additions.
 			cs := spec.Backend(c, "localhost/isis-backend:c0ffee")
 			spec.Job(c, cs, "isis-backend-import-django", importDjangoArgs(tc.o)...)
 			withImportSource(cs, c, tc.o)
@@ -42,7 +42,7 @@ func TestImportDjangoJob(t *testing.T) {
 			b = append(b, '\n')
 			all, _ := json.Marshal(cs)
 			if strings.Contains(string(all), "hunter2") || strings.Contains(string(all), "old-db") {
-				t.Errorf("the source DSN is in the container's cs:\n%s", all)
+				t.Errorf("the source DSN is in the container's spec:\n%s", all)
 			}
 			golden := filepath.Join("testdata", "importdjango", tc.name+".json")
 			if *opstest.Update {

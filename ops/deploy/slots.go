@@ -130,7 +130,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 	return "unchanged", previous, nil
 }
 
-// BackendUpToDate reports whether both slots run img with the current
+// BackendUpToDate reports whether both slots run image with the current
 // specification (then EnsureBackend changes nothing).
 func BackendUpToDate(conn podman.Engine, c *config.Config, img string) bool {
 	id, err := image.ID(conn, img)

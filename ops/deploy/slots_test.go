@@ -22,7 +22,7 @@ func TestSlots(t *testing.T) {
 	}
 	cs := spec.ForSlot(c, c.Slots()[1], "x:1")
 	if cs.Name != "isis-backend-b" || cs.Publish[0] != "127.0.0.1:4000:3003" || cs.Restart != spec.RestartAlways || cs.Labels[spec.LabelSlot] != "b" {
-		t.Errorf("slot B cs = %+v", cs)
+		t.Errorf("slot B spec = %+v", cs)
 	}
 	for _, tc := range []struct{ publish, standby, want string }{
 		{"127.0.0.1:3003", "127.0.0.1:3003", "standby_publish"},
