@@ -1109,64 +1109,59 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 
 	// The users that changed, as staged.
 	if p.changedUsers > 0 {
-		var created int
-		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_user_keys i WHERE changed AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = i.id)`); err != nil {
-			return wrap("users", err)
-		}
 		cols := append([]string{}, userCols...)
 		if p.st.hasEmailKey {
 			cols = append(cols, "email_key")
 		}
 		set := make([]string, len(cols))
 		old := make([]string, len(cols))
-		excluded := make([]string, len(cols))
+		staged := make([]string, len(cols))
 		for i, c := range cols {
-			set[i] = c + " = EXCLUDED." + c
-			old[i] = "users." + c
-			excluded[i] = "EXCLUDED." + c
+			set[i] = c + " = k." + c
+			old[i] = "u." + c
+			staged[i] = "k." + c
 		}
 		list := strings.Join(cols, ", ")
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, `+list+`, search_text)
-			SELECT id, `+list+`, search_text FROM import_user_keys WHERE changed ORDER BY id
-			ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", ")+`, search_text = EXCLUDED.search_text
-			WHERE (`+strings.Join(old, ", ")+`) IS DISTINCT FROM (`+strings.Join(excluded, ", ")+`)`))
+		updated, err := affected(tx.ExecContext(ctx, `UPDATE users u SET `+strings.Join(set, ", ")+`, search_text = k.search_text
+			FROM import_user_keys k WHERE k.changed AND u.id = k.id
+			AND (`+strings.Join(old, ", ")+`) IS DISTINCT FROM (`+strings.Join(staged, ", ")+`)`))
 		if err != nil {
 			return wrap("users", err)
 		}
-		sum.Users.Created, sum.Users.Updated = created, n-created
-		sum.Users.Unchanged += p.changedUsers - n
-		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
-			SELECT 'user', id::text, digest, $1 FROM import_user_keys WHERE changed
-			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+		created, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, `+list+`, search_text)
+			SELECT id, `+list+`, search_text FROM import_user_keys k
+			WHERE changed AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = k.id) ORDER BY id`))
+		if err != nil {
+			return wrap("users", err)
+		}
+		sum.Users.Created, sum.Users.Updated = created, updated
+		sum.Users.Unchanged += p.changedUsers - created - updated
+		if err := p.writeLedger(ctx, tx, kindUser, "import_user_keys"); err != nil {
 			return wrap("ledger", err)
 		}
 	}
 	progress("users: %d created, %d updated, %d unchanged", sum.Users.Created, sum.Users.Updated, sum.Users.Unchanged)
 
 	if p.changedProfiles > 0 {
-		var created int
-		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_profile_keys i WHERE changed AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = i.user_id)`); err != nil {
-			return wrap("profiles", err)
-		}
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO profiles (id, user_id, phone, bio, birth_date, department_code,
-				municipality_code, avatar, updated_at)
-			SELECT id, user_id, phone, bio, birth_date, department_code, municipality_code, avatar, updated_at
-			FROM import_profile_keys WHERE changed ORDER BY id
-			ON CONFLICT (user_id) DO UPDATE SET phone = EXCLUDED.phone, bio = EXCLUDED.bio, birth_date = EXCLUDED.birth_date,
-				department_code = EXCLUDED.department_code, municipality_code = EXCLUDED.municipality_code,
-				avatar = EXCLUDED.avatar, updated_at = EXCLUDED.updated_at
-			WHERE (profiles.phone, profiles.bio, profiles.birth_date, profiles.department_code, profiles.municipality_code,
-				profiles.avatar, profiles.updated_at)
-				IS DISTINCT FROM (EXCLUDED.phone, EXCLUDED.bio, EXCLUDED.birth_date, EXCLUDED.department_code,
-				EXCLUDED.municipality_code, EXCLUDED.avatar, EXCLUDED.updated_at)`))
+		// A user who has a profile in isis gets it updated in place (whatever its id).
+		updated, err := affected(tx.ExecContext(ctx, `UPDATE profiles p SET phone = k.phone, bio = k.bio, birth_date = k.birth_date,
+				department_code = k.department_code, municipality_code = k.municipality_code, avatar = k.avatar, updated_at = k.updated_at
+			FROM import_profile_keys k WHERE k.changed AND p.user_id = k.user_id
+			AND (p.phone, p.bio, p.birth_date, p.department_code, p.municipality_code, p.avatar, p.updated_at)
+				IS DISTINCT FROM (k.phone, k.bio, k.birth_date, k.department_code, k.municipality_code, k.avatar, k.updated_at)`))
 		if err != nil {
 			return wrap("profiles", err)
 		}
-		sum.Profiles.Created, sum.Profiles.Updated = created, n-created
-		sum.Profiles.Unchanged += p.changedProfiles - n
-		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
-			SELECT 'profile', id::text, digest, $1 FROM import_profile_keys WHERE changed
-			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+		created, err := affected(tx.ExecContext(ctx, `INSERT INTO profiles (id, user_id, phone, bio, birth_date, department_code,
+				municipality_code, avatar, updated_at)
+			SELECT id, user_id, phone, bio, birth_date, department_code, municipality_code, avatar, updated_at
+			FROM import_profile_keys k WHERE changed AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = k.user_id) ORDER BY id`))
+		if err != nil {
+			return wrap("profiles", err)
+		}
+		sum.Profiles.Created, sum.Profiles.Updated = created, updated
+		sum.Profiles.Unchanged += p.changedProfiles - created - updated
+		if err := p.writeLedger(ctx, tx, kindProfile, "import_profile_keys"); err != nil {
 			return wrap("ledger", err)
 		}
 	}
@@ -1216,6 +1211,21 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 	}
 	return nil
+}
+
+// writeLedger records the digests of the rows of table (staged) written
+// or found as they are: an update of those the ledger has, then an insert
+// of the others (no ON CONFLICT: the import's lock keeps other writers out
+// of the ledger, and a plain insert spares a probe of the index per row).
+func (p *plan) writeLedger(ctx context.Context, tx *sqlx.Tx, kind, table string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE django_import l SET digest = k.digest, imported_at = $2
+		FROM `+table+` k WHERE k.changed AND l.kind = $1 AND l.key = k.id::text`, kind, p.now); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
+		SELECT $1, id::text, digest, $2 FROM `+table+` k
+		WHERE changed AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = $1 AND l.key = k.id::text)`, kind, p.now)
+	return err
 }
 
 // moveSequences puts isis's id sequences past every id Django used or would
