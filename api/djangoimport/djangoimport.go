@@ -1169,6 +1169,9 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		progress("profiles: %d created, %d updated, %d unchanged", sum.Profiles.Created, sum.Profiles.Updated, sum.Profiles.Unchanged)
 	}
 
+	// Tokens: in the order of their users, so that the foreign key's check
+	// (which locks each token's user) walks users' pages once, not at
+	// random; no ON CONFLICT: a jti of Django's is never one isis makes.
 	// Tokens: those isis lacks, each with its user when that user is one of
 	// Django's (a token of a user deleted there is never another user's in
 	// isis); then the blacklisting isis lacks.
@@ -1178,8 +1181,7 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 				LEFT JOIN import_user_keys k ON k.id = t.user_id
 				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = t.user_id::text LEFT JOIN import_users_gone g ON g.id = t.user_id
 				LEFT JOIN users u ON u.id = t.user_id
-			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti)
-			ON CONFLICT (jti) DO NOTHING`))
+			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti) ORDER BY t.user_id`))
 		if err != nil {
 			return wrap("outstanding tokens", err)
 		}
