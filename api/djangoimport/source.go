@@ -91,17 +91,24 @@ type Source struct {
 }
 
 // rowDigest is the SQL of a fingerprint of every column of the row r, for
-// the ledger (django_import.digest): md5 of the row's text form, computed in
-// the snapshot by pg_catalog's own functions (the columns are of built-in
-// types, checkTable; the session's TimeZone and DateStyle are fixed), so a
-// run with nothing changed moves 40 bytes a row, not the row.
-const rowDigest = `pg_catalog.md5(r::pg_catalog.text)`
+// the ledger (django_import.digest), computed in the snapshot by
+// pg_catalog's own functions (the columns are of built-in types,
+// checkTable), so a run with nothing changed moves a few bytes a row, not
+// the row: the 64-bit hash of the row by its columns' own hash functions
+// (PostgreSQL 14 and later), else md5 of the row's text form (the session's
+// TimeZone and DateStyle are fixed).
+func rowDigest(serverVersion int) string {
+	if serverVersion >= 140000 {
+		return `pg_catalog.hash_record_extended(r, 0)::pg_catalog.text`
+	}
+	return `pg_catalog.md5(r::pg_catalog.text)`
+}
 
 // byID wraps sel (a SELECT of one table whose first column is id) as the
-// query of its rows with their digest, or of (id, digest) alone, by id.
-func byID(sel string) (rows, digests string) {
-	return `SELECT r.*, ` + rowDigest + ` FROM (` + sel + `) r ORDER BY r.id`,
-		`SELECT r.id, ` + rowDigest + ` FROM (` + sel + `) r ORDER BY r.id`
+// query of its rows with their digest d, or of (id, digest) alone, by id.
+func byID(sel, d string) (rows, digests string) {
+	return `SELECT r.*, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`,
+		`SELECT r.id, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`
 }
 
 func quote(name string) string { return pq.QuoteIdentifier(name) }
@@ -407,6 +414,10 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 		}
 	}
 	out := &Source{Schema: schema, r: r, now: now}
+	var version int
+	if err := tx.GetContext(ctx, &version, `SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4`); err != nil {
+		return nil, err
+	}
 	progress("source: users in %s, profiles in %s, geography in %s/%s, tokens in %s",
 		schema.UserTable, orNone(schema.ProfileTable), orNone(schema.DepartmentTable), orNone(schema.MunicipalityTable), orNone(schema.OutstandingTable))
 
@@ -419,7 +430,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 		col(cols, "is_staff", "false") + `, ` + col(cols, "is_superuser", "false") + `, ` +
 		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::pg_catalog.timestamptz") + `, ` +
 		col(cols, "last_login", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.UserTable)
-	out.userQ, out.userDigestQ = byID(out.userQ)
+	out.userQ, out.userDigestQ = byID(out.userQ, rowDigest(version))
 	if out.UserSequence, err = r.nextID(ctx, schema.UserTable); err != nil {
 		return nil, err
 	}
@@ -452,7 +463,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			col(pc, "birth_date", "NULL::pg_catalog.date") + `, ` + col(pc, "department_id", "NULL::pg_catalog.text") + `, ` +
 			col(pc, "municipality_id", "NULL::pg_catalog.text") + `, ` + col(pc, "avatar", "''") + `, ` +
 			col(pc, "updated_at", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.ProfileTable)
-		out.profileQ, out.profileDigestQ = byID(out.profileQ)
+		out.profileQ, out.profileDigestQ = byID(out.profileQ, rowDigest(version))
 		if out.ProfileSequence, err = r.nextID(ctx, schema.ProfileTable); err != nil {
 			return nil, err
 		}
