@@ -279,7 +279,10 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 		return nil, fmt.Errorf("isis database: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+	// No time limit; sorts and hashes of a million staged rows in memory,
+	// not temporary files; and no wait for the WAL's flush at commit (one
+	// transaction: a crash loses it whole, and the import is run again).
+	if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL work_mem = '64MB'; SET LOCAL synchronous_commit = off`); err != nil {
 		return nil, fmt.Errorf("isis database: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, importLockKey); err != nil {
@@ -525,14 +528,6 @@ func stream(ctx context.Context, tx *sqlx.Tx, table string, cols []string, each 
 	return err
 }
 
-func userDigest(u *SourceUser) string {
-	return digest(u.ID, u.Email, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive, u.DateJoined, u.LastLogin)
-}
-
-func profileDigest(pr *SourceProfile) string {
-	return digest(pr.ID, pr.UserID, pr.Phone, pr.Bio, pr.BirthDate, pr.DepartmentCode, pr.MunicipalityCode, pr.Avatar, pr.UpdatedAt)
-}
-
 // checkUser lists what is wrong with one user on its own.
 func (p *plan) checkUser(u *SourceUser) (bad bool) {
 	t := p.src.Schema.UserTable
@@ -558,52 +553,102 @@ func (p *plan) checkUser(u *SourceUser) (bad bool) {
 	return bad
 }
 
-// stageUsers is pass 1 over the users: the same ids; the hash as it is, if
-// isis can check it; one address per user in isis's normal form.
+// compare is pass 1 over users (users) or profiles: it reads (id, digest)
+// of every row and returns, in order, the ids whose digest is not the
+// ledger's (kind): the rows to read whole, check and write. gone are the
+// ids the ledger has and the source no longer does (nil without a cursor).
+func (p *plan) compare(ctx context.Context, tx *sqlx.Tx, users bool, kind string) (ids, gone []int64, n int, err error) {
+	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = '`+kind+`' ORDER BY 1`)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer lc.close()
+	if lc == nil {
+		// No second connection: compare in SQL.
+		tmp := "import_" + kind + "_digests"
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE `+tmp+` (id bigint, digest text) ON COMMIT DROP`); err != nil {
+			return nil, nil, 0, err
+		}
+		if err := stream(ctx, tx, tmp, []string{"id", "digest"}, func(add func(...any) error) error {
+			return p.src.eachDigest(ctx, users, func(id int64, d string) error {
+				n++
+				return add(id, d)
+			})
+		}); err != nil {
+			return nil, nil, 0, err
+		}
+		err = tx.SelectContext(ctx, &ids, `SELECT id FROM `+tmp+` k WHERE NOT EXISTS (SELECT 1 FROM django_import l
+			WHERE l.kind = $1 AND l.key = k.id::text AND l.digest = k.digest) ORDER BY id`, kind)
+		return ids, nil, n, err
+	}
+	if err := p.src.eachDigest(ctx, users, func(id int64, d string) error {
+		n++
+		if ld, ok := lc.lookup(id); !ok || ld != d {
+			ids = append(ids, id)
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := lc.finish(); err != nil {
+		return nil, nil, 0, err
+	}
+	if lc.gone == nil {
+		lc.gone = []int64{}
+	}
+	return ids, lc.gone, n, nil
+}
+
+// userCols are the columns of import_user_keys the users are written from.
+var userCols = []string{"email", "password", "first_name", "last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login"}
+
+// stageUsers reads whole, checks and stages the users whose digest changed
+// (pass 2): the same ids; the hash as it is, if isis can check it; one
+// address per user in isis's normal form.
 func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 	t, sum := p.src.Schema.UserTable, p.sum
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_user_keys (id bigint, digest text, email text, email_key text,
-		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		bad boolean, changed boolean NOT NULL DEFAULT false, password text, first_name text, last_name text, is_staff boolean,
+		is_superuser boolean, is_active boolean, date_joined timestamptz, last_login timestamptz, search_text text) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'user' ORDER BY 1`)
+	ids, gone, n, err := p.compare(ctx, tx, true, kindUser)
 	if err != nil {
 		return err
 	}
-	defer lc.close()
-	n, same := 0, 0
-	if err := stream(ctx, tx, "import_user_keys", []string{"id", "digest", "email", "email_key", "bad"}, func(add func(...any) error) error {
-		return p.src.eachUser(ctx, func(u *SourceUser) error {
-			n++
-			bad := p.checkUser(u)
-			d := userDigest(u)
-			if ld, ok := lc.lookup(u.ID); ok && ld == d && !bad {
-				same++ // as the last import brought it: nothing to check against isis, nothing to write
-				return nil
-			}
-			e := storedEmail(u.Email)
-			return add(u.ID, d, e, emailKey(e), bad)
-		})
-	}); err != nil {
-		return err
+	same := n - len(ids)
+	if len(ids) > 0 {
+		if err := stream(ctx, tx, "import_user_keys", []string{"id", "digest", "email", "email_key", "bad", "changed", "password", "first_name",
+			"last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login", "search_text"}, func(add func(...any) error) error {
+			return p.src.eachUser(ctx, func(u *SourceUser) error {
+				if !has(ids, u.ID) {
+					return nil
+				}
+				bad := p.checkUser(u)
+				e := storedEmail(u.Email)
+				// the same search text isis's store writes (postgres.userSearchText)
+				return add(u.ID, u.Digest, e, emailKey(e), bad, !bad, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser,
+					u.IsActive, u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e+" "+u.FirstName+" "+u.LastName))
+			})
+		}); err != nil {
+			return err
+		}
 	}
+	ids = nil
 	sum.Users.Source = n
 	p.progress("read %d users", n)
 	// The users imported before that Django no longer has.
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users_gone (id bigint) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	if lc != nil {
-		if err := lc.finish(); err != nil {
+	if gone != nil {
+		if err := copyRows(ctx, tx, "import_users_gone", []string{"id"}, len(gone), func(i int) []any { return []any{gone[i]} }); err != nil {
 			return err
 		}
-		if err := copyRows(ctx, tx, "import_users_gone", []string{"id"}, len(lc.gone), func(i int) []any { return []any{lc.gone[i]} }); err != nil {
-			return err
-		}
-		sum.UsersGone = len(lc.gone)
+		sum.UsersGone = len(gone)
 	} else if sum.UsersGone, err = affected(tx.ExecContext(ctx, `INSERT INTO import_users_gone
 		SELECT l.key::bigint FROM django_import l WHERE l.kind = 'user'
-		AND NOT EXISTS (SELECT 1 FROM import_user_keys k WHERE k.id::text = l.key)`)); err != nil {
+		AND NOT EXISTS (SELECT 1 FROM import_user_digests k WHERE k.id::text = l.key)`)); err != nil {
 		return err
 	}
 
@@ -628,16 +673,12 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 		return err
 	}
 	if taken > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE import_user_keys k SET bad = true FROM users u WHERE u.id = k.id
+		if _, err := tx.ExecContext(ctx, `UPDATE import_user_keys k SET bad = true, changed = false FROM users u WHERE u.id = k.id
 			AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'user' AND l.key = k.id::text)`); err != nil {
 			return err
 		}
 	}
-	// What changed since the last import (the ledger's digest).
-	if _, err := tx.ExecContext(ctx, `UPDATE import_user_keys k SET changed = true WHERE NOT bad
-		AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'user' AND l.key = k.id::text AND l.digest = k.digest)`); err != nil {
-		return err
-	}
+	// Every row staged changed since the last import (compare), but a bad one.
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT bad AND NOT changed)
 		FROM import_user_keys`).Scan(&p.changedUsers, &sum.Users.Unchanged); err != nil {
 		return err
@@ -787,32 +828,39 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	t, sum := p.src.Schema.ProfileTable, p.sum
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_profile_keys (id bigint, user_id bigint, digest text, avatar text,
-		bad boolean, changed boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		bad boolean, changed boolean NOT NULL DEFAULT false, phone text, bio text, birth_date date, department_code text,
+		municipality_code text, updated_at timestamptz) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = 'profile' ORDER BY 1`)
+	ids, _, n, err := p.compare(ctx, tx, false, kindProfile)
 	if err != nil {
 		return err
 	}
-	defer lc.close()
-	n, same := 0, 0
-	if err := stream(ctx, tx, "import_profile_keys", []string{"id", "user_id", "digest", "avatar", "bad"}, func(add func(...any) error) error {
-		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
-			n++
-			bad := p.checkProfile(pr)
-			d := profileDigest(pr)
-			if ld, ok := lc.lookup(pr.ID); ok && ld == d && !bad {
-				same++
-				return nil
-			}
-			return add(pr.ID, pr.UserID, d, pr.Avatar, bad)
-		})
-	}); err != nil {
-		return err
+	same := n - len(ids)
+	if len(ids) > 0 {
+		if err := stream(ctx, tx, "import_profile_keys", []string{"id", "user_id", "digest", "avatar", "bad", "changed", "phone", "bio",
+			"birth_date", "department_code", "municipality_code", "updated_at"}, func(add func(...any) error) error {
+			return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
+				if !has(ids, pr.ID) {
+					return nil
+				}
+				bad := p.checkProfile(pr)
+				var birth any
+				if pr.BirthDate.Valid {
+					birth = pr.BirthDate.Time.Format(time.DateOnly)
+				}
+				updated := p.now
+				if pr.UpdatedAt.Valid {
+					updated = pr.UpdatedAt.Time.UTC()
+				}
+				return add(pr.ID, pr.UserID, pr.Digest, pr.Avatar, bad, !bad, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode),
+					nullString(pr.MunicipalityCode), updated)
+			})
+		}); err != nil {
+			return err
+		}
 	}
-	if err := lc.finish(); err != nil {
-		return err
-	}
+	ids = nil
 	sum.Profiles.Source = n
 	p.progress("read %d profiles, %d departments, %d municipalities", n, len(p.src.Departments), len(p.src.Municipalities))
 
@@ -838,13 +886,9 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 		return err
 	}
 	if taken > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE import_profile_keys SET bad = true WHERE id IN (SELECT k.id `+takenQ+`)`); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE import_profile_keys SET bad = true, changed = false WHERE id IN (SELECT k.id `+takenQ+`)`); err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE import_profile_keys k SET changed = true WHERE NOT bad
-		AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = 'profile' AND l.key = k.id::text AND l.digest = k.digest)`); err != nil {
-		return err
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT bad AND NOT changed)
 		FROM import_profile_keys`).Scan(&p.changedProfiles, &sum.Profiles.Unchanged); err != nil {
@@ -1012,13 +1056,6 @@ func nullString(s sql.NullString) any {
 	return s.String
 }
 
-// changedIDs are the ids of the staged rows to write, in order.
-func changedIDs(ctx context.Context, tx *sqlx.Tx, table string) ([]int64, error) {
-	var ids []int64
-	err := tx.SelectContext(ctx, &ids, `SELECT id FROM `+quote(table)+` WHERE changed ORDER BY id`)
-	return ids, err
-}
-
 func has(ids []int64, id int64) bool {
 	i := sort.Search(len(ids), func(i int) bool { return ids[i] >= id })
 	return i < len(ids) && ids[i] == id
@@ -1070,121 +1107,61 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 	}
 
-	// Pass 2: the users that changed, read again from the same snapshot.
+	// The users that changed, as staged.
 	if p.changedUsers > 0 {
-		ids, err := changedIDs(ctx, tx, "import_user_keys")
-		if err != nil {
-			return wrap("users", err)
-		}
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_users (id bigint, email text, password text,
-			first_name text, last_name text, is_staff boolean, is_superuser boolean, is_active boolean,
-			date_joined timestamptz, last_login timestamptz, search_text text, email_key text) ON COMMIT DROP`); err != nil {
-			return wrap("users", err)
-		}
-		err = stream(ctx, tx, "import_users", []string{"id", "email", "password", "first_name", "last_name", "is_staff",
-			"is_superuser", "is_active", "date_joined", "last_login", "search_text", "email_key"}, func(add func(...any) error) error {
-			return p.src.eachUser(ctx, func(u *SourceUser) error {
-				if !has(ids, u.ID) {
-					return nil
-				}
-				e := storedEmail(u.Email)
-				// the same search text isis's store writes (postgres.userSearchText)
-				return add(u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
-					u.DateJoined.UTC(), nullTime(u.LastLogin), api.Fold(e+" "+u.FirstName+" "+u.LastName), emailKey(e))
-			})
-		})
-		ids = nil
-		if err != nil {
-			return wrap("users", err)
-		}
-		var created int
-		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_users i WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = i.id)`); err != nil {
-			return wrap("users", err)
-		}
-		cols := []string{"email", "password", "first_name", "last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login"}
+		cols := append([]string{}, userCols...)
 		if p.st.hasEmailKey {
 			cols = append(cols, "email_key")
 		}
 		set := make([]string, len(cols))
 		old := make([]string, len(cols))
-		excluded := make([]string, len(cols))
+		staged := make([]string, len(cols))
 		for i, c := range cols {
-			set[i] = c + " = EXCLUDED." + c
-			old[i] = "users." + c
-			excluded[i] = "EXCLUDED." + c
+			set[i] = c + " = k." + c
+			old[i] = "u." + c
+			staged[i] = "k." + c
 		}
 		list := strings.Join(cols, ", ")
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, `+list+`, search_text)
-			SELECT id, `+list+`, search_text FROM import_users ORDER BY id
-			ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", ")+`, search_text = EXCLUDED.search_text
-			WHERE (`+strings.Join(old, ", ")+`) IS DISTINCT FROM (`+strings.Join(excluded, ", ")+`)`))
+		updated, err := affected(tx.ExecContext(ctx, `UPDATE users u SET `+strings.Join(set, ", ")+`, search_text = k.search_text
+			FROM import_user_keys k WHERE k.changed AND u.id = k.id
+			AND (`+strings.Join(old, ", ")+`) IS DISTINCT FROM (`+strings.Join(staged, ", ")+`)`))
 		if err != nil {
 			return wrap("users", err)
 		}
-		sum.Users.Created, sum.Users.Updated = created, n-created
-		sum.Users.Unchanged += p.changedUsers - n
-		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
-			SELECT 'user', id::text, digest, $1 FROM import_user_keys WHERE changed
-			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+		created, err := affected(tx.ExecContext(ctx, `INSERT INTO users (id, `+list+`, search_text)
+			SELECT id, `+list+`, search_text FROM import_user_keys k
+			WHERE changed AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = k.id) ORDER BY id`))
+		if err != nil {
+			return wrap("users", err)
+		}
+		sum.Users.Created, sum.Users.Updated = created, updated
+		sum.Users.Unchanged += p.changedUsers - created - updated
+		if err := p.writeLedger(ctx, tx, kindUser, "import_user_keys"); err != nil {
 			return wrap("ledger", err)
 		}
 	}
 	progress("users: %d created, %d updated, %d unchanged", sum.Users.Created, sum.Users.Updated, sum.Users.Unchanged)
 
 	if p.changedProfiles > 0 {
-		ids, err := changedIDs(ctx, tx, "import_profile_keys")
+		// A user who has a profile in isis gets it updated in place (whatever its id).
+		updated, err := affected(tx.ExecContext(ctx, `UPDATE profiles p SET phone = k.phone, bio = k.bio, birth_date = k.birth_date,
+				department_code = k.department_code, municipality_code = k.municipality_code, avatar = k.avatar, updated_at = k.updated_at
+			FROM import_profile_keys k WHERE k.changed AND p.user_id = k.user_id
+			AND (p.phone, p.bio, p.birth_date, p.department_code, p.municipality_code, p.avatar, p.updated_at)
+				IS DISTINCT FROM (k.phone, k.bio, k.birth_date, k.department_code, k.municipality_code, k.avatar, k.updated_at)`))
 		if err != nil {
 			return wrap("profiles", err)
 		}
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_profiles (id bigint, user_id bigint, phone text, bio text,
-			birth_date date, department_code text, municipality_code text, avatar text, updated_at timestamptz) ON COMMIT DROP`); err != nil {
-			return wrap("profiles", err)
-		}
-		err = stream(ctx, tx, "import_profiles", []string{"id", "user_id", "phone", "bio", "birth_date", "department_code",
-			"municipality_code", "avatar", "updated_at"}, func(add func(...any) error) error {
-			return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
-				if !has(ids, pr.ID) {
-					return nil
-				}
-				var birth any
-				if pr.BirthDate.Valid {
-					birth = pr.BirthDate.Time.Format(time.DateOnly)
-				}
-				updated := p.now
-				if pr.UpdatedAt.Valid {
-					updated = pr.UpdatedAt.Time.UTC()
-				}
-				return add(pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode),
-					pr.Avatar, updated)
-			})
-		})
-		ids = nil
-		if err != nil {
-			return wrap("profiles", err)
-		}
-		var created int
-		if err := tx.GetContext(ctx, &created, `SELECT count(*) FROM import_profiles i WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = i.user_id)`); err != nil {
-			return wrap("profiles", err)
-		}
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO profiles (id, user_id, phone, bio, birth_date, department_code,
+		created, err := affected(tx.ExecContext(ctx, `INSERT INTO profiles (id, user_id, phone, bio, birth_date, department_code,
 				municipality_code, avatar, updated_at)
 			SELECT id, user_id, phone, bio, birth_date, department_code, municipality_code, avatar, updated_at
-			FROM import_profiles ORDER BY id
-			ON CONFLICT (user_id) DO UPDATE SET phone = EXCLUDED.phone, bio = EXCLUDED.bio, birth_date = EXCLUDED.birth_date,
-				department_code = EXCLUDED.department_code, municipality_code = EXCLUDED.municipality_code,
-				avatar = EXCLUDED.avatar, updated_at = EXCLUDED.updated_at
-			WHERE (profiles.phone, profiles.bio, profiles.birth_date, profiles.department_code, profiles.municipality_code,
-				profiles.avatar, profiles.updated_at)
-				IS DISTINCT FROM (EXCLUDED.phone, EXCLUDED.bio, EXCLUDED.birth_date, EXCLUDED.department_code,
-				EXCLUDED.municipality_code, EXCLUDED.avatar, EXCLUDED.updated_at)`))
+			FROM import_profile_keys k WHERE changed AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = k.user_id) ORDER BY id`))
 		if err != nil {
 			return wrap("profiles", err)
 		}
-		sum.Profiles.Created, sum.Profiles.Updated = created, n-created
-		sum.Profiles.Unchanged += p.changedProfiles - n
-		if _, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
-			SELECT 'profile', id::text, digest, $1 FROM import_profile_keys WHERE changed
-			ON CONFLICT (kind, key) DO UPDATE SET digest = EXCLUDED.digest, imported_at = EXCLUDED.imported_at`, p.now); err != nil {
+		sum.Profiles.Created, sum.Profiles.Updated = created, updated
+		sum.Profiles.Unchanged += p.changedProfiles - created - updated
+		if err := p.writeLedger(ctx, tx, kindProfile, "import_profile_keys"); err != nil {
 			return wrap("ledger", err)
 		}
 	}
@@ -1192,6 +1169,9 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		progress("profiles: %d created, %d updated, %d unchanged", sum.Profiles.Created, sum.Profiles.Updated, sum.Profiles.Unchanged)
 	}
 
+	// Tokens: in the order of their users, so that the foreign key's check
+	// (which locks each token's user) walks users' pages once, not at
+	// random; no ON CONFLICT: a jti of Django's is never one isis makes.
 	// Tokens: those isis lacks, each with its user when that user is one of
 	// Django's (a token of a user deleted there is never another user's in
 	// isis); then the blacklisting isis lacks.
@@ -1201,8 +1181,7 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 				LEFT JOIN import_user_keys k ON k.id = t.user_id
 				LEFT JOIN django_import l ON l.kind = 'user' AND l.key = t.user_id::text LEFT JOIN import_users_gone g ON g.id = t.user_id
 				LEFT JOIN users u ON u.id = t.user_id
-			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti)
-			ON CONFLICT (jti) DO NOTHING`))
+			WHERE NOT EXISTS (SELECT 1 FROM token_outstanding o WHERE o.jti = t.jti) ORDER BY t.user_id`))
 		if err != nil {
 			return wrap("outstanding tokens", err)
 		}
@@ -1234,6 +1213,21 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		}
 	}
 	return nil
+}
+
+// writeLedger records the digests of the rows of table (staged) written
+// or found as they are: an update of those the ledger has, then an insert
+// of the others (no ON CONFLICT: the import's lock keeps other writers out
+// of the ledger, and a plain insert spares a probe of the index per row).
+func (p *plan) writeLedger(ctx context.Context, tx *sqlx.Tx, kind, table string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE django_import l SET digest = k.digest, imported_at = $2
+		FROM `+table+` k WHERE k.changed AND l.kind = $1 AND l.key = k.id::text`, kind, p.now); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at)
+		SELECT $1, id::text, digest, $2 FROM `+table+` k
+		WHERE changed AND NOT EXISTS (SELECT 1 FROM django_import l WHERE l.kind = $1 AND l.key = k.id::text)`, kind, p.now)
+	return err
 }
 
 // moveSequences puts isis's id sequences past every id Django used or would
