@@ -42,12 +42,13 @@ func exitCode(err error) int {
 	var ue *podman.UnreachableError
 	var ve *verify.FailedError
 	var us usageError
+	var pe *config.UnpinnedImageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUnreachable
-	case errors.As(err, &ce), errors.As(err, &us):
+	case errors.As(err, &ce), errors.As(err, &us), errors.As(err, &pe):
 		return exitUsage
 	case errors.As(err, &ve):
 		return exitVerify
