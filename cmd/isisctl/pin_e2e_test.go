@@ -17,7 +17,7 @@ import (
 // reference is the same image to Podman (what quadlet's podman run and a
 // podman kube play look up); an image the host lacks is refused.
 func TestPinnedImageE2E(t *testing.T) {
-	e := newE2E(t, 3043, "")
+	e := newE2E(t, 3047, "")
 	const name = "localhost/isis-pin-e2e"
 	if err := os.WriteFile(e.config, []byte("domain: api.e2e.test\nbackend:\n  image: "+name+"\n"+
 		"kube:\n  trusted_proxies: 10.244.0.0/16\nsecrets:\n  secret_key: pin-e2e-secret-key-0123456789-abcdefghijklmnop\n  database_password: pin-e2e-password\n"), 0o600); err != nil {
