@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -79,9 +80,19 @@ const minBackupFree = 64 << 20
 // checkBackupDisk fails when backup.dir's file system has less room than
 // two of the newest backup (the next one, and a margin for growth).
 func checkBackupDisk(l *Listing, dir string) (string, error) {
+	// A backup.dir not made yet (the first backup makes it) is on the file
+	// system of its nearest existing parent.
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return "", fmt.Errorf("backup.dir %s: %v", dir, err)
+	at := dir
+	for {
+		err := syscall.Statfs(at, &st)
+		if err == nil {
+			break
+		}
+		if err != syscall.ENOENT || filepath.Dir(at) == at {
+			return "", fmt.Errorf("backup.dir %s: %v", dir, err)
+		}
+		at = filepath.Dir(at)
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	need := int64(minBackupFree)

@@ -77,7 +77,10 @@ func TestCheckBackupDisk(t *testing.T) {
 	if _, err := checkBackupDisk(huge, dir); err == nil || !strings.Contains(err.Error(), "twice the newest backup") {
 		t.Errorf("no room for two of a 4 EiB backup: %v", err)
 	}
-	if _, err := checkBackupDisk(&Listing{}, filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "backup.dir") {
-		t.Errorf("a missing backup.dir: %v", err)
+	if _, err := checkBackupDisk(&Listing{}, filepath.Join(dir, "not", "made", "yet")); err != nil {
+		t.Errorf("a backup.dir the first backup will make: %v", err)
+	}
+	if _, err := checkBackupDisk(huge, filepath.Join(dir, "not", "made", "yet")); err == nil {
+		t.Errorf("no room under a backup.dir not made yet: no alarm")
 	}
 }
