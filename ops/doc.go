@@ -12,7 +12,7 @@
 //	host       on the Podman host: networks, secrets, the PostgreSQL
 //	           container, its roles, one-off jobs and pg helpers, logs
 //	kube       Kubernetes manifests (the only importer of k8s.io)
-//	verify     verify's checks and the backend's metrics
+//	verify     verify's checks, their alarms (docs/runbook.md), the backend's metrics
 //	image      building, pushing, pulling and choosing the backend image
 //	render     quadlet units, backup timers and proxy configurations
 //	audit      the host's audit trail and deploy lock

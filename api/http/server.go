@@ -65,6 +65,7 @@ type Server struct {
 	throttleToken, throttleRegister, throttleGoogle *throttle
 	throttlePassword                                *throttle
 	sharedThrottles                                 SharedThrottles
+	throttleHealth                                  storeHealth
 	uploadGrace                                     time.Duration // 0: 5 s (tests shorten it)
 	geo                                             *geoCache
 	methods                                         map[string]*routeMethods // see buildMethodTable

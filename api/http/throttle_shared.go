@@ -32,10 +32,11 @@ type sharedStore struct {
 	shared   SharedThrottles
 	t        *throttle
 	refusals *refusals
+	health   *storeHealth
 }
 
 func newSharedStore(shared SharedThrottles, t *throttle, maxKeys int) sharedStore {
-	return sharedStore{shared: shared, t: t, refusals: &refusals{max: maxKeys, until: map[string]int64{}}}
+	return sharedStore{shared: shared, t: t, refusals: &refusals{max: maxKeys, until: map[string]int64{}}, health: &storeHealth{}}
 }
 
 func (s sharedStore) allow(ctx context.Context, key string, now time.Time) (time.Duration, error) {
@@ -43,6 +44,7 @@ func (s sharedStore) allow(ctx context.Context, key string, now time.Time) (time
 		return wait, nil
 	}
 	wait, err := s.shared.Allow(ctx, s.t.scope, key, s.t.rate.N, s.t.rate.Period, now)
+	s.health.record(err)
 	if err == nil && wait > 0 {
 		s.refusals.put(key, now.Add(wait).UnixNano(), now.UnixNano())
 	}
@@ -98,7 +100,9 @@ func (s *Server) shareThrottles(shared SharedThrottles) {
 		return
 	}
 	for _, t := range s.throttles() {
-		t.store = newSharedStore(shared, t, s.Config.ThrottleMaxKeys)
+		st := newSharedStore(shared, t, s.Config.ThrottleMaxKeys)
+		st.health = &s.throttleHealth // one count for the server's throttles
+		t.store = st
 	}
 }
 

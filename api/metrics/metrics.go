@@ -31,7 +31,11 @@ const (
 	CacheEntries    = "isis_cache_entries"
 	CacheEnabled    = "isis_cache_enabled"
 	ThrottleKeys    = "isis_throttle_keys"
-	BuildInfo       = "isis_build_info"
+	// ThrottleStoreFailures and ThrottleStoreFailing: the shared throttle
+	// store's failures, each a request refused with 503 (fail closed).
+	ThrottleStoreFailures = "isis_throttle_store_failures_total"
+	ThrottleStoreFailing  = "isis_throttle_store_failing"
+	BuildInfo             = "isis_build_info"
 )
 
 // Sources are what the metrics read.
@@ -80,6 +84,7 @@ type collector struct {
 	src                                          Sources
 	requests, duration                           *prometheus.Desc
 	hits, misses, entries, enabled, throttleKeys *prometheus.Desc
+	storeFailures, storeFailing                  *prometheus.Desc
 	buckets                                      []float64
 }
 
@@ -95,6 +100,8 @@ func newCollector(src Sources) *collector {
 		enabled: prometheus.NewDesc(CacheEnabled, "1 while the cache serves (PostgreSQL change notifications flow), else 0.", []string{"cache"}, nil),
 		throttleKeys: prometheus.NewDesc(ThrottleKeys, "Clients (or users) each throttle table remembers, by throttle scope and store (memory or postgres).",
 			[]string{"scope", "store"}, nil),
+		storeFailures: prometheus.NewDesc(ThrottleStoreFailures, "Throttled requests refused because the shared throttle store (PostgreSQL) failed: the throttles fail closed.", nil, nil),
+		storeFailing:  prometheus.NewDesc(ThrottleStoreFailing, "1 while the shared throttle store's last answer was a failure (throttled endpoints refuse every request), else 0.", nil, nil),
 	}
 	for _, b := range apihttp.LatencyBuckets {
 		c.buckets = append(c.buckets, b.Seconds())
@@ -103,7 +110,7 @@ func newCollector(src Sources) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.hits, c.misses, c.entries, c.enabled, c.throttleKeys} {
+	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.hits, c.misses, c.entries, c.enabled, c.throttleKeys, c.storeFailures, c.storeFailing} {
 		ch <- d
 	}
 }
@@ -137,6 +144,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return
 	}
+	failures, failing := c.src.Server.ThrottleStoreHealth()
+	ch <- prometheus.MustNewConstMetric(c.storeFailures, prometheus.CounterValue, float64(failures))
+	ch <- prometheus.MustNewConstMetric(c.storeFailing, prometheus.GaugeValue, b2f(failing))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	keys, err := c.src.Throttles.Keys(ctx)

@@ -311,3 +311,42 @@ func TestMetricsOffByDefault(t *testing.T) {
 		t.Errorf("health %d, series %v", w.Code, s.RequestSeries())
 	}
 }
+
+// TestMetricsThrottleStoreFailing: with the shared throttle store broken
+// (its table gone), a throttled request is refused, and the
+// metrics say so until the store answers again.
+func TestMetricsThrottleStoreFailing(t *testing.T) {
+	f := newFixture(t, "postgres")
+	login := func() int {
+		return f.do(t, "POST", "/api/token/", `{"email":"ana@example.com","password":"wrong"}`, "RemoteAddr", "198.51.100.7:40000").Code
+	}
+	if code := login(); code != http.StatusUnauthorized {
+		t.Fatalf("login with the store working = %d, want 401", code)
+	}
+	fams := f.scrape(t)
+	if n, on := value(t, fams, ThrottleStoreFailures, nil), value(t, fams, ThrottleStoreFailing, nil); n != 0 || on != 0 {
+		t.Fatalf("store working: failures %v, failing %v", n, on)
+	}
+	if _, err := f.db.Exec(`ALTER TABLE throttles RENAME TO throttles_gone`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code := login(); code < 500 { // 503 with the database unreachable, 500 here
+			t.Fatalf("login with the store failing = %d, want it refused (fail closed)", code)
+		}
+	}
+	fams = f.scrape(t)
+	if n, on := value(t, fams, ThrottleStoreFailures, nil), value(t, fams, ThrottleStoreFailing, nil); n != 2 || on != 1 {
+		t.Errorf("store failing: failures %v, failing %v; want 2, 1", n, on)
+	}
+	if _, err := f.db.Exec(`ALTER TABLE throttles_gone RENAME TO throttles`); err != nil {
+		t.Fatal(err)
+	}
+	if code := login(); code != http.StatusUnauthorized {
+		t.Fatalf("login with the store back = %d, want 401", code)
+	}
+	fams = f.scrape(t)
+	if n, on := value(t, fams, ThrottleStoreFailures, nil), value(t, fams, ThrottleStoreFailing, nil); n != 2 || on != 0 {
+		t.Errorf("store back: failures %v, failing %v; want 2, 0", n, on)
+	}
+}

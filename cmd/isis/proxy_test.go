@@ -123,7 +123,7 @@ secrets:
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "rendered")
-	cmd := exec.Command(isisctlBinary(t), "--config", cfg, "render", "--out", out)
+	cmd := exec.Command(isisctlBinary(t), "--config", cfg, "render", "--tag", "proxy-test", "--out", out)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("isisctl render: %v\n%s", err, b)

@@ -82,5 +82,8 @@ func printChecks(w io.Writer, r *verify.Result) {
 			mark = "FAIL"
 		}
 		io.WriteString(w, mark+"  "+ch.Name+": "+ch.Detail+"\n")
+		if ch.Runbook != "" {
+			io.WriteString(w, "      "+ch.Alarm+": runbook "+ch.Runbook+"\n")
+		}
 	}
 }

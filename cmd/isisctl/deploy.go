@@ -51,6 +51,10 @@ func deployRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 	if err := f.useImage(c, opts.Image); err != nil {
 		return err
 	}
+	// The units deploy renders name its image: never a moving :latest.
+	if image := c.BackendImage(o.Tag); o.Tag != "" && !config.IsPinnedRef(image) {
+		return &config.UnpinnedImageError{Image: image}
+	}
 	if o.Install && o.UnitsDir == "" {
 		o.UnitsDir = unitsDir(c)
 	}

@@ -435,7 +435,7 @@ func TestFailureModes(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "changeme") || !strings.Contains(out, "secrets.") {
 		t.Errorf("placeholders: exit %d %q", code, out)
 	}
-	if out, code := run(nil, "--config", starter, "render", "--check", "--allow-placeholders", "--out", filepath.Join(e.dir, "u")); code != 0 {
+	if out, code := run(nil, "--config", starter, "render", "--check", "--allow-placeholders", "--tag", "v1", "--out", filepath.Join(e.dir, "u")); code != 0 {
 		t.Errorf("render --allow-placeholders: exit %d %q", code, out)
 	}
 	out, code = run(nil, "--config", starter, "--url", e.url, "deploy", "--dry-run")

@@ -24,7 +24,7 @@ func newInstallCmd(f *factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(*cobra.Command, []string) error { return installRun(opts) },
 	}
-	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag")
+	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag (default backend.tag, else latest pinned to the digest the Podman host knows)")
 	return cmd
 }
 
@@ -37,7 +37,13 @@ func installRun(opts *installOptions) error {
 	if err := c.PlaceholderError(); err != nil {
 		return err
 	}
-	r, err := deploy.Install(c, deploy.InstallOptions{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), Dir: unitsDir(c),
+	ctx, cancel := cmdContext()
+	defer cancel()
+	img, _, err := f.pinned(ctx, c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), false)
+	if err != nil {
+		return err
+	}
+	r, err := deploy.Install(c, deploy.InstallOptions{Image: img, Dir: unitsDir(c),
 		System: os.Geteuid() == 0})
 	if err != nil {
 		return err

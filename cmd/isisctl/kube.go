@@ -40,6 +40,13 @@ func withKube(f *factory, render *cobra.Command) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		image, pinned, err := f.pinned(ctx, image, true)
+		if err != nil {
+			return err
+		}
+		if pinned {
+			from += ", pinned to the digest the Podman host knows"
+		}
 		return renderKube(f, c, out, image, from, allow)
 	}
 	return render
@@ -49,7 +56,8 @@ func withKube(f *factory, render *cobra.Command) *cobra.Command {
 // kube.image; else, with a registry configured, the digest reference
 // build --push last pushed from this Podman host (a cluster cannot pull a
 // localhost/ image, and a digest never moves), or with --tag that tag in the
-// registry; else backend.image with --tag, backend.tag or latest.
+// registry; else backend.image with --tag, backend.tag or latest (which
+// render pins by digest or refuses: see pinned).
 func kubeImage(ctx context.Context, f *factory, c *config.Config, tag string) (img, from string, err error) {
 	switch {
 	case c.Kube.Image != "":

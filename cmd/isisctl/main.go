@@ -44,12 +44,13 @@ func exitCode(err error) int {
 	var ve *verify.FailedError
 	var de *drill.FailedError
 	var us usageError
+	var pe *config.UnpinnedImageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUnreachable
-	case errors.As(err, &ce), errors.As(err, &us):
+	case errors.As(err, &ce), errors.As(err, &us), errors.As(err, &pe):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &de):
 		return exitVerify

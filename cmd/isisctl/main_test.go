@@ -89,7 +89,7 @@ func TestRenderCheckWritesNothing(t *testing.T) {
 		}
 	}
 	config := filepath.Join(dir, "isisctl.yaml")
-	if err := os.WriteFile(config, []byte("domain: api.example.com\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("domain: api.example.com\nbackend:\n  tag: v1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	units := filepath.Join(dir, "xdg", "containers", "systemd")

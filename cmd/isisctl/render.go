@@ -33,7 +33,7 @@ func newRenderCmd(f *factory) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error { return renderRun(opts) },
 	}
 	cmd.Flags().StringVar(&opts.Out, "out", "", "output directory (default: the quadlet directory for this user, printed)")
-	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag (default backend.tag, else latest)")
+	cmd.Flags().StringVar(&opts.Tag, "tag", "", "backend image tag (default backend.tag, else latest pinned to the digest the Podman host knows)")
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "convert each unit with Podman's quadlet code, fail on any error or unknown key; writes nothing without --out")
 	cmd.Flags().BoolVar(&opts.Allow, "allow-placeholders", false, "render even with changeme-* values")
 	cmd.Flags().BoolVar(&opts.System, "system", os.Geteuid() == 0, "units for the system manager (multi-user.target)")
@@ -57,7 +57,13 @@ func renderRun(opts *renderOptions) error {
 	if out == "" {
 		out = unitsDir(c)
 	}
-	files, err := render.Render(c, render.Options{Image: c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), System: opts.System})
+	ctx, cancel := cmdContext()
+	defer cancel()
+	img, _, err := f.pinned(ctx, c.BackendImage(firstNonEmpty(opts.Tag, c.Backend.Tag)), false)
+	if err != nil {
+		return err
+	}
+	files, err := render.Render(c, render.Options{Image: img, System: opts.System})
 	if err != nil {
 		return err
 	}

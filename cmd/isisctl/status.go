@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/isis-project/isis/ops/audit"
+	"github.com/isis-project/isis/ops/backup"
 	"github.com/isis-project/isis/ops/config"
 	"github.com/isis-project/isis/ops/verify"
 
@@ -26,12 +27,12 @@ func newStatusCmd(f *factory) *cobra.Command {
 		Example: "  isisctl status\n  isisctl status -o json",
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
-			return statusRun(conn, c, opts)
+			return statusRun(ctx, conn, c, opts)
 		}),
 	}
 }
 
-func statusRun(conn podman.Engine, c *config.Config, opts *statusOptions) error {
+func statusRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *statusOptions) error {
 	var sts []*podman.ContainerState
 	for _, n := range []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()} {
 		st, err := conn.Inspect(n)
@@ -59,6 +60,14 @@ func statusRun(conn podman.Engine, c *config.Config, opts *statusOptions) error 
 			out["metrics_error"] = metricsErr.Error()
 		}
 	}
+	// The conditions of docs/runbook.md this look finds.
+	alarms := verify.StatusAlarms(conn, c, sts, metrics)
+	backup.Check(ctx, c, sts[0].StartTime, func(alarm, _ string, err error, _ string) {
+		if err != nil {
+			alarms = append(alarms, verify.NewAlarm(alarm, err))
+		}
+	})
+	out["alarms"] = alarms
 	opts.f.print(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONTAINER\tSTATE\tHEALTH\tRESTARTS\tIMAGE\tPUBLISHED")
@@ -89,6 +98,19 @@ func statusRun(conn podman.Engine, c *config.Config, opts *statusOptions) error 
 		default:
 			fmt.Fprintln(w, "Backend metrics: off (set backend.env.METRICS_ADDRESS, e.g. 127.0.0.1:9100, to see them here)")
 		}
+		writeAlarms(w, alarms)
 	})
 	return nil
+}
+
+// writeAlarms prints status's alarms, each with its runbook entry.
+func writeAlarms(w io.Writer, alarms []verify.Alarm) {
+	if len(alarms) == 0 {
+		fmt.Fprintln(w, "\nAlarms: none")
+		return
+	}
+	fmt.Fprintf(w, "\nAlarms (%d):\n", len(alarms))
+	for _, a := range alarms {
+		fmt.Fprintf(w, "  %s: %s\n      runbook %s\n", a.ID, a.Detail, a.Runbook)
+	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
+	"github.com/isis-project/isis/ops/backup"
 	"github.com/isis-project/isis/ops/config"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/verify"
@@ -37,7 +39,12 @@ func verifyRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 	if err := c.NeedDomain(); err != nil {
 		return err
 	}
-	r := verify.Run(ctx, conn, c, verify.Options{PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())})
+	r := verify.Run(ctx, conn, c, verify.Options{PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL()), Standing: true})
+	var pgStarted time.Time
+	if pg, err := conn.Inspect(c.Postgres.Name); err == nil && pg.Exists {
+		pgStarted = pg.StartTime
+	}
+	backup.Check(ctx, c, pgStarted, r.Add) // the backups' age and room: isisctl verify's, not a deploy's
 	f.print(r, func(w io.Writer) { printChecks(w, r) })
 	if !r.OK {
 		var failed []string

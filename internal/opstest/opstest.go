@@ -24,6 +24,16 @@ var Update = flag.Bool("update", false, "rewrite golden files and the example un
 // BuildTags are the Makefile's tags, for the binaries tests build.
 const BuildTags = "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp"
 
+// ExampleUnitImage is the image of the example units in quadlets/: a
+// content tag, as isisctl build and deploy write (a placeholder, never
+// :latest).
+const ExampleUnitImage = "localhost/isis-backend:c0123456789ab"
+
+// ExampleKubeImage is the image of the example manifests without a
+// registry: localhost/ pinned to a digest, as render --kube pins a built
+// image (a placeholder digest).
+const ExampleKubeImage = "localhost/isis-backend@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 // ExampleConfig is the configuration of the committed example units.
 func ExampleConfig() *config.Config {
 	c := config.Default()

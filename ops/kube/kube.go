@@ -464,6 +464,9 @@ const kubeHeader = "# Rendered by `isisctl render --kube` from isisctl.yaml. Hol
 // kustomization.yaml, from the same specification as the quadlet units, and
 // checks them (Check) before returning them.
 func Render(c *config.Config, o Options) ([]render.File, error) {
+	if !config.IsPinnedRef(o.Image) {
+		return nil, &config.UnpinnedImageError{Image: o.Image, Kube: true}
+	}
 	objs, err := Objects(c, o)
 	if err != nil {
 		return nil, err

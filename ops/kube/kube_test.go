@@ -68,7 +68,7 @@ func TestRenderKubeGolden(t *testing.T) {
 		image string
 		names string
 	}{
-		{"testdata/kube/podman-like", opstest.ExampleConfig(), "localhost/isis-backend:latest",
+		{"testdata/kube/podman-like", opstest.ExampleConfig(), opstest.ExampleKubeImage,
 			"backend-deployment.yaml backend-networkpolicy.yaml backend-service.yaml collectstatic-job.yaml kustomization.yaml migrate-job.yaml " +
 				"postgres-networkpolicy.yaml postgres-service.yaml postgres-statefulset.yaml settings-configmap.yaml static-pvc.yaml"},
 		{"testdata/kube/external-db", externalKubeConfig(), externalKubeConfig().KubeImage("ignored"),
@@ -166,7 +166,7 @@ func TestKubeOneSource(t *testing.T) {
 
 // TestCheckKubeRejects: each broken manifest is refused, naming the problem.
 func TestCheckKubeRejects(t *testing.T) {
-	files := renderKube(t, opstest.ExampleConfig(), "localhost/isis-backend:latest")
+	files := renderKube(t, opstest.ExampleConfig(), opstest.ExampleKubeImage)
 	edit := func(name, old, new string) func([]render.File) []render.File {
 		return func(fs []render.File) []render.File {
 			for i := range fs {
@@ -280,7 +280,7 @@ func TestKubeKustomize(t *testing.T) {
 		testenv.Missing(t, "kubectl", "scripts/setup.sh test installs it (Debian kubernetes-client)")
 	}
 	for _, c := range []*config.Config{opstest.ExampleConfig(), externalKubeConfig()} {
-		files := renderKube(t, c, "localhost/isis-backend:latest")
+		files := renderKube(t, c, opstest.ExampleKubeImage)
 		dir := t.TempDir()
 		if _, err := render.WriteFiles(dir, files); err != nil {
 			t.Fatal(err)

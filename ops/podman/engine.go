@@ -76,6 +76,10 @@ type Network struct {
 type Image struct {
 	ID   string
 	Size int64
+	// Digest is the image's manifest digest, and RepoDigests its names with
+	// it (name@sha256:…): what pins a tag that moves.
+	Digest      string
+	RepoDigests []string
 }
 
 // BuildOptions is a build of Containerfile in Dir, tagged Ref and Tags.

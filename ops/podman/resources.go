@@ -131,7 +131,7 @@ func (c *Conn) Image(ref string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{ID: img.ID, Size: img.Size}, nil
+	return &Image{ID: img.ID, Size: img.Size, Digest: img.Digest.String(), RepoDigests: img.RepoDigests}, nil
 }
 
 func (c *Conn) ImageTag(id, tag, repo string) error { return images.Tag(c.ctx, id, tag, repo, nil) }

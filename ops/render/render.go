@@ -109,6 +109,9 @@ func Render(c *config.Config, o Options) ([]File, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
+	if !config.IsPinnedRef(o.Image) {
+		return nil, &config.UnpinnedImageError{Image: o.Image}
+	}
 	var files []File
 	add := func(name, content string, err error) error {
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 
 // TestRenderExampleUnits keeps quadlets/ in sync with the templates.
 func TestRenderExampleUnits(t *testing.T) {
-	files, err := Render(opstest.ExampleConfig(), Options{Image: "localhost/isis-backend:latest"})
+	files, err := Render(opstest.ExampleConfig(), Options{Image: opstest.ExampleUnitImage})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func runQuadlet(t *testing.T, files []File, user bool) (string, error) {
 // TestRealQuadletGenerator runs Podman's own generator binary on the example
 // units: no error, no warning, and the services it makes.
 func TestRealQuadletGenerator(t *testing.T) {
-	files, _ := Render(opstest.ExampleConfig(), Options{Image: "localhost/isis-backend:latest"})
+	files, _ := Render(opstest.ExampleConfig(), Options{Image: opstest.ExampleUnitImage})
 	out, err := runQuadlet(t, files, true)
 	if err != nil {
 		t.Fatalf("quadlet -dryrun: %v\n%s", err, out)

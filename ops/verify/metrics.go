@@ -40,6 +40,12 @@ type MetricsSummary struct {
 	PoolMax    float64                 `json:"pool_max"`
 	PoolWaits  float64                 `json:"pool_waits"`
 	Caches     map[string]CacheSummary `json:"caches"`
+	// ThrottleShared: the throttles count in PostgreSQL, whose failures
+	// refuse throttled requests (ThrottleFailures since start; failing
+	// while the last answer was one).
+	ThrottleShared   bool    `json:"throttle_shared"`
+	ThrottleFailures float64 `json:"throttle_store_failures"`
+	ThrottleFailing  bool    `json:"throttle_store_failing"`
 }
 
 // CacheSummary is one cache's lookups since start.
@@ -137,6 +143,11 @@ func ParseMetrics(r io.Reader, now time.Time) (*MetricsSummary, error) {
 	s.PoolOpen = sample(fams, "go_sql_open_connections", db)
 	s.PoolMax = sample(fams, "go_sql_max_open_connections", db)
 	s.PoolWaits = sample(fams, "go_sql_wait_count_total", db)
+	if fams["isis_throttle_store_failing"] != nil {
+		s.ThrottleShared = true
+		s.ThrottleFailures = sample(fams, "isis_throttle_store_failures_total", nil)
+		s.ThrottleFailing = sample(fams, "isis_throttle_store_failing", nil) == 1
+	}
 	for _, m := range fams["isis_cache_hits_total"].GetMetric() {
 		name := label(m, "cache")
 		cs := CacheSummary{Hits: m.GetCounter().GetValue(), HitRatio: -1}

@@ -27,12 +27,29 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Alarm and Runbook, on a failure: the condition (Alarms) and its
+	// entry in docs/runbook.md.
+	Alarm   string `json:"alarm,omitempty"`
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Result is every check; OK only when all pass.
 type Result struct {
 	OK     bool    `json:"ok"`
 	Checks []Check `json:"checks"`
+}
+
+// Add appends a check: passed with okDetail, or failed by err, raising
+// alarm (or the one err's answer names: see alarmFor).
+func (r *Result) Add(alarm, name string, err error, okDetail string) {
+	ch := Check{Name: name, OK: err == nil, Detail: okDetail}
+	if err != nil {
+		ch.Detail = err.Error()
+		ch.Alarm = alarmFor(alarm, err)
+		ch.Runbook = RunbookLink(ch.Alarm)
+		r.OK = false
+	}
+	r.Checks = append(r.Checks, ch)
 }
 
 // FailedError means at least one check failed (exit code 3).
@@ -55,30 +72,27 @@ type Options struct {
 	// (default: the usual nginx and Caddy places on this host that mention
 	// the domain).
 	ProxyConfigs []string
+	// Standing adds the checks of a deployment that has run a while (isisctl
+	// verify, not a deploy's last step): the backups' age and room, the
+	// throttle store.
+	Standing bool
 }
 
 // Verify runs the smoke test of docs/operations.md.
 func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *Result {
 	r := &Result{OK: true}
-	add := func(name string, err error, okDetail string) {
-		ch := Check{Name: name, OK: err == nil, Detail: okDetail}
-		if err != nil {
-			ch.Detail = err.Error()
-			r.OK = false
-		}
-		r.Checks = append(r.Checks, ch)
-	}
+	add := r.Add
 	v, err := conn.Version()
-	add("podman reachable", err, "version "+v)
+	add(AlarmPodmanUnreachable, "podman reachable", err, "version "+v)
 
 	net, err := conn.NetworkInspect(c.Network)
 	switch {
 	case err != nil:
-		add("network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
+		add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
 	case !net.Internal:
-		add("network "+c.Network, fmt.Errorf("exists but is not internal"), "")
+		add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("exists but is not internal"), "")
 	default:
-		add("network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
+		add(AlarmNetworkMissing, "network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
 	}
 
 	// The health checks (an exec each) run at once; the results are
@@ -101,7 +115,7 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 	}
 	wg.Wait()
 	pg := states[c.Postgres.Name]
-	add("container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
+	add(AlarmPostgresDown, "container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
 	if pg != nil && pg.Exists {
 		var perr error
 		if !slices.Equal(pg.Networks, []string{c.Network}) {
@@ -109,12 +123,12 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 		} else if len(pg.Published) > 0 {
 			perr = fmt.Errorf("publishes %v, want nothing", pg.Published)
 		}
-		add(c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
+		add(AlarmPostgresExposed, c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
 	}
 
 	for _, sl := range c.Slots() {
 		be := states[sl.Name]
-		add("container "+sl.Name, health[sl.Name], "running, healthy")
+		add(AlarmSlotDown, "container "+sl.Name, health[sl.Name], "running, healthy")
 		if be == nil || !be.Exists {
 			continue
 		}
@@ -125,14 +139,14 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 		} else if !slices.Equal(be.Published, []string{want}) {
 			berr = fmt.Errorf("publishes %v, want only %s", be.Published, want)
 		}
-		add(sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
+		add(AlarmSlotExposed, sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
 	}
 	for _, name := range names {
 		if st := states[name]; st != nil && st.Exists {
-			add(name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
+			add(AlarmRestartLoop, name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
 		}
 	}
-	add("no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
+	add(AlarmSecretInEnv, "no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
 
 	client := o.HTTP
 	if client == nil {
@@ -148,16 +162,16 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 			suffix = " on " + sl.Name
 		}
 		if o.Remote {
-			add("HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
-			add("GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
+			add(AlarmAPIDown, "HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
+			add(AlarmAPIDown, "GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
 		} else {
-			add("HEAD /api/"+suffix, HTTPCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
-			add("GET /api/ready/"+suffix, HTTPCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
+			add(AlarmAPIDown, "HEAD /api/"+suffix, HTTPCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
+			add(AlarmAPIDown, "GET /api/ready/"+suffix, HTTPCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
 		}
 	}
 	if !o.Remote {
 		for _, pc := range findProxyConfigs(c, o.ProxyConfigs) {
-			add("proxy upstreams in "+pc.path, pc.err, "lists both slots, "+c.Slots()[0].Addr.String()+" and "+c.Slots()[1].Addr.String())
+			add(AlarmProxyUpstreams, "proxy upstreams in "+pc.path, pc.err, "lists both slots, "+c.Slots()[0].Addr.String()+" and "+c.Slots()[1].Addr.String())
 		}
 	}
 	if o.PublicURL != "" {
@@ -170,9 +184,14 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 		if err == nil {
 			err = HTTPCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
 		}
-		add("HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
+		add(AlarmPublicURL, "HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
 		if err == nil {
-			add("GET "+pub+"/api/ready/", HTTPCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
+			add(AlarmPublicURL, "GET "+pub+"/api/ready/", HTTPCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
+		}
+	}
+	if o.Standing {
+		if detail, ok, err := checkThrottleStore(conn, c, states[c.Backend.Name]); ok {
+			add(AlarmThrottleFailClosed, "throttle store", err, detail)
 		}
 	}
 	return r
