@@ -27,6 +27,8 @@ func TestDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel()
+	takeTurn(t) // its own networks, but the shared container names
 	e := newE2E(t, 3063, "")
 	needTool(t, "nginx")
 	// Networks of its own: Podman services share aardvark-dns's files under
