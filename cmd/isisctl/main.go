@@ -42,9 +42,12 @@ func exitCode(err error) int {
 	var ue *podman.UnreachableError
 	var ve *verify.FailedError
 	var us usageError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return es.code
 	case errors.As(err, &ue):
 		return exitUnreachable
 	case errors.As(err, &ce), errors.As(err, &us):
@@ -202,7 +205,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newInitCmd(f), newBuildCmd(f), newNetworkCmd(f), newSecretsCmd(f), withKube(f, newRenderCmd(f)), newUpCmd(f),
 		newInstallCmd(f), newMigrateCmd(f, "migrate"), newMigrateCmd(f, "collectstatic"), newVerifyCmd(f),
 		newDeployCmd(f), newRollbackCmd(f), newStatusCmd(f), newLogsCmd(f),
-		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f),
+		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f), newManageCmd(f),
 	)
 	return root
 }

@@ -65,6 +65,10 @@ type ContainerSpec struct {
 	Labels  map[string]string `json:"labels,omitempty"`
 	// ImageID pins the image content in the hash (API deploys only).
 	ImageID string `json:"image_id,omitempty"`
+	// Stdin keeps the container's standard input open for AttachStart,
+	// Terminal gives it a TTY (one-off management commands only).
+	Stdin    bool `json:"stdin,omitempty"`
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // Hash is a digest of the specification (image ID included by the caller
