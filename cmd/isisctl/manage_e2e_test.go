@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// manageRun runs `isisctl manage -- ARGS` with stdin, over url (the
+// manage runs `isisctl manage -- ARGS` with stdin, over url (the
 // service's own socket when ""), and returns its standard output, standard
 // error and exit code.
 func (e *e2e) manage(url, stdin string, env []string, args ...string) (string, string, int) {
@@ -71,8 +71,9 @@ func (e *e2e) manageContainers() string {
 	return strings.TrimSpace(string(out))
 }
 
-// manageAudit is the audit trail's manage entries.
-func (e *e2e) manageAudit() []audit.Entry {
+// manageAudit is the audit trail's manage entries since the test began
+// (the trail outlives a test's deployment).
+func (e *e2e) manageAudit(since time.Time) []audit.Entry {
 	e.t.Helper()
 	conn, err := host.Connect(context.Background(), e.url)
 	if err != nil {
@@ -84,7 +85,7 @@ func (e *e2e) manageAudit() []audit.Entry {
 	}
 	var out []audit.Entry
 	for _, a := range all {
-		if a.Action == "manage" {
+		if a.Action == "manage" && !a.Time.Before(since) {
 			out = append(out, a)
 		}
 	}
@@ -114,6 +115,7 @@ func (e *e2e) login(email, password string) (int, map[string]any) {
 // trail without its password.
 func TestManageEndToEnd(t *testing.T) {
 	e := newE2E(t, 3063, "")
+	began := time.Now()
 	e.cleanup()
 	t.Cleanup(e.cleanup)
 	t.Cleanup(func() {
@@ -180,14 +182,14 @@ func TestManageEndToEnd(t *testing.T) {
 	}
 
 	// Refused before anything runs: one line, exit 2, nothing in the audit trail.
-	before := len(e.manageAudit())
+	before := len(e.manageAudit(began))
 	for _, args := range [][]string{{"serve"}, {"migrate"}, {"dropdatabase"}, {"createsuperuser", "--password", "x"}, {"changepassword", "a@example.com", "pw"}} {
 		out, errs, code = e.manage("", "", nil, args...)
 		if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 || out != "" {
 			t.Errorf("manage -- %s: exit %d, want 2 and one line\n%s%s", strings.Join(args, " "), code, out, errs)
 		}
 	}
-	if n := len(e.manageAudit()); n != before {
+	if n := len(e.manageAudit(began)); n != before {
 		t.Errorf("refused command lines made %d audit entries", n-before)
 	}
 
@@ -217,7 +219,7 @@ func TestManageEndToEnd(t *testing.T) {
 	if left := e.manageContainers(); left != "" {
 		t.Errorf("one-off containers left: %s", left)
 	}
-	audit := e.manageAudit()
+	runs := e.manageAudit(began)
 	want := []struct{ result, detail string }{
 		{"ok", "createsuperuser --email admin@example.com --no-input"},
 		{"exit 1", "createsuperuser --email admin@example.com --no-input"},
@@ -228,11 +230,11 @@ func TestManageEndToEnd(t *testing.T) {
 		{"", "check --deploy"},
 		{"interrupted", "changepassword admin@example.com"},
 	}
-	if len(audit) != len(want) {
-		t.Fatalf("%d manage entries in the audit trail, want %d: %+v", len(audit), len(want), audit)
+	if len(runs) != len(want) {
+		t.Fatalf("%d manage entries in the audit trail, want %d: %+v", len(runs), len(want), runs)
 	}
 	for i, w := range want {
-		a := audit[i]
+		a := runs[i]
 		if (w.result != "" && a.Result != w.result) || !strings.HasPrefix(a.Detail, w.detail+" (") || a.User == "" || a.ImageID == "" {
 			t.Errorf("audit entry %d: %+v, want result %q detail %q", i, a, w.result, w.detail)
 		}
@@ -245,7 +247,7 @@ func TestManageEndToEnd(t *testing.T) {
 		t.Errorf("isisctl status does not show the manage runs: exit %d\n%s", code, out)
 	}
 
-	t.Run("tty", func(t *testing.T) { testManageTTY(t, e) })
+	t.Run("tty", func(t *testing.T) { testManageTTY(t, e, began) })
 }
 
 // openPTY opens a pseudo-terminal pair (no library: /dev/ptmx, unlocked).
@@ -273,7 +275,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // testManageTTY runs isisctl manage on a terminal, as an operator does:
 // createsuperuser asks for the email and, without echo, twice for the
 // password; the container's TTY follows the terminal's size.
-func testManageTTY(t *testing.T, e *e2e) {
+func testManageTTY(t *testing.T, e *e2e, began time.Time) {
 	master, slave := openPTY(t)
 	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
 		t.Fatal(err)
@@ -339,8 +341,8 @@ func testManageTTY(t *testing.T, e *e2e) {
 	if status, me := e.login("tty@example.com", pw); status != 200 || me["is_staff"] != true {
 		t.Errorf("the superuser made on a terminal does not sign in: %d %v", status, me)
 	}
-	audit := e.manageAudit()
-	if a := audit[len(audit)-1]; a.Result != "ok" || !strings.Contains(a.Detail, "on a TTY") {
+	runs := e.manageAudit(began)
+	if a := runs[len(runs)-1]; a.Result != "ok" || !strings.Contains(a.Detail, "on a TTY") {
 		t.Errorf("the terminal run's audit entry: %+v", a)
 	}
 	if left := e.manageContainers(); left != "" {
