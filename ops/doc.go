@@ -8,6 +8,9 @@
 //	           the way back through the proxy, check the writes
 //	deploy     deploy's step table, the two backend slots, rollback, install
 //	cutover    the switch from Django: catch-up import, stop, final import
+//	manage     isisctl manage: isis's management commands in a one-off
+//	           container of the serving slot's image, attached to isisctl's
+//	           terminal or pipes
 //	backup     backups, restores and their stores (a directory, S3)
 //	host       on the Podman host: networks, secrets, the PostgreSQL
 //	           container, its roles, one-off jobs and pg helpers, logs

@@ -45,9 +45,12 @@ func exitCode(err error) int {
 	var de *drill.FailedError
 	var us usageError
 	var pe *config.UnpinnedImageError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return es.code
 	case errors.As(err, &ue):
 		return exitUnreachable
 	case errors.As(err, &ce), errors.As(err, &us), errors.As(err, &pe):
@@ -205,7 +208,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newInitCmd(f), newBuildCmd(f), newNetworkCmd(f), newSecretsCmd(f), withKube(f, newRenderCmd(f)), newUpCmd(f),
 		newInstallCmd(f), newMigrateCmd(f, "migrate"), newMigrateCmd(f, "collectstatic"), newVerifyCmd(f),
 		newDeployCmd(f), newRollbackCmd(f), newStatusCmd(f), newLogsCmd(f),
-		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f),
+		newImportDjangoCmd(f), newCutoverCmd(f), newBackupCmd(f), newRestoreCmd(f), newManageCmd(f),
 		newDrillCmd(f),
 	)
 	return root

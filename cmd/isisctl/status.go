@@ -80,12 +80,15 @@ func statusRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 				firstNonEmpty(st.Image, "-"), firstNonEmpty(strings.Join(st.Published, ","), "-"))
 		}
 		tw.Flush()
-		fmt.Fprintln(w, "\nLast deploys (audit trail on the host):")
+		fmt.Fprintln(w, "\nLast deploys and commands (audit trail on the host):")
 		if len(audit) == 0 {
 			fmt.Fprintln(w, "  none")
 		}
 		for _, e := range audit {
 			fmt.Fprintf(w, "  %s  %-8s %-11s %s  %s by %s\n", e.Time.Format(time.RFC3339), e.Action, e.Result, e.Image, e.Duration, e.User)
+			if e.Action == "manage" {
+				fmt.Fprintf(w, "      isis %s\n", e.Detail)
+			}
 		}
 		fmt.Fprintln(w)
 		switch {

@@ -96,6 +96,12 @@ func (s *ContainerSpec) SpecGenerator() *specgen.SpecGenerator {
 	}
 	stop := s.StopTimeout
 	g.StopTimeout = &stop
+	if s.Stdin {
+		g.Stdin = &t
+	}
+	if s.Terminal {
+		g.Terminal = &t
+	}
 	return g
 }
 

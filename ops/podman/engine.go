@@ -31,6 +31,11 @@ type Engine interface {
 	Wait(name string) (int, error)
 	Logs(name string, o LogOptions, stdout, stderr chan string) error
 	Exec(name string, cmd []string, stdout, stderr io.Writer) (int, error)
+	// AttachStart attaches to a created container's streams, starts it,
+	// and returns when its output ends (Wait then has its exit code).
+	AttachStart(name string, s Streams) error
+	// Resize sets the size of a running container's TTY.
+	Resize(name string, width, height int) error
 	CopyOut(name, path string, w io.Writer) (func() error, error)
 	CopyIn(name, dir string, r io.Reader) (func() error, error)
 
@@ -56,6 +61,16 @@ type Engine interface {
 	Build(b *BuildOptions) (string, error)
 	Push(source, dest string, o *TransferOptions) (digest string, err error) // digest "" before Podman 5
 	Pull(ref string, o *TransferOptions) error
+}
+
+// Streams are what AttachStart connects a container to. A container made
+// with Terminal sends everything to Stdout (its TTY merges the two).
+type Streams struct {
+	Stdin          io.Reader // nil: none (a container made with Stdin keeps it open)
+	Stdout, Stderr io.Writer
+	// Started, when set, is called once the container runs: its TTY can be
+	// sized from then on.
+	Started func()
 }
 
 // ListFilter selects containers for List: All includes stopped ones.

@@ -69,6 +69,10 @@ type ContainerSpec struct {
 	// network at all: isisctl drill's kill helper only (not rendered).
 	HostPID   bool `json:"host_pid,omitempty"`
 	NoNetwork bool `json:"no_network,omitempty"`
+	// Stdin keeps the container's standard input open for AttachStart,
+	// Terminal gives it a TTY (one-off management commands only).
+	Stdin    bool `json:"stdin,omitempty"`
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // Hash is a digest of the specification (image ID included by the caller

@@ -47,8 +47,13 @@ type Fake struct {
 	// It is asked once per Wait; Logs sends the lines of the last answer.
 	RunOut  func(name string) (code int, stdout, stderr []string)
 	lastOut map[string][2][]string
-	Calls   []string
-	nextID  int
+	// Attached is the process of a container AttachStart runs: it reads
+	// the streams' Stdin, writes their output and returns its exit code,
+	// which Wait answers; nil: it exits 0 at once. It runs unlocked.
+	Attached func(spec podman.ContainerSpec, s podman.Streams) int
+	exits    map[string]int
+	Calls    []string
+	nextID   int
 }
 
 // New returns an empty fake.
@@ -268,6 +273,9 @@ func (f *Fake) Wait(name string) (int, error) {
 		return -1, notFound("container", name)
 	}
 	c.Running = false
+	if code, ok := f.exits[name]; ok {
+		return code, nil
+	}
 	if f.RunOut == nil {
 		return 0, nil
 	}
@@ -318,6 +326,62 @@ func (f *Fake) Exec(name string, cmd []string, stdout, _ io.Writer) (int, error)
 	out, code := f.ExecOut(name, cmd)
 	_, _ = io.WriteString(stdout, out)
 	return code, nil
+}
+
+// AttachStart starts container name and runs Attached as its process.
+func (f *Fake) AttachStart(name string, s podman.Streams) error {
+	f.mu.Lock()
+	if err := f.fail("attach", name); err != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("attach to container %q: %w", name, err)
+	}
+	c, ok := f.Containers[name]
+	if !ok {
+		f.mu.Unlock()
+		return fmt.Errorf("attach to container %q: %w", name, notFound("container", name))
+	}
+	c.Running, c.Started = true, time.Now()
+	f.record("start", name)
+	spec := c.Spec
+	f.mu.Unlock()
+	if s.Started != nil {
+		s.Started()
+	}
+	code := 0
+	if f.Attached != nil {
+		code = f.Attached(spec, s)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exits == nil {
+		f.exits = map[string]int{}
+	}
+	f.exits[name] = code
+	if c, ok := f.Containers[name]; ok {
+		c.Running = false
+	}
+	return nil
+}
+
+// Resize records "resize NAME WxH" for a running container.
+func (f *Fake) Resize(name string, width, height int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail("resize", name); err != nil {
+		return fmt.Errorf("resize the TTY of container %q: %w", name, err)
+	}
+	if c, ok := f.Containers[name]; !ok || !c.Running {
+		return fmt.Errorf("resize the TTY of container %q: not running", name)
+	}
+	f.record("resize", fmt.Sprintf("%s %dx%d", name, width, height))
+	return nil
+}
+
+// Called returns the calls recorded so far (safe while the fake is in use).
+func (f *Fake) Called() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.Calls)
 }
 
 func (f *Fake) CopyOut(name, path string, _ io.Writer) (func() error, error) {
