@@ -39,12 +39,11 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
-	port := freePort(t)
-	e := map[string]string{"PORT": fmt.Sprint(port), "LISTEN_ADDRESS": "127.0.0.1", "THROTTLE_TOKEN": "off"}
+	e := map[string]string{"PORT": fmt.Sprint(freePort(t)), "LISTEN_ADDRESS": "127.0.0.1", "THROTTLE_TOKEN": "off"}
 	for k, v := range env {
-		e[k] = v
+		e[k] = v // PORT too: a slot's replacement takes over its port
 	}
-	s := &server{cmd: exec.Command(isisBin, "serve"), base: fmt.Sprintf("http://127.0.0.1:%d", port), log: &syncBuf{}, done: make(chan error, 1)}
+	s := &server{cmd: exec.Command(isisBin, "serve"), base: "http://127.0.0.1:" + e["PORT"], log: &syncBuf{}, done: make(chan error, 1)}
 	s.cmd.Env = baseEnv(e)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

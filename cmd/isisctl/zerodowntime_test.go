@@ -201,11 +201,11 @@ type sample struct {
 	status  int
 	err     string
 	sent    bool // a connection was made: the request may have reached the server
+	write   bool // a request a proxy must not resend (POST, PATCH)
 }
 
-// loadGen is a bounded set of concurrent clients sending GET
-// /api/departments/ and POST /api/token/verify/ (which a proxy must not
-// resend blindly) to one address until stopped.
+// loadGen is a bounded set of concurrent clients sending the requests of a
+// mix to one address until stopped.
 type loadGen struct {
 	mu      sync.Mutex
 	samples []sample
@@ -213,7 +213,31 @@ type loadGen struct {
 	cancel  context.CancelFunc
 }
 
+// mix makes worker w's i-th request to base (http://host:port), and says
+// whether it is a write.
+type mix func(base string, w, i int) (req *http.Request, write bool)
+
+// verifyMix is GET /api/departments/ three times, then POST
+// /api/token/verify/ (which a proxy must not resend blindly).
+func verifyMix(token string) mix {
+	return func(base string, w, i int) (*http.Request, bool) {
+		if i%4 == 3 {
+			req, _ := http.NewRequest("POST", base+"/api/token/verify/", strings.NewReader(`{"token":"`+token+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			return req, true
+		}
+		req, _ := http.NewRequest("GET", base+"/api/departments/", nil)
+		return req, false
+	}
+}
+
 func startLoad(addr, token string, workers int, retryRefused bool) *loadGen {
+	return startMix(addr, workers, retryRefused, verifyMix(token))
+}
+
+// startMix runs workers clients, each sending the requests of next in turn.
+// retryRefused: a refused connection (nothing was sent) is tried again.
+func startMix(addr string, workers int, retryRefused bool, next mix) *loadGen {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &loadGen{cancel: cancel}
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
@@ -223,16 +247,10 @@ func startLoad(addr, token string, workers int, retryRefused bool) *loadGen {
 		go func(w int) {
 			defer g.wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				var req *http.Request
-				if i%4 == 3 {
-					req, _ = http.NewRequest("POST", "http://"+addr+"/api/token/verify/", strings.NewReader(`{"token":"`+token+`"}`))
-					req.Header.Set("Content-Type", "application/json")
-				} else {
-					req, _ = http.NewRequest("GET", "http://"+addr+"/api/departments/", nil)
-				}
+				req, write := next("http://"+addr, w, i)
 				req.Host = e2eDomain
 				start := time.Now()
-				s := sample{at: start}
+				s := sample{at: start, write: write}
 				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 					GotConn: func(httptrace.GotConnInfo) { s.sent = true },
 				}))

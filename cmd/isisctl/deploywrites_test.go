@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// deploysDefault is how many deploys TestDeployWrites runs unless
+// ISIS_DEPLOYS says otherwise (100 for the goal run in docs/deploying.md).
+const deploysDefault = 3
+
+// TestDeployWrites: authenticated PATCHes and GETs through real nginx and
+// real Caddy, each running the configuration isisctl renders, while isisctl
+// deploys two images in turn, ISIS_DEPLOYS times (every deploy replaces
+// both slots). A write is never resent by a proxy, so the drain must never
+// hand one to a closing slot: the test reports, per proxy, how many writes
+// and reads were sent and how many did not get a 2xx, and fails on any.
+func TestDeployWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	deploys := deploysDefault
+	if v := os.Getenv("ISIS_DEPLOYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("ISIS_DEPLOYS=%q: want a count of deploys, 1 or more", v)
+		}
+		deploys = n
+	}
+	e := newE2E(t, 3037, "")
+	needTool(t, "nginx")
+	needTool(t, "caddy")
+	e.cleanup()
+	t.Cleanup(e.cleanup)
+	tags := []string{"dw-a", "dw-b"}
+	if out, code := e.isisctl("deploy", "--tag", tags[0]); code != 0 {
+		t.Fatalf("first deploy: exit %d\n%s", code, out)
+	}
+	units := filepath.Join(e.dir, "units")
+	if out, code := e.isisctl("render", "--out", units); code != 0 {
+		t.Fatalf("render: exit %d\n%s", code, out)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(units, "proxy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	nginxPort := startNginx(t, read("nginx-isis.conf"))
+	caddyPort := startCaddy(t, read("Caddyfile"))
+
+	const user = `{"email":"writer@example.com","password":"write-through-every-deploy-1"}`
+	if status, body := e.post("/api/auth/register/", user); status != 201 {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	// An access token lives 5 minutes: a new one every 2 (on the published
+	// port, outside the counts) keeps a long run signed in.
+	var token atomic.Pointer[string]
+	login := func() {
+		status, body := e.post("/api/token/", user)
+		i := strings.Index(body, `"access":"`)
+		if status != 200 || i < 0 {
+			t.Errorf("token: %d %s", status, body)
+			return
+		}
+		tok := body[i+10:]
+		tok = tok[:strings.Index(tok, `"`)]
+		token.Store(&tok)
+	}
+	login()
+	if t.Failed() {
+		t.FailNow()
+	}
+	stopLogin := make(chan struct{})
+	loginDone := make(chan struct{})
+	go func() {
+		defer close(loginDone)
+		for {
+			select {
+			case <-stopLogin:
+				return
+			case <-time.After(2 * time.Minute):
+				login()
+			}
+		}
+	}()
+	// Each worker sends a PATCH of the user's name, then a GET, in turn.
+	writes := func(base string, w, i int) (*http.Request, bool) {
+		if i%2 == 0 {
+			req, _ := http.NewRequest("PATCH", base+"/api/users/me/", strings.NewReader(fmt.Sprintf(`{"first_name":"w%d-%d"}`, w, i)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+*token.Load())
+			return req, true
+		}
+		req, _ := http.NewRequest("GET", base+"/api/departments/", nil)
+		return req, false
+	}
+	loads := map[string]*loadGen{
+		"nginx": startMix(fmt.Sprintf("127.0.0.1:%d", nginxPort), 3, false, writes),
+		"caddy": startMix(fmt.Sprintf("127.0.0.1:%d", caddyPort), 3, false, writes),
+	}
+	time.Sleep(time.Second)
+	var took []time.Duration
+	for i := 1; i <= deploys; i++ {
+		start := time.Now()
+		out, code := e.isisctl("deploy", "--tag", tags[i%2])
+		took = append(took, time.Since(start))
+		if code != 0 {
+			t.Errorf("deploy %d of %d (%s): exit %d\n%s", i, deploys, tags[i%2], code, out)
+			break
+		}
+		if i%10 == 0 || i == deploys {
+			t.Logf("%d of %d deploys done", i, deploys)
+		}
+	}
+	time.Sleep(time.Second)
+	close(stopLogin)
+	<-loginDone
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	t.Logf("%d deploys: median %s, slowest %s", len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	for _, name := range []string{"nginx", "caddy"} {
+		var n, bad [2]int // [0] reads, [1] writes
+		for _, s := range loads[name].stop() {
+			k := 0
+			if s.write {
+				k = 1
+			}
+			n[k]++
+			if s.status >= 200 && s.status <= 299 {
+				continue
+			}
+			bad[k]++
+			if bad[0]+bad[1] <= 10 {
+				t.Logf("%s: %s: write %v: status %d %s", name, s.at.Format("15:04:05.000"), s.write, s.status, s.err)
+			}
+		}
+		t.Logf("%s: %d deploys: %d of %d writes failed, %d of %d reads failed", name, len(took), bad[1], n[1], bad[0], n[0])
+		if bad[1] > 0 || bad[0] > 0 {
+			t.Errorf("%s: %d of %d writes and %d of %d reads did not get a 2xx", name, bad[1], n[1], bad[0], n[0])
+		}
+		if n[1] < 20*len(took) {
+			t.Errorf("%s: only %d writes in %d deploys: the load did not run", name, n[1], len(took))
+		}
+	}
+}
