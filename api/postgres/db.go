@@ -71,6 +71,7 @@ func Open(dsn string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database settings: %w", scrubDSNError(err))
 	}
+	conn.Dialer(newDialer()) // a lookup lost while containers come and go is tried again
 	sdb := sql.OpenDB(conn)
 	if opt.MaxOpenConns <= 0 {
 		opt.MaxOpenConns = 32

@@ -145,10 +145,33 @@ func TestDeployWrites(t *testing.T) {
 		}
 		t.Logf("%s: %d deploys: %d of %d writes failed, %d of %d reads failed", name, len(took), bad[1], n[1], bad[0], n[0])
 		if bad[1] > 0 || bad[0] > 0 {
+			logServerErrors(t, filepath.Join(e.dir, "log", "isis.log"))
 			t.Errorf("%s: %d of %d writes and %d of %d reads did not get a 2xx", name, bad[1], n[1], bad[0], n[0])
 		}
 		if n[1] < 20*len(took) {
 			t.Errorf("%s: only %d writes in %d deploys: the load did not run", name, n[1], len(took))
+		}
+	}
+}
+
+// logServerErrors logs the backend's log lines (both slots write to one
+// file) of the answers 500 and over, and its warnings and errors, probes
+// aside: why a slot failed a request.
+func logServerErrors(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("backend log: %v", err)
+		return
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "/api/health/") || strings.Contains(l, "/api/ready/") {
+			continue // the probes' 503s while a slot drains
+		}
+		if strings.Contains(l, `"status":5`) || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			if n++; n <= 30 {
+				t.Logf("backend: %s", l)
+			}
 		}
 	}
 }

@@ -123,6 +123,16 @@ type e2e struct {
 
 const e2eDomain = "api.e2e.test"
 
+// e2eNetwork names the deployment's networks: swe2e, or ISIS_E2E_NETWORK.
+// Rootful Podman services share aardvark-dns's configuration, one file per
+// network name: two services running these tests at once need two names.
+func e2eNetwork() string {
+	if n := os.Getenv("ISIS_E2E_NETWORK"); n != "" {
+		return n
+	}
+	return "swe2e"
+}
+
 func newE2E(t *testing.T, port int, extra string) *e2e {
 	url := podmanURL(t) // first: without Podman the test skips before building anything
 	e := &e2e{t: t, dir: t.TempDir(), bin: binaries(t), url: url, port: port}
@@ -132,14 +142,14 @@ func newE2E(t *testing.T, port int, extra string) *e2e {
 }
 
 func (e *e2e) writeConfig(extra string) {
-	cfg := fmt.Sprintf(`domain: %s
-network: swe2e
-egress_network: swe2e-egress
+	cfg := fmt.Sprintf(`domain: %[1]s
+network: %[6]s
+egress_network: %[6]s-egress
 backend:
   name: isis-e2e
-  publish: 127.0.0.1:%d
-  log_dir: %s/log
-  static_dir: %s/static
+  publish: 127.0.0.1:%[2]d
+  log_dir: %[3]s/log
+  static_dir: %[4]s/static
   env:
     METRICS_ADDRESS: 127.0.0.1:9100
 postgres:
@@ -149,7 +159,7 @@ postgres:
 secrets:
   secret_key: e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz
   database_password: e2e-database-password
-%s`, e2eDomain, e.port, e.dir, e.dir, extra)
+%[5]s`, e2eDomain, e.port, e.dir, e.dir, extra, e2eNetwork())
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
@@ -215,7 +225,7 @@ func (e *e2e) cleanup() {
 		conn.Remove(n, 0)
 	}
 	exec.Command("podman", "--url", e.url, "volume", "rm", "-f", "isis-e2e-pgdata").Run()
-	exec.Command("podman", "--url", e.url, "network", "rm", "-f", "swe2e", "swe2e-egress").Run()
+	exec.Command("podman", "--url", e.url, "network", "rm", "-f", e2eNetwork(), e2eNetwork()+"-egress").Run()
 }
 
 func (e *e2e) backendState() *podman.ContainerState {
