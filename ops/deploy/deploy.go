@@ -241,6 +241,9 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	if d.upToDate && d.readyOK() == nil {
 		return "unchanged", "the backend runs this image; no migration pending", nil
 	}
+	if pg == "unchanged" && runsContent(d.conn, d.c, d.r.ImageID) && d.readyOK() == nil {
+		return "unchanged", "slot A runs this image's content (another tag); no migration pending", nil
+	}
 	// With a backup target, the database is dumped first when the new image
 	// brings migrations it lacks; a later failure names the backup and the
 	// command that restores it.
