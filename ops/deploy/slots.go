@@ -59,11 +59,19 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 		}
 	}
 	// Replace the slot that is not serving first: normally B, the standby;
-	// A first when A is down and B is what the proxies are using.
-	serving := []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+	// A first when A is down and B is what the proxies are using. Which
+	// serves is asked (a health check run in each) only when a slot is to
+	// be replaced: a deploy that changes nothing spends no time on it.
+	serving := []bool{true, true}
 	order := []int{1, 0}
-	if !serving[0] && serving[1] {
-		order = []int{0, 1}
+	for i, st := range states {
+		if !st.Exists || st.SpecHash != specs[i].Hash() {
+			serving = []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+			if !serving[0] && serving[1] {
+				order = []int{0, 1}
+			}
+			break
+		}
 	}
 	var undo []func() error
 	var commits []func()
