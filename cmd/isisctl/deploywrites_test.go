@@ -66,11 +66,20 @@ func TestDeployWrites(t *testing.T) {
 	// port, outside the counts) keeps a long run signed in.
 	var token atomic.Pointer[string]
 	login := func() {
-		status, body := e.post("/api/token/", user)
-		i := strings.Index(body, `"access":"`)
-		if status != 200 || i < 0 {
-			t.Errorf("token: %d %s", status, body)
-			return
+		// On the published port of slot A, which may be between two
+		// containers now: tried again for a while (signing in twice is
+		// harmless).
+		var status, i int
+		var body string
+		for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+			status, body = e.post("/api/token/", user)
+			if i = strings.Index(body, `"access":"`); status == 200 && i >= 0 {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Errorf("token: %d %s", status, body)
+				return
+			}
 		}
 		tok := body[i+10:]
 		tok = tok[:strings.Index(tok, `"`)]
