@@ -35,6 +35,8 @@ func TestDeployWrites(t *testing.T) {
 		}
 		deploys = n
 	}
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3037, "")
 	needTool(t, "nginx")
 	needTool(t, "caddy")
