@@ -14,6 +14,8 @@ import (
 // the runbook entry, and clears when the table is back; a stopped standby
 // is slot-down.
 func TestAlarmsE2E(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	bdir := filepath.Join(t.TempDir(), "backups")
 	e := newE2E(t, 3057, "backup:\n  dir: "+bdir+"\n")
 	e.cleanup()

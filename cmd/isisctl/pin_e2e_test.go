@@ -17,6 +17,8 @@ import (
 // reference is the same image to Podman (what quadlet's podman run and a
 // podman kube play look up); an image the host lacks is refused.
 func TestPinnedImageE2E(t *testing.T) {
+	t.Parallel()
+	takeTurn(t)
 	e := newE2E(t, 3047, "")
 	const name = "localhost/isis-pin-e2e"
 	if err := os.WriteFile(e.config, []byte("domain: api.e2e.test\nbackend:\n  image: "+name+"\n"+
