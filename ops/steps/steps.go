@@ -1,9 +1,10 @@
 // Package steps is the one step engine of isisctl's multi-step operations
-// (deploy, cutover): an ordered table of steps, each with a summary (the
-// command's help and the docs), a plan (what --dry-run prints), a run and
-// an undo. Every operation prints, dry-runs and undoes the same way: a step
-// that fails is recorded as failed, and the steps before it are undone
-// newest first.
+// (deploy, cutover, backup, restore, import-django): an ordered table of
+// steps, each with a summary (the command's help and the docs), a plan
+// (what --dry-run prints), a run, an undo and a clean-up. Every operation
+// prints, dry-runs and undoes the same way: a step that fails is recorded
+// as failed, the steps before it are undone newest first, and what the
+// steps made for the operation's time only is removed at its end.
 package steps
 
 import (
@@ -31,8 +32,15 @@ type Def[S any] struct {
 	Plan func(s S) string
 	// Run does it, reporting a status (ok, changed, unchanged) and a detail.
 	Run func(s S) (status, detail string, err error)
-	// Undo reverses it when a later step fails (nil: nothing to undo).
+	// Undo reverses it when a later step fails (nil: nothing to undo). A
+	// step that fails half way puts back what it did itself.
 	Undo func(s S) error
+	// Cleanup removes what the step made for the operation's time only (a
+	// helper container, a temporary role or secret): it runs when the run
+	// ends, failed or not, for every step that started (the failed one
+	// too), newest first, after the undos. It reports what it could not
+	// remove itself.
+	Cleanup func(s S)
 }
 
 // Error is a step that failed (exit code 1).
@@ -128,9 +136,19 @@ type Runner[S any] struct {
 
 // Run runs the steps from index first to last (inclusive), in order. When
 // one fails, the steps before it, down to first, are undone newest first;
-// an undo that fails too stops the undo and is named in the error.
+// an undo that fails too stops the undo and is named in the error. Then
+// the started steps' clean-ups run, newest first.
 func (r *Runner[S]) Run(first, last int) error {
+	started := first - 1
+	defer func() {
+		for j := started; j >= first; j-- {
+			if c := r.Table[j].Cleanup; c != nil {
+				c(r.State)
+			}
+		}
+	}()
 	for i := first; i <= last; i++ {
+		started = i
 		st := r.Table[i]
 		err := Record(r.Rec, r.Progress, i+1, len(r.Table), st.Name, func() (string, string, error) { return st.Run(r.State) })
 		if err == nil {

@@ -110,3 +110,39 @@ func TestHelpAndPlans(t *testing.T) {
 		t.Errorf("names = %v", got)
 	}
 }
+
+// TestRunnerCleanup: the clean-ups of every started step run when the run
+// ends, the failed step's too, newest first, after the undos; steps that
+// never started are not cleaned up.
+func TestRunnerCleanup(t *testing.T) {
+	for _, tc := range []struct {
+		failRun string
+		wantLog string
+	}{
+		{"", "run a, run b, run c, clean c, clean a"},
+		{"b", "run a, run b, undo a, clean b, clean a"},
+		{"a", "run a, clean a"},
+	} {
+		var log []string
+		var table []Def[*[]string]
+		for _, name := range []string{"a", "b", "c"} {
+			d := Def[*[]string]{Name: name, Run: func(l *[]string) (string, string, error) {
+				*l = append(*l, "run "+name)
+				if name == tc.failRun {
+					return "", "", errors.New(name + " broke")
+				}
+				return "ok", "", nil
+			}, Undo: func(l *[]string) error { *l = append(*l, "undo "+name); return nil }}
+			if name != "b" || tc.failRun == "b" {
+				d.Cleanup = func(l *[]string) { *l = append(*l, "clean "+name) }
+			}
+			table = append(table, d)
+		}
+		var rec []Step
+		r := &Runner[*[]string]{Table: table, State: &log, Rec: &rec}
+		err := r.Run(0, len(table)-1)
+		if got := strings.Join(log, ", "); got != tc.wantLog || (err != nil) != (tc.failRun != "") {
+			t.Errorf("fail %q: log %q (err %v), want %q", tc.failRun, got, err, tc.wantLog)
+		}
+	}
+}
