@@ -14,16 +14,41 @@ import (
 	"github.com/isis-project/isis/ops/config"
 
 	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 	"github.com/spf13/cobra"
 )
 
 // progressTo prints progress lines on standard output (text) or standard
 // error (JSON, so standard output holds the JSON alone).
 func (f *factory) progressTo() func(string) {
+	w := f.progressWriter()
+	return func(l string) { fmt.Fprintln(w, l) }
+}
+
+func (f *factory) progressWriter() io.Writer {
 	if f.output == "json" {
-		return func(l string) { fmt.Fprintln(f.io.ErrOut, l) }
+		return f.io.ErrOut
 	}
-	return func(l string) { fmt.Fprintln(f.io.Out, l) }
+	return f.io.Out
+}
+
+// stepsTo prints an operation's steps as they end (deploy's format) and,
+// indented under them, what the steps say on the way; both where
+// progressTo prints.
+func (f *factory) stepsTo() (progress func(steps.Step), out func(string)) {
+	w := f.progressWriter()
+	return func(s steps.Step) { printStep(w, s) }, func(l string) { fmt.Fprintln(w, "    "+l) }
+}
+
+// printPlan prints, in text, the plan a refused restore carries.
+func (f *factory) printPlan(err error) {
+	var ce *backup.ConfirmError
+	if f.output != "json" && errors.As(err, &ce) && len(ce.Steps) > 0 {
+		fmt.Fprintln(f.io.Out, "Plan (nothing changed):")
+		for i, p := range ce.Steps {
+			fmt.Fprintf(f.io.Out, "  %d. %s\n", i+1, p)
+		}
+	}
 }
 
 // confirmUsage makes a missing --yes a usage error (exit 2).
@@ -158,7 +183,7 @@ func newRestoreCmd(f *factory) *cobra.Command {
 			"A backup whose manifest is not authenticated (its HMAC, keyed by the database password, missing or wrong)\n" +
 			"or that another database server took is refused unless --allow-foreign; every restore runs as the owner\n" +
 			"role, never as the superuser. NAME is a plain backup name (no path).\n" +
-			"Without --yes it only says what it would replace.",
+			"Without --yes it only says what it would replace, and prints the plan. The steps:\n" + backup.RestoreHelp(),
 		Example: "  isisctl backup list\n  isisctl restore isis-20261130T030000Z\n  isisctl restore isis-20261130T030000Z --yes\n" +
 			"  isisctl restore --drop-old isis_old_20261130101500 --yes",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -175,11 +200,14 @@ func newRestoreCmd(f *factory) *cobra.Command {
 				f.print(map[string]string{"dropped": dropOld}, func(w io.Writer) { fmt.Fprintf(w, "Dropped database %s.\n", dropOld) })
 				return nil
 			}
-			r, err := backup.Restore(ctx, conn, c, args[0], backup.RestoreOptions{Yes: yes, AllowForeign: allowForeign, Progress: f.progressTo()})
+			o := backup.RestoreOptions{Yes: yes, AllowForeign: allowForeign}
+			o.Progress, o.Out = f.stepsTo()
+			r, err := backup.Restore(ctx, conn, c, args[0], o)
 			if err != nil {
 				if r != nil {
 					f.printFailure(r)
 				}
+				f.printPlan(err)
 				return confirmUsage(err)
 			}
 			f.print(r, func(w io.Writer) {

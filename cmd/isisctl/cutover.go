@@ -9,7 +9,6 @@ import (
 	"github.com/isis-project/isis/ops/cutover"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/image"
-	"github.com/isis-project/isis/ops/steps"
 
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/spf13/cobra"
@@ -63,15 +62,10 @@ func cutoverRun(ctx context.Context, conn podman.Engine, c *config.Config, opts 
 		return err
 	}
 	o := cutover.Options{Import: opts.src.o, Switch: opts.Switch, PublicURL: opts.PublicURL, Remote: !host.IsLocal(f.URL())}
-	lines := f.io.Out
-	if f.output == "json" {
-		lines = f.io.ErrOut
-	}
-	o.SwitchOut = func(l string) { fmt.Fprintln(lines, "    "+l) }
+	o.Progress, o.SwitchOut = f.stepsTo()
 	if f.verbose {
 		o.ImportOut = o.SwitchOut
 	}
-	o.Progress = func(s steps.Step) { printStep(lines, s) }
 	r, err := cutover.Run(ctx, conn, c, img, o)
 	if err != nil {
 		f.printFailure(r)

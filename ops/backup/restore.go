@@ -4,12 +4,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -18,9 +15,9 @@ import (
 	"github.com/isis-project/isis/ops/audit"
 	"github.com/isis-project/isis/ops/config"
 	"github.com/isis-project/isis/ops/host"
-	"github.com/isis-project/isis/ops/image"
 	"github.com/isis-project/isis/ops/podman"
 	"github.com/isis-project/isis/ops/spec"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // RestoreOptions tune a restore.
@@ -30,7 +27,8 @@ type RestoreOptions struct {
 	// (no HMAC, or one that does not verify) or that another database
 	// server took; it still runs as the owner role.
 	AllowForeign bool
-	Progress     func(string)
+	Progress     func(steps.Step) // each step as it ends
+	Out          func(string)     // what the steps say on the way (nil: dropped)
 }
 
 // RestoreResult is what `isisctl restore` reports.
@@ -45,7 +43,8 @@ type RestoreResult struct {
 	Duration  time.Duration    `json:"duration_ns"`
 	Image     string           `json:"image,omitempty"` // the backend image of the backup's manifest
 	// AllowForeign: restored with --allow-foreign.
-	AllowForeign bool `json:"allow_foreign,omitempty"`
+	AllowForeign bool         `json:"allow_foreign,omitempty"`
+	Steps        []steps.Step `json:"steps"`
 }
 
 // ConfirmError: a restore without --yes (exit code 2); it says what would
@@ -54,6 +53,8 @@ type ConfirmError struct {
 	Plan string
 	// NotYes: refused for another reason than a missing --yes.
 	NotYes bool
+	// Steps is what --yes would do, one line per step.
+	Steps []string
 }
 
 func (e *ConfirmError) Error() string {
@@ -140,37 +141,36 @@ func Restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 	if err := checkBackupName(name); err != nil {
 		return nil, err
 	}
-	var r *RestoreResult
-	if o.Yes {
-		// The audit trail: every restore attempted, refused ones too.
-		var failure error
-		defer func() {
-			res, detail := "ok", fmt.Sprintf("backup %s; allow-foreign %t", name, o.AllowForeign)
-			var fe *ForeignBackupError
-			switch {
-			case errors.As(failure, &fe):
-				res, detail = "refused", detail+"; "+fe.Reason
-			case failure != nil:
-				res, detail = "failed", detail+"; "+failure.Error()
-			}
-			image := ""
-			if r != nil {
-				image = r.Image
-			}
-			_ = audit.Append(conn.WithoutCancel(), audit.Entry{Time: start.UTC(), User: audit.WhoAmI(), Action: "restore", Image: image,
-				Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
-		}()
-		res, err := restore(ctx, conn, c, name, o, start)
-		r, failure = res, err
-		return res, err
+	if !o.Yes {
+		_, err := prepareRestore(ctx, conn, c, name, o, start)
+		return nil, err
 	}
-	return restore(ctx, conn, c, name, o, start)
+	// The audit trail: every restore attempted, refused ones too.
+	r, err := restore(ctx, conn, c, name, o, start)
+	res, detail := "ok", fmt.Sprintf("backup %s; allow-foreign %t", name, o.AllowForeign)
+	var fe *ForeignBackupError
+	switch {
+	case errors.As(err, &fe):
+		res, detail = "refused", detail+"; "+fe.Reason
+	case err != nil:
+		res, detail = "failed", detail+"; "+err.Error()
+	}
+	image := ""
+	if r != nil {
+		image = r.Image
+	}
+	_ = audit.Append(conn.WithoutCancel(), audit.Entry{Time: start.UTC(), User: audit.WhoAmI(), Action: "restore", Image: image,
+		Result: res, Duration: time.Since(start).Round(time.Millisecond).String(), Detail: detail})
+	return r, err
 }
 
-func restore(ctx context.Context, conn podman.Engine, c *config.Config, name string, o RestoreOptions, start time.Time) (*RestoreResult, error) {
-	progress := o.Progress
-	if progress == nil {
-		progress = func(string) {}
+// prepareRestore reads and authenticates the manifest and names the
+// databases; without --yes it stops there with a ConfirmError holding the
+// plan. Nothing is touched.
+func prepareRestore(ctx context.Context, conn podman.Engine, c *config.Config, name string, o RestoreOptions, start time.Time) (*restoreRun, error) {
+	out := o.Out
+	if out == nil {
+		out = func(string) {}
 	}
 	store, err := openStore(c)
 	if err != nil {
@@ -188,184 +188,42 @@ func restore(ctx context.Context, conn podman.Engine, c *config.Config, name str
 		if !o.AllowForeign {
 			return nil, &ForeignBackupError{Name: name, Reason: why}
 		}
-		progress("--allow-foreign: " + why)
+		out("--allow-foreign: " + why)
 	}
 	db := c.Postgres.Database
 	stamp := restoreStamp(start)
-	newDB, oldDB := db+"_restore_"+stamp, db+"_old_"+stamp
-	if len(newDB) > 63 {
-		return nil, &config.Error{File: c.File, Key: "postgres.database", Msg: fmt.Sprintf("%q is too long to restore beside it (%s has over 63 bytes)", db, newDB)}
+	rr := &restoreRun{ctx: ctx, conn: conn, c: c, o: o, out: out, store: store, m: m, db: db,
+		newDB: db + "_restore_" + stamp, oldDB: db + "_old_" + stamp}
+	if len(rr.newDB) > 63 {
+		return nil, &config.Error{File: c.File, Key: "postgres.database", Msg: fmt.Sprintf("%q is too long to restore beside it (%s has over 63 bytes)", db, rr.newDB)}
 	}
 	if !o.Yes {
 		return nil, &ConfirmError{Plan: fmt.Sprintf("restore replaces database %q on %s with backup %s (taken %s, migration %s, %d users, image %s); "+
 			"the backend (%s) restarts, the current database is kept as %s",
-			db, c.Postgres.Name, m.Name, m.Created.Format(time.RFC3339), cmp.Or(m.Level, "none"), m.Tables["public.users"], cmp.Or(m.Image, "none"), c.Backend.Name, oldDB)}
+			db, c.Postgres.Name, m.Name, m.Created.Format(time.RFC3339), cmp.Or(m.Level, "none"), m.Tables["public.users"], cmp.Or(m.Image, "none"), c.Backend.Name, rr.oldDB),
+			Steps: steps.Plans(RestoreSteps, rr)}
+	}
+	rr.r = &RestoreResult{Backup: name, Database: db, Old: rr.oldDB, Migration: m.Level, Image: m.Image, AllowForeign: o.AllowForeign}
+	return rr, nil
+}
+
+// restore runs RestoreSteps under the deploy lock. A step that fails undoes
+// the ones before it: the error then says the live database is as it was.
+func restore(ctx context.Context, conn podman.Engine, c *config.Config, name string, o RestoreOptions, start time.Time) (*RestoreResult, error) {
+	rr, err := prepareRestore(ctx, conn, c, name, o, start)
+	if err != nil {
+		return nil, err
 	}
 	lock, err := audit.AcquireLock(conn)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Release()
-	r := &RestoreResult{Backup: name, Database: db, Old: oldDB, Migration: m.Level, Image: m.Image, AllowForeign: o.AllowForeign}
-
-	// 1. The dump: its size, its checksum, a full read. Nothing is touched yet.
-	src, size, err := store.Get(ctx, m.Dump)
-	if err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", m.Dump, store.Where(), err)
+	if err := rr.run(0); err != nil {
+		return rr.r, err
 	}
-	defer src.Close()
-	if size != m.Size {
-		return nil, &CorruptBackupError{name, fmt.Sprintf("the dump has %d bytes, its manifest says %d (truncated?)", size, m.Size)}
-	}
-	h, err := host.StartPGHelper(conn, c, "restore")
-	if err != nil {
-		return nil, err
-	}
-	defer h.Remove()
-	if h.Owner == "" {
-		return nil, host.RolesMissing(c, host.ErrNoOwnerRole)
-	}
-	// The server that took it: this one, unless --allow-foreign.
-	id, err := serverID(h)
-	if err != nil {
-		return nil, err
-	}
-	if m.ServerID != id {
-		why := fmt.Sprintf("it was taken on another database server (system identifier %s; this one is %s: another deployment, or this one's data volume was made anew)", cmp.Or(m.ServerID, "none"), id)
-		if !o.AllowForeign {
-			return nil, &ForeignBackupError{Name: name, Reason: why}
-		}
-		progress("--allow-foreign: " + why)
-	}
-	progress(fmt.Sprintf("checking %s (%d bytes)", m.Dump, m.Size))
-	sum := sha256.New()
-	if err := h.CopyIn("/tmp", m.Dump, io.TeeReader(src, sum), size); err != nil {
-		return nil, err
-	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != m.SHA256 {
-		return nil, &CorruptBackupError{name, fmt.Sprintf("its sha256 is %s, its manifest says %s (corrupted)", got, m.SHA256)}
-	}
-	tmp := "/tmp/" + m.Dump
-	dc, err := h.InspectDump(tmp)
-	if err != nil {
-		return nil, &CorruptBackupError{name, err.Error()}
-	}
-	if diff := diffCounts(m.Tables, dc.Tables); diff != "" {
-		return nil, &CorruptBackupError{name, "its rows differ from its manifest: " + diff}
-	}
-	img, _ := image.Current(conn, c)
-	if img == "" {
-		img = c.BackendImage(c.Backend.Tag)
-	}
-	if ok, _ := image.Exists(conn, img); !ok {
-		return nil, fmt.Errorf("the backend image %s is missing: the restored database's migrations cannot be checked (isisctl build)", img)
-	}
-
-	// 2. A new database beside the current one.
-	exists, err := h.Psql("postgres", "SELECT datname FROM pg_database WHERE datname IN ("+host.QuoteLiteral(newDB)+", "+host.QuoteLiteral(oldDB)+")")
-	if err != nil {
-		return nil, fmt.Errorf("database server: %w", err)
-	}
-	if strings.TrimSpace(exists) != "" {
-		return nil, fmt.Errorf("database %s already exists; wait a second and try again", strings.TrimSpace(exists))
-	}
-	progress("pg_restore into " + newDB)
-	// Created by the superuser for the owner role, which alone then reads
-	// and runs the dump's content: whatever the dump's functions, checks,
-	// defaults or triggers try, they can do no more than the owner role.
-	if _, err := h.Psql("postgres", "CREATE DATABASE "+host.QuoteIdent(newDB)+" OWNER "+host.QuoteIdent(c.OwnerRole())+" TEMPLATE template0"); err != nil {
-		return nil, fmt.Errorf("create database %s: %w", newDB, err)
-	}
-	dropNew := func(cause error) error {
-		if _, err := h.Psql("postgres", "DROP DATABASE IF EXISTS "+host.QuoteIdent(newDB)+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("%w (and dropping %s failed: %v)", cause, newDB, err)
-		}
-		return fmt.Errorf("%w; %s is as it was", cause, db)
-	}
-	if _, err := h.Sh(host.RunScript, newDB, "SET search_path = pg_catalog, pg_temp;\n"+host.SchemaSQL(c)); err != nil {
-		return nil, dropNew(fmt.Errorf("schema public of %s: %w", newDB, err))
-	}
-	if _, err := h.ShOwner(`pg_restore --dbname="$1" --no-owner --no-privileges --exit-on-error --single-transaction "$2"`, newDB, tmp); err != nil {
-		return nil, dropNew(fmt.Errorf("pg_restore as %s: %w", c.OwnerRole(), err))
-	}
-
-	// 3. Check it: rows, then migrations with the backend's image.
-	tables := make([]string, 0, len(dc.Tables))
-	for t := range dc.Tables {
-		tables = append(tables, t)
-	}
-	sort.Strings(tables)
-	got, err := h.CountRows(newDB, tables)
-	if err != nil {
-		return nil, dropNew(fmt.Errorf("count the restored rows: %w", err))
-	}
-	if diff := diffCounts(dc.Tables, got); diff != "" {
-		return nil, dropNew(fmt.Errorf("the restored database differs from the dump: %s", diff))
-	}
-	r.Tables = got
-	st, err := MigrationState(conn, c, img, newDB)
-	if err != nil {
-		return nil, dropNew(err)
-	}
-	if len(st.Unknown) > 0 {
-		return nil, dropNew(fmt.Errorf("the backup has migrations %s that %s does not know: deploy the release it was taken with (%s) first",
-			strings.Join(st.Unknown, ", "), img, cmp.Or(m.Image, "none")))
-	}
-	if len(st.Pending) > 0 {
-		progress(fmt.Sprintf("applying %d migration(s) of %s to the restored database", len(st.Pending), img))
-		if err := runJobOn(conn, c, img, newDB, progress, "migrate"); err != nil {
-			return nil, dropNew(err)
-		}
-		r.Migrated = st.Pending
-		r.Migration = st.Pending[len(st.Pending)-1]
-	}
-
-	// The application role's grants, by the owner role.
-	if _, err := h.ShOwner(host.RunScript, newDB, host.AppGrantSQL(c)); err != nil {
-		return nil, dropNew(fmt.Errorf("grant %s on %s: %w", c.AppRole(), newDB, err))
-	}
-
-	// 4. The switch.
-	backends, err := runningBackends(conn, c)
-	if err != nil {
-		return nil, dropNew(err)
-	}
-	progress(fmt.Sprintf("switching: %s becomes %s, %s becomes %s", db, oldDB, newDB, db))
-	t := time.Now()
-	for _, b := range backends {
-		if err := conn.Stop(b, 30); err != nil {
-			startAll(conn, backends)
-			return nil, dropNew(err)
-		}
-	}
-	progress(fmt.Sprintf("stopped %s (%s)", strings.Join(backends, ", "), time.Since(t).Round(time.Millisecond)))
-	if err := renameDatabases(h, db, newDB, oldDB); err != nil {
-		startAll(conn, backends)
-		return nil, dropNew(err)
-	}
-	t = time.Now()
-	r.Restarted = backends
-	health := spec.Backend(c, "").Health
-	for _, b := range backends {
-		err := conn.Start(b)
-		if err == nil {
-			err = conn.WaitHealthy(ctx, b, 90*time.Second, health)
-		}
-		if err != nil {
-			cause := fmt.Errorf("backend %s on the restored database: %w", b, err)
-			for _, b := range backends {
-				_ = conn.Stop(b, 10)
-			}
-			if rerr := renameDatabases(h, db, oldDB, newDB); rerr != nil {
-				return r, fmt.Errorf("%v; switching back failed too: %v", cause, rerr)
-			}
-			startAll(conn, backends)
-			return r, dropNew(fmt.Errorf("%v; switched back", cause))
-		}
-	}
-	progress(fmt.Sprintf("started %s on the restored database (%s)", strings.Join(backends, ", "), time.Since(t).Round(time.Millisecond)))
-	r.Duration = time.Since(start)
-	return r, nil
+	rr.r.Duration = time.Since(start)
+	return rr.r, nil
 }
 
 // renameDatabases makes next the database db, and db prev: new connections
