@@ -18,13 +18,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// progressTo prints progress lines on standard output (text) or standard
-// error (JSON, so standard output holds the JSON alone).
-func (f *factory) progressTo() func(string) {
-	w := f.progressWriter()
-	return func(l string) { fmt.Fprintln(w, l) }
-}
-
+// progressWriter is where progress goes: standard output (text) or
+// standard error (JSON, so standard output holds the JSON alone).
 func (f *factory) progressWriter() io.Writer {
 	if f.output == "json" {
 		return f.io.ErrOut
@@ -32,9 +27,15 @@ func (f *factory) progressWriter() io.Writer {
 	return f.io.Out
 }
 
+// progressTo prints progress lines where progressWriter says.
+func (f *factory) progressTo() func(string) {
+	w := f.progressWriter()
+	return func(l string) { fmt.Fprintln(w, l) }
+}
+
 // stepsTo prints an operation's steps as they end (deploy's format) and,
-// indented under them, what the steps say on the way; both where
-// progressTo prints.
+// indented under them, what the steps say on the way, where progressWriter
+// says.
 func (f *factory) stepsTo() (progress func(steps.Step), out func(string)) {
 	w := f.progressWriter()
 	return func(s steps.Step) { printStep(w, s) }, func(l string) { fmt.Fprintln(w, "    "+l) }
@@ -69,12 +70,14 @@ func newBackupCmd(f *factory) *cobra.Command {
 			"(nothing published; the password stays in its Podman secret), reads the dump back in full with pg_restore,\n" +
 			"and stores it with a manifest (NAME.json: sha256, size, the backend image and its digest, the migration\n" +
 			"level, the rows of every table) in backup.dir or under backup.s3_prefix in the S3/R2 bucket. The API keeps\n" +
-			"serving throughout. Then only the newest backup.keep backups are kept.",
+			"serving throughout. Then only the newest backup.keep backups are kept. The steps:\n" + backup.CreateHelp(),
 		Example: "  isisctl backup\n  isisctl backup -o json\n  isisctl backup list",
 		Args:    cobra.NoArgs,
 		RunE: f.withPodman(func(ctx context.Context, conn podman.Engine, c *config.Config, _ []string) error {
-			r, err := backup.Create(ctx, conn, c, f.progressTo())
+			progress, _ := f.stepsTo()
+			r, err := backup.Create(ctx, conn, c, progress)
 			if err != nil {
+				f.printFailure(r)
 				return err
 			}
 			f.print(r, func(w io.Writer) {

@@ -88,12 +88,5 @@ func deployRun(ctx context.Context, conn podman.Engine, c *config.Config, opts *
 	return nil
 }
 
-// printStep prints one step of deploy or cutover: counter, name, status,
-// time and detail.
-func printStep(w io.Writer, s steps.Step) {
-	detail := ""
-	if s.Detail != "" {
-		detail = ": " + s.Detail
-	}
-	fmt.Fprintf(w, "[%d/%d] %-13s %-9s %7s%s\n", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
-}
+// printStep prints one step of a multi-step operation.
+func printStep(w io.Writer, s steps.Step) { fmt.Fprintln(w, s.String()) }

@@ -12,13 +12,13 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isis-project/isis/ops/config"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // Manifest is the JSON file written beside each dump (NAME.json next
@@ -74,6 +74,7 @@ type Result struct {
 	Kept     int           `json:"kept"`
 	Removed  []string      `json:"removed,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	Steps    []steps.Step  `json:"steps"`
 }
 
 // RestoreHint is the command that puts this backup back.
@@ -93,12 +94,10 @@ func backupNameRE(db string) *regexp.Regexp {
 // (pg_restore: every table's rows, the applied migrations), streams it to
 // backup.dir or the S3/R2 bucket with a manifest (sha256, size, backend image
 // and digest, migration level, row counts), then keeps the newest
-// backup.keep. It takes no lock and stops nothing: pg_dump reads a snapshot.
-func Create(ctx context.Context, conn podman.Engine, c *config.Config, progress func(string)) (*Result, error) {
+// backup.keep (CreateSteps). It takes no lock and stops nothing: pg_dump
+// reads a snapshot. progress (nil: none) gets each step as it ends.
+func Create(ctx context.Context, conn podman.Engine, c *config.Config, progress func(steps.Step)) (*Result, error) {
 	start := time.Now()
-	if progress == nil {
-		progress = func(string) {}
-	}
 	store, err := openStore(c)
 	if err != nil {
 		return nil, err
@@ -111,76 +110,9 @@ func Create(ctx context.Context, conn podman.Engine, c *config.Config, progress 
 	if be, err := conn.Inspect(c.Backend.Name); err == nil && be.Exists {
 		m.Image, m.ImageID = be.Image, be.ImageID
 	}
-	h, err := host.StartPGHelper(conn, c, "backup")
-	if err != nil {
-		return nil, err
-	}
-	defer h.Remove()
-	if h.Owner == "" {
-		return nil, host.RolesMissing(c, host.ErrNoOwnerRole)
-	}
-	key, err := c.ManifestKey()
-	if err != nil {
-		return nil, err
-	}
-	if m.ServerID, err = serverID(h); err != nil {
-		return nil, err
-	}
-	if v, err := h.Sh(`pg_dump --version`); err == nil {
-		m.PgDump = strings.TrimSpace(v)
-	}
-	tmp := "/tmp/" + m.Dump
-	progress(fmt.Sprintf("pg_dump %s on %s", c.Postgres.Database, c.Postgres.Name))
-	// As the owner role, which owns every object: no superuser reads the
-	// application's data.
-	if _, err := h.ShOwner(`pg_dump --format=custom --file="$1"`, tmp); err != nil {
-		return nil, fmt.Errorf("pg_dump: %w", err)
-	}
-	progress("reading the dump back with pg_restore")
-	dc, err := h.InspectDump(tmp)
-	if err != nil {
-		return nil, fmt.Errorf("the new dump does not read back: %w", err)
-	}
-	m.Tables, m.Applied = dc.Tables, dc.Migrations
-	sort.Strings(m.Applied)
-	if n := len(m.Applied); n > 0 {
-		m.Level = m.Applied[n-1]
-	}
-	out, err := h.Sh(`wc -c <"$1"`, tmp)
-	if err != nil {
-		return nil, err
-	}
-	m.Size, err = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("size of the dump: %q", out)
-	}
-	progress(fmt.Sprintf("copying %d bytes to %s", m.Size, store.Where()))
-	pr, pw := io.Pipe()
-	sum := sha256.New()
-	copied := make(chan error, 1)
-	go func() {
-		_, err := h.CopyOut(tmp, io.MultiWriter(pw, sum))
-		pw.CloseWithError(err)
-		copied <- err
-	}()
-	err = store.Put(ctx, m.Dump, pr, m.Size)
-	pr.CloseWithError(errors.New("upload ended"))
-	if cerr := <-copied; err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = store.Delete(context.WithoutCancel(ctx), m.Dump)
-		return nil, err
-	}
-	m.SHA256 = hex.EncodeToString(sum.Sum(nil))
-	m.HMAC = m.manifestMAC(key)
-	b, _ := json.MarshalIndent(m, "", "  ")
-	b = append(b, '\n')
-	if err := store.Put(ctx, name+".json", strings.NewReader(string(b)), int64(len(b))); err != nil {
-		_ = store.Delete(context.WithoutCancel(ctx), m.Dump)
-		return nil, err
-	}
-	r.Removed, r.Kept, err = rotateBackups(ctx, c, store)
+	br := &backupRun{ctx: ctx, conn: conn, c: c, store: store, r: r, tmp: "/tmp/" + m.Dump}
+	run := &steps.Runner[*backupRun]{Table: CreateSteps, State: br, Rec: &r.Steps, Progress: progress}
+	err = run.Run(0, len(CreateSteps)-1)
 	r.Duration = time.Since(start)
 	return r, err
 }
@@ -305,7 +237,11 @@ func BeforeMigrate(ctx context.Context, conn podman.Engine, c *config.Config, im
 	if len(lv.Pending) == 0 {
 		return nil, "no migration pending", nil
 	}
-	r, err := Create(ctx, conn, c, progress)
+	var lines func(steps.Step)
+	if progress != nil {
+		lines = func(s steps.Step) { progress("backup " + s.String()) }
+	}
+	r, err := Create(ctx, conn, c, lines)
 	if err != nil {
 		return nil, "", fmt.Errorf("backup before migrating (%s pending): %w", strings.Join(lv.Pending, ", "), err)
 	}

@@ -23,6 +23,16 @@ type Step struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
+// String is the step as progress prints it: counter, name, status, time
+// and detail.
+func (s Step) String() string {
+	detail := ""
+	if s.Detail != "" {
+		detail = ": " + s.Detail
+	}
+	return fmt.Sprintf("[%d/%d] %-13s %-9s %7s%s", s.N, s.Total, s.Name, s.Status, s.Duration.Round(time.Millisecond), detail)
+}
+
 // Def is one step of an operation whose runs share the state S.
 type Def[S any] struct {
 	Name string

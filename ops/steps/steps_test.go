@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunner: the steps run in order; the one that fails is recorded as
@@ -144,5 +145,12 @@ func TestRunnerCleanup(t *testing.T) {
 		if got := strings.Join(log, ", "); got != tc.wantLog || (err != nil) != (tc.failRun != "") {
 			t.Errorf("fail %q: log %q (err %v), want %q", tc.failRun, got, err, tc.wantLog)
 		}
+	}
+}
+
+func TestStepString(t *testing.T) {
+	s := Step{N: 2, Total: 5, Name: "switch", Status: "ok", Detail: "done", Duration: 1234567 * time.Nanosecond}
+	if got, want := s.String(), "[2/5] switch        ok            1ms: done"; got != want {
+		t.Errorf("%q, want %q", got, want)
 	}
 }
