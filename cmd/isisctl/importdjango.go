@@ -67,7 +67,7 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 			"DSN / --from-file PATH elsewhere (the connection string goes to the container in a temporary Podman secret).\n" +
 			"One transaction: conflicts or an interruption (SIGINT, SIGTERM, SIGHUP) leave isis as it was; what a killed\n" +
 			"run left behind (container, secret, role) is removed by the next one. Each run is in the audit trail. Run it\n" +
-			"again to bring what changed on Django since (the final import of the cutover).",
+			"again to bring what changed on Django since (the final import of the cutover). The steps:\n" + cutover.ImportHelp(),
 		Example: "  isisctl import-django --from-database django --dry-run\n" +
 			"  isisctl import-django --from-database django\n" +
 			"  isisctl import-django --from-file /root/django-dsn --output json",
@@ -82,12 +82,9 @@ func newImportDjangoCmd(f *factory) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				progress := func(l string) { fmt.Fprintln(f.io.Out, l) }
-				if f.output == "json" {
-					progress = func(l string) { fmt.Fprintln(f.io.ErrOut, l) }
-				}
+				progress, out := f.stepsTo()
 				start := time.Now()
-				r, err := cutover.ImportDjango(ctx, conn, c, img, o, progress)
+				r, err := cutover.ImportDjango(ctx, conn, c, img, o, progress, out)
 				cutover.AuditImport(conn, start, img, o, r, err)
 				if err != nil {
 					if r != nil {

@@ -146,9 +146,12 @@ type cutoverRun struct {
 func (cr *cutoverRun) importOnce(dry bool) (int, error) {
 	imp := cr.o.Import
 	imp.DryRun = dry
-	res, err := ImportDjango(cr.ctx, cr.conn, cr.c, cr.image, imp, cr.out)
+	res, err := ImportDjango(cr.ctx, cr.conn, cr.c, cr.image, imp, nil, cr.out)
 	if res != nil && len(res.Summary) > 0 {
 		cr.r.Imports = append(cr.r.Imports, res.Summary)
+	}
+	if se := (*steps.Error)(nil); errors.As(err, &se) {
+		return 0, se.Err // the cutover's step names it
 	}
 	if err != nil {
 		return 0, err

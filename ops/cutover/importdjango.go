@@ -21,6 +21,7 @@ import (
 	"github.com/isis-project/isis/ops/config"
 	"github.com/isis-project/isis/ops/host"
 	"github.com/isis-project/isis/ops/podman"
+	"github.com/isis-project/isis/ops/steps"
 )
 
 // ImportSourceSecret holds the Django database's connection string while an
@@ -106,6 +107,7 @@ type ImportDjangoResult struct {
 	Image    string          `json:"image"`
 	ExitCode int             `json:"exit_code"`
 	Summary  json.RawMessage `json:"summary,omitempty"`
+	Steps    []steps.Step    `json:"steps"`
 }
 
 // ImportRole is the temporary role an import from the postgres container's
@@ -221,128 +223,21 @@ func conflictError(summary json.RawMessage) *ImportConflictError {
 	return ce
 }
 
-// ImportDjango runs `isis import-django` in a one-off container of image,
-// streaming its progress lines to progress, and returns its JSON summary.
-func ImportDjango(ctx context.Context, conn podman.Engine, c *config.Config, image string, o ImportDjangoOptions, progress func(string)) (*ImportDjangoResult, error) {
+// ImportDjango runs `isis import-django` in a one-off container of image
+// (ImportSteps): progress (nil: none) gets each step as it ends, out the
+// import's progress lines; it returns the import's JSON summary.
+func ImportDjango(ctx context.Context, conn podman.Engine, c *config.Config, image string, o ImportDjangoOptions,
+	progress func(steps.Step), out func(string)) (*ImportDjangoResult, error) {
 	cs, err := ImportDjangoSpec(conn, c, image, o)
 	if err != nil {
 		return nil, err
 	}
-	if progress == nil {
-		progress = func(string) {}
+	if out == nil {
+		out = func(string) {}
 	}
-	// What an isisctl killed mid-import (SIGKILL, a lost session) left
-	// behind: the container (maybe still importing) and the secret.
-	if st, err := conn.Inspect(cs.Name); err == nil && st.Exists {
-		if err := conn.Remove(cs.Name, 0); err != nil {
-			return nil, err
-		}
-		progress(fmt.Sprintf("isisctl: removed the container %s an interrupted import left behind", cs.Name))
-	}
-	if ok, err := conn.SecretExists(ImportSourceSecret); err == nil && ok {
-		if err := conn.SecretRemove(ImportSourceSecret); err != nil {
-			return nil, fmt.Errorf("remove the secret %s an interrupted import left behind: %w", ImportSourceSecret, err)
-		}
-		progress(fmt.Sprintf("isisctl: removed the secret %s an interrupted import left behind", ImportSourceSecret))
-	}
-	dsn := o.FromDSN
-	if o.FromDatabase != "" {
-		h, err := host.StartPGHelper(conn, c, "import")
-		if err != nil {
-			return nil, err
-		}
-		defer h.Remove()
-		if left, err := dropImportRole(h, c, o.FromDatabase); err != nil {
-			return nil, err
-		} else if left {
-			progress("isisctl: dropped the role " + ImportRole + " an interrupted import left behind")
-		}
-		if dsn, err = createImportRole(h, c, o.FromDatabase); err != nil {
-			_, _ = dropImportRole(h, c, o.FromDatabase)
-			return nil, err
-		}
-		defer func() {
-			h.Conn = h.Conn.WithoutCancel() // after a signal too
-			if _, err := dropImportRole(h, c, o.FromDatabase); err != nil {
-				progress("isisctl: could not drop the role " + ImportRole + " (the next import drops it): " + err.Error())
-			}
-		}()
-		progress(fmt.Sprintf("isisctl: reading %s as %s, a temporary read-only role", o.FromDatabase, ImportRole))
-	}
-	if err := conn.SecretCreate(ImportSourceSecret, dsn, map[string]string{spec.LabelManaged: "true"}); err != nil {
-		return nil, fmt.Errorf("create secret %q: %w", ImportSourceSecret, err)
-	}
-	defer conn.WithoutCancel().SecretRemove(ImportSourceSecret)
-	if err := conn.Create(cs); err != nil {
-		return nil, err
-	}
-	defer conn.WithoutCancel().Remove(cs.Name, 0)
-	if err := conn.Start(cs.Name); err != nil {
-		return nil, err
-	}
-	// Follow the logs while it runs: standard error is progress, standard
-	// output the JSON summary.
-	stdout, stderr := make(chan string, 1000), make(chan string, 1000)
-	logsDone := make(chan error, 1)
-	go func() {
-		logsDone <- conn.Logs(cs.Name, podman.LogOptions{Follow: true}, stdout, stderr)
-	}()
-	res := &ImportDjangoResult{Image: image, ExitCode: -1}
-	var last string
-	waitDone := make(chan error, 1)
-	go func() {
-		code, err := conn.Wait(cs.Name)
-		res.ExitCode = code
-		waitDone <- err
-	}()
-	handle := func(l string, out bool) {
-		l = strings.TrimRight(l, "\r\n")
-		if out && strings.HasPrefix(strings.TrimSpace(l), "{") {
-			res.Summary = json.RawMessage(strings.TrimSpace(l))
-			return
-		}
-		if strings.TrimSpace(l) != "" {
-			last = strings.TrimSpace(l)
-			progress(l)
-		}
-	}
-	var waitErr error
-	exited, logsEnded := false, false
-	for !exited || !logsEnded {
-		select {
-		case l := <-stdout:
-			handle(l, true)
-		case l := <-stderr:
-			handle(l, false)
-		case waitErr = <-waitDone:
-			exited = true
-		case <-logsDone:
-			logsEnded = true
-		case <-ctx.Done():
-			_ = conn.WithoutCancel().Stop(cs.Name, 10)
-			return res, fmt.Errorf("import-django interrupted (the import runs in one transaction: isis is as it was): %w", ctx.Err())
-		}
-	}
-	for drained := false; !drained; {
-		select {
-		case l := <-stdout:
-			handle(l, true)
-		case l := <-stderr:
-			handle(l, false)
-		default:
-			drained = true
-		}
-	}
-	if waitErr != nil {
-		return res, fmt.Errorf("wait for %q: %w", cs.Name, waitErr)
-	}
-	if res.ExitCode != 0 {
-		if ce := conflictError(res.Summary); ce != nil {
-			return res, ce
-		}
-		return res, fmt.Errorf("isis import-django exited with code %d: %s", res.ExitCode, last)
-	}
-	return res, nil
+	ir := &importRun{ctx: ctx, conn: conn, c: c, o: o, cs: cs, out: out, res: &ImportDjangoResult{Image: image, ExitCode: -1}}
+	run := &steps.Runner[*importRun]{Table: ImportSteps, State: ir, Rec: &ir.res.Steps, Progress: progress}
+	return ir.res, run.Run(0, len(ImportSteps)-1)
 }
 
 // importSummaryDetail is an import summary's counts, for the audit trail.
