@@ -39,7 +39,9 @@ func TestImportDjangoSteps(t *testing.T) {
 			f.Secrets[ImportSourceSecret] = "left by a killed run"
 			f.Containers[c.Backend.Name+"-import-django"] = &podmantest.Container{ID: "old"}
 			f.Containers[c.Backend.Name+"-import-django"].Spec.Name = c.Backend.Name + "-import-django"
-			f.RunOut = func(string) (int, []string, []string) { return tc.code, tc.out, []string{"import-django: read 2 users"} }
+			f.RunOut = func(string) (int, []string, []string) {
+				return tc.code, tc.out, []string{"import-django: read 2 users"}
+			}
 			f.Fail = func(op, name string) error {
 				if op == tc.failOp {
 					return errors.New("injected")
