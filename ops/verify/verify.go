@@ -78,45 +78,83 @@ type Options struct {
 	Standing bool
 }
 
-// Verify runs the smoke test of docs/operations.md.
+// Verify runs the smoke test of docs/operations.md: the checks of
+// verifyChecks, in order.
 func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *Result {
-	r := &Result{OK: true}
-	add := r.Add
-	v, err := conn.Version()
-	add(AlarmPodmanUnreachable, "podman reachable", err, "version "+v)
+	v := &verifier{ctx: ctx, conn: conn, c: c, o: o, r: &Result{OK: true}}
+	for _, check := range verifyChecks {
+		check(v)
+	}
+	return v.r
+}
 
-	net, err := conn.NetworkInspect(c.Network)
+// verifyChecks are verify's checks, in the order they report; each adds
+// one or more Checks (Result.Add).
+var verifyChecks = []func(v *verifier){
+	checkPodman,
+	checkNetwork,
+	checkContainers, // health and isolation; inspects every container for the checks after it
+	checkRestarts,
+	checkSecretsNotInEnv,
+	checkAPI,
+	checkProxyConfigs,
+	checkPublicURL,
+	checkStanding,
+}
+
+// verifier is the state one verify's checks share.
+type verifier struct {
+	ctx    context.Context
+	conn   podman.Engine
+	c      *config.Config
+	o      Options
+	r      *Result
+	names  []string // the containers: postgres, slot A, slot B
+	states map[string]*podman.ContainerState
+}
+
+func checkPodman(v *verifier) {
+	ver, err := v.conn.Version()
+	v.r.Add(AlarmPodmanUnreachable, "podman reachable", err, "version "+ver)
+}
+
+func checkNetwork(v *verifier) {
+	c := v.c
+	net, err := v.conn.NetworkInspect(c.Network)
 	switch {
 	case err != nil:
-		add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
+		v.r.Add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("missing: %v", shortErr(err)), "")
 	case !net.Internal:
-		add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("exists but is not internal"), "")
+		v.r.Add(AlarmNetworkMissing, "network "+c.Network, fmt.Errorf("exists but is not internal"), "")
 	default:
-		add(AlarmNetworkMissing, "network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
+		v.r.Add(AlarmNetworkMissing, "network "+c.Network, nil, "exists, internal, DNS "+onOff(net.DNS))
 	}
+}
 
-	// The health checks (an exec each) run at once; the results are
-	// reported in order below.
-	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
-	states := make(map[string]*podman.ContainerState, len(names))
-	health := make(map[string]error, len(names))
+// checkContainers: each container running and healthy (the health checks,
+// an exec each, run at once), postgres only on the private network and
+// publishing nothing, each slot published only on its address.
+func checkContainers(v *verifier) {
+	c, conn, add := v.c, v.conn, v.r.Add
+	v.names = []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
+	v.states = make(map[string]*podman.ContainerState, len(v.names))
+	health := make(map[string]error, len(v.names))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, n := range names {
+	for _, n := range v.names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st, err := conn.Inspect(n)
 			herr := ContainerCheck(conn, st, err)
 			mu.Lock()
-			states[n], health[n] = st, herr
+			v.states[n], health[n] = st, herr
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	pg := states[c.Postgres.Name]
 	add(AlarmPostgresDown, "container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
-	if pg != nil && pg.Exists {
+	if pg := v.states[c.Postgres.Name]; pg != nil && pg.Exists {
 		var perr error
 		if !slices.Equal(pg.Networks, []string{c.Network}) {
 			perr = fmt.Errorf("attached to %v, want only %s", pg.Networks, c.Network)
@@ -125,9 +163,8 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 		}
 		add(AlarmPostgresExposed, c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
 	}
-
 	for _, sl := range c.Slots() {
-		be := states[sl.Name]
+		be := v.states[sl.Name]
 		add(AlarmSlotDown, "container "+sl.Name, health[sl.Name], "running, healthy")
 		if be == nil || !be.Exists {
 			continue
@@ -141,60 +178,84 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *
 		}
 		add(AlarmSlotExposed, sl.Name+" published", berr, "on "+c.Network+", published only on "+sl.Addr.String())
 	}
-	for _, name := range names {
-		if st := states[name]; st != nil && st.Exists {
-			add(AlarmRestartLoop, name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
+}
+
+func checkRestarts(v *verifier) {
+	for _, name := range v.names {
+		if st := v.states[name]; st != nil && st.Exists {
+			v.r.Add(AlarmRestartLoop, name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
 		}
 	}
-	add(AlarmSecretInEnv, "no secret in plain environment", secretsNotInEnv(conn, c), "checked every container's environment")
+}
 
-	client := o.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
+func checkSecretsNotInEnv(v *verifier) {
+	v.r.Add(AlarmSecretInEnv, "no secret in plain environment", secretsNotInEnv(v.conn, v.c), "checked every container's environment")
+}
+
+// checkAPI asks each slot's /api/ and /api/ready/: from here on its
+// published address, or inside it on a remote host.
+func checkAPI(v *verifier) {
+	c, o, add := v.c, v.o, v.r.Add
+	client := cmp.Or(o.HTTP, &http.Client{Timeout: 10 * time.Second})
 	for _, sl := range c.Slots() {
-		base := o.BaseURL
+		if o.Remote {
+			add(AlarmAPIDown, "HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(v.conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
+			add(AlarmAPIDown, "GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(v.conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
+			continue
+		}
+		base, suffix := o.BaseURL, ""
 		if base == "" || sl.ID == "b" {
 			base = "http://" + sl.Addr.String()
 		}
-		suffix := ""
 		if sl.ID == "b" {
 			suffix = " on " + sl.Name
 		}
-		if o.Remote {
-			add(AlarmAPIDown, "HEAD /api/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodHead, "/api/", nil), "200")
-			add(AlarmAPIDown, "GET /api/ready/ (inside "+sl.Name+")", ExecCheckIn(conn, c, sl.Name, http.MethodGet, "/api/ready/", ReadyOK), "200, database ok, migrations ok")
-		} else {
-			add(AlarmAPIDown, "HEAD /api/"+suffix, HTTPCheck(ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
-			add(AlarmAPIDown, "GET /api/ready/"+suffix, HTTPCheck(ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
-		}
+		add(AlarmAPIDown, "HEAD /api/"+suffix, HTTPCheck(v.ctx, client, http.MethodHead, base+"/api/", c.Domain, nil), "200 on "+sl.Addr.String())
+		add(AlarmAPIDown, "GET /api/ready/"+suffix, HTTPCheck(v.ctx, client, http.MethodGet, base+"/api/ready/", c.Domain, ReadyOK), "200, database ok, migrations ok")
 	}
-	if !o.Remote {
-		for _, pc := range findProxyConfigs(c, o.ProxyConfigs) {
-			add(AlarmProxyUpstreams, "proxy upstreams in "+pc.path, pc.err, "lists both slots, "+c.Slots()[0].Addr.String()+" and "+c.Slots()[1].Addr.String())
-		}
+}
+
+// checkProxyConfigs: the reverse proxy's configurations on this host list
+// both slots.
+func checkProxyConfigs(v *verifier) {
+	if v.o.Remote {
+		return
 	}
-	if o.PublicURL != "" {
-		pub := strings.TrimSuffix(o.PublicURL, "/")
-		tlsClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
-		var err error
-		if !strings.HasPrefix(pub, "https://") {
-			err = fmt.Errorf("%s is not an https:// URL", pub)
-		}
-		if err == nil {
-			err = HTTPCheck(ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
-		}
-		add(AlarmPublicURL, "HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
-		if err == nil {
-			add(AlarmPublicURL, "GET "+pub+"/api/ready/", HTTPCheck(ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
-		}
+	sl := v.c.Slots()
+	for _, pc := range findProxyConfigs(v.c, v.o.ProxyConfigs) {
+		v.r.Add(AlarmProxyUpstreams, "proxy upstreams in "+pc.path, pc.err, "lists both slots, "+sl[0].Addr.String()+" and "+sl[1].Addr.String())
 	}
-	if o.Standing {
-		if detail, ok, err := checkThrottleStore(conn, c, states[c.Backend.Name]); ok {
-			add(AlarmThrottleFailClosed, "throttle store", err, detail)
-		}
+}
+
+// checkPublicURL: with --public-url, the API through the proxy over HTTPS
+// with a certificate that verifies.
+func checkPublicURL(v *verifier) {
+	if v.o.PublicURL == "" {
+		return
 	}
-	return r
+	pub := strings.TrimSuffix(v.o.PublicURL, "/")
+	tlsClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	var err error
+	if !strings.HasPrefix(pub, "https://") {
+		err = fmt.Errorf("%s is not an https:// URL", pub)
+	}
+	if err == nil {
+		err = HTTPCheck(v.ctx, tlsClient, http.MethodHead, pub+"/api/", "", nil)
+	}
+	v.r.Add(AlarmPublicURL, "HEAD "+pub+"/api/ (TLS verified)", err, "200 over HTTPS with a valid certificate")
+	if err == nil {
+		v.r.Add(AlarmPublicURL, "GET "+pub+"/api/ready/", HTTPCheck(v.ctx, tlsClient, http.MethodGet, pub+"/api/ready/", "", ReadyOK), "200 through the proxy")
+	}
+}
+
+// checkStanding: with Standing (isisctl verify), the throttle store.
+func checkStanding(v *verifier) {
+	if !v.o.Standing {
+		return
+	}
+	if detail, ok, err := checkThrottleStore(v.conn, v.c, v.states[v.c.Backend.Name]); ok {
+		v.r.Add(AlarmThrottleFailClosed, "throttle store", err, detail)
+	}
 }
 
 func onOff(b bool) string {
