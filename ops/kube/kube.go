@@ -297,6 +297,31 @@ type kubeObject struct {
 
 // Objects builds the typed objects of the deployment, one a file.
 func Objects(c *config.Config, o Options) ([]kubeObject, error) {
+	be, err := kubeBackendChecked(c, o)
+	if err != nil {
+		return nil, err
+	}
+	settings, _ := kubeSettings(c, be)
+	b, _ := json.Marshal(settings)
+	sum := sha256.Sum256(b)
+	settingsHash := hex.EncodeToString(sum[:8])
+	imgSum := sha256.Sum256([]byte(o.Image))
+	imgHash := hex.EncodeToString(imgSum[:4])
+
+	objs := kubeBackendObjects(c, be, settings, settingsHash)
+	objs = append(objs, kubeJobObjects(c, o.Image, settingsHash, imgHash)...)
+	if kubeStaticVolume(c) {
+		objs = append(objs, kubeStaticObject(c))
+	}
+	if !c.ExternalDatabase() {
+		objs = append(objs, kubePostgresObjects(c)...)
+	}
+	return objs, nil
+}
+
+// kubeBackendChecked is the backend's specification, once the configuration
+// has what the manifests need.
+func kubeBackendChecked(c *config.Config, o Options) (*podman.ContainerSpec, error) {
 	if err := c.NeedDomain(); err != nil {
 		return nil, err
 	}
@@ -313,13 +338,12 @@ func Objects(c *config.Config, o Options) ([]kubeObject, error) {
 		return nil, &config.Error{File: c.File, Key: "backend.env.THROTTLE_STORE",
 			Msg: fmt.Sprintf("%q counts per process: %d replicas would allow %d times each limit; use postgres (the default)", v, c.Kube.Replicas, c.Kube.Replicas)}
 	}
-	settings, _ := kubeSettings(c, be)
-	b, _ := json.Marshal(settings)
-	sum := sha256.Sum256(b)
-	settingsHash := hex.EncodeToString(sum[:8])
-	imgSum := sha256.Sum256([]byte(o.Image))
-	imgHash := hex.EncodeToString(imgSum[:4])
+	return be, nil
+}
 
+// kubeBackendObjects are the settings, the backend's Deployment, its Service
+// and its NetworkPolicy.
+func kubeBackendObjects(c *config.Config, be *podman.ContainerSpec, settings map[string]string, settingsHash string) []kubeObject {
 	var objs []kubeObject
 	add := func(file string, obj runtime.Object) { objs = append(objs, kubeObject{file, obj}) }
 	add("settings-configmap.yaml", &corev1.ConfigMap{
@@ -368,8 +392,15 @@ func Objects(c *config.Config, o Options) ([]kubeObject, error) {
 			}},
 		},
 	})
+	return objs
+}
+
+// kubeJobObjects are the migrate and collectstatic Jobs of the image.
+func kubeJobObjects(c *config.Config, image, settingsHash, imgHash string) []kubeObject {
+	var objs []kubeObject
+	add := func(file string, obj runtime.Object) { objs = append(objs, kubeObject{file, obj}) }
 	for _, job := range []string{"migrate", "collectstatic"} {
-		cs := kubeBackendSpec(c, o.Image)
+		cs := kubeBackendSpec(c, image)
 		cs.Command = []string{job}
 		cs.Health = nil
 		add(job+"-job.yaml", &batchv1.Job{
@@ -385,67 +416,75 @@ func Objects(c *config.Config, o Options) ([]kubeObject, error) {
 			},
 		})
 	}
-	if kubeStaticVolume(c) {
-		add("static-pvc.yaml", &corev1.PersistentVolumeClaim{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-			ObjectMeta: kubeMeta(c, staticClaim(c), "collectstatic"),
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: storageClass(c),
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("256Mi")}},
-			},
-		})
-	}
-	if !c.ExternalDatabase() {
-		pg := spec.Postgres(c)
-		add("postgres-statefulset.yaml", &appsv1.StatefulSet{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
-			Spec: appsv1.StatefulSetSpec{
-				Replicas:       ptr(int32(1)),
-				ServiceName:    c.Postgres.Name,
-				UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
-				Selector:       &metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
-				Template:       kubePostgresPod(c, pg),
-				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: kubeLabels(c, "postgres")},
-					Spec: corev1.PersistentVolumeClaimSpec{
-						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						StorageClassName: storageClass(c),
-						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(c.Kube.StorageSize)}},
-					},
-				}},
-			},
-		})
-		// Headless: DATABASE_HOST is the Service's name, as it is the
-		// container's name on the Podman network.
-		add("postgres-service.yaml", &corev1.Service{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
-			Spec: corev1.ServiceSpec{
-				ClusterIP: corev1.ClusterIPNone,
-				Selector:  kubeSelector(c, "postgres"),
-				Ports:     []corev1.ServicePort{{Name: "postgres", Port: kubePostgresPort, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}},
-			},
-		})
-		// The internal network of the Podman host: only the backend and its
-		// Jobs reach PostgreSQL, and PostgreSQL reaches nothing.
-		tcp := corev1.ProtocolTCP
-		add("postgres-networkpolicy.yaml", &networkingv1.NetworkPolicy{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-			ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
-			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-				Ingress: []networkingv1.NetworkPolicyIngressRule{{
-					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
-						"app.kubernetes.io/instance": c.Backend.Name, kubeDBClientKey: "true"}}}},
-					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromString("postgres"))}},
-				}},
-			},
-		})
-	}
-	return objs, nil
+	return objs
+}
+
+// kubeStaticObject is the static files' volume claim.
+func kubeStaticObject(c *config.Config) kubeObject {
+	return kubeObject{"static-pvc.yaml", &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: kubeMeta(c, staticClaim(c), "collectstatic"),
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: storageClass(c),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("256Mi")}},
+		},
+	}}
+}
+
+// kubePostgresObjects are PostgreSQL's StatefulSet, its headless Service and
+// its NetworkPolicy (none with an external database).
+func kubePostgresObjects(c *config.Config) []kubeObject {
+	var objs []kubeObject
+	add := func(file string, obj runtime.Object) { objs = append(objs, kubeObject{file, obj}) }
+	pg := spec.Postgres(c)
+	add("postgres-statefulset.yaml", &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:       ptr(int32(1)),
+			ServiceName:    c.Postgres.Name,
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			Selector:       &metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
+			Template:       kubePostgresPod(c, pg),
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: kubeLabels(c, "postgres")},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: storageClass(c),
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(c.Kube.StorageSize)}},
+				},
+			}},
+		},
+	})
+	// Headless: DATABASE_HOST is the Service's name, as it is the
+	// container's name on the Podman network.
+	add("postgres-service.yaml", &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  kubeSelector(c, "postgres"),
+			Ports:     []corev1.ServicePort{{Name: "postgres", Port: kubePostgresPort, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}},
+		},
+	})
+	// The internal network of the Podman host: only the backend and its
+	// Jobs reach PostgreSQL, and PostgreSQL reaches nothing.
+	tcp := corev1.ProtocolTCP
+	add("postgres-networkpolicy.yaml", &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: kubeMeta(c, c.Postgres.Name, "postgres"),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: kubeSelector(c, "postgres")},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+					"app.kubernetes.io/instance": c.Backend.Name, kubeDBClientKey: "true"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr(intstr.FromString("postgres"))}},
+			}},
+		},
+	})
+	return objs
 }
 
 func storageClass(c *config.Config) *string {
