@@ -163,45 +163,11 @@ func selects(sel *metav1.LabelSelector, tpl map[string]string, p *field.Path) []
 func (k *kubeSet) check(file string, obj any) []string {
 	switch o := obj.(type) {
 	case *corev1.ConfigMap:
-		out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain)
-		for key, v := range o.Data {
-			for _, e := range validation.IsConfigMapKey(key) {
-				out = append(out, "data."+key+": "+e)
-			}
-			switch {
-			case key == "DATABASE_URL":
-				if msg := config.CheckDatabaseURL(v); msg != "" {
-					out = append(out, "data.DATABASE_URL: "+msg)
-				}
-			case looksSecret(key):
-				out = append(out, "data."+key+": a secret in a ConfigMap")
-			}
-		}
-		return out
+		return k.checkConfigMap(o)
 	case *corev1.PersistentVolumeClaim:
 		return append(k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain), claimErrs(&o.Spec, field.NewPath("spec"))...)
 	case *corev1.Service:
-		out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNS1035Label)
-		if len(o.Spec.Selector) == 0 {
-			out = append(out, "spec.selector: required")
-		}
-		if len(o.Spec.Ports) == 0 {
-			out = append(out, "spec.ports: required")
-		}
-		for i, p := range o.Spec.Ports {
-			out = append(out, portErrs(p.Name, p.Port, field.NewPath("spec", "ports").Index(i))...)
-			// Every pod the Service selects must serve the target port.
-			pods := k.podsSelectedBy(labels.SelectorFromSet(o.Spec.Selector))
-			if len(pods) == 0 {
-				out = append(out, fmt.Sprintf("spec.selector %v selects no pod template", o.Spec.Selector))
-			}
-			for _, pod := range pods {
-				if !servesPort(&pod.Spec, p.TargetPort) {
-					out = append(out, fmt.Sprintf("spec.ports[%d].targetPort %s is no port of the selected pods", i, p.TargetPort.String()))
-				}
-			}
-		}
-		return out
+		return k.checkService(o)
 	case *appsv1.Deployment:
 		out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain)
 		out = append(out, selects(o.Spec.Selector, o.Spec.Template.Labels, field.NewPath("spec", "selector"))...)
@@ -231,34 +197,7 @@ func (k *kubeSet) check(file string, obj any) []string {
 		}
 		return append(out, k.pod(&o.Spec.Template, nil, true)...)
 	case *networkingv1.NetworkPolicy:
-		out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain)
-		target := k.podsSelectedBy(mustSelector(&o.Spec.PodSelector))
-		if len(target) == 0 {
-			out = append(out, "spec.podSelector selects no pod template")
-		}
-		for i, r := range o.Spec.Ingress {
-			for j, from := range r.From {
-				if from.NamespaceSelector != nil {
-					// Pods of another namespace (the ingress controller's): a
-					// namespace named, and pods picked in it.
-					if _, ok := from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]; !ok || from.PodSelector == nil {
-						out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] names no namespace and pods", i, j))
-					}
-					continue
-				}
-				if from.PodSelector == nil || len(k.podsSelectedBy(mustSelector(from.PodSelector))) == 0 {
-					out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] selects no pod template", i, j))
-				}
-			}
-			for j, p := range r.Ports {
-				for _, pod := range target {
-					if p.Port == nil || !servesPort(&pod.Spec, *p.Port) {
-						out = append(out, fmt.Sprintf("spec.ingress[%d].ports[%d] is no port of the selected pods", i, j))
-					}
-				}
-			}
-		}
-		return out
+		return k.checkNetworkPolicy(o)
 	case *Kustomization:
 		if len(o.Resources) == 0 {
 			return []string{"resources: empty"}
@@ -266,6 +205,83 @@ func (k *kubeSet) check(file string, obj any) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("%T: not checked", obj)}
+}
+
+// checkConfigMap: valid keys, a valid DATABASE_URL, no secret.
+func (k *kubeSet) checkConfigMap(o *corev1.ConfigMap) []string {
+	out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain)
+	for key, v := range o.Data {
+		for _, e := range validation.IsConfigMapKey(key) {
+			out = append(out, "data."+key+": "+e)
+		}
+		switch {
+		case key == "DATABASE_URL":
+			if msg := config.CheckDatabaseURL(v); msg != "" {
+				out = append(out, "data.DATABASE_URL: "+msg)
+			}
+		case looksSecret(key):
+			out = append(out, "data."+key+": a secret in a ConfigMap")
+		}
+	}
+	return out
+}
+
+// checkService: a selector and ports, every selected pod serving the target port.
+func (k *kubeSet) checkService(o *corev1.Service) []string {
+	out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNS1035Label)
+	if len(o.Spec.Selector) == 0 {
+		out = append(out, "spec.selector: required")
+	}
+	if len(o.Spec.Ports) == 0 {
+		out = append(out, "spec.ports: required")
+	}
+	for i, p := range o.Spec.Ports {
+		out = append(out, portErrs(p.Name, p.Port, field.NewPath("spec", "ports").Index(i))...)
+		// Every pod the Service selects must serve the target port.
+		pods := k.podsSelectedBy(labels.SelectorFromSet(o.Spec.Selector))
+		if len(pods) == 0 {
+			out = append(out, fmt.Sprintf("spec.selector %v selects no pod template", o.Spec.Selector))
+		}
+		for _, pod := range pods {
+			if !servesPort(&pod.Spec, p.TargetPort) {
+				out = append(out, fmt.Sprintf("spec.ports[%d].targetPort %s is no port of the selected pods", i, p.TargetPort.String()))
+			}
+		}
+	}
+	return out
+}
+
+// checkNetworkPolicy: it selects pods, each peer names pods (in a named
+// namespace, or rendered here), and the selected pods serve its ports.
+func (k *kubeSet) checkNetworkPolicy(o *networkingv1.NetworkPolicy) []string {
+	out := k.meta(&o.ObjectMeta, apivalidation.NameIsDNSSubdomain)
+	target := k.podsSelectedBy(mustSelector(&o.Spec.PodSelector))
+	if len(target) == 0 {
+		out = append(out, "spec.podSelector selects no pod template")
+	}
+	for i, r := range o.Spec.Ingress {
+		for j, from := range r.From {
+			if from.NamespaceSelector != nil {
+				// Pods of another namespace (the ingress controller's): a
+				// namespace named, and pods picked in it.
+				if _, ok := from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]; !ok || from.PodSelector == nil {
+					out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] names no namespace and pods", i, j))
+				}
+				continue
+			}
+			if from.PodSelector == nil || len(k.podsSelectedBy(mustSelector(from.PodSelector))) == 0 {
+				out = append(out, fmt.Sprintf("spec.ingress[%d].from[%d] selects no pod template", i, j))
+			}
+		}
+		for j, p := range r.Ports {
+			for _, pod := range target {
+				if p.Port == nil || !servesPort(&pod.Spec, *p.Port) {
+					out = append(out, fmt.Sprintf("spec.ingress[%d].ports[%d] is no port of the selected pods", i, j))
+				}
+			}
+		}
+	}
+	return out
 }
 
 func mustSelector(sel *metav1.LabelSelector) labels.Selector {
@@ -335,6 +351,24 @@ func claimErrs(s *corev1.PersistentVolumeClaimSpec, p *field.Path) []string {
 func (k *kubeSet) pod(t *corev1.PodTemplateSpec, claims map[string]bool, hardened bool) []string {
 	p := field.NewPath("spec", "template")
 	out := fieldErrs(metavalidation.ValidateLabels(t.Labels, p.Child("metadata", "labels")))
+	vols, verrs := k.podVolumes(t, p)
+	out = append(out, verrs...)
+	if len(t.Spec.Containers) == 0 {
+		out = append(out, p.Child("spec", "containers").String()+": required")
+	}
+	psc := t.Spec.SecurityContext
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		out = append(out, p.Child("spec", "securityContext", "seccompProfile").String()+": must be RuntimeDefault")
+	}
+	for i := range t.Spec.Containers {
+		out = append(out, k.container(&t.Spec.Containers[i], p.Child("spec", "containers").Index(i), vols, claims, hardened)...)
+	}
+	return out
+}
+
+// podVolumes checks a pod template's volumes and returns their names.
+func (k *kubeSet) podVolumes(t *corev1.PodTemplateSpec, p *field.Path) (map[string]bool, []string) {
+	var out []string
 	vols := map[string]bool{}
 	for i, v := range t.Spec.Volumes {
 		vp := p.Child("spec", "volumes").Index(i)
@@ -359,81 +393,78 @@ func (k *kubeSet) pod(t *corev1.PodTemplateSpec, claims map[string]bool, hardene
 			out = append(out, vp.String()+": unexpected volume type")
 		}
 	}
-	if len(t.Spec.Containers) == 0 {
-		out = append(out, p.Child("spec", "containers").String()+": required")
+	return vols, out
+}
+
+// container checks one container of a pod template (at cp); vols and
+// claims are the volumes it may mount.
+func (k *kubeSet) container(c *corev1.Container, cp *field.Path, vols, claims map[string]bool, hardened bool) []string {
+	var out []string
+	for _, e := range validation.IsDNS1123Label(c.Name) {
+		out = append(out, cp.Child("name").String()+": "+e)
 	}
-	psc := t.Spec.SecurityContext
-	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		out = append(out, p.Child("spec", "securityContext", "seccompProfile").String()+": must be RuntimeDefault")
+	if c.Image == "" {
+		out = append(out, cp.Child("image").String()+": required")
 	}
-	for i, c := range t.Spec.Containers {
-		cp := p.Child("spec", "containers").Index(i)
-		for _, e := range validation.IsDNS1123Label(c.Name) {
-			out = append(out, cp.Child("name").String()+": "+e)
-		}
-		if c.Image == "" {
-			out = append(out, cp.Child("image").String()+": required")
-		}
-		ports := map[string]bool{}
-		for j, port := range c.Ports {
-			out = append(out, portErrs(port.Name, port.ContainerPort, cp.Child("ports").Index(j))...)
-			ports[port.Name] = true
-		}
-		for _, pr := range []struct {
-			name string
-			p    *corev1.Probe
-		}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
-			if pr.p == nil {
-				if hardened && len(c.Ports) > 0 {
-					out = append(out, cp.Child(pr.name).String()+": required for a server")
-				}
-				continue
+	ports := map[string]bool{}
+	for j, port := range c.Ports {
+		out = append(out, portErrs(port.Name, port.ContainerPort, cp.Child("ports").Index(j))...)
+		ports[port.Name] = true
+	}
+	for _, pr := range []struct {
+		name string
+		p    *corev1.Probe
+	}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+		if pr.p == nil {
+			if hardened && len(c.Ports) > 0 {
+				out = append(out, cp.Child(pr.name).String()+": required for a server")
 			}
-			if g := pr.p.HTTPGet; g != nil && g.Port.Type == intstr.String && !ports[g.Port.StrVal] {
-				out = append(out, fmt.Sprintf("%s: port %q is not a port of the container", cp.Child(pr.name, "httpGet", "port"), g.Port.StrVal))
-			}
-		}
-		for j, m := range c.VolumeMounts {
-			if !vols[m.Name] && !claims[m.Name] {
-				out = append(out, fmt.Sprintf("%s: volume %q is not defined", cp.Child("volumeMounts").Index(j), m.Name))
-			}
-			if !path.IsAbs(m.MountPath) {
-				out = append(out, cp.Child("volumeMounts").Index(j).Child("mountPath").String()+": not absolute")
-			}
-		}
-		for j, e := range c.Env {
-			for _, msg := range validation.IsEnvVarName(e.Name) {
-				out = append(out, cp.Child("env").Index(j).String()+": "+msg)
-			}
-			if e.ValueFrom == nil && looksSecret(e.Name) {
-				out = append(out, fmt.Sprintf("%s: %s is a secret as a plain value", cp.Child("env").Index(j), e.Name))
-			}
-		}
-		for j, ef := range c.EnvFrom {
-			if ef.ConfigMapRef != nil && !k.configMaps[ef.ConfigMapRef.Name] {
-				out = append(out, fmt.Sprintf("%s: ConfigMap %q is not rendered", cp.Child("envFrom").Index(j), ef.ConfigMapRef.Name))
-			}
-		}
-		if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
-			out = append(out, cp.Child("resources", "limits", "memory").String()+": required")
-		}
-		sc := c.SecurityContext
-		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			out = append(out, cp.Child("securityContext", "allowPrivilegeEscalation").String()+": must be false")
-		}
-		if !hardened {
 			continue
 		}
-		switch {
-		case sc == nil:
-			out = append(out, cp.Child("securityContext").String()+": required")
-		case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0:
-			out = append(out, cp.Child("securityContext", "runAsNonRoot").String()+": must be true, with a non-zero runAsUser")
-		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
-			out = append(out, cp.Child("securityContext", "readOnlyRootFilesystem").String()+": must be true")
-		case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) > 0:
-			out = append(out, cp.Child("securityContext", "capabilities").String()+": must drop ALL and add none")
+		if g := pr.p.HTTPGet; g != nil && g.Port.Type == intstr.String && !ports[g.Port.StrVal] {
+			out = append(out, fmt.Sprintf("%s: port %q is not a port of the container", cp.Child(pr.name, "httpGet", "port"), g.Port.StrVal))
 		}
+	}
+	for j, m := range c.VolumeMounts {
+		if !vols[m.Name] && !claims[m.Name] {
+			out = append(out, fmt.Sprintf("%s: volume %q is not defined", cp.Child("volumeMounts").Index(j), m.Name))
+		}
+		if !path.IsAbs(m.MountPath) {
+			out = append(out, cp.Child("volumeMounts").Index(j).Child("mountPath").String()+": not absolute")
+		}
+	}
+	for j, e := range c.Env {
+		for _, msg := range validation.IsEnvVarName(e.Name) {
+			out = append(out, cp.Child("env").Index(j).String()+": "+msg)
+		}
+		if e.ValueFrom == nil && looksSecret(e.Name) {
+			out = append(out, fmt.Sprintf("%s: %s is a secret as a plain value", cp.Child("env").Index(j), e.Name))
+		}
+	}
+	for j, ef := range c.EnvFrom {
+		if ef.ConfigMapRef != nil && !k.configMaps[ef.ConfigMapRef.Name] {
+			out = append(out, fmt.Sprintf("%s: ConfigMap %q is not rendered", cp.Child("envFrom").Index(j), ef.ConfigMapRef.Name))
+		}
+	}
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		out = append(out, cp.Child("resources", "limits", "memory").String()+": required")
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		out = append(out, cp.Child("securityContext", "allowPrivilegeEscalation").String()+": must be false")
+	}
+	if !hardened {
+		return out
+	}
+	switch {
+	case sc == nil:
+		out = append(out, cp.Child("securityContext").String()+": required")
+	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0:
+		out = append(out, cp.Child("securityContext", "runAsNonRoot").String()+": must be true, with a non-zero runAsUser")
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		out = append(out, cp.Child("securityContext", "readOnlyRootFilesystem").String()+": must be true")
+	case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) > 0:
+		out = append(out, cp.Child("securityContext", "capabilities").String()+": must drop ALL and add none")
 	}
 	return out
 }
