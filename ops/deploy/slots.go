@@ -31,48 +31,12 @@ const (
 // *-previous, until the whole switch succeeds). remote: the Podman host is
 // not this machine, so the smoke request runs inside the container.
 func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, img string, remote bool) (action, previous string, err error) {
-	id, err := image.ID(conn, img)
+	specs, states, previous, err := slotSpecs(conn, c, img)
 	if err != nil {
 		return "", "", err
 	}
 	slots := c.Slots()
-	specs := make([]*podman.ContainerSpec, len(slots))
-	states := make([]*podman.ContainerState, len(slots))
-	for i, sl := range slots {
-		specs[i] = spec.ForSlot(c, sl, img)
-		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
-		if states[i], err = conn.Inspect(sl.Name); err != nil {
-			return "", "", err
-		}
-	}
-	if a := states[0]; a.Exists {
-		previous = a.Image
-		if a.Image == img {
-			previous = a.Labels["io.isis.previous-image"]
-		}
-	} else if b := states[1]; b.Exists {
-		previous = b.Image
-	}
-	for _, s := range specs {
-		if previous != "" && previous != img {
-			s.Labels["io.isis.previous-image"] = previous
-		}
-	}
-	// Replace the slot that is not serving first: normally B, the standby;
-	// A first when A is down and B is what the proxies are using. Which
-	// serves is asked (a health check run in each) only when a slot is to
-	// be replaced: a deploy that changes nothing spends no time on it.
-	serving := []bool{true, true}
-	order := []int{1, 0}
-	for i, st := range states {
-		if !st.Exists || st.SpecHash != specs[i].Hash() {
-			serving = []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
-			if !serving[0] && serving[1] {
-				order = []int{0, 1}
-			}
-			break
-		}
-	}
+	serving, order := replaceOrder(conn, specs, states)
 	var undo []func() error
 	var commits []func()
 	var proven time.Time // when the last slot replaced passed its smoke request
@@ -95,20 +59,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 			continue
 		}
 		if other := order[1-n]; st.Running && serving[other] {
-			// The slot that serves while this one is drained must be what
-			// the proxies have come back to: up for a while, and proven a
-			// few of Caddy's health-check intervals ago.
-			settle := settleStandby
-			if other == 0 {
-				settle = settlePrimary
-			}
-			waitSettled(ctx, conn, slots[other].Name, settle)
-			if d := settleProven - time.Since(proven); d > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(d):
-				}
-			}
+			settleBeforeDrain(ctx, conn, slots[other], other == 0, proven)
 		}
 		u, err := replaceSlot(ctx, conn, c, slots[i], cs, st, remote)
 		if err != nil {
@@ -136,6 +87,75 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 		return "started", previous, nil
 	}
 	return "unchanged", previous, nil
+}
+
+// slotSpecs are the slots' specifications for img, their containers' states
+// and the image they ran before (labelled on the new ones, for rollback).
+func slotSpecs(conn podman.Engine, c *config.Config, img string) (specs []*podman.ContainerSpec, states []*podman.ContainerState, previous string, err error) {
+	id, err := image.ID(conn, img)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	slots := c.Slots()
+	specs = make([]*podman.ContainerSpec, len(slots))
+	states = make([]*podman.ContainerState, len(slots))
+	for i, sl := range slots {
+		specs[i] = spec.ForSlot(c, sl, img)
+		specs[i].ImageID = id // part of the hash: a rebuilt tag restarts the backend
+		if states[i], err = conn.Inspect(sl.Name); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if a := states[0]; a.Exists {
+		previous = a.Image
+		if a.Image == img {
+			previous = a.Labels["io.isis.previous-image"]
+		}
+	} else if b := states[1]; b.Exists {
+		previous = b.Image
+	}
+	for _, s := range specs {
+		if previous != "" && previous != img {
+			s.Labels["io.isis.previous-image"] = previous
+		}
+	}
+	return specs, states, previous, nil
+}
+
+// replaceOrder says which slots serve and the order to replace them in:
+// the slot that is not serving first, normally B, the standby; A first when
+// A is down and B is what the proxies are using. Which serves is asked (a
+// health check run in each) only when a slot is to be replaced: a deploy
+// that changes nothing spends no time on it.
+func replaceOrder(conn podman.Engine, specs []*podman.ContainerSpec, states []*podman.ContainerState) (serving []bool, order []int) {
+	serving, order = []bool{true, true}, []int{1, 0}
+	for i, st := range states {
+		if !st.Exists || st.SpecHash != specs[i].Hash() {
+			serving = []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+			if !serving[0] && serving[1] {
+				order = []int{0, 1}
+			}
+			break
+		}
+	}
+	return serving, order
+}
+
+// settleBeforeDrain waits until other, the slot that serves while the next
+// one is drained, is what the proxies have come back to: up for a while,
+// and proven a few of Caddy's health-check intervals ago.
+func settleBeforeDrain(ctx context.Context, conn podman.Engine, other config.Slot, primary bool, proven time.Time) {
+	settle := settleStandby
+	if primary {
+		settle = settlePrimary
+	}
+	waitSettled(ctx, conn, other.Name, settle)
+	if d := settleProven - time.Since(proven); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
 }
 
 // BackendUpToDate reports whether both slots run image with the current
