@@ -165,17 +165,7 @@ func kubeBackendPod(c *config.Config, cs *podman.ContainerSpec, settingsHash str
 			Capabilities:             &corev1.Capabilities{Drop: caps(cs.DropCaps), Add: caps(cs.AddCaps)},
 		},
 	}
-	vols := secretVolumes(cs, &ctr, 0o440)
-	// A tmpfs other than the secrets directory (a Podman-with-runc detail)
-	// becomes a memory-backed emptyDir.
-	for i, t := range cs.Tmpfs {
-		if t == kubeSecretsDir {
-			continue
-		}
-		name := fmt.Sprintf("tmpfs-%d", i)
-		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: t})
-	}
+	vols := append(secretVolumes(cs, &ctr, 0o440), tmpfsVolumes(cs, &ctr)...)
 	component := "backend"
 	restart := corev1.RestartPolicyAlways
 	if job {
@@ -189,15 +179,8 @@ func kubeBackendPod(c *config.Config, cs *podman.ContainerSpec, settingsHash str
 	} else {
 		ctr.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: spec.BackendPort, Protocol: corev1.ProtocolTCP}}
 		if h := cs.Health; h != nil {
-			probe := func(path string, delay int32) *corev1.Probe {
-				return &corev1.Probe{
-					ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
-					InitialDelaySeconds: delay, PeriodSeconds: secs(h.Interval), TimeoutSeconds: secs(h.Timeout),
-					FailureThreshold: int32(h.Retries), SuccessThreshold: 1,
-				}
-			}
-			ctr.ReadinessProbe = probe("/api/ready/", 0)
-			ctr.LivenessProbe = probe("/api/health/", secs(h.StartPeriod))
+			ctr.ReadinessProbe = kubeProbe(h, "/api/ready/", 0)
+			ctr.LivenessProbe = kubeProbe(h, "/api/health/", secs(h.StartPeriod))
 		}
 	}
 	labels := kubeLabels(c, component)
@@ -224,6 +207,30 @@ func kubeBackendPod(c *config.Config, cs *podman.ContainerSpec, settingsHash str
 		tpl.Annotations = map[string]string{"io.isis/settings-hash": settingsHash}
 	}
 	return tpl
+}
+
+// tmpfsVolumes: a tmpfs other than the secrets directory (a Podman-with-runc
+// detail) becomes a memory-backed emptyDir, mounted in ctr.
+func tmpfsVolumes(cs *podman.ContainerSpec, ctr *corev1.Container) []corev1.Volume {
+	var vols []corev1.Volume
+	for i, t := range cs.Tmpfs {
+		if t == kubeSecretsDir {
+			continue
+		}
+		name := fmt.Sprintf("tmpfs-%d", i)
+		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}})
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: t})
+	}
+	return vols
+}
+
+// kubeProbe is the HTTP probe of path with the Podman health check's timing.
+func kubeProbe(h *podman.Health, path string, delay int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+		InitialDelaySeconds: delay, PeriodSeconds: secs(h.Interval), TimeoutSeconds: secs(h.Timeout),
+		FailureThreshold: int32(h.Retries), SuccessThreshold: 1,
+	}
 }
 
 // kubeStaticVolume: collectstatic writes to a volume claim unless the assets
