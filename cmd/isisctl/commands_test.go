@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/isis-project/isis/ops/backup"
 	"github.com/isis-project/isis/ops/config"
+	"github.com/isis-project/isis/ops/cutover"
 	"github.com/isis-project/isis/ops/deploy"
+	"github.com/isis-project/isis/ops/steps"
+	"github.com/spf13/cobra"
 )
 
 // testFactory is a factory with buffers for output and no environment.
@@ -54,6 +59,26 @@ func TestDeployHelpListsTheSteps(t *testing.T) {
 	for _, name := range deploy.StepNames() {
 		if !strings.Contains(cmd.Short, name) || !strings.Contains(cmd.Long, name) {
 			t.Errorf("deploy's help lacks step %q", name)
+		}
+	}
+}
+
+// TestStepHelpListsTheSteps: backup's, restore's and import-django's help
+// list their step tables.
+func TestStepHelpListsTheSteps(t *testing.T) {
+	f, _ := testFactory("")
+	for _, tc := range []struct {
+		cmd   *cobra.Command
+		steps []string
+	}{
+		{newBackupCmd(f), steps.Names(backup.CreateSteps)},
+		{newRestoreCmd(f), steps.Names(backup.RestoreSteps)},
+		{newImportDjangoCmd(f), steps.Names(cutover.ImportSteps)},
+	} {
+		for i, name := range tc.steps {
+			if !strings.Contains(tc.cmd.Long, fmt.Sprintf("%d. %-13s", i+1, name)) {
+				t.Errorf("%s's help lacks step %d %q:\n%s", tc.cmd.Name(), i+1, name, tc.cmd.Long)
+			}
 		}
 	}
 }
