@@ -22,8 +22,9 @@
 //	spec       the containers' specifications, from the configuration
 //	config     isisctl.yaml: every section, its validation, derived names
 //	           and secrets
-//	steps      the step engine: a table of steps (summary, plan, run, undo)
-//	           that deploy and cutover run on
+//	steps      the step engine: a table of steps (summary, plan, run, undo,
+//	           clean-up) that deploy, cutover, backup, restore and
+//	           import-django run on
 //	podman     the only importer of Podman's bindings: the Engine interface
 //	           and *Conn; podman/podmantest is an in-memory Engine for
 //	           failure-point tests
