@@ -46,19 +46,9 @@ func TestDeployWrites(t *testing.T) {
 	if out, code := e.isisctl("deploy", "--tag", tags[0]); code != 0 {
 		t.Fatalf("first deploy: exit %d\n%s", code, out)
 	}
-	units := filepath.Join(e.dir, "units")
-	if out, code := e.isisctl("render", "--out", units); code != 0 {
-		t.Fatalf("render: exit %d\n%s", code, out)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(units, "proxy", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	nginxPort := startNginx(t, read("nginx-isis.conf"))
-	caddyPort := startCaddy(t, read("Caddyfile"))
+	proxy := e.renderProxy()
+	nginxPort := startNginx(t, proxy["nginx-isis.conf"])
+	caddyPort := startCaddy(t, proxy["Caddyfile"])
 
 	const user = `{"email":"writer@example.com","password":"write-through-every-deploy-1"}`
 	if status, body := e.post("/api/auth/register/", user); status != 201 {

@@ -51,16 +51,7 @@ func TestDrill(t *testing.T) {
 	if out, code := e.isisctl("deploy"); code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", code, out)
 	}
-	units := filepath.Join(e.dir, "units")
-	var rendered []byte
-	if out, code := e.isisctl("render", "--out", units); code != 0 {
-		t.Fatalf("render: exit %d\n%s", code, out)
-	}
-	rendered, err = os.ReadFile(filepath.Join(units, "proxy", "nginx-isis.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := fmt.Sprintf("http://127.0.0.1:%d", startNginx(t, string(rendered)))
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", startNginx(t, e.renderProxy()["nginx-isis.conf"]))
 	restarts := func(name string) int {
 		t.Helper()
 		out, err := exec.Command("podman", "--url", e.url, "inspect", "-f", "{{.RestartCount}}", name).Output()

@@ -145,6 +145,25 @@ func proxyErrors(log string) []string {
 
 // startNginx runs nginx with the rendered snippet's upstream and location
 // blocks (TLS aside: plain HTTP on a loopback port).
+// renderProxy renders the deployment's units under the test's directory and
+// returns its proxy configurations by file name (nginx-isis.conf, Caddyfile).
+func (e *e2e) renderProxy() map[string]string {
+	e.t.Helper()
+	units := filepath.Join(e.dir, "units")
+	if out, code := e.isisctl("render", "--out", units); code != 0 {
+		e.t.Fatalf("render: exit %d\n%s", code, out)
+	}
+	confs := map[string]string{}
+	for _, name := range []string{"nginx-isis.conf", "Caddyfile"} {
+		b, err := os.ReadFile(filepath.Join(units, "proxy", name))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		confs[name] = string(b)
+	}
+	return confs
+}
+
 func startNginx(t *testing.T, rendered string) int {
 	bin := needTool(t, "nginx")
 	dir := t.TempDir()
@@ -328,19 +347,9 @@ func TestZeroDowntime(t *testing.T) {
 	if out, code := e.isisctl("deploy", "--tag", "zd-0"); code != 0 {
 		t.Fatalf("first deploy: exit %d\n%s", code, out)
 	}
-	units := filepath.Join(e.dir, "units")
-	if out, code := e.isisctl("render", "--out", units); code != 0 {
-		t.Fatalf("render: exit %d\n%s", code, out)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(units, "proxy", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	nginxPort := startNginx(t, read("nginx-isis.conf"))
-	caddyPort := startCaddy(t, read("Caddyfile"))
+	proxy := e.renderProxy()
+	nginxPort := startNginx(t, proxy["nginx-isis.conf"])
+	caddyPort := startCaddy(t, proxy["Caddyfile"])
 
 	if status, body := e.post("/api/auth/register/", `{"email":"load@example.com","password":"load-through-every-deploy-1"}`); status != 201 {
 		t.Fatalf("register: %d %s", status, body)
