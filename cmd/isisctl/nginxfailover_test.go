@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,4 +90,97 @@ func TestNginxFailoverSkipsLameDuck(t *testing.T) {
 	if n := atA.Load() - before; n > 0 {
 		t.Errorf("%d request(s) reached the lame duck A after nginx had marked it down", n)
 	}
+}
+
+// TestNginxRidesOutDroppedSYN: the rendered nginx config in front of slot A,
+// whose accept queue is full for half a second (the kernel drops the SYN, as
+// when a loaded slot falls behind or a port forward is being rewritten), and
+// slot B, which refuses (being replaced). Linux resends a dropped SYN after
+// 1 s, so nginx must wait for a connection longer than that: with
+// proxy_connect_timeout 1s the connect to A timed out as the second SYN
+// went out, B refused, and a GET got a 502 in a zero-downtime run. On a
+// quiet machine the second SYN wins that race, so the timeout's margin over
+// the 1 s is checked as a rule too: at least half a second, and short of
+// the third SYN (3 s), past which a dead slot would only hold requests longer.
+func TestNginxRidesOutDroppedSYN(t *testing.T) {
+	needTool(t, "nginx")
+	rendered, err := os.ReadFile(filepath.Join("..", "..", "quadlets", "proxy", "nginx-isis.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`proxy_connect_timeout (\d+)s;`).FindSubmatch(rendered)
+	if m == nil {
+		t.Fatal("no proxy_connect_timeout in seconds in the rendered nginx config")
+	}
+	if s, _ := strconv.Atoi(string(m[1])); s < 2 || s >= 3 {
+		t.Errorf("proxy_connect_timeout %ss: want 2s (a dropped SYN is sent again after 1 s, the third after 3 s)", m[1])
+	}
+	// A: a listener with the smallest accept queue, filled by one
+	// connection nobody accepts until A "catches up".
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	file := os.NewFile(uintptr(fd), "slot-a")
+	ln, err := net.FileListener(file)
+	file.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	b := refusedAddr(t)
+	conf := strings.NewReplacer("127.0.0.1:3003", a, "127.0.0.1:3004", b).Replace(string(rendered))
+	port := startNginx(t, conf)
+
+	filler, err := net.Dial("tcp", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	// The queue holds backlog+1 connections: dial until one hangs.
+	for i := 0; i < 4; i++ {
+		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		defer c.Close()
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "A")
+	})}
+	t.Cleanup(func() { srv.Close() })
+	time.AfterFunc(500*time.Millisecond, func() { go srv.Serve(ln) })
+
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/api/departments/", port), nil)
+	req.Host = e2eDomain
+	start := time.Now()
+	res, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Fatalf("answered in %s: nginx's first SYN was not dropped, so this test proved nothing", took)
+	}
+	if res.StatusCode != 200 || string(body) != "A" {
+		t.Errorf("GET while A's queue was full and B refused: %d %q, want 200 from A", res.StatusCode, body)
+	}
+}
+
+// refusedAddr is a loopback address nothing listens on.
+func refusedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
