@@ -29,7 +29,7 @@ func TestDrill(t *testing.T) {
 	}
 	t.Parallel()
 	takeTurn(t) // its own networks, but the shared container names
-	e := newE2E(t, 3063, "")
+	e := newE2E(t, 3073, "")
 	needTool(t, "nginx")
 	// Networks of its own: Podman services share aardvark-dns's files under
 	// /run, by network name, so another service's swe2e would answer for

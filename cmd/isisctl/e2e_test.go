@@ -95,10 +95,14 @@ var turn struct {
 // its cleanups (those registered after this call) have run.
 func takeTurn(t *testing.T) {
 	t.Helper()
+	waited := time.Now()
 	turn.Lock()
 	name := t.Name()
 	turn.holder.Store(&name)
+	got := time.Now()
 	t.Cleanup(func() {
+		// With -v: where the e2e lane's time goes (the turns run one after another).
+		t.Logf("turn: waited %s, held %s", got.Sub(waited).Round(time.Second), time.Since(got).Round(time.Second))
 		turn.holder.Store(nil)
 		turn.Unlock()
 	})

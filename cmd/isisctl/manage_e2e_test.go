@@ -116,7 +116,7 @@ func (e *e2e) login(email, password string) (int, map[string]any) {
 func TestManageEndToEnd(t *testing.T) {
 	t.Parallel()
 	takeTurn(t)
-	e := newE2E(t, 3063, "")
+	e := newE2E(t, 3073, "")
 	began := time.Now()
 	e.cleanup()
 	t.Cleanup(e.cleanup)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -327,14 +328,27 @@ func p99(samples []sample, windows []window) (time.Duration, int) {
 	return lat[len(lat)*99/100], len(lat)
 }
 
-const upgrades = 10
+// upgradesDefault is how many upgrades TestZeroDowntime runs unless
+// ISIS_UPGRADES says otherwise: every path (upgrade, rollback, a broken
+// image) within a minute or so; the long runs that look for a rare failure
+// are ISIS_UPGRADES=N here and TestDeployWrites's ISIS_DEPLOYS.
+const upgradesDefault = 4
 
 // TestZeroDowntime: real nginx and real Caddy in front of a real deployment,
-// load through each during ten upgrades, two rollbacks and a broken image:
-// not one failed or non-2xx response, not one connection error.
+// load through each during upgrades (four by default), a rollback after
+// every fourth from the second, and a broken image after the third: not one
+// failed or non-2xx response, not one connection error.
 func TestZeroDowntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
+	}
+	upgrades := upgradesDefault
+	if v := os.Getenv("ISIS_UPGRADES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 3 {
+			t.Fatalf("ISIS_UPGRADES=%q: want a count of upgrades, 3 or more", v)
+		}
+		upgrades = n
 	}
 	t.Parallel()
 	takeTurn(t)
@@ -388,10 +402,10 @@ func TestZeroDowntime(t *testing.T) {
 	}
 	for i := 1; i <= upgrades; i++ {
 		step(0, "deploy", "--tag", fmt.Sprintf("zd-%d", i))
-		switch i {
-		case 3, 7:
+		switch {
+		case i%4 == 2:
 			step(0, "rollback")
-		case 5:
+		case i == 3:
 			e.writeConfig("build:\n  isis_binary: " + filepath.Join(e.bin, "broken-health", "isis") + "\n")
 			if out := step(1, "deploy", "--tag", "zd-broken"); !strings.Contains(out, "rolled back") {
 				t.Errorf("broken image: no rollback\n%s", out)
