@@ -139,9 +139,11 @@ type UserService interface {
 	// when the Google account is linked to another user. A profile is
 	// created with it.
 	CreateUser(ctx context.Context, u *User) error
-	// UpdateUser returns ENOTFOUND or EINVALID.
+	// UpdateUser returns ENOTFOUND or EINVALID. A user it leaves inactive
+	// has every unexpired refresh token blacklisted in the same transaction.
 	UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*User, error)
-	// SetPassword replaces the stored hash.
+	// SetPassword replaces the stored hash and blacklists every unexpired
+	// refresh token of the user, in one transaction.
 	SetPassword(ctx context.Context, id int64, hash string) error
 	// TouchLogin sets last_login to now.
 	TouchLogin(ctx context.Context, id int64) error
@@ -176,8 +178,6 @@ type RefreshTokenService interface {
 	Blacklist(ctx context.Context, t OutstandingToken) error
 	// IsBlacklisted reports whether jti is blacklisted.
 	IsBlacklisted(ctx context.Context, jti string) (bool, error)
-	// BlacklistUser blacklists every unexpired refresh token of a user.
-	BlacklistUser(ctx context.Context, userID int64) error
 	// FlushExpired deletes outstanding (and blacklisted) tokens past expiry.
 	FlushExpired(ctx context.Context) (int64, error)
 }

@@ -113,9 +113,6 @@ func (s *Server) handleUserPassword(c echo.Context) error {
 	if err := s.Users.SetPassword(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	if err := s.RefreshTokens.BlacklistUser(ctx, u.ID); err != nil {
-		return err
-	}
 	return writeJSON(c, http.StatusOK, map[string]string{"detail": "Password updated."})
 }
 
@@ -201,11 +198,6 @@ func (s *Server) handleUserUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !u.IsActive {
-		if err := s.RefreshTokens.BlacklistUser(ctx, u.ID); err != nil {
-			return err
-		}
-	}
 	return writeJSON(c, http.StatusOK, u)
 }
 
@@ -218,9 +210,6 @@ func (s *Server) handleUserDelete(c echo.Context) error {
 	inactive := false
 	ctx := c.Request().Context()
 	if _, err := s.Users.UpdateUser(ctx, id, api.UserUpdate{IsActive: &inactive}); err != nil {
-		return err
-	}
-	if err := s.RefreshTokens.BlacklistUser(ctx, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -56,14 +56,6 @@ func (s *RefreshTokenService) IsBlacklisted(ctx context.Context, jti string) (bo
 	return ok, FormatError(err)
 }
 
-// BlacklistUser implements api.RefreshTokenService.
-func (s *RefreshTokenService) BlacklistUser(ctx context.Context, userID int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
-		SELECT id, $2 FROM token_outstanding WHERE user_id = $1 AND expires_at > $2
-		ON CONFLICT (token_id) DO NOTHING`, userID, s.db.Now().UTC())
-	return FormatError(err)
-}
-
 // FlushExpired implements api.RefreshTokenService.
 func (s *RefreshTokenService) FlushExpired(ctx context.Context) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM token_outstanding WHERE expires_at < $1`, s.db.Now().UTC())

@@ -254,14 +254,40 @@ func (s *UserService) UpdateUser(ctx context.Context, id int64, upd api.UserUpda
 		}
 		return nil, FormatError(err)
 	}
+	if !u.IsActive {
+		if err := s.endSessions(ctx, tx, id); err != nil {
+			return nil, err
+		}
+	}
 	return u, FormatError(tx.Commit())
 }
 
 // SetPassword implements api.UserService.
 func (s *UserService) SetPassword(ctx context.Context, id int64, hash string) error {
 	defer s.db.users.drop(id)
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password = $2 WHERE id = $1`, id, hash)
-	return rowsOrNotFound(res, err, "user")
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return FormatError(err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password = $2 WHERE id = $1`, id, hash)
+	if err := rowsOrNotFound(res, err, "user"); err != nil {
+		return err
+	}
+	if err := s.endSessions(ctx, tx, id); err != nil {
+		return err
+	}
+	return FormatError(tx.Commit())
+}
+
+// endSessions blacklists every unexpired refresh token of the user, in the
+// transaction that changed their password or deactivated them: the change
+// and the end of the sessions it calls for land together or not at all.
+func (s *UserService) endSessions(ctx context.Context, tx *sqlx.Tx, userID int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO token_blacklisted (token_id, blacklisted_at)
+		SELECT id, $2 FROM token_outstanding WHERE user_id = $1 AND expires_at > $2
+		ON CONFLICT (token_id) DO NOTHING`, userID, s.db.Now().UTC())
+	return FormatError(err)
 }
 
 // TouchLogin implements api.UserService.

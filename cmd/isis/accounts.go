@@ -174,9 +174,6 @@ func newChangePasswordCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err := users.SetPassword(ctx, u.ID, hash); err != nil {
 				return err
 			}
-			if err := postgres.NewRefreshTokenService(m.DB).BlacklistUser(ctx, u.ID); err != nil {
-				return err
-			}
 			fmt.Fprintf(stdout, "Password changed successfully for user %s\n", u.Email)
 			return nil
 		},
