@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,42 +19,27 @@ import (
 // run everything as postgres.user, the server's bootstrap superuser.
 const singleRoleCommit = "ac120a8ab84fc3c719dc71df5c7115cf664aa5f9"
 
-// oldIsisctl starts building isisctl at singleRoleCommit from this
-// repository (-trimpath: from the build cache when it did before) while the
-// test waits for its turn; the function it returns waits for the build and
-// puts the e2e isis binary (isisBin) beside it for its image builds.
-func oldIsisctl(t *testing.T) func(isisBin string) string {
+// oldIsisctl builds isisctl at singleRoleCommit from this repository
+// (-trimpath: from the build cache when it did before), before the test
+// takes its turn, and puts the e2e isis binary (isisBin) beside it for its
+// image builds.
+func oldIsisctl(t *testing.T, isisBin string) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin", "isisctl")
-	built := make(chan error, 1)
-	go func() {
-		if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
-			built <- fmt.Errorf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
-			return
-		}
-		os.MkdirAll(filepath.Dir(bin), 0o755)
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", opstest.BuildTags, "-o", bin, "./cmd/isisctl")
-		cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			built <- fmt.Errorf("build the single-role isisctl: %v\n%s", err, b)
-			return
-		}
-		built <- nil
-	}()
-	t.Cleanup(func() { <-built }) // nothing left writing to the temporary directory
-	return func(isisBin string) string {
-		t.Helper()
-		err := <-built
-		built <- err
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, err := exec.Command("cp", isisBin, filepath.Join(dir, "bin", "isis")).CombinedOutput(); err != nil {
-			t.Fatalf("cp isis: %v %s", err, b)
-		}
-		return bin
+	if b, err := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive "$1" | tar -x -C "$2"`, "sh", singleRoleCommit, dir).CombinedOutput(); err != nil {
+		t.Fatalf("the single-role isisctl (%s) is not in this repository's history: %v\n%s", singleRoleCommit, err, b)
 	}
+	os.MkdirAll(filepath.Dir(bin), 0o755)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", opstest.BuildTags, "-o", bin, "./cmd/isisctl")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the single-role isisctl: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("cp", isisBin, filepath.Join(dir, "bin", "isis")).CombinedOutput(); err != nil {
+		t.Fatalf("cp isis: %v %s", err, b)
+	}
+	return bin
 }
 
 // TestRolesUpgrade: a deployment made by the single-role isisctl (every
@@ -67,10 +51,9 @@ func oldIsisctl(t *testing.T) func(isisBin string) string {
 // LISTEN/NOTIFY, createsuperuser, flushexpiredtokens) works as it.
 func TestRolesUpgrade(t *testing.T) {
 	t.Parallel()
-	oldBuilt := oldIsisctl(t)
-	takeTurn(t)
 	e := newE2E(t, 3043, "")
-	old := oldBuilt(filepath.Join(e.bin, "isis"))
+	old := oldIsisctl(t, filepath.Join(e.bin, "isis")) // the build does not hold the turn
+	takeTurn(t)
 	e.cleanup()
 	t.Cleanup(e.cleanup)
 	exec.Command("podman", "--url", e.url, "secret", "rm", "isis-database-owner-password", "isis-database-app-password").Run()
@@ -100,7 +83,7 @@ func TestRolesUpgrade(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("upgrade deploy: exit %d\n%s", code, out)
 	}
-	t.Logf("upgrade deploy: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("upgrade deploy: %s\n%s", time.Since(start).Round(time.Millisecond), out)
 	if got := e.psqlE2E("isis", "SELECT string_agg(u::text, ';' ORDER BY id) FROM users u"); got != users {
 		t.Errorf("users after the upgrade:\n%s\nwant\n%s", got, users)
 	}
