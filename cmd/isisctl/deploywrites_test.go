@@ -27,14 +27,7 @@ func TestDeployWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	deploys := deploysDefault
-	if v := os.Getenv("ISIS_DEPLOYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("ISIS_DEPLOYS=%q: want a count of deploys, 1 or more", v)
-		}
-		deploys = n
-	}
+	deploys := envCount(t, "ISIS_DEPLOYS", "deploys", deploysDefault, 1)
 	t.Parallel()
 	takeTurn(t)
 	e := newE2E(t, 3037, "")
@@ -175,4 +168,18 @@ func logServerErrors(t *testing.T, path string) {
 			}
 		}
 	}
+}
+
+// envCount is the count the environment variable name gives (what: of
+// what), def without it; a count below least fails the test.
+func envCount(t *testing.T, name, what string, def, least int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want a count of %s, %d or more", name, v, what, least)
+	}
+	return n
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -342,14 +341,7 @@ func TestZeroDowntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	upgrades := upgradesDefault
-	if v := os.Getenv("ISIS_UPGRADES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 3 {
-			t.Fatalf("ISIS_UPGRADES=%q: want a count of upgrades, 3 or more", v)
-		}
-		upgrades = n
-	}
+	upgrades := envCount(t, "ISIS_UPGRADES", "upgrades", upgradesDefault, 3)
 	t.Parallel()
 	takeTurn(t)
 	e := newE2E(t, 3033, "")
