@@ -50,11 +50,12 @@ func benchImport(b *testing.B, n int) {
 		b.StartTimer()
 		peak := testenv.PeakRSS()
 		start := time.Now()
-		s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: func(f string, a ...any) {
+		progress := func(f string, a ...any) {
 			if testing.Verbose() {
 				b.Logf("%6.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
 			}
-		}})
+		}
+		s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: progress})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,7 +66,7 @@ func benchImport(b *testing.B, n int) {
 		b.ReportMetric(peak(), "peak-RSS-MiB")
 		b.ReportMetric(first.Seconds(), "first-s")
 		start = time.Now()
-		s, err = djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000})
+		s, err = djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: progress})
 		if err != nil || s.Changes != 0 {
 			b.Fatalf("second import: %v, %+v", err, s)
 		}

@@ -188,8 +188,9 @@ type isisState struct {
 	ledger      map[string]map[string]string // kind → key → digest (departments and municipalities)
 	departments map[string]string            // code → name
 	munDept     map[string]string            // municipality code → department code
-	// importedUsers: an import brought users before (the ledger has some).
-	importedUsers bool
+	// importedUsers, importedProfiles: an import brought users (profiles)
+	// before (the ledger has some).
+	importedUsers, importedProfiles bool
 	// hasEmailKey: users has an email_key column (the normal form isis
 	// compares addresses in), which the import must fill.
 	hasEmailKey bool
@@ -201,7 +202,8 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'email_key')`); err != nil {
 		return nil, err
 	}
-	if err := tx.GetContext(ctx, &st.importedUsers, `SELECT EXISTS (SELECT 1 FROM django_import WHERE kind = 'user')`); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM django_import WHERE kind = 'user'),
+		EXISTS (SELECT 1 FROM django_import WHERE kind = 'profile')`).Scan(&st.importedUsers, &st.importedProfiles); err != nil {
 		return nil, err
 	}
 	scan := func(q string, f func(r *sql.Rows) error) error {
@@ -311,14 +313,29 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	if err := p.geography(); err != nil {
 		return nil, err
 	}
-	if err := p.stageUsers(ctx, tx); err != nil {
-		return nil, stageError(err)
+	// A first import into an isis with no users, profiles or tokens (the
+	// cutover) writes them in bulk; any other stages and compares.
+	var b *bulk
+	if !st.importedUsers && !st.importedProfiles && st.hasEmailKey {
+		if b, err = beginBulk(ctx, tx); err != nil {
+			return nil, fmt.Errorf("isis database: %w", err)
+		}
 	}
-	if err := p.stageProfiles(ctx, tx); err != nil {
-		return nil, stageError(err)
-	}
-	if err := p.stageTokens(ctx, tx); err != nil {
-		return nil, stageError(err)
+	if b != nil {
+		opt.Progress("isis has no users, profiles or tokens: they are locked and written in bulk, their indexes and foreign keys made at the end")
+		if err := p.bulkRead(ctx, tx); err != nil {
+			return nil, stageError(err)
+		}
+	} else {
+		if err := p.stageUsers(ctx, tx); err != nil {
+			return nil, stageError(err)
+		}
+		if err := p.stageProfiles(ctx, tx); err != nil {
+			return nil, stageError(err)
+		}
+		if err := p.stageTokens(ctx, tx); err != nil {
+			return nil, stageError(err)
+		}
 	}
 	if len(sum.Conflicts) > 0 {
 		sort.SliceStable(sum.Conflicts, func(i, j int) bool { return sum.Conflicts[i].Table < sum.Conflicts[j].Table })
@@ -327,7 +344,12 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	}
 	opt.Progress("plan: %d users, %d profiles, %d departments, %d municipalities to write",
 		p.changedUsers, p.changedProfiles, len(p.departments), len(p.municipalities))
-	if err := p.write(ctx, tx, opt.Progress); err != nil {
+	if b != nil {
+		err = p.bulkWrite(ctx, tx, b)
+	} else {
+		err = p.write(ctx, tx, opt.Progress)
+	}
+	if err != nil {
 		return nil, stageError(err)
 	}
 	sum.Changes = sum.Users.Created + sum.Users.Updated + sum.Profiles.Created + sum.Profiles.Updated +
@@ -557,7 +579,17 @@ func (p *plan) checkUser(u *SourceUser) (bad bool) {
 // of every row and returns, in order, the ids whose digest is not the
 // ledger's (kind): the rows to read whole, check and write. gone are the
 // ids the ledger has and the source no longer does (nil without a cursor).
-func (p *plan) compare(ctx context.Context, tx *sqlx.Tx, users bool, kind string) (ids, gone []int64, n int, err error) {
+// all: the ledger has no row of kind (a first import), so every row is to
+// be read whole and there is no pass 1 (n is then 0: the caller counts).
+func (p *plan) compare(ctx context.Context, tx *sqlx.Tx, users bool, kind string) (ids, gone []int64, n int, all bool, err error) {
+	if imported := map[bool]bool{true: p.st.importedUsers, false: p.st.importedProfiles}[users]; !imported {
+		return nil, []int64{}, 0, true, nil
+	}
+	ids, gone, n, err = p.compareDigests(ctx, tx, users, kind)
+	return ids, gone, n, false, err
+}
+
+func (p *plan) compareDigests(ctx context.Context, tx *sqlx.Tx, users bool, kind string) (ids, gone []int64, n int, err error) {
 	lc, err := p.openLedger(ctx, `SELECT key::bigint, digest FROM django_import WHERE kind = '`+kind+`' ORDER BY 1`)
 	if err != nil {
 		return nil, nil, 0, err
@@ -612,16 +644,18 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 		is_superuser boolean, is_active boolean, date_joined timestamptz, last_login timestamptz, search_text text) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	ids, gone, n, err := p.compare(ctx, tx, true, kindUser)
+	ids, gone, n, all, err := p.compare(ctx, tx, true, kindUser)
 	if err != nil {
 		return err
 	}
 	same := n - len(ids)
-	if len(ids) > 0 {
+	if all || len(ids) > 0 {
 		if err := stream(ctx, tx, "import_user_keys", []string{"id", "digest", "email", "email_key", "bad", "changed", "password", "first_name",
 			"last_name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login", "search_text"}, func(add func(...any) error) error {
 			return p.src.eachUser(ctx, func(u *SourceUser) error {
-				if !has(ids, u.ID) {
+				if all {
+					n++
+				} else if !has(ids, u.ID) {
 					return nil
 				}
 				bad := p.checkUser(u)
@@ -705,6 +739,15 @@ func (p *plan) stageUsers(ctx context.Context, tx *sqlx.Tx) error {
 	if err != nil {
 		return err
 	}
+	return p.emailConflicts(rows)
+}
+
+// emailConflicts lists the rows (id, email, key, src: a row of Django's)
+// that are one address in isis's normal form, grouped by key: a Django row
+// that has the address of an isis user of its own, or of an earlier Django
+// row in its group.
+func (p *plan) emailConflicts(rows *sqlx.Rows) error {
+	t := p.src.Schema.UserTable
 	defer rows.Close()
 	type member struct {
 		id         int64
@@ -832,16 +875,18 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 		municipality_code text, updated_at timestamptz) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	ids, _, n, err := p.compare(ctx, tx, false, kindProfile)
+	ids, _, n, all, err := p.compare(ctx, tx, false, kindProfile)
 	if err != nil {
 		return err
 	}
 	same := n - len(ids)
-	if len(ids) > 0 {
+	if all || len(ids) > 0 {
 		if err := stream(ctx, tx, "import_profile_keys", []string{"id", "user_id", "digest", "avatar", "bad", "changed", "phone", "bio",
 			"birth_date", "department_code", "municipality_code", "updated_at"}, func(add func(...any) error) error {
 			return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
-				if !has(ids, pr.ID) {
+				if all {
+					n++
+				} else if !has(ids, pr.ID) {
 					return nil
 				}
 				bad := p.checkProfile(pr)
@@ -909,6 +954,13 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	if err != nil {
 		return err
 	}
+	return p.avatarConflicts(rows)
+}
+
+// avatarConflicts lists the profiles among rows (user id, avatar, profile
+// id: null for a profile isis has) that share an avatar, grouped by it.
+func (p *plan) avatarConflicts(rows *sqlx.Rows) error {
+	t := p.src.Schema.ProfileTable
 	defer rows.Close()
 	type member struct {
 		uid     int64
@@ -966,7 +1018,7 @@ func (p *plan) stageTokens(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	defer lc.close()
 	if err := stream(ctx, tx, "import_tokens", []string{"jti", "user_id", "created_at", "expires_at", "blacklisted_at"}, func(add func(...any) error) error {
-		return p.src.eachToken(ctx, func(tk *SourceToken) error {
+		return p.src.eachToken(ctx, true, func(tk *SourceToken) error {
 			sum.OutstandingTokens.Source++
 			if tk.BlacklistedAt.Valid {
 				sum.BlacklistedTokens.Source++
@@ -1061,50 +1113,20 @@ func has(ids []int64, id int64) bool {
 	return i < len(ids) && ids[i] == id
 }
 
-func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...any)) error {
-	sum := p.sum
-	wrap := func(what string, err error) error {
-		var se *sourceError
-		if errors.As(err, &se) {
-			return err
-		}
-		return fmt.Errorf("write %s: %w", what, err)
+// wrapWrite names what was being written in err, but in an error reading
+// the old database (it says so).
+func wrapWrite(what string, err error) error {
+	var se *sourceError
+	if errors.As(err, &se) {
+		return err
 	}
+	return fmt.Errorf("write %s: %w", what, err)
+}
 
-	for _, d := range p.departments {
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO departments (code, name, search_name) VALUES ($1, $2, $3)
-			ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, search_name = EXCLUDED.search_name
-			WHERE departments.name IS DISTINCT FROM EXCLUDED.name`, d.Code, d.Name, api.Fold(d.Name)))
-		if err != nil {
-			return wrap("departments", err)
-		}
-		_, existed := p.st.departments[d.Code]
-		switch {
-		case n == 0:
-			sum.Departments.Unchanged++
-		case existed:
-			sum.Departments.Updated++
-		default:
-			sum.Departments.Created++
-		}
-	}
-	for _, m := range p.municipalities {
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO municipalities (code, department_code, name, search_name) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name, search_name = EXCLUDED.search_name
-			WHERE (municipalities.department_code, municipalities.name) IS DISTINCT FROM (EXCLUDED.department_code, EXCLUDED.name)`,
-			m.Code, m.DepartmentCode, m.Name, api.Fold(m.Name)))
-		if err != nil {
-			return wrap("municipalities", err)
-		}
-		_, existed := p.st.munDept[m.Code]
-		switch {
-		case n == 0:
-			sum.Municipalities.Unchanged++
-		case existed:
-			sum.Municipalities.Updated++
-		default:
-			sum.Municipalities.Created++
-		}
+func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...any)) error {
+	sum, wrap := p.sum, wrapWrite
+	if err := p.writeGeography(ctx, tx); err != nil {
+		return err
 	}
 
 	// The users that changed, as staged.
@@ -1197,6 +1219,53 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		progress("refresh tokens: %d outstanding and %d blacklisted created", sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created)
 	}
 
+	return p.writeGeoLedger(ctx, tx)
+}
+
+// writeGeography writes the departments and municipalities that changed.
+func (p *plan) writeGeography(ctx context.Context, tx *sqlx.Tx) error {
+	sum, wrap := p.sum, wrapWrite
+	for _, d := range p.departments {
+		n, err := affected(tx.ExecContext(ctx, `INSERT INTO departments (code, name, search_name) VALUES ($1, $2, $3)
+			ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, search_name = EXCLUDED.search_name
+			WHERE departments.name IS DISTINCT FROM EXCLUDED.name`, d.Code, d.Name, api.Fold(d.Name)))
+		if err != nil {
+			return wrap("departments", err)
+		}
+		_, existed := p.st.departments[d.Code]
+		switch {
+		case n == 0:
+			sum.Departments.Unchanged++
+		case existed:
+			sum.Departments.Updated++
+		default:
+			sum.Departments.Created++
+		}
+	}
+	for _, m := range p.municipalities {
+		n, err := affected(tx.ExecContext(ctx, `INSERT INTO municipalities (code, department_code, name, search_name) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name, search_name = EXCLUDED.search_name
+			WHERE (municipalities.department_code, municipalities.name) IS DISTINCT FROM (EXCLUDED.department_code, EXCLUDED.name)`,
+			m.Code, m.DepartmentCode, m.Name, api.Fold(m.Name)))
+		if err != nil {
+			return wrap("municipalities", err)
+		}
+		_, existed := p.st.munDept[m.Code]
+		switch {
+		case n == 0:
+			sum.Municipalities.Unchanged++
+		case existed:
+			sum.Municipalities.Updated++
+		default:
+			sum.Municipalities.Created++
+		}
+	}
+	return nil
+}
+
+// writeGeoLedger records the digests of the geography written.
+func (p *plan) writeGeoLedger(ctx context.Context, tx *sqlx.Tx) error {
+	wrap := wrapWrite
 	if len(p.ledger) > 0 {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE import_ledger (kind text, key text, digest text) ON COMMIT DROP`); err != nil {
 			return wrap("ledger", err)
@@ -1237,7 +1306,7 @@ func (p *plan) moveSequences(ctx context.Context, tx *sqlx.Tx, headroom int64, p
 	for _, s := range []struct {
 		table string
 		last  int64
-	}{{"users", p.src.UserSequence - 1}, {"profiles", p.src.ProfileSequence - 1}} {
+	}{{"users", p.src.UserSequence - 1}, {"profiles", p.src.ProfileSequence - 1}, {"token_outstanding", -1}} {
 		var seq string
 		if err := tx.GetContext(ctx, &seq, `SELECT pg_get_serial_sequence($1, 'id')`, s.table); err != nil {
 			return fmt.Errorf("sequence of %s: %w", s.table, err)

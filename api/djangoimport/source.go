@@ -476,7 +476,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			join = ` LEFT JOIN ` + r.rel(schema.BlacklistedTable) + ` b ON b.token_id` + opEq + `o.id`
 		}
 		out.tokenQ = `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black +
-			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz ORDER BY o.jti COLLATE pg_catalog."C"`
+			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz`
 		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT pg_catalog.count(*) FROM `+r.rel(schema.OutstandingTable)+
 			` WHERE expires_at`+opLe+`$1::pg_catalog.timestamptz`, now); err != nil {
 			return nil, err
@@ -564,13 +564,17 @@ func (s *Source) eachProfile(ctx context.Context, fn func(p *SourceProfile) erro
 }
 
 // eachToken streams the live outstanding tokens, by jti (bytewise, as Go
-// compares strings).
-func (s *Source) eachToken(ctx context.Context, fn func(t *SourceToken) error) error {
+// compares strings) when byJTI, else in no order (no sort).
+func (s *Source) eachToken(ctx context.Context, byJTI bool, fn func(t *SourceToken) error) error {
 	if s.tokenQ == "" {
 		return nil
 	}
+	q := s.tokenQ
+	if byJTI {
+		q += ` ORDER BY o.jti COLLATE pg_catalog."C"`
+	}
 	var t SourceToken
-	return s.each(ctx, s.Schema.OutstandingTable, s.tokenQ, []any{s.now}, func(rows *sql.Rows) error {
+	return s.each(ctx, s.Schema.OutstandingTable, q, []any{s.now}, func(rows *sql.Rows) error {
 		t = SourceToken{}
 		if err := rows.Scan(&t.ID, &t.JTI, &t.UserID, &t.CreatedAt, &t.ExpiresAt, &t.BlacklistedAt); err != nil {
 			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.OutstandingTable, err)}

@@ -1,0 +1,408 @@
+package djangoimport
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isis-project/isis/api"
+	"github.com/isis-project/isis/api/postgres"
+	"github.com/jmoiron/sqlx"
+)
+
+// bulkTables are the tables a first import fills. When all of them are
+// empty (the cutover: nobody can log in to isis yet), the import writes
+// them without their secondary indexes and foreign keys and builds those
+// once at the end (a sort per index, one join per foreign key) instead of
+// maintaining them row by row (a million foreign-key checks per table).
+// The ledger (django_import) is written in bulk too: its primary key is
+// made at the end (it holds no more than the geography's rows then).
+var bulkTables = []string{"users", "profiles", "token_outstanding", "token_blacklisted", "django_import"}
+
+// bulk is what a bulk write dropped, to be made again before commit.
+type bulk struct {
+	// restore is the DDL that makes the indexes and constraints again, in
+	// order: indexes, unique constraints, then foreign keys.
+	restore []string
+}
+
+// bulkEligible says whether the tables a first import fills are empty and
+// owned by the import's role (dropping an index or constraint takes the
+// owner; no superuser). It takes no lock: beginBulk checks again under one.
+func bulkEligible(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+	var ok bool
+	err := tx.GetContext(ctx, &ok, `SELECT bool_and(pg_has_role(c.relowner, 'USAGE')) AND count(*) = $2
+		AND NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM profiles)
+		AND NOT EXISTS (SELECT 1 FROM token_outstanding) AND NOT EXISTS (SELECT 1 FROM token_blacklisted)
+		FROM pg_class c WHERE c.oid = ANY($1::regclass[])`, "{"+strings.Join(bulkTables, ",")+"}", len(bulkTables))
+	return ok, err
+}
+
+// beginBulk locks the tables (ACCESS EXCLUSIVE until the transaction ends),
+// checks they are still empty, and drops their secondary indexes, unique
+// constraints and foreign keys, remembering their definitions. It returns
+// nil, and changes nothing, when the lock is not granted within a few
+// seconds (isis is serving: the import then writes with the indexes) or a
+// table is no longer empty. Everything is in the import's transaction: a
+// failed or interrupted import rolls the drops back with the rows.
+func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
+	if ok, err := bulkEligible(ctx, tx); err != nil || !ok {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT import_bulk`); err != nil {
+		return nil, err
+	}
+	var lockTimeout string
+	if err := tx.GetContext(ctx, &lockTimeout, `SELECT current_setting('lock_timeout')`); err != nil {
+		return nil, err
+	}
+	giveUp := func() (*bulk, error) {
+		_, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_bulk; RELEASE SAVEPOINT import_bulk`)
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(bulkTables, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return giveUp()
+	}
+	// Restores the setting, for the rest of the transaction.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('lock_timeout', $1, true)`, lockTimeout); err != nil {
+		return nil, err
+	}
+	if ok, err := bulkEligible(ctx, tx); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return giveUp()
+	}
+	tables := "{" + strings.Join(bulkTables, ",") + "}"
+	var cons []struct {
+		Table string `db:"tbl"`
+		Name  string `db:"name"`
+		Def   string `db:"def"`
+		Type  string `db:"contype"`
+	}
+	// Unique constraints and foreign keys; primary keys stay (the foreign
+	// keys need them, and ids come in order) but the ledger's.
+	if err := tx.SelectContext(ctx, &cons, `SELECT c.conrelid::regclass::text AS tbl, quote_ident(c.conname) AS name,
+		pg_get_constraintdef(c.oid) AS def, c.contype::text AS contype
+		FROM pg_constraint c WHERE c.conrelid = ANY($1::regclass[])
+			AND (c.contype IN ('u', 'f') OR c.contype = 'p' AND c.conrelid = 'django_import'::regclass)
+		ORDER BY c.contype = 'f', c.conrelid::regclass::text, c.conname`, tables); err != nil {
+		return nil, err
+	}
+	var idx []struct {
+		Name string `db:"name"`
+		Def  string `db:"def"`
+	}
+	// Indexes that back no constraint.
+	if err := tx.SelectContext(ctx, &idx, `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+		FROM pg_index i WHERE i.indrelid = ANY($1::regclass[])
+		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
+		ORDER BY 1`, tables); err != nil {
+		return nil, err
+	}
+	b := &bulk{}
+	var drop []string
+	for i := len(cons) - 1; i >= 0; i-- { // foreign keys first
+		c := cons[i]
+		drop = append(drop, `ALTER TABLE `+c.Table+` DROP CONSTRAINT `+c.Name)
+	}
+	for _, i := range idx {
+		drop = append(drop, `DROP INDEX `+i.Name)
+		b.restore = append(b.restore, i.Def)
+	}
+	for _, c := range cons { // unique constraints first
+		b.restore = append(b.restore, `ALTER TABLE `+c.Table+` ADD CONSTRAINT `+c.Name+` `+c.Def)
+	}
+	for _, q := range drop {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	// The index builds' sorts in memory (the database server's).
+	if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT import_bulk; SET LOCAL maintenance_work_mem = '128MB'`); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// finish makes the indexes and constraints again: each index built by one sort, each foreign key checked
+// by one join of the two tables, each unique constraint by its index.
+func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
+	if b == nil {
+		return nil
+	}
+	for _, q := range b.restore {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	b.restore = nil
+	return nil
+}
+
+// pipeline runs produce in a goroutine of its own, which hands what it
+// emits over in batches (of bulkBatch rows or bulkBytes bytes, as each
+// emit says, whichever comes first), and consume on each batch in the
+// caller's: reading the old database and writing isis's overlap, with
+// three batches in memory at most. A failure on either side stops both.
+func pipeline[T any](ctx context.Context, produce func(ctx context.Context, emit func(v T, bytes int) error) error, consume func([]T) error) error {
+	size := bulkBatch
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan []T, 1)
+	free := make(chan []T, 2)
+	free <- make([]T, 0, size)
+	free <- make([]T, 0, size)
+	done := make(chan error, 1)
+	go func() {
+		defer close(full)
+		batch, bytes := <-free, 0
+		send := func() error {
+			bytes = 0
+			select {
+			case full <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case batch = <-free:
+				batch = batch[:0]
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := produce(ctx, func(v T, n int) error {
+			batch = append(batch, v)
+			if bytes += n; len(batch) < size && bytes < bulkBytes {
+				return nil
+			}
+			return send()
+		})
+		if err == nil && len(batch) > 0 {
+			err = send()
+		}
+		done <- err
+	}()
+	var err error
+	for batch := range full {
+		if err == nil {
+			if err = consume(batch); err != nil {
+				cancel()
+			}
+		}
+		free <- batch
+	}
+	if perr := <-done; err == nil {
+		err = perr
+	}
+	return err
+}
+
+// A bulk import COPYs rows by batches of bulkBatch rows, or fewer when
+// they hold more than bulkBytes bytes (8 KiB bios).
+const (
+	bulkBatch = 5000
+	bulkBytes = 1 << 20
+)
+
+// copyBatch COPYs rows into table.
+func copyBatch(ctx context.Context, tx *sqlx.Tx, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return postgres.CopyRows(ctx, tx, table, cols, len(rows), func(i int) []any { return rows[i] })
+}
+
+var ledgerCols = []string{"kind", "key", "digest", "imported_at"}
+
+// bulkRead is the import's reading when isis's tables are empty (b holds
+// them, locked, without their indexes and foreign keys): each row is
+// checked on its own and COPYed straight into isis's table, with its
+// ledger row, a batch at a time while the next is read; then the checks
+// between rows run on the tables themselves. A conflict stops the import
+// before commit, as ever: the transaction, and the rows, are rolled back.
+func (p *plan) bulkRead(ctx context.Context, tx *sqlx.Tx) error {
+	if err := p.bulkUsers(ctx, tx); err != nil {
+		return err
+	}
+	if err := p.bulkProfiles(ctx, tx); err != nil {
+		return err
+	}
+	return p.bulkTokens(ctx, tx)
+}
+
+func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
+	sum := p.sum
+	cols := append([]string{"id"}, userCols...)
+	cols = append(cols, "email_key", "search_text")
+	var rows, ledger [][]any
+	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceUser, int) error) error {
+		return p.src.eachUser(ctx, func(u *SourceUser) error {
+			return emit(*u, 100+len(u.Email)+len(u.Password)+len(u.FirstName)+len(u.LastName))
+		})
+	}, func(batch []SourceUser) error {
+		rows, ledger = rows[:0], ledger[:0]
+		for i := range batch {
+			u := &batch[i]
+			sum.Users.Source++
+			if p.checkUser(u) {
+				continue
+			}
+			e := storedEmail(u.Email)
+			// the same search text isis's store writes (postgres.userSearchText)
+			rows = append(rows, []any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
+				u.DateJoined.UTC(), nullTime(u.LastLogin), emailKey(e), api.Fold(e + " " + u.FirstName + " " + u.LastName)})
+			ledger = append(ledger, []any{kindUser, strconv.FormatInt(u.ID, 10), u.Digest, p.now})
+		}
+		if err := copyBatch(ctx, tx, "users", cols, rows); err != nil {
+			return err
+		}
+		return copyBatch(ctx, tx, "django_import", ledgerCols, ledger)
+	}); err != nil {
+		return err
+	}
+	p.changedUsers = sum.Users.Source
+	if _, err := tx.ExecContext(ctx, `ANALYZE users`); err != nil {
+		return err
+	}
+	p.progress("read %d users", sum.Users.Source)
+	// Two rows that are one address in isis's normal form (isis had none).
+	q, err := tx.QueryxContext(ctx, `SELECT id, email, email_key, true FROM users WHERE email_key IN
+		(SELECT email_key FROM users GROUP BY email_key HAVING count(*) > 1) ORDER BY email_key, id`)
+	if err != nil {
+		return err
+	}
+	return p.emailConflicts(q)
+}
+
+func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
+	if p.src.Schema.ProfileTable == "" {
+		return nil
+	}
+	sum := p.sum
+	cols := []string{"id", "user_id", "phone", "bio", "birth_date", "department_code", "municipality_code", "avatar", "updated_at"}
+	var rows, ledger [][]any
+	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceProfile, int) error) error {
+		return p.src.eachProfile(ctx, func(pr *SourceProfile) error { return emit(*pr, 100+len(pr.Phone)+len(pr.Bio)+len(pr.Avatar)) })
+	}, func(batch []SourceProfile) error {
+		rows, ledger = rows[:0], ledger[:0]
+		for i := range batch {
+			pr := &batch[i]
+			sum.Profiles.Source++
+			if p.checkProfile(pr) {
+				continue
+			}
+			var birth any
+			if pr.BirthDate.Valid {
+				birth = pr.BirthDate.Time.Format(time.DateOnly)
+			}
+			updated := p.now
+			if pr.UpdatedAt.Valid {
+				updated = pr.UpdatedAt.Time.UTC()
+			}
+			rows = append(rows, []any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode),
+				nullString(pr.MunicipalityCode), pr.Avatar, updated})
+			ledger = append(ledger, []any{kindProfile, strconv.FormatInt(pr.ID, 10), pr.Digest, p.now})
+		}
+		if err := copyBatch(ctx, tx, "profiles", cols, rows); err != nil {
+			return err
+		}
+		return copyBatch(ctx, tx, "django_import", ledgerCols, ledger)
+	}); err != nil {
+		return err
+	}
+	p.changedProfiles = sum.Profiles.Source
+	if _, err := tx.ExecContext(ctx, `ANALYZE profiles`); err != nil {
+		return err
+	}
+	p.progress("read %d profiles, %d departments, %d municipalities", sum.Profiles.Source, len(p.src.Departments), len(p.src.Municipalities))
+	// Two users with one avatar (isis had none).
+	q, err := tx.QueryxContext(ctx, `SELECT user_id, avatar, id FROM profiles WHERE avatar IN
+		(SELECT avatar FROM profiles WHERE avatar <> '' GROUP BY avatar HAVING count(*) > 1) ORDER BY avatar, user_id`)
+	if err != nil {
+		return err
+	}
+	return p.avatarConflicts(q)
+}
+
+// bulkTokens writes the live tokens with ids of isis's sequence (the
+// blacklisted ones refer to them) and without a user Django does not have.
+func (p *plan) bulkTokens(ctx context.Context, tx *sqlx.Tx) error {
+	if p.src.Schema.OutstandingTable == "" {
+		return nil
+	}
+	sum := p.sum
+	var id int64
+	var seq string
+	if err := tx.GetContext(ctx, &seq, `SELECT pg_get_serial_sequence('token_outstanding', 'id')`); err != nil {
+		return err
+	}
+	if err := tx.GetContext(ctx, &id, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+seq); err != nil {
+		return err
+	}
+	var rows, black [][]any
+	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceToken, int) error) error {
+		return p.src.eachToken(ctx, false, func(tk *SourceToken) error { return emit(*tk, 100+len(tk.JTI)) })
+	}, func(batch []SourceToken) error {
+		rows, black = rows[:0], black[:0]
+		for i := range batch {
+			tk := &batch[i]
+			var uid any
+			if tk.UserID.Valid {
+				uid = tk.UserID.Int64
+			}
+			rows = append(rows, []any{id, tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC()})
+			if tk.BlacklistedAt.Valid {
+				black = append(black, []any{id, tk.BlacklistedAt.Time.UTC()})
+			}
+			id++
+		}
+		sum.OutstandingTokens.Source += len(rows)
+		sum.BlacklistedTokens.Source += len(black)
+		if err := copyBatch(ctx, tx, "token_outstanding", []string{"id", "jti", "user_id", "created_at", "expires_at"}, rows); err != nil {
+			return err
+		}
+		return copyBatch(ctx, tx, "token_blacklisted", []string{"token_id", "blacklisted_at"}, black)
+	}); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `ANALYZE token_outstanding`); err != nil {
+		return err
+	}
+	// A token of a user Django does not have (deleted) is nobody's.
+	if _, err := tx.ExecContext(ctx, `UPDATE token_outstanding t SET user_id = NULL WHERE user_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)`); err != nil {
+		return err
+	}
+	sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created = sum.OutstandingTokens.Source, sum.BlacklistedTokens.Source
+	p.progress("read %d live refresh tokens (%d expired ones left behind)", sum.OutstandingTokens.Source, sum.ExpiredTokens)
+	return nil
+}
+
+// bulkWrite ends a bulk import: the geography, then the indexes and
+// foreign keys (the rows are in already).
+func (p *plan) bulkWrite(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
+	if err := p.writeGeography(ctx, tx); err != nil {
+		return err
+	}
+	sum := p.sum
+	sum.Users.Created, sum.Profiles.Created = p.changedUsers, p.changedProfiles
+	p.progress("users: %d created, %d updated, %d unchanged", sum.Users.Created, sum.Users.Updated, sum.Users.Unchanged)
+	if p.src.Schema.ProfileTable != "" {
+		p.progress("profiles: %d created, %d updated, %d unchanged", sum.Profiles.Created, sum.Profiles.Updated, sum.Profiles.Unchanged)
+	}
+	if p.src.Schema.OutstandingTable != "" {
+		p.progress("refresh tokens: %d outstanding and %d blacklisted created", sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created)
+	}
+	if err := b.finish(ctx, tx); err != nil {
+		return wrapWrite("indexes and foreign keys", err)
+	}
+	p.progress("indexes and foreign keys made")
+	return p.writeGeoLedger(ctx, tx) // with the ledger's key (ON CONFLICT)
+}
