@@ -1,0 +1,127 @@
+package djangoimport_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isis-project/isis/api/djangoimport"
+	"github.com/isis-project/isis/internal/djangotest"
+	"github.com/isis-project/isis/internal/pgtest"
+	"github.com/isis-project/isis/internal/testdb"
+	"github.com/jmoiron/sqlx"
+)
+
+// schemaOf lists the indexes and constraints of the tables a bulk import
+// drops and makes again, with whether each constraint is validated.
+func schemaOf(t *testing.T, db *sqlx.DB) string {
+	t.Helper()
+	var defs []string
+	if err := db.Select(&defs, `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()
+			AND tablename IN ('users', 'profiles', 'token_outstanding', 'token_blacklisted', 'django_import')
+		UNION ALL
+		SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' validated=' || convalidated
+		FROM pg_constraint WHERE conrelid IN ('users'::regclass, 'profiles'::regclass, 'token_outstanding'::regclass,
+			'token_blacklisted'::regclass, 'django_import'::regclass)
+		ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(defs, "\n")
+}
+
+// TestBulkImport: a first import into an isis without users writes them in
+// bulk and leaves every index and constraint as it found them, validated,
+// whether it commits or is interrupted after the rows are written; a
+// later import (isis has users) compares, as before.
+func TestBulkImport(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	djangotest.Fill(t, src, 300)
+	dst := testdb.Open(t).DB
+	before := schemaOf(t, dst)
+	if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "users_email_key") {
+		t.Fatalf("the schema has no foreign key or email index: %s", before)
+	}
+
+	// Interrupted once its rows are in, before the indexes are made again.
+	ctx, cancel := context.WithCancel(context.Background())
+	var lines []string
+	_, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		if strings.HasPrefix(f, "users: ") {
+			cancel()
+		}
+	}})
+	cancel()
+	if err == nil {
+		t.Fatal("the interrupted import succeeded")
+	}
+	var users, ledger int
+	dst.Get(&users, `SELECT count(*) FROM users`)
+	dst.Get(&ledger, `SELECT count(*) FROM django_import`)
+	if after := schemaOf(t, dst); after != before || users != 0 || ledger != 0 {
+		t.Fatalf("after the interrupted import: %d users, %d ledger rows, schema\n%s\nwant\n%s", users, ledger, after, before)
+	}
+
+	s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		lines = append(lines, f)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "written in bulk") {
+		t.Errorf("the first import did not write in bulk: %q", lines)
+	}
+	if s.Users.Created != 300 || s.Profiles.Created != 300 || s.OutstandingTokens.Created != 300 || s.BlacklistedTokens.Created != 30 {
+		t.Errorf("summary: %+v", s)
+	}
+	if after := schemaOf(t, dst); after != before {
+		t.Errorf("after the bulk import, schema\n%s\nwant\n%s", after, before)
+	}
+	// isis's next token takes an id past the imported ones; blacklisted
+	// tokens are the right ones.
+	if _, err := dst.Exec(`INSERT INTO token_outstanding (jti, expires_at) VALUES ('isis-own', now())`); err != nil {
+		t.Errorf("a token of isis's after the import: %v", err)
+	}
+	var wrong int
+	dst.Get(&wrong, `SELECT count(*) FROM token_blacklisted b JOIN token_outstanding o ON o.id = b.token_id
+		WHERE o.user_id % 10 <> 0`)
+	if wrong != 0 {
+		t.Errorf("%d blacklisted tokens are not the source's", wrong)
+	}
+
+	lines = nil
+	s, err = djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		lines = append(lines, f)
+	}})
+	if err != nil || s.Changes != 0 || strings.Contains(strings.Join(lines, "\n"), "written in bulk") {
+		t.Errorf("the second import: %v, %d changes, %q", err, s.Changes, lines)
+	}
+}
+
+// TestBulkImportWhileIsisReads: when isis's tables are in use (a
+// transaction reading users), the first import does not wait for them: it
+// writes with the indexes, as a later import does.
+func TestBulkImportWhileIsisReads(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	djangotest.Fill(t, src, 50)
+	dst := testdb.Open(t).DB
+	reader, err := dst.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	reader.MustExec(`SELECT count(*) FROM users`)
+	start := time.Now()
+	var lines []string
+	s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		lines = append(lines, f)
+	}})
+	if err != nil || s.Users.Created != 50 {
+		t.Fatalf("import: %v, %+v", err, s)
+	}
+	if strings.Contains(strings.Join(lines, "\n"), "written in bulk") || time.Since(start) > time.Minute {
+		t.Errorf("the import took the tables in use (%s): %q", time.Since(start), lines)
+	}
+}
