@@ -2,6 +2,7 @@ package djangoimport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // bulkTables are the tables a first import fills. When all of them are
@@ -26,6 +28,10 @@ type bulk struct {
 	// restore is the DDL that makes the indexes and constraints again, in
 	// order: indexes, unique constraints, then foreign keys.
 	restore []string
+	// orphans makes the restore statement it is keyed by hold (run once
+	// when that fails on a row pointing nowhere): a token whose user Django
+	// does not have (deleted) is nobody's.
+	orphans map[string]string
 }
 
 // bulkEligible says whether the tables a first import fills are empty and
@@ -105,7 +111,7 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 		ORDER BY 1`, tables); err != nil {
 		return nil, err
 	}
-	b := &bulk{}
+	b := &bulk{orphans: map[string]string{}}
 	var drop []string
 	for i := len(cons) - 1; i >= 0; i-- { // foreign keys first
 		c := cons[i]
@@ -116,7 +122,12 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 		b.restore = append(b.restore, i.Def)
 	}
 	for _, c := range cons { // unique constraints first
-		b.restore = append(b.restore, `ALTER TABLE `+c.Table+` ADD CONSTRAINT `+c.Name+` `+c.Def)
+		q := `ALTER TABLE ` + c.Table + ` ADD CONSTRAINT ` + c.Name + ` ` + c.Def
+		b.restore = append(b.restore, q)
+		if c.Table == "token_outstanding" && c.Type == "f" {
+			b.orphans[q] = `UPDATE token_outstanding t SET user_id = NULL WHERE user_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)`
+		}
 	}
 	for _, q := range drop {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -137,8 +148,30 @@ func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
 		return nil
 	}
 	for _, q := range b.restore {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
+		fix := b.orphans[q]
+		if fix == "" {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT import_fk`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, q)
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code == "23503" { // foreign_key_violation
+			if _, err = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_fk`); err == nil {
+				if _, err = tx.ExecContext(ctx, fix); err == nil {
+					_, err = tx.ExecContext(ctx, q)
+				}
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", q, err)
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT import_fk`); err != nil {
+			return err
 		}
 	}
 	b.restore = nil
@@ -211,12 +244,29 @@ const (
 	bulkBytes = 1 << 20
 )
 
-// copyBatch COPYs rows into table.
-func copyBatch(ctx context.Context, tx *sqlx.Tx, table string, cols []string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
+// bulkRow is a row of a bulk import, checked, as written: in its table,
+// and also (its ledger row, its blacklisting; nil for none) in another.
+type bulkRow struct{ row, also []any }
+
+// copyBulk COPYs a batch of rows into table (cols), then the rows' also
+// into also (alsoCols).
+func copyBulk(ctx context.Context, tx *sqlx.Tx, table string, cols []string, also string, alsoCols []string) func([]bulkRow) error {
+	var rows [][]any
+	return func(batch []bulkRow) error {
+		if err := postgres.CopyRows(ctx, tx, table, cols, len(batch), func(i int) []any { return batch[i].row }); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		for _, r := range batch {
+			if r.also != nil {
+				rows = append(rows, r.also)
+			}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		return postgres.CopyRows(ctx, tx, also, alsoCols, len(rows), func(i int) []any { return rows[i] })
 	}
-	return postgres.CopyRows(ctx, tx, table, cols, len(rows), func(i int) []any { return rows[i] })
 }
 
 var ledgerCols = []string{"kind", "key", "digest", "imported_at"}
@@ -241,36 +291,24 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
 	sum := p.sum
 	cols := append([]string{"id"}, userCols...)
 	cols = append(cols, "email_key", "search_text")
-	var rows, ledger [][]any
-	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceUser, int) error) error {
+	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
 		return p.src.eachUser(ctx, func(u *SourceUser) error {
-			return emit(*u, 100+len(u.Email)+len(u.Password)+len(u.FirstName)+len(u.LastName))
-		})
-	}, func(batch []SourceUser) error {
-		rows, ledger = rows[:0], ledger[:0]
-		for i := range batch {
-			u := &batch[i]
 			sum.Users.Source++
 			if p.checkUser(u) {
-				continue
+				return nil
 			}
 			e := storedEmail(u.Email)
 			// the same search text isis's store writes (postgres.userSearchText)
-			rows = append(rows, []any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
-				u.DateJoined.UTC(), nullTime(u.LastLogin), emailKey(e), api.Fold(e + " " + u.FirstName + " " + u.LastName)})
-			ledger = append(ledger, []any{kindUser, strconv.FormatInt(u.ID, 10), u.Digest, p.now})
-		}
-		if err := copyBatch(ctx, tx, "users", cols, rows); err != nil {
-			return err
-		}
-		return copyBatch(ctx, tx, "django_import", ledgerCols, ledger)
-	}); err != nil {
+			return emit(bulkRow{
+				[]any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
+					u.DateJoined.UTC(), nullTime(u.LastLogin), emailKey(e), api.Fold(e + " " + u.FirstName + " " + u.LastName)},
+				[]any{kindUser, strconv.FormatInt(u.ID, 10), u.Digest, p.now},
+			}, 100+2*len(u.Email)+len(u.Password)+2*len(u.FirstName)+2*len(u.LastName))
+		})
+	}, copyBulk(ctx, tx, "users", cols, "django_import", ledgerCols)); err != nil {
 		return err
 	}
 	p.changedUsers = sum.Users.Source
-	if _, err := tx.ExecContext(ctx, `ANALYZE users`); err != nil {
-		return err
-	}
 	p.progress("read %d users", sum.Users.Source)
 	// Two rows that are one address in isis's normal form (isis had none).
 	q, err := tx.QueryxContext(ctx, `SELECT id, email, email_key, true FROM users WHERE email_key IN
@@ -287,16 +325,11 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	sum := p.sum
 	cols := []string{"id", "user_id", "phone", "bio", "birth_date", "department_code", "municipality_code", "avatar", "updated_at"}
-	var rows, ledger [][]any
-	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceProfile, int) error) error {
-		return p.src.eachProfile(ctx, func(pr *SourceProfile) error { return emit(*pr, 100+len(pr.Phone)+len(pr.Bio)+len(pr.Avatar)) })
-	}, func(batch []SourceProfile) error {
-		rows, ledger = rows[:0], ledger[:0]
-		for i := range batch {
-			pr := &batch[i]
+	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
+		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
 			sum.Profiles.Source++
 			if p.checkProfile(pr) {
-				continue
+				return nil
 			}
 			var birth any
 			if pr.BirthDate.Valid {
@@ -306,21 +339,15 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 			if pr.UpdatedAt.Valid {
 				updated = pr.UpdatedAt.Time.UTC()
 			}
-			rows = append(rows, []any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode),
-				nullString(pr.MunicipalityCode), pr.Avatar, updated})
-			ledger = append(ledger, []any{kindProfile, strconv.FormatInt(pr.ID, 10), pr.Digest, p.now})
-		}
-		if err := copyBatch(ctx, tx, "profiles", cols, rows); err != nil {
-			return err
-		}
-		return copyBatch(ctx, tx, "django_import", ledgerCols, ledger)
-	}); err != nil {
+			return emit(bulkRow{
+				[]any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode), pr.Avatar, updated},
+				[]any{kindProfile, strconv.FormatInt(pr.ID, 10), pr.Digest, p.now},
+			}, 100+len(pr.Phone)+len(pr.Bio)+len(pr.Avatar))
+		})
+	}, copyBulk(ctx, tx, "profiles", cols, "django_import", ledgerCols)); err != nil {
 		return err
 	}
 	p.changedProfiles = sum.Profiles.Source
-	if _, err := tx.ExecContext(ctx, `ANALYZE profiles`); err != nil {
-		return err
-	}
 	p.progress("read %d profiles, %d departments, %d municipalities", sum.Profiles.Source, len(p.src.Departments), len(p.src.Municipalities))
 	// Two users with one avatar (isis had none).
 	q, err := tx.QueryxContext(ctx, `SELECT user_id, avatar, id FROM profiles WHERE avatar IN
@@ -338,6 +365,10 @@ func (p *plan) bulkTokens(ctx context.Context, tx *sqlx.Tx) error {
 		return nil
 	}
 	sum := p.sum
+	var err error
+	if p.tokens, _, _, err = p.src.tokenSet(ctx); err != nil {
+		return err
+	}
 	var id int64
 	var seq string
 	if err := tx.GetContext(ctx, &seq, `SELECT pg_get_serial_sequence('token_outstanding', 'id')`); err != nil {
@@ -346,40 +377,27 @@ func (p *plan) bulkTokens(ctx context.Context, tx *sqlx.Tx) error {
 	if err := tx.GetContext(ctx, &id, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+seq); err != nil {
 		return err
 	}
-	var rows, black [][]any
-	if err := pipeline(ctx, func(ctx context.Context, emit func(SourceToken, int) error) error {
-		return p.src.eachToken(ctx, false, func(tk *SourceToken) error { return emit(*tk, 100+len(tk.JTI)) })
-	}, func(batch []SourceToken) error {
-		rows, black = rows[:0], black[:0]
-		for i := range batch {
-			tk := &batch[i]
+	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
+		return p.src.eachToken(ctx, false, func(tk *SourceToken) error {
 			var uid any
 			if tk.UserID.Valid {
 				uid = tk.UserID.Int64
 			}
-			rows = append(rows, []any{id, tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC()})
+			r := bulkRow{row: []any{id, tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC()}}
+			sum.OutstandingTokens.Source++
 			if tk.BlacklistedAt.Valid {
-				black = append(black, []any{id, tk.BlacklistedAt.Time.UTC()})
+				r.also = []any{id, tk.BlacklistedAt.Time.UTC()}
+				sum.BlacklistedTokens.Source++
 			}
 			id++
-		}
-		sum.OutstandingTokens.Source += len(rows)
-		sum.BlacklistedTokens.Source += len(black)
-		if err := copyBatch(ctx, tx, "token_outstanding", []string{"id", "jti", "user_id", "created_at", "expires_at"}, rows); err != nil {
-			return err
-		}
-		return copyBatch(ctx, tx, "token_blacklisted", []string{"token_id", "blacklisted_at"}, black)
-	}); err != nil {
+			return emit(r, 100+len(tk.JTI))
+		})
+	}, copyBulk(ctx, tx, "token_outstanding", []string{"id", "jti", "user_id", "created_at", "expires_at"},
+		"token_blacklisted", []string{"token_id", "blacklisted_at"})); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `ANALYZE token_outstanding`); err != nil {
-		return err
-	}
-	// A token of a user Django does not have (deleted) is nobody's.
-	if _, err := tx.ExecContext(ctx, `UPDATE token_outstanding t SET user_id = NULL WHERE user_id IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)`); err != nil {
-		return err
-	}
+	// A token of a user Django does not have (deleted) is made nobody's
+	// when its foreign key is made again (finish).
 	sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created = sum.OutstandingTokens.Source, sum.BlacklistedTokens.Source
 	p.progress("read %d live refresh tokens (%d expired ones left behind)", sum.OutstandingTokens.Source, sum.ExpiredTokens)
 	return nil
@@ -399,6 +417,9 @@ func (p *plan) bulkWrite(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
 	}
 	if p.src.Schema.OutstandingTable != "" {
 		p.progress("refresh tokens: %d outstanding and %d blacklisted created", sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created)
+	}
+	if err := p.writeTokenSet(ctx, tx); err != nil {
+		return wrapWrite("ledger", err)
 	}
 	if err := b.finish(ctx, tx); err != nil {
 		return wrapWrite("indexes and foreign keys", err)

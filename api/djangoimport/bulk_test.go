@@ -38,6 +38,10 @@ func TestBulkImport(t *testing.T) {
 	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
 	defer src.Close()
 	djangotest.Fill(t, src, 300)
+	// A token of a user deleted on Django (whose foreign key was not kept).
+	src.MustExec(`ALTER TABLE token_blacklist_outstandingtoken DROP CONSTRAINT token_blacklist_outstandingtoken_user_id_fkey;
+		INSERT INTO token_blacklist_outstandingtoken (token, created_at, expires_at, user_id, jti)
+		VALUES ('x', now(), now() + interval '1 day', 999999, 'jti-of-a-deleted-user')`)
 	dst := testdb.Open(t).DB
 	before := schemaOf(t, dst)
 	if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "users_email_key") {
@@ -72,7 +76,7 @@ func TestBulkImport(t *testing.T) {
 	if !strings.Contains(strings.Join(lines, "\n"), "written in bulk") {
 		t.Errorf("the first import did not write in bulk: %q", lines)
 	}
-	if s.Users.Created != 300 || s.Profiles.Created != 300 || s.OutstandingTokens.Created != 300 || s.BlacklistedTokens.Created != 30 {
+	if s.Users.Created != 300 || s.Profiles.Created != 300 || s.OutstandingTokens.Created != 301 || s.BlacklistedTokens.Created != 30 {
 		t.Errorf("summary: %+v", s)
 	}
 	if after := schemaOf(t, dst); after != before {
@@ -88,6 +92,11 @@ func TestBulkImport(t *testing.T) {
 		WHERE o.user_id % 10 <> 0`)
 	if wrong != 0 {
 		t.Errorf("%d blacklisted tokens are not the source's", wrong)
+	}
+	var owner *int64
+	dst.Get(&owner, `SELECT user_id FROM token_outstanding WHERE jti = 'jti-of-a-deleted-user'`)
+	if owner != nil {
+		t.Errorf("the token of a user Django does not have is user %d's", *owner)
 	}
 
 	lines = nil
