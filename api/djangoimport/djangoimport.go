@@ -140,6 +140,9 @@ const (
 	kindProfile      = "profile"
 	kindDepartment   = "department"
 	kindMunicipality = "municipality"
+	// kindTokens has one row (key "all"): the digest of Django's tokens as
+	// a whole (Source.tokenSet).
+	kindTokens = "tokens"
 )
 
 var (
@@ -191,6 +194,9 @@ type isisState struct {
 	// importedUsers, importedProfiles: an import brought users (profiles)
 	// before (the ledger has some).
 	importedUsers, importedProfiles bool
+	// tokens is the ledger's digest of Django's tokens as a whole at the
+	// last import (Source.tokenSet), "" if none.
+	tokens string
 	// hasEmailKey: users has an email_key column (the normal form isis
 	// compares addresses in), which the import must fill.
 	hasEmailKey bool
@@ -203,7 +209,9 @@ func loadState(ctx context.Context, tx *sqlx.Tx) (*isisState, error) {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM django_import WHERE kind = 'user'),
-		EXISTS (SELECT 1 FROM django_import WHERE kind = 'profile')`).Scan(&st.importedUsers, &st.importedProfiles); err != nil {
+		EXISTS (SELECT 1 FROM django_import WHERE kind = 'profile'),
+		COALESCE((SELECT digest FROM django_import WHERE kind = '`+kindTokens+`' AND key = 'all'), '')`).Scan(
+		&st.importedUsers, &st.importedProfiles, &st.tokens); err != nil {
 		return nil, err
 	}
 	scan := func(q string, f func(r *sql.Rows) error) error {
@@ -397,6 +405,9 @@ type plan struct {
 	munDept map[string]string
 	// changedUsers and changedProfiles are the staged rows to write.
 	changedUsers, changedProfiles int
+	// tokens is the digest of Django's tokens as a whole, recorded in the
+	// ledger once they are written ("" for none).
+	tokens string
 }
 
 func (p *plan) conflict(table string, id any, format string, args ...any) {
@@ -584,6 +595,19 @@ func (p *plan) checkUser(u *SourceUser) (bad bool) {
 func (p *plan) compare(ctx context.Context, tx *sqlx.Tx, users bool, kind string) (ids, gone []int64, n int, all bool, err error) {
 	if imported := map[bool]bool{true: p.st.importedUsers, false: p.st.importedProfiles}[users]; !imported {
 		return nil, []int64{}, 0, true, nil
+	}
+	// Every row as the ledger has it: the same count and sum of digests.
+	n, sum, err := p.src.digestSum(ctx, users)
+	if err != nil || sum != "" {
+		var ln, other int
+		var lsum string
+		if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE digest !~ '^-?[0-9]+$'),
+				COALESCE(sum(CASE WHEN digest ~ '^-?[0-9]+$' THEN digest::numeric END), 0)::text FROM django_import WHERE kind = $1`, kind).Scan(&ln, &other, &lsum)
+		}
+		if err != nil || (ln == n && other == 0 && lsum == sum) {
+			return nil, []int64{}, n, false, err
+		}
 	}
 	ids, gone, n, err = p.compareDigests(ctx, tx, users, kind)
 	return ids, gone, n, false, err
@@ -1010,6 +1034,18 @@ func (p *plan) stageTokens(ctx context.Context, tx *sqlx.Tx) error {
 		expires_at timestamptz, blacklisted_at timestamptz) ON COMMIT DROP`); err != nil {
 		return err
 	}
+	// Django's tokens as they were at the last import: isis has them.
+	d, live, black, err := p.src.tokenSet(ctx)
+	if err != nil {
+		return err
+	}
+	if d != "" && d == p.st.tokens {
+		sum.OutstandingTokens.Source, sum.BlacklistedTokens.Source = live, black
+		sum.OutstandingTokens.Unchanged, sum.BlacklistedTokens.Unchanged = live, black
+		p.progress("read %d live refresh tokens (%d expired ones left behind): as at the last import", live, sum.ExpiredTokens)
+		return nil
+	}
+	p.tokens = d
 	// isis's tokens, by jti (as the source's are streamed), to skip those
 	// isis has as they are.
 	lc, err := p.openTokens(ctx)
@@ -1218,6 +1254,9 @@ func (p *plan) write(ctx context.Context, tx *sqlx.Tx, progress func(string, ...
 		sum.BlacklistedTokens.Created, sum.BlacklistedTokens.Unchanged = n, sum.BlacklistedTokens.Source-n
 		progress("refresh tokens: %d outstanding and %d blacklisted created", sum.OutstandingTokens.Created, sum.BlacklistedTokens.Created)
 	}
+	if err := p.writeTokenSet(ctx, tx); err != nil {
+		return wrap("ledger", err)
+	}
 
 	return p.writeGeoLedger(ctx, tx)
 }
@@ -1282,6 +1321,19 @@ func (p *plan) writeGeoLedger(ctx context.Context, tx *sqlx.Tx) error {
 		}
 	}
 	return nil
+}
+
+// writeTokenSet records the digest of Django's tokens as a whole, once
+// they are all written (no ON CONFLICT: the ledger's key may be dropped).
+func (p *plan) writeTokenSet(ctx context.Context, tx *sqlx.Tx) error {
+	if p.tokens == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM django_import WHERE kind = $1`, kindTokens); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO django_import (kind, key, digest, imported_at) VALUES ($1, 'all', $2, $3)`, kindTokens, p.tokens, p.now)
+	return err
 }
 
 // writeLedger records the digests of the rows of table (staged) written

@@ -86,8 +86,14 @@ type Source struct {
 	r                       *reader
 	now                     time.Time
 	userQ, profileQ, tokenQ string
+	// tokenSetQ sums the hashes of every outstanding token's row (expired
+	// ones too) and counts the live ones (PostgreSQL 14 and later; "" before).
+	tokenSetQ string
 	// userDigestQ and profileDigestQ read only (id, digest), by id.
 	userDigestQ, profileDigestQ string
+	// userSumQ and profileSumQ count the rows and sum their digests
+	// (PostgreSQL 14 and later, where a digest is a number; "" before).
+	userSumQ, profileSumQ string
 }
 
 // rowDigest is the SQL of a fingerprint of every column of the row r, for
@@ -109,6 +115,16 @@ func rowDigest(serverVersion int) string {
 func byID(sel, d string) (rows, digests string) {
 	return `SELECT r.*, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`,
 		`SELECT r.id, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`
+}
+
+// digestSum is the SQL of the count of sel's rows and the sum of their
+// digests d (as text), when d is a number (PostgreSQL 14 and later).
+func digestSum(sel string, serverVersion int) string {
+	if serverVersion < 140000 {
+		return ""
+	}
+	return `SELECT pg_catalog.count(*)::pg_catalog.int4, COALESCE(pg_catalog.sum(pg_catalog.hash_record_extended(r, 0)), 0)::pg_catalog.text FROM (` +
+		sel + `) r`
 }
 
 func quote(name string) string { return pq.QuoteIdentifier(name) }
@@ -430,6 +446,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 		col(cols, "is_staff", "false") + `, ` + col(cols, "is_superuser", "false") + `, ` +
 		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::pg_catalog.timestamptz") + `, ` +
 		col(cols, "last_login", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.UserTable)
+	out.userSumQ = digestSum(out.userQ, version)
 	out.userQ, out.userDigestQ = byID(out.userQ, rowDigest(version))
 	if out.UserSequence, err = r.nextID(ctx, schema.UserTable); err != nil {
 		return nil, err
@@ -463,6 +480,7 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			col(pc, "birth_date", "NULL::pg_catalog.date") + `, ` + col(pc, "department_id", "NULL::pg_catalog.text") + `, ` +
 			col(pc, "municipality_id", "NULL::pg_catalog.text") + `, ` + col(pc, "avatar", "''") + `, ` +
 			col(pc, "updated_at", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.ProfileTable)
+		out.profileSumQ = digestSum(out.profileQ, version)
 		out.profileQ, out.profileDigestQ = byID(out.profileQ, rowDigest(version))
 		if out.ProfileSequence, err = r.nextID(ctx, schema.ProfileTable); err != nil {
 			return nil, err
@@ -477,6 +495,14 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 		}
 		out.tokenQ = `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black +
 			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz`
+		if version >= 140000 {
+			out.tokenSetQ = `SELECT pg_catalog.count(*)::pg_catalog.int4 AS "all",
+				(pg_catalog.count(*) FILTER (WHERE r.expires_at` + opGt + `$1::pg_catalog.timestamptz))::pg_catalog.int4 AS live,
+				(pg_catalog.count(*) FILTER (WHERE r.expires_at` + opGt + `$1::pg_catalog.timestamptz AND r.black IS NOT NULL))::pg_catalog.int4 AS black,
+				COALESCE(pg_catalog.sum(pg_catalog.hash_record_extended(r, 0)), 0)::pg_catalog.text AS sum
+				FROM (SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black + ` AS black FROM ` +
+				r.rel(schema.OutstandingTable) + ` o` + join + `) r`
+		}
 		if err := tx.GetContext(ctx, &out.ExpiredTokens, `SELECT pg_catalog.count(*) FROM `+r.rel(schema.OutstandingTable)+
 			` WHERE expires_at`+opLe+`$1::pg_catalog.timestamptz`, now); err != nil {
 			return nil, err
@@ -546,6 +572,22 @@ func (s *Source) eachDigest(ctx context.Context, users bool, fn func(id int64, d
 	})
 }
 
+// digestSum counts the users (users) or profiles and sums their digests;
+// sum is "" when the server cannot (before 14).
+func (s *Source) digestSum(ctx context.Context, users bool) (n int, sum string, err error) {
+	table, q := s.Schema.UserTable, s.userSumQ
+	if !users {
+		table, q = s.Schema.ProfileTable, s.profileSumQ
+	}
+	if q == "" {
+		return 0, "", nil
+	}
+	if err := s.r.tx.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
+		return 0, "", &sourceError{fmt.Errorf("read %s: %w", table, err)}
+	}
+	return n, sum, nil
+}
+
 // eachProfile streams the profiles (none without a profile table), by id.
 func (s *Source) eachProfile(ctx context.Context, fn func(p *SourceProfile) error) error {
 	if s.profileQ == "" {
@@ -581,6 +623,26 @@ func (s *Source) eachToken(ctx context.Context, byJTI bool, fn func(t *SourceTok
 		}
 		return fn(&t)
 	})
+}
+
+// tokenSet fingerprints SimpleJWT's tokens as a whole (every row, expired
+// ones too, with its blacklisting) and counts the live ones and the live
+// blacklisted ones: the same digest as at the last import means isis has
+// them all already. digest is "" when the server cannot say (before 14).
+func (s *Source) tokenSet(ctx context.Context) (digest string, live, black int, err error) {
+	if s.tokenSetQ == "" {
+		return "", 0, 0, nil
+	}
+	var r struct {
+		All   int    `db:"all"`
+		Live  int    `db:"live"`
+		Black int    `db:"black"`
+		Sum   string `db:"sum"`
+	}
+	if err := s.r.tx.GetContext(ctx, &r, s.tokenSetQ, s.now); err != nil {
+		return "", 0, 0, &sourceError{fmt.Errorf("read %s: %w", s.Schema.OutstandingTable, err)}
+	}
+	return strconv.Itoa(r.All) + ":" + r.Sum, r.Live, r.Black, nil
 }
 
 // nextID is the id Django's sequence for table.id would hand out next (0
