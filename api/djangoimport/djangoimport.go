@@ -596,18 +596,27 @@ func (p *plan) compare(ctx context.Context, tx *sqlx.Tx, users bool, kind string
 	if imported := map[bool]bool{true: p.st.importedUsers, false: p.st.importedProfiles}[users]; !imported {
 		return nil, []int64{}, 0, true, nil
 	}
-	// Every row as the ledger has it: the same count and sum of digests.
+	if q := map[bool]string{true: p.src.userSumQ, false: p.src.profileSumQ}[users]; q == "" {
+		ids, gone, n, err = p.compareDigests(ctx, tx, users, kind)
+		return ids, gone, n, false, err
+	}
+	// Every row as the ledger has it: the same count and sum of digests,
+	// each side summed by its server, both at once (a digest of another
+	// form, from an older isis, is not a number: no sum then; the pattern
+	// has no bounded repetition, {1,20}, which made it 8 times slower).
+	var ln, lnum int
+	var lsum string
+	ledger := make(chan error, 1)
+	go func() {
+		ledger <- tx.QueryRowContext(ctx, `SELECT count(*), count(n), COALESCE(sum(n), 0)::text FROM
+			(SELECT CASE WHEN digest ~ '^-?[0-9]+$' THEN digest::numeric END AS n FROM django_import WHERE kind = $1) d`, kind).Scan(&ln, &lnum, &lsum)
+	}()
 	n, sum, err := p.src.digestSum(ctx, users)
-	if err != nil || sum != "" {
-		var ln, other int
-		var lsum string
-		if err == nil {
-			err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE digest !~ '^-?[0-9]+$'),
-				COALESCE(sum(CASE WHEN digest ~ '^-?[0-9]+$' THEN digest::numeric END), 0)::text FROM django_import WHERE kind = $1`, kind).Scan(&ln, &other, &lsum)
-		}
-		if err != nil || (ln == n && other == 0 && lsum == sum) {
-			return nil, []int64{}, n, false, err
-		}
+	if lerr := <-ledger; err == nil {
+		err = lerr
+	}
+	if err != nil || (sum != "" && ln == n && lnum == n && lsum == sum) {
+		return nil, []int64{}, n, false, err
 	}
 	ids, gone, n, err = p.compareDigests(ctx, tx, users, kind)
 	return ids, gone, n, false, err
