@@ -26,7 +26,8 @@ var bulkTables = []string{"users", "profiles", "token_outstanding", "token_black
 // bulk is what a bulk write dropped, to be made again before commit.
 type bulk struct {
 	// restore is the DDL that makes the indexes and constraints again, in
-	// order: indexes, unique constraints, then foreign keys.
+	// order: indexes, unique constraints and the ledger's key, then
+	// foreign keys.
 	restore []string
 	// orphans makes the restore statement it is keyed by hold (run once
 	// when that fails on a row pointing nowhere): a token whose user Django
@@ -48,7 +49,8 @@ func bulkEligible(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 
 // beginBulk locks the tables (ACCESS EXCLUSIVE until the transaction ends),
 // checks they are still empty, and drops their secondary indexes, unique
-// constraints and foreign keys, remembering their definitions. It returns
+// constraints and foreign keys (and the ledger's key), remembering their
+// definitions. It returns
 // nil, and changes nothing, when the lock is not granted within a few
 // seconds (isis is serving: the import then writes with the indexes) or a
 // table is no longer empty. Everything is in the import's transaction: a
@@ -141,8 +143,9 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 	return b, nil
 }
 
-// finish makes the indexes and constraints again: each index built by one sort, each foreign key checked
-// by one join of the two tables, each unique constraint by its index.
+// finish makes the indexes and constraints again: each index built by
+// one sort, each foreign key checked by one join of its two tables, each
+// unique constraint by its index.
 func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
 	if b == nil {
 		return nil
@@ -182,7 +185,7 @@ func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
 // emits over in batches (of bulkBatch rows or bulkBytes bytes, as each
 // emit says, whichever comes first), and consume on each batch in the
 // caller's: reading the old database and writing isis's overlap, with
-// three batches in memory at most. A failure on either side stops both.
+// two batches in memory at most. A failure on either side stops both.
 func pipeline[T any](ctx context.Context, produce func(ctx context.Context, emit func(v T, bytes int) error) error, consume func([]T) error) error {
 	size := bulkBatch
 	ctx, cancel := context.WithCancel(ctx)
