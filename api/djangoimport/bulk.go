@@ -73,7 +73,9 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(bulkTables, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+	// The geography too, at once: dropping profiles' foreign keys takes
+	// the same lock on the tables they point at.
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(bulkTables, ", ")+`, departments, municipalities IN ACCESS EXCLUSIVE MODE`); err != nil {
 		return giveUp()
 	}
 	// Restores the setting, for the rest of the transaction.
