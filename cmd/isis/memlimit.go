@@ -23,8 +23,8 @@ import (
 // GOGC=25) instead of collecting without end. It costs CPU where it bites
 // (each collection scans a thousand goroutine stacks): at 1,000 connections
 // a 26 MiB target cost 1.5-1.7 times the CPU per request; the default, 30
-// MiB with the binary's start-up pages released (startpages_linux.go), 2-14%
-// (docs/performance.md). MEMORY_TARGET_MIB=0 turns it off. The limit
+// MiB with the binary's start-up pages released (startpages_linux.go), 2-43%
+// (two runs by hand and two of scripts/load.sh; docs/performance.md). MEMORY_TARGET_MIB=0 turns it off. The limit
 // replaces GOMEMLIMIT's.
 const memoryHeadroom = 4 // at least live/memoryHeadroom above what is live
 
