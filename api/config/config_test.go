@@ -36,6 +36,12 @@ func TestLoadDefaults(t *testing.T) {
 	if !strings.Contains(c.DatabaseDSN, "host='localhost'") || !strings.Contains(c.DatabaseDSN, "dbname='isis'") {
 		t.Errorf("DSN = %s", c.DatabaseDSN)
 	}
+	if c.MemoryTargetMiB != 30 {
+		t.Errorf("MEMORY_TARGET_MIB unset = %d, want 30 (40 MiB at 1,000 connections)", c.MemoryTargetMiB)
+	}
+	if c, err := load(base(map[string]string{"MEMORY_TARGET_MIB": "0"})); err != nil || c.MemoryTargetMiB != 0 {
+		t.Errorf("MEMORY_TARGET_MIB=0 must turn the target off: %v %v", c, err)
+	}
 	if len(c.TrustedProxies) != len(DefaultTrustedProxies) {
 		t.Errorf("trusted = %v", c.TrustedProxies)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,7 @@ type accessLine struct {
 
 func (l *accessLine) append(b []byte) []byte {
 	b = append(b, `{"time":"`...)
-	b = l.time.AppendFormat(b, time.RFC3339Nano)
+	b = appendStamp(b, l.time)
 	b = append(b, `","level":"`...)
 	b = append(b, l.level.String()...)
 	b = append(b, `","msg":"request","request_id":`...)
@@ -66,4 +67,47 @@ func (l *accessLine) append(b []byte) []byte {
 		b = api.AppendJSONString(b, l.st.stack)
 	}
 	return append(b, "}\n"...)
+}
+
+// stamp is one second's RFC 3339 text, split around where the fraction goes:
+// "2006-01-02T15:04:05" and "Z" (or "+01:00").
+type stamp struct {
+	sec          int64
+	loc          *time.Location
+	prefix, zone string
+}
+
+var lastStamp atomic.Pointer[stamp]
+
+// appendStamp appends t.Format(time.RFC3339Nano), the date and time formatted
+// once a second rather than once a request (formatting them was a tenth of
+// the access line's cost). The fraction is written here: nine digits, zeros
+// trimmed from the right, none at all for a whole second.
+func appendStamp(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	st := lastStamp.Load()
+	if st == nil || st.sec != sec || st.loc != t.Location() {
+		full := string(t.AppendFormat(make([]byte, 0, 32), time.RFC3339))
+		// A year outside 0000-9999 changes the layout's width: not cached.
+		if len(full) < 20 || full[19] != 'Z' && full[19] != '+' && full[19] != '-' {
+			return t.AppendFormat(b, time.RFC3339Nano)
+		}
+		st = &stamp{sec: sec, loc: t.Location(), prefix: full[:19], zone: full[19:]}
+		lastStamp.Store(st)
+	}
+	b = append(b, st.prefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, st.zone...)
 }

@@ -61,3 +61,29 @@ func BenchmarkAccessLine(b *testing.B) {
 		buf = l.append(buf[:0])
 	}
 }
+
+// FuzzAppendStamp: the cached stamp is time.RFC3339Nano's text, byte for
+// byte, whatever the instant, the zone and the order they come in (the
+// cache is keyed by second and location).
+func FuzzAppendStamp(f *testing.F) {
+	f.Add(int64(1796000000), int64(456789000), int16(0))
+	f.Add(int64(1796000000), int64(0), int16(60))
+	f.Add(int64(1796000000), int64(100), int16(-330))
+	f.Add(int64(1796000001), int64(999999999), int16(0))
+	f.Add(int64(-62167219200), int64(1), int16(0))   // year 0
+	f.Add(int64(253402300800), int64(5e8), int16(0)) // year 10000
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offMin int16) {
+		loc := time.UTC
+		if offMin != 0 {
+			loc = time.FixedZone("", int(offMin)*60)
+		}
+		for _, tm := range []time.Time{time.Unix(sec, nsec).In(loc), time.Unix(sec, nsec).In(time.UTC), time.Unix(sec, 0).In(loc)} {
+			want := tm.Format(time.RFC3339Nano)
+			for range 2 { // a miss, then a hit
+				if got := string(appendStamp([]byte("x"), tm)); got != "x"+want {
+					t.Fatalf("appendStamp(%v) = %q, want %q", tm, got[1:], want)
+				}
+			}
+		}
+	})
+}

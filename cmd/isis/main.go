@@ -168,6 +168,9 @@ func (m *Main) Serve(ctx context.Context) error {
 		defer stopMetrics()
 		m.Logger.Info("metrics on", "addr", m.Config.MetricsAddress, "path", "/metrics")
 	}
+	if _, err := releaseStartPages(); err != nil {
+		m.Logger.Warn("could not release the start-up pages of the binary", "error", err.Error())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.httpServer.Serve(m.listener) }()
 	select {

@@ -20,10 +20,12 @@ import (
 // target, as memory is freed): under the target nothing changes (GOGC's own
 // goal is lower), near it the collector runs more often, and past it the
 // server gets the memory it needs with at least a quarter of headroom (as
-// GOGC=25) instead of collecting without end. It costs CPU where it bites:
-// at 1,000 connections with a 26 MiB target 1.5-1.7 times the CPU per
-// request (each collection scans a thousand goroutine stacks), so it is off
-// unless set (docs/performance.md). The limit replaces GOMEMLIMIT's.
+// GOGC=25) instead of collecting without end. It costs CPU where it bites
+// (each collection scans a thousand goroutine stacks): at 1,000 connections
+// a 26 MiB target cost 1.5-1.7 times the CPU per request; the default, 30
+// MiB with the binary's start-up pages released (startpages_linux.go), 2-43%
+// (two runs by hand and two of scripts/load.sh; docs/performance.md). MEMORY_TARGET_MIB=0 turns it off. The limit
+// replaces GOMEMLIMIT's.
 const memoryHeadroom = 4 // at least live/memoryHeadroom above what is live
 
 // memLimiter adjusts the runtime's soft memory limit after every collection.
