@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"debug/elf"
 	"os"
 	"strconv"
 	"strings"
@@ -20,10 +21,16 @@ import (
 // the page cache, shared and reclaimable; this is the process's resident
 // set, not the machine's cache. Writable mappings (the data segment, with
 // its initialised variables) are never touched: MADV_DONTNEED would reset
-// them to the file's contents.
+// them to the file's contents. Nor is a position-independent binary
+// (-buildmode=pie): its relocated read-only data (RELRO) is private,
+// written once at start-up and then made read-only, and dropping it would
+// bring back the unrelocated bytes of the file.
 func releaseStartPages() (released int, err error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
+		return 0, err
+	}
+	if pie, err := positionIndependent(exe); err != nil || pie {
 		return 0, err
 	}
 	f, err := os.Open("/proc/self/maps")
@@ -61,4 +68,16 @@ func releaseStartPages() (released int, err error) {
 		released += int(s.end - s.start)
 	}
 	return released, nil
+}
+
+// positionIndependent reports whether the ELF file at path is a
+// position-independent executable (ET_DYN) rather than one loaded at its
+// link address (ET_EXEC, what go build makes by default on Linux/amd64).
+func positionIndependent(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	return f.Type != elf.ET_EXEC, nil
 }

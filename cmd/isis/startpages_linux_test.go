@@ -56,3 +56,17 @@ func TestReleaseStartPages(t *testing.T) {
 		t.Fatal(sb.String())
 	}
 }
+
+// TestPositionIndependent: go build's executable is not (its pages may be
+// released); Debian's ls is (a PIE's relocated read-only data must stay).
+func TestPositionIndependent(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{exe: false, "/bin/ls": true} {
+		if got, err := positionIndependent(path); err != nil || got != want {
+			t.Errorf("positionIndependent(%s) = %v, %v; want %v", path, got, err, want)
+		}
+	}
+}
