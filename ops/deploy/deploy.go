@@ -53,16 +53,17 @@ type Result struct {
 
 // deployRun is the state one deploy's steps share.
 type deployRun struct {
-	ctx      context.Context
-	conn     podman.Engine
-	c        *config.Config
-	o        Options
-	r        *Result
-	local    bool
-	current  string         // the image the backend ran before this deploy
-	action   string         // what the up step did to the backend
-	upToDate bool           // both slots already run this image as configured
-	backup   *backup.Result // taken before this deploy's migrations, if any
+	ctx         context.Context
+	conn        podman.Engine
+	c           *config.Config
+	o           Options
+	r           *Result
+	local       bool
+	current     string         // the image the backend ran before this deploy
+	action      string         // what the up step did to the backend
+	upToDate    bool           // both slots already run this image as configured
+	sameContent bool           // slot A ran this image's content before (under this tag or another)
+	backup      *backup.Result // taken before this deploy's migrations, if any
 }
 
 func (d *deployRun) out(line string) {
@@ -241,7 +242,8 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	if d.upToDate && d.readyOK() == nil {
 		return "unchanged", "the backend runs this image; no migration pending", nil
 	}
-	if pg == "unchanged" && runsContent(d.conn, d.c, d.r.ImageID) && d.readyOK() == nil {
+	d.sameContent = runsContent(d.conn, d.c, d.r.ImageID)
+	if pg == "unchanged" && d.sameContent && d.readyOK() == nil {
 		return "unchanged", "slot A runs this image's content (another tag); no migration pending", nil
 	}
 	// With a backup target, the database is dumped first when the new image
@@ -307,7 +309,7 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.conn.WaitHealthy(d.ctx, sl.Name, 60*time.Second, spec.Backend(d.c, "").Health)
+			errs[i] = waitHealthy(d.ctx, d.conn, sl, spec.Backend(d.c, "").Health, !d.local)
 		}()
 	}
 	wg.Wait()
@@ -320,6 +322,9 @@ func stepWaitHealthy(d *deployRun) (string, string, error) {
 func stepCollectstatic(d *deployRun) (string, string, error) {
 	if d.upToDate && d.action == "unchanged" {
 		return "unchanged", "the backend runs this image; its static files are in place", nil
+	}
+	if d.sameContent {
+		return "unchanged", "slot A ran this image's content (another tag); its static files are in place", nil
 	}
 	// In slot A, which now runs the new image with the static files' mount:
 	// no one-off container to create and remove.

@@ -3,7 +3,9 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/isis-project/isis/ops/image"
@@ -16,12 +18,16 @@ import (
 
 // Before a slot is drained, the one that will serve must have been up this
 // long: slot A longer than nginx's fail_timeout for it (2 s in the rendered
-// config), so nginx has come back to it; slot B is never skipped by nginx,
-// and Caddy's health check (every 250 ms) sees it healthy within a second.
+// config), so nginx has come back to it. Slot B is never skipped by nginx;
+// Caddy's active health check (every 100 ms in the rendered Caddyfile) must
+// have seen it healthy: it has been up, and answered the smoke request,
+// three of those intervals ago. (Were Caddy to see neither slot healthy, it
+// would hold the requests, up to lb_try_duration, rather than fail them:
+// these waits keep a deploy from adding that latency.)
 const (
 	settlePrimary = 3 * time.Second
-	settleStandby = time.Second
-	settleProven  = 750 * time.Millisecond
+	settleStandby = 300 * time.Millisecond
+	settleProven  = 300 * time.Millisecond
 )
 
 // EnsureBackend brings both slots to image. Unchanged when both already run
@@ -36,7 +42,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 		return "", "", err
 	}
 	slots := c.Slots()
-	serving, order := replaceOrder(conn, specs, states)
+	serving, order := replaceOrder(ctx, conn, slots, specs, states, remote)
 	var undo []func() error
 	var commits []func()
 	var proven time.Time // when the last slot replaced passed its smoke request
@@ -54,6 +60,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 			if err != nil {
 				return "", previous, undoAll(err, undo)
 			}
+			proven = time.Now()
 			serving[i] = true
 			started++
 			continue
@@ -75,9 +82,17 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 			created++
 		}
 	}
+	// The old containers go at once (each removal tears down what Podman
+	// kept of it: a few tens of milliseconds).
+	var wg sync.WaitGroup
 	for _, f := range commits {
-		f()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
 	}
+	wg.Wait()
 	switch {
 	case replaced > 0:
 		return "replaced", previous, nil
@@ -125,13 +140,21 @@ func slotSpecs(conn podman.Engine, c *config.Config, img string) (specs []*podma
 // replaceOrder says which slots serve and the order to replace them in:
 // the slot that is not serving first, normally B, the standby; A first when
 // A is down and B is what the proxies are using. Which serves is asked (a
-// health check run in each) only when a slot is to be replaced: a deploy
+// health check of each, at once) only when a slot is to be replaced: a deploy
 // that changes nothing spends no time on it.
-func replaceOrder(conn podman.Engine, specs []*podman.ContainerSpec, states []*podman.ContainerState) (serving []bool, order []int) {
+func replaceOrder(ctx context.Context, conn podman.Engine, slots []config.Slot, specs []*podman.ContainerSpec, states []*podman.ContainerState, remote bool) (serving []bool, order []int) {
 	serving, order = []bool{true, true}, []int{1, 0}
 	for i, st := range states {
 		if !st.Exists || st.SpecHash != specs[i].Hash() {
-			serving = []bool{servingOK(conn, states[0]), servingOK(conn, states[1])}
+			var wg sync.WaitGroup
+			for j := range serving {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					serving[j] = servingOK(ctx, conn, slots[j], states[j], remote)
+				}()
+			}
+			wg.Wait()
 			if !serving[0] && serving[1] {
 				order = []int{0, 1}
 			}
@@ -187,11 +210,83 @@ func undoAll(cause error, undo []func() error) error {
 }
 
 // servingOK reports whether a slot is running and its health check passes.
-func servingOK(conn podman.Engine, st *podman.ContainerState) bool {
+func servingOK(ctx context.Context, conn podman.Engine, sl config.Slot, st *podman.ContainerState, remote bool) bool {
 	if st == nil || !st.Exists || !st.Running {
 		return false
 	}
-	return verify.ContainerCheck(conn, st, nil) == nil
+	if remote {
+		return verify.ContainerCheck(conn, st, nil) == nil
+	}
+	status, err := getHealth(ctx, sl)
+	return err == nil && status == http.StatusOK
+}
+
+// healthClient asks a slot's /api/health/ on its published port.
+var healthClient = &http.Client{Timeout: time.Second}
+
+// getHealth asks the slot's /api/health/ on its published port: what its
+// container's health check (isis healthcheck) asks on the container's
+// loopback, without an exec (about 0.1 s each through Podman).
+func getHealth(ctx context.Context, sl config.Slot) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sl.Addr.String()+"/api/health/", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := healthClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// waitHealthy waits for a slot's health check to pass. On a remote host it
+// is Podman's (an exec in the container, every 100 ms). Here it is the same
+// request on the published port, every 20 ms, and Podman is asked only
+// whether the container still runs: a new isis listens within a fraction of
+// a second. The check's answer failing h.Retries times in a row is a
+// failure; no answer by h.StartPeriod hands over to Podman's check for the
+// rest of the minute (its start period, retries, and the container's last
+// log lines in the error).
+func waitHealthy(ctx context.Context, conn podman.Engine, sl config.Slot, h *podman.Health, remote bool) error {
+	const timeout = 60 * time.Second
+	if remote || h == nil {
+		return conn.WaitHealthy(ctx, sl.Name, timeout, h)
+	}
+	start := time.Now()
+	var inspected time.Time
+	failed := 0
+	for {
+		status, err := getHealth(ctx, sl)
+		switch {
+		case err == nil && status == http.StatusOK:
+			return nil
+		case err == nil:
+			if failed++; failed >= max(int(h.Retries), 1) {
+				return fmt.Errorf("container %q is unhealthy (GET /api/health/ on %s: status %d)", sl.Name, sl.Addr, status)
+			}
+		default:
+			failed = 0
+		}
+		if time.Since(inspected) >= 250*time.Millisecond || time.Since(start) >= h.StartPeriod {
+			st, err := conn.Inspect(sl.Name)
+			if err != nil {
+				return err
+			}
+			if !st.Exists || !st.Running || time.Since(start) >= h.StartPeriod {
+				// Podman's own check says why (not running, with its last
+				// log lines), or waits on with its start period.
+				return conn.WaitHealthy(ctx, sl.Name, timeout-time.Since(start), h)
+			}
+			inspected = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // waitSettled waits until name has been running for settle.
@@ -287,7 +382,7 @@ func replaceSlot(ctx context.Context, conn podman.Engine, c *config.Config, sl c
 // request: GET /api/ready/ under the public host name (database and
 // migrations ok), on its published port, or inside it on a remote host.
 func proveSlot(ctx context.Context, conn podman.Engine, c *config.Config, sl config.Slot, spec *podman.ContainerSpec, remote bool) error {
-	if err := conn.WaitHealthy(ctx, sl.Name, 60*time.Second, spec.Health); err != nil {
+	if err := waitHealthy(ctx, conn, sl, spec.Health, remote); err != nil {
 		return err
 	}
 	var err error

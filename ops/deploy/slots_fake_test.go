@@ -21,23 +21,33 @@ import (
 )
 
 // backendFake is a deployment whose two slots run img:old: a Podman fake and,
-// at each slot's published address, a backend answering /api/ready/
-// (failing the requests the test asks it to).
+// at each slot's published address, a backend answering /api/health/ and
+// /api/ready/ (failing the requests the test asks it to).
 type backendFake struct {
 	c       *config.Config
 	f       *podmantest.Fake
 	oldHash map[string]string
 	refuse  map[string]*atomic.Int32 // slot name → ready requests still to fail
+	sick    map[string]*atomic.Bool  // slot name → /api/health/ answers 503
 }
 
 func newBackendFake(t *testing.T) *backendFake {
 	t.Helper()
-	b := &backendFake{c: opstest.ExampleConfig(), f: podmantest.New(), oldHash: map[string]string{}, refuse: map[string]*atomic.Int32{}}
+	b := &backendFake{c: opstest.ExampleConfig(), f: podmantest.New(), oldHash: map[string]string{},
+		refuse: map[string]*atomic.Int32{}, sick: map[string]*atomic.Bool{}}
 	var addrs []string
 	for _, name := range []string{b.c.Backend.Name, b.c.StandbyName()} {
-		n := &atomic.Int32{}
-		b.refuse[name] = n
+		n, sick := &atomic.Int32{}, &atomic.Bool{}
+		b.refuse[name], b.sick[name] = n, sick
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/health/" {
+				if sick.Load() {
+					http.Error(w, "sick", http.StatusServiceUnavailable)
+					return
+				}
+				fmt.Fprint(w, `{"status":"ok"}`)
+				return
+			}
 			if r.URL.Path != "/api/ready/" || r.Host != b.c.Domain {
 				http.NotFound(w, r)
 				return
@@ -91,36 +101,52 @@ func (b *backendFake) assertOld(t *testing.T) {
 }
 
 // TestEnsureBackendFailurePoints: wherever the switch to a new image fails,
-// in either slot, the old containers are back, running, under their names,
-// and the error names the failure.
+// in either slot, on this host (the health check a request on the published
+// port) or a remote one (Podman's health check), the old containers are
+// back, running, under their names, and the error names the failure.
 func TestEnsureBackendFailurePoints(t *testing.T) {
 	c := opstest.ExampleConfig()
 	a, bName := c.Backend.Name, c.StandbyName()
 	for _, tc := range []struct {
 		op, name string
 		smoke    bool // the slot's smoke request fails instead
+		remote   bool
 	}{
-		{"stop", bName, false}, {"rename", bName, false}, {"create", bName, false}, {"start", bName, false},
-		{"healthy", bName, false}, {"", bName, true},
+		{"stop", bName, false, false}, {"rename", bName, false, false}, {"create", bName, false, false}, {"start", bName, false, false},
+		{"healthy", bName, false, false}, {"healthy", bName, false, true}, {"", bName, true, false},
 		// Slot A fails after slot B was switched: B is put back too.
-		{"stop", a, false}, {"rename", a, false}, {"create", a, false}, {"start", a, false},
-		{"healthy", a, false}, {"", a, true},
+		{"stop", a, false, false}, {"rename", a, false, false}, {"create", a, false, false}, {"start", a, false, false},
+		{"healthy", a, false, false}, {"healthy", a, false, true}, {"", a, true, false},
 	} {
-		t.Run(fmt.Sprintf("%s-%s-smoke=%v", tc.op, tc.name, tc.smoke), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%s-smoke=%v-remote=%v", tc.op, tc.name, tc.smoke, tc.remote), func(t *testing.T) {
 			b := newBackendFake(t)
-			if tc.smoke {
+			want := "injected " + tc.op
+			switch {
+			case tc.smoke:
 				b.refuse[tc.name].Store(1)
-			} else {
+				want = "smoke request GET /api/ready/ on " + tc.name
+			case tc.op == "healthy" && !tc.remote:
+				// The new container's /api/health/ answers 503 from its start.
+				b.f.Fail = func(op, name string) error {
+					if op == "start" && name == tc.name {
+						b.sick[tc.name].Store(true)
+					}
+					return nil
+				}
+				want = fmt.Sprintf("container %q is unhealthy (GET /api/health/", tc.name)
+			default:
 				b.f.Fail = failOnce(tc.op, tc.name)
 			}
-			_, _, err := EnsureBackend(context.Background(), b.f, b.c, "img:new", false)
-			want := "injected " + tc.op
-			if tc.smoke {
-				want = "smoke request GET /api/ready/ on " + tc.name
+			if tc.remote {
+				// The smoke request runs in the container: the fake's exec
+				// answers ready.
+				b.f.ExecOut = func(string, []string) (string, int) { return `{"database":"ok","migrations":"ok"}`, 0 }
 			}
+			_, _, err := EnsureBackend(context.Background(), b.f, b.c, "img:new", tc.remote)
 			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "failed too") {
 				t.Fatalf("err = %v, want one error naming %q", err, want)
 			}
+			b.sick[tc.name].Store(false)
 			b.assertOld(t)
 		})
 	}
@@ -139,6 +165,10 @@ func TestEnsureBackendSwitch(t *testing.T) {
 	want := []string{"stop " + sb, "rename " + sb + " " + sb + "-previous", "create " + sb, "start " + sb,
 		"stop " + a, "rename " + a + " " + a + "-previous", "create " + a, "start " + a,
 		"remove " + sb + "-previous", "remove " + a + "-previous"}
+	// The two old containers are removed at once, in either order.
+	if n := len(b.f.Calls); n >= 2 {
+		slices.Sort(b.f.Calls[n-2:])
+	}
 	if !slices.Equal(b.f.Calls, want) {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(b.f.Calls, "\n"), strings.Join(want, "\n"))
 	}

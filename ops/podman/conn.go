@@ -78,7 +78,11 @@ func Connect(ctx context.Context, url string) (*Conn, error) {
 		if r.err != nil {
 			return nil, &UnreachableError{URL: url, Err: r.err}
 		}
-		return &Conn{ctx: r.conn}, nil
+		c := &Conn{ctx: r.conn}
+		if os.Getenv(TraceEnv) != "" {
+			trace(c, os.Stderr)
+		}
+		return c, nil
 	case <-cctx.Done():
 		return nil, &UnreachableError{URL: url, Err: errors.New("no answer within 15s")}
 	}
