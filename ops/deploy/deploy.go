@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +62,7 @@ type deployRun struct {
 	action      string         // what the up step did to the backend
 	upToDate    bool           // both slots already run this image as configured
 	sameContent bool           // slot A ran this image's content before (under this tag or another)
+	ready       *error         // slot A's /api/ready/ before the deploy changed anything (readyOK)
 	backup      *backup.Result // taken before this deploy's migrations, if any
 }
 
@@ -227,9 +227,17 @@ func stepMigrate(d *deployRun) (string, string, error) {
 	if err := host.PrepareHostDirs(d.c, d.local); err != nil {
 		return "", "", err
 	}
-	pg, err := host.EnsurePostgres(d.ctx, d.conn, d.c)
+	pg, waitPG, err := host.StartPostgres(d.ctx, d.conn, d.c)
 	if err != nil {
 		return "", "", fmt.Errorf("postgres: %w", err)
+	}
+	// A PostgreSQL left running as it was is proven by slot A's /api/ready/
+	// (a query) when that answers; its health check, an exec, is the proof
+	// otherwise.
+	if waitPG != nil && (pg != "unchanged" || d.readyOK() != nil) {
+		if err := waitPG(); err != nil {
+			return "", "", fmt.Errorf("postgres: %w", err)
+		}
 	}
 	// The owner and application roles, before anything connects as them
 	// (a deployment from before them is converted here).
@@ -289,8 +297,17 @@ func undoUp(d *deployRun) error {
 	return nil
 }
 
-// readyOK asks slot A's /api/ready/ (on its port, or inside it on a remote host).
+// readyOK asks slot A's /api/ready/ (on its port, or inside it on a remote
+// host), once: the migrate step's questions all come before anything changes.
 func (d *deployRun) readyOK() error {
+	if d.ready == nil {
+		err := d.askReady()
+		d.ready = &err
+	}
+	return *d.ready
+}
+
+func (d *deployRun) askReady() error {
 	sl := d.c.Slots()[0]
 	if !d.local {
 		return verify.ExecCheckIn(d.conn, d.c, sl.Name, "GET", "/api/ready/", verify.ReadyOK)
@@ -414,11 +431,10 @@ func lastLine(lines []string) string {
 // table) and the unit diff, changing nothing.
 func dryRun(d *deployRun) error {
 	c, o, r := d.c, d.o, d.r
-	dir, tag, err := image.StageContext(c)
+	tag, err := image.ContentTag(c)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	if o.Tag != "" {
 		tag = o.Tag
 	}

@@ -94,27 +94,39 @@ func IsLocal(url string) bool { return url == "" || strings.HasPrefix(url, "unix
 
 // EnsurePostgres creates or updates the database container and waits for it.
 func EnsurePostgres(ctx context.Context, conn podman.Engine, c *config.Config) (string, error) {
+	action, wait, err := StartPostgres(ctx, conn, c)
+	if err != nil || wait == nil {
+		return action, err
+	}
+	return action, wait()
+}
+
+// StartPostgres is EnsurePostgres without its last step: wait, when not
+// nil, waits for the container's health check. A caller that proves the
+// database answers another way (a deploy asks the backend's /api/ready/,
+// which queries it) need not run it for a container left unchanged.
+func StartPostgres(ctx context.Context, conn podman.Engine, c *config.Config) (action string, wait func() error, err error) {
 	cs := spec.Postgres(c)
 	if unit, err := SystemdOwned(ctx, conn, cs); unit != "" || err != nil {
-		return "run by " + unit, err
+		return "run by " + unit, nil, err
 	}
 	st, err := conn.Inspect(cs.Name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	action := "unchanged"
+	action = "unchanged"
 	if st.Exists && st.SpecHash != cs.Hash() {
 		if err := conn.Remove(cs.Name, cs.StopTimeout); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		st.Exists, action = false, "recreated"
 	}
 	if !st.Exists {
 		if ok, err := image.Exists(conn, cs.Image); err != nil || !ok {
-			return "", fmt.Errorf("image %s is missing on the host (podman pull %s)", cs.Image, cs.Image)
+			return "", nil, fmt.Errorf("image %s is missing on the host (podman pull %s)", cs.Image, cs.Image)
 		}
 		if err := conn.Create(cs); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if action == "unchanged" {
 			action = "created"
@@ -122,13 +134,13 @@ func EnsurePostgres(ctx context.Context, conn podman.Engine, c *config.Config) (
 	}
 	if !st.Running || action != "unchanged" {
 		if err := conn.Start(cs.Name); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if action == "unchanged" {
 			action = "started"
 		}
 	}
-	return action, conn.WaitHealthy(ctx, cs.Name, 90*time.Second, cs.Health)
+	return action, func() error { return conn.WaitHealthy(ctx, cs.Name, 90*time.Second, cs.Health) }, nil
 }
 
 // OneOff is a one-off container of the backend image running args.

@@ -30,36 +30,33 @@ type BuildResult struct {
 	Context string `json:"-"`
 }
 
-// StageContext writes the build context (Containerfile, isis, CA bundle,
-// passwd, group) to a new directory and returns it with a content tag.
-func StageContext(c *config.Config) (dir, tag string, err error) {
+// ContentTag is the tag of the build context's content, nothing written.
+func ContentTag(c *config.Config) (string, error) {
+	_, tag, err := contextFiles(c)
+	return tag, err
+}
+
+// contextFiles are the build context's files by name, and their content
+// tag: the same binary and template give the same tag.
+func contextFiles(c *config.Config) (files map[string][]byte, tag string, err error) {
 	bin, err := c.IsisBinary()
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
-	dir, err = os.MkdirTemp("", "isisctl-build-")
-	if err != nil {
-		return "", "", err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
 	cf, err := templates.Execute("Containerfile.tmpl", struct {
 		UID, GID, Port int
 		Version        string
 	}{spec.BackendUID, spec.BackendUID, spec.BackendPort, api.Version})
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
-	files := map[string][]byte{
+	files = map[string][]byte{
 		"Containerfile": []byte(cf),
 		"passwd":        []byte(fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\nisis:x:%d:%d:isis:/nonexistent:/sbin/nologin\n", spec.BackendUID, spec.BackendUID)),
 		"group":         []byte(fmt.Sprintf("root:x:0:\nisis:x:%d:\n", spec.BackendUID)),
 	}
 	if files["isis"], err = os.ReadFile(bin); err != nil {
-		return "", "", fmt.Errorf("read isis binary: %w", err)
+		return nil, "", fmt.Errorf("read isis binary: %w", err)
 	}
 	for _, ca := range caBundles {
 		if b, err := os.ReadFile(ca); err == nil {
@@ -68,7 +65,7 @@ func StageContext(c *config.Config) (dir, tag string, err error) {
 		}
 	}
 	if files["ca-certificates.crt"] == nil {
-		return "", "", fmt.Errorf("no CA bundle found (looked in %v); install ca-certificates", caBundles)
+		return nil, "", fmt.Errorf("no CA bundle found (looked in %v); install ca-certificates", caBundles)
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -79,15 +76,27 @@ func StageContext(c *config.Config) (dir, tag string, err error) {
 	for _, n := range names {
 		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
 		h.Write(files[n])
+	}
+	return files, "c" + hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// writeContext writes files to a new directory (isis executable).
+func writeContext(files map[string][]byte) (dir string, err error) {
+	dir, err = os.MkdirTemp("", "isisctl-build-")
+	if err != nil {
+		return "", err
+	}
+	for n, b := range files {
 		mode := os.FileMode(0o644)
 		if n == "isis" {
 			mode = 0o755
 		}
-		if err := os.WriteFile(filepath.Join(dir, n), files[n], mode); err != nil {
-			return "", "", err
+		if err := os.WriteFile(filepath.Join(dir, n), b, mode); err != nil {
+			os.RemoveAll(dir)
+			return "", err
 		}
 	}
-	return dir, "c" + hex.EncodeToString(h.Sum(nil))[:12], nil
+	return dir, nil
 }
 
 // Build builds the backend image through the API, tagged by content:
@@ -96,11 +105,12 @@ func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*Bu
 	if c.PullsImage() {
 		return nil, &config.Error{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
 	}
-	dir, ctag, err := StageContext(c)
+	// The context is written out only for a build: a deploy whose content
+	// was built before only hashes it.
+	files, ctag, err := contextFiles(c)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	if tag == "" {
 		tag = ctag
 	}
@@ -123,6 +133,11 @@ func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*Bu
 	if out == nil {
 		out = io.Discard
 	}
+	dir, err := writeContext(files)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	tags := []string{c.BackendImage("latest")}
 	if tag != ctag {
 		tags = append(tags, cref) // found by content next time

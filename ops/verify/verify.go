@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,17 +80,31 @@ type Options struct {
 }
 
 // Verify runs the smoke test of docs/operations.md: the checks of
-// verifyChecks, in order.
+// verifyChecks, at once (each an API round trip, an exec or an HTTP request
+// of its own), reported in their order.
 func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) *Result {
-	v := &verifier{ctx: ctx, conn: conn, c: c, o: o, r: &Result{OK: true}}
-	for _, check := range verifyChecks {
-		check(v)
+	in := &inspected{done: make(chan struct{})}
+	parts := make([]*Result, len(verifyChecks))
+	var wg sync.WaitGroup
+	for i, check := range verifyChecks {
+		parts[i] = &Result{OK: true}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			check(&verifier{ctx: ctx, conn: conn, c: c, o: o, r: parts[i], in: in})
+		}()
 	}
-	return v.r
+	wg.Wait()
+	r := &Result{OK: true}
+	for _, p := range parts {
+		r.OK = r.OK && p.OK
+		r.Checks = append(r.Checks, p.Checks...)
+	}
+	return r
 }
 
 // verifyChecks are verify's checks, in the order they report; each adds
-// one or more Checks (Result.Add).
+// one or more Checks (Result.Add) to a Result of its own.
 var verifyChecks = []func(v *verifier){
 	checkPodman,
 	checkNetwork,
@@ -102,15 +117,29 @@ var verifyChecks = []func(v *verifier){
 	checkStanding,
 }
 
-// verifier is the state one verify's checks share.
+// verifier is what one check sees: its own Result, and the containers
+// checkContainers inspected, shared.
 type verifier struct {
-	ctx    context.Context
-	conn   podman.Engine
-	c      *config.Config
-	o      Options
-	r      *Result
-	names  []string // the containers: postgres, slot A, slot B
+	ctx  context.Context
+	conn podman.Engine
+	c    *config.Config
+	o    Options
+	r    *Result
+	in   *inspected
+}
+
+// inspected are the containers (postgres, slot A, slot B) and their
+// states, filled by checkContainers, which closes done.
+type inspected struct {
+	done   chan struct{}
+	names  []string
 	states map[string]*podman.ContainerState
+}
+
+// containers waits for checkContainers and returns what it inspected.
+func (v *verifier) containers() ([]string, map[string]*podman.ContainerState) {
+	<-v.in.done
+	return v.in.names, v.in.states
 }
 
 func checkPodman(v *verifier) {
@@ -136,25 +165,38 @@ func checkNetwork(v *verifier) {
 // publishing nothing, each slot published only on its address.
 func checkContainers(v *verifier) {
 	c, conn, add := v.c, v.conn, v.r.Add
-	v.names = []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
-	v.states = make(map[string]*podman.ContainerState, len(v.names))
-	health := make(map[string]error, len(v.names))
+	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
+	states := make(map[string]*podman.ContainerState, len(names))
+	health := make(map[string]error, len(names))
+	inspected := make(chan struct{}, len(names))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, n := range v.names {
+	for _, n := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st, err := conn.Inspect(n)
+			mu.Lock()
+			states[n] = st
+			mu.Unlock()
+			inspected <- struct{}{}
 			herr := ContainerCheck(conn, st, err)
 			mu.Lock()
-			v.states[n], health[n] = st, herr
+			health[n] = herr
 			mu.Unlock()
 		}()
 	}
+	// The checks that read the states go on while the health checks run.
+	for range names {
+		<-inspected
+	}
+	mu.Lock()
+	v.in.names, v.in.states = names, maps.Clone(states)
+	mu.Unlock()
+	close(v.in.done)
 	wg.Wait()
 	add(AlarmPostgresDown, "container "+c.Postgres.Name, health[c.Postgres.Name], "running, healthy")
-	if pg := v.states[c.Postgres.Name]; pg != nil && pg.Exists {
+	if pg := states[c.Postgres.Name]; pg != nil && pg.Exists {
 		var perr error
 		if !slices.Equal(pg.Networks, []string{c.Network}) {
 			perr = fmt.Errorf("attached to %v, want only %s", pg.Networks, c.Network)
@@ -164,7 +206,7 @@ func checkContainers(v *verifier) {
 		add(AlarmPostgresExposed, c.Postgres.Name+" isolated", perr, "only on "+c.Network+", publishes nothing")
 	}
 	for _, sl := range c.Slots() {
-		be := v.states[sl.Name]
+		be := states[sl.Name]
 		add(AlarmSlotDown, "container "+sl.Name, health[sl.Name], "running, healthy")
 		if be == nil || !be.Exists {
 			continue
@@ -181,8 +223,9 @@ func checkContainers(v *verifier) {
 }
 
 func checkRestarts(v *verifier) {
-	for _, name := range v.names {
-		if st := v.states[name]; st != nil && st.Exists {
+	names, states := v.containers()
+	for _, name := range names {
+		if st := states[name]; st != nil && st.Exists {
 			v.r.Add(AlarmRestartLoop, name+" restarts", restartLoop(st, time.Now()), restartDetail(st))
 		}
 	}
@@ -253,7 +296,8 @@ func checkStanding(v *verifier) {
 	if !v.o.Standing {
 		return
 	}
-	if detail, ok, err := checkThrottleStore(v.conn, v.c, v.states[v.c.Backend.Name]); ok {
+	_, states := v.containers()
+	if detail, ok, err := checkThrottleStore(v.conn, v.c, states[v.c.Backend.Name]); ok {
 		v.r.Add(AlarmThrottleFailClosed, "throttle store", err, detail)
 	}
 }
@@ -305,10 +349,22 @@ func secretsNotInEnv(conn podman.Engine, c *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Every container's environment, inspected at once.
+	all := make([]*podman.ContainerState, len(list))
+	var wg sync.WaitGroup
+	for i, lc := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if data, err := conn.Inspect(lc.ID); err == nil && data.Exists {
+				all[i] = data
+			}
+		}()
+	}
+	wg.Wait()
 	var bad []string
-	for _, lc := range list {
-		data, err := conn.Inspect(lc.ID)
-		if err != nil || !data.Exists {
+	for _, data := range all {
+		if data == nil {
 			continue
 		}
 		for _, kv := range data.Env {
