@@ -362,6 +362,7 @@ func stepVerify(d *deployRun) (string, string, error) {
 	vo := d.o.Verify
 	vo.PublicURL = d.o.PublicURL
 	vo.Remote = !d.local
+	vo.SlotHealthOverHTTP = true // as the switch proved them
 	r := d.r
 	r.Verify = verify.Run(d.ctx, d.conn, d.c, vo)
 	if !r.Verify.OK {

@@ -31,16 +31,43 @@ type BuildResult struct {
 }
 
 // ContentTag is the tag of the build context's content, nothing written.
+// The binary is hashed once: the tag is kept in the user's cache under the
+// binary's identity (see tagcache.go), so a deploy of a binary hashed
+// before reads only the context's small files.
 func ContentTag(c *config.Config) (string, error) {
-	_, tag, err := contextFiles(c)
-	return tag, err
+	files, bin, err := smallFiles(c)
+	if err != nil {
+		return "", err
+	}
+	key := cacheKey(files, bin)
+	if tag := cachedTag(bin, key); tag != "" {
+		return tag, nil
+	}
+	if files["isis"], err = os.ReadFile(bin); err != nil {
+		return "", fmt.Errorf("read isis binary: %w", err)
+	}
+	tag := tagOf(files)
+	storeTag(bin, key, tag)
+	return tag, nil
 }
 
 // contextFiles are the build context's files by name, and their content
 // tag: the same binary and template give the same tag.
 func contextFiles(c *config.Config) (files map[string][]byte, tag string, err error) {
-	bin, err := c.IsisBinary()
+	files, bin, err := smallFiles(c)
 	if err != nil {
+		return nil, "", err
+	}
+	if files["isis"], err = os.ReadFile(bin); err != nil {
+		return nil, "", fmt.Errorf("read isis binary: %w", err)
+	}
+	return files, tagOf(files), nil
+}
+
+// smallFiles are the build context's files but the isis binary, and the
+// binary's path.
+func smallFiles(c *config.Config) (files map[string][]byte, bin string, err error) {
+	if bin, err = c.IsisBinary(); err != nil {
 		return nil, "", err
 	}
 	cf, err := templates.Execute("Containerfile.tmpl", struct {
@@ -55,9 +82,6 @@ func contextFiles(c *config.Config) (files map[string][]byte, tag string, err er
 		"passwd":        []byte(fmt.Sprintf("root:x:0:0:root:/:/sbin/nologin\nisis:x:%d:%d:isis:/nonexistent:/sbin/nologin\n", spec.BackendUID, spec.BackendUID)),
 		"group":         []byte(fmt.Sprintf("root:x:0:\nisis:x:%d:\n", spec.BackendUID)),
 	}
-	if files["isis"], err = os.ReadFile(bin); err != nil {
-		return nil, "", fmt.Errorf("read isis binary: %w", err)
-	}
 	for _, ca := range caBundles {
 		if b, err := os.ReadFile(ca); err == nil {
 			files["ca-certificates.crt"] = b
@@ -67,6 +91,11 @@ func contextFiles(c *config.Config) (files map[string][]byte, tag string, err er
 	if files["ca-certificates.crt"] == nil {
 		return nil, "", fmt.Errorf("no CA bundle found (looked in %v); install ca-certificates", caBundles)
 	}
+	return files, bin, nil
+}
+
+// tagOf is the content tag of the context's files.
+func tagOf(files map[string][]byte) string {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -77,7 +106,7 @@ func contextFiles(c *config.Config) (files map[string][]byte, tag string, err er
 		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
 		h.Write(files[n])
 	}
-	return files, "c" + hex.EncodeToString(h.Sum(nil))[:12], nil
+	return "c" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // writeContext writes files to a new directory (isis executable).
@@ -105,9 +134,9 @@ func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*Bu
 	if c.PullsImage() {
 		return nil, &config.Error{File: c.File, Key: "backend.image", Msg: "is a pushed digest reference: this host pulls it (isisctl up/deploy); build where backend.image is a name"}
 	}
-	// The context is written out only for a build: a deploy whose content
-	// was built before only hashes it.
-	files, ctag, err := contextFiles(c)
+	// The context is read and written out only for a build: a deploy whose
+	// content was built before only needs its tag.
+	ctag, err := ContentTag(c)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +162,15 @@ func Build(conn podman.Engine, c *config.Config, tag string, out io.Writer) (*Bu
 	if out == nil {
 		out = io.Discard
 	}
+	files, hashed, err := contextFiles(c)
+	if err != nil {
+		return nil, err
+	}
+	if tag == ctag { // the content tag, as hashed now
+		tag = hashed
+	}
+	ctag = hashed
+	ref, cref = c.BackendImage(tag), c.BackendImage(ctag)
 	dir, err := writeContext(files)
 	if err != nil {
 		return nil, err

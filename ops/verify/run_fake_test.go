@@ -70,3 +70,44 @@ func TestRunChecks(t *testing.T) {
 		t.Errorf("checks (OK %v):\n%s\nwant:\n%s", r.OK, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRunSlotHealthOverHTTP: with SlotHealthOverHTTP, a slot's health is its
+// /api/health/ on its published address, not Podman's check (which the fake
+// would pass): a slot answering 503 there fails its container check, and
+// only PostgreSQL's health check runs through Podman.
+func TestRunSlotHealthOverHTTP(t *testing.T) {
+	c := opstest.ExampleConfig()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/health/" {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"database":"ok","migrations":"ok"}`)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	c.Backend.Publish, c.Backend.StandbyPublish = addr, addr
+	f := podmantest.New()
+	f.Run(spec.Postgres(c), time.Now())
+	for _, sl := range c.Slots() {
+		f.Run(spec.ForSlot(c, sl, "img:1"), time.Now())
+	}
+	var checked []string
+	f.Fail = func(op, name string) error {
+		if op == "healthcheck" {
+			checked = append(checked, name)
+		}
+		return nil
+	}
+	r := Run(context.Background(), f, c, Options{SlotHealthOverHTTP: true, ProxyConfigs: []string{}})
+	for _, ch := range r.Checks {
+		if ch.Name == "container "+c.Backend.Name || ch.Name == "container "+c.StandbyName() {
+			if ch.OK || !strings.Contains(ch.Detail, "GET /api/health/ on "+addr+": status 503") {
+				t.Errorf("%s: ok %v, %q; want the 503 of its /api/health/", ch.Name, ch.OK, ch.Detail)
+			}
+		}
+	}
+	if strings.Join(checked, ",") != c.Postgres.Name {
+		t.Errorf("Podman health checks run: %v, want only %s's", checked, c.Postgres.Name)
+	}
+}

@@ -73,6 +73,11 @@ type Options struct {
 	// (default: the usual nginx and Caddy places on this host that mention
 	// the domain).
 	ProxyConfigs []string
+	// SlotHealthOverHTTP: the slots' health checks are their request, GET
+	// /api/health/ on each published address, instead of Podman's check (an
+	// exec in each, which also records the status podman ps shows): a
+	// deploy's last step, on this host.
+	SlotHealthOverHTTP bool
 	// Standing adds the checks of a deployment that has run a while (isisctl
 	// verify, not a deploy's last step): the backups' age and room, the
 	// throttle store.
@@ -161,14 +166,22 @@ func checkNetwork(v *verifier) {
 }
 
 // checkContainers: each container running and healthy (the health checks,
-// an exec each, run at once), postgres only on the private network and
-// publishing nothing, each slot published only on its address.
+// an exec each or the slots' request, run at once), postgres only on the
+// private network and publishing nothing, each slot published only on its
+// address.
 func checkContainers(v *verifier) {
 	c, conn, add := v.c, v.conn, v.r.Add
 	names := []string{c.Postgres.Name, c.Backend.Name, c.StandbyName()}
 	states := make(map[string]*podman.ContainerState, len(names))
 	health := make(map[string]error, len(names))
 	inspected := make(chan struct{}, len(names))
+	overHTTP := map[string]string{} // slot name → published address
+	if v.o.SlotHealthOverHTTP && !v.o.Remote {
+		for _, sl := range c.Slots() {
+			overHTTP[sl.Name] = sl.Addr.String()
+		}
+	}
+	client := cmp.Or(v.o.HTTP, &http.Client{Timeout: 10 * time.Second})
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range names {
@@ -180,7 +193,12 @@ func checkContainers(v *verifier) {
 			states[n] = st
 			mu.Unlock()
 			inspected <- struct{}{}
-			herr := ContainerCheck(conn, st, err)
+			var herr error
+			if addr, ok := overHTTP[n]; ok {
+				herr = slotHealthHTTP(v.ctx, client, addr, st, err)
+			} else {
+				herr = ContainerCheck(conn, st, err)
+			}
 			mu.Lock()
 			health[n] = herr
 			mu.Unlock()
@@ -317,7 +335,23 @@ func shortErr(err error) string {
 	return s
 }
 
+// ContainerCheck: the container (st, or the error inspecting it) runs and
+// its health check, run once through Podman, passes.
 func ContainerCheck(conn podman.Engine, st *podman.ContainerState, err error) error {
+	if err := running(st, err); err != nil {
+		return err
+	}
+	status, err := conn.HealthCheck(st.Name)
+	if err != nil {
+		return fmt.Errorf("health check could not run: %v", shortErr(err))
+	}
+	if status != "healthy" {
+		return fmt.Errorf("health check: %s", status)
+	}
+	return nil
+}
+
+func running(st *podman.ContainerState, err error) error {
 	switch {
 	case err != nil:
 		return err
@@ -326,12 +360,17 @@ func ContainerCheck(conn podman.Engine, st *podman.ContainerState, err error) er
 	case !st.Running:
 		return fmt.Errorf("not running")
 	}
-	status, err := conn.HealthCheck(st.Name)
-	if err != nil {
-		return fmt.Errorf("health check could not run: %v", shortErr(err))
+	return nil
+}
+
+// slotHealthHTTP: the slot (st) runs and answers its health check's
+// request, GET /api/health/, on its published address.
+func slotHealthHTTP(ctx context.Context, client *http.Client, addr string, st *podman.ContainerState, err error) error {
+	if err := running(st, err); err != nil {
+		return err
 	}
-	if status != "healthy" {
-		return fmt.Errorf("health check: %s", status)
+	if err := HTTPCheck(ctx, client, http.MethodGet, "http://"+addr+"/api/health/", "", nil); err != nil {
+		return fmt.Errorf("health check: GET /api/health/ on %s: %v", addr, err)
 	}
 	return nil
 }
