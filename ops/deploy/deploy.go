@@ -63,6 +63,7 @@ type deployRun struct {
 	upToDate    bool           // both slots already run this image as configured
 	sameContent bool           // slot A ran this image's content before (under this tag or another)
 	ready       *error         // slot A's /api/ready/ before the deploy changed anything (readyOK)
+	dropped     chan struct{}  // closed once the old containers are removed (joinDrop)
 	backup      *backup.Result // taken before this deploy's migrations, if any
 }
 
@@ -127,7 +128,9 @@ func Run(ctx context.Context, conn podman.Engine, c *config.Config, o Options) (
 			Result: res, Duration: time.Since(start).Round(time.Millisecond).String()})
 	}()
 	// Steps after preflight that fail undo the ones before them, newest first.
-	if err := run.Run(1, len(Steps)-1); err != nil {
+	err = run.Run(1, len(Steps)-1)
+	d.joinDrop()
+	if err != nil {
 		if ue := (*steps.UndoError)(nil); errors.As(err, &ue) {
 			return r, err
 		}
@@ -273,7 +276,16 @@ func stepMigrate(d *deployRun) (string, string, error) {
 func stepUp(d *deployRun) (string, string, error) {
 	var err error
 	r := d.r
-	d.action, r.Previous, err = EnsureBackend(d.ctx, d.conn, d.c, r.Image, !d.local)
+	var drop func()
+	d.action, r.Previous, drop, err = switchSlots(d.ctx, d.conn, d.c, r.Image, !d.local)
+	// The old containers are removed beside the steps after this one
+	// (joinDrop waits for it before verify ends or anything is undone).
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drop()
+	}()
+	d.dropped = done
 	if err != nil && d.current != "" {
 		// EnsureBackend put the previous containers back itself.
 		r.RolledBack = true
@@ -285,6 +297,7 @@ func stepUp(d *deployRun) (string, string, error) {
 
 // undoUp puts the backend back on the image it ran before the deploy.
 func undoUp(d *deployRun) error {
+	d.joinDrop()
 	r := d.r
 	if !r.Changed || d.current == "" || d.current == r.Image {
 		return nil
@@ -295,6 +308,13 @@ func undoUp(d *deployRun) error {
 	r.RolledBack = true
 	r.Previous = d.current
 	return nil
+}
+
+// joinDrop waits until the old containers the switch left are removed.
+func (d *deployRun) joinDrop() {
+	if d.dropped != nil {
+		<-d.dropped
+	}
 }
 
 // readyOK asks slot A's /api/ready/ (on its port, or inside it on a remote
@@ -365,6 +385,7 @@ func stepVerify(d *deployRun) (string, string, error) {
 	vo.SlotHealthOverHTTP = true // as the switch proved them
 	r := d.r
 	r.Verify = verify.Run(d.ctx, d.conn, d.c, vo)
+	d.joinDrop()
 	if !r.Verify.OK {
 		var failed []string
 		for _, ch := range r.Verify.Checks {

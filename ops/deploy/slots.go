@@ -37,9 +37,19 @@ const (
 // *-previous, until the whole switch succeeds). remote: the Podman host is
 // not this machine, so the smoke request runs inside the container.
 func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, img string, remote bool) (action, previous string, err error) {
+	action, previous, drop, err := switchSlots(ctx, conn, c, img, remote)
+	drop()
+	return action, previous, err
+}
+
+// switchSlots is EnsureBackend but for the removal of the old containers,
+// which drop does (at once; it does nothing after a failure): a deploy runs
+// it beside its last steps.
+func switchSlots(ctx context.Context, conn podman.Engine, c *config.Config, img string, remote bool) (action, previous string, drop func(), err error) {
+	drop = func() {}
 	specs, states, previous, err := slotSpecs(conn, c, img)
 	if err != nil {
-		return "", "", err
+		return "", "", drop, err
 	}
 	slots := c.Slots()
 	serving, order := replaceOrder(ctx, conn, slots, specs, states, remote)
@@ -58,7 +68,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 				err = proveSlot(ctx, conn, c, slots[i], cs, remote)
 			}
 			if err != nil {
-				return "", previous, undoAll(err, undo)
+				return "", previous, drop, undoAll(err, undo)
 			}
 			proven = time.Now()
 			serving[i] = true
@@ -70,7 +80,7 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 		}
 		u, err := replaceSlot(ctx, conn, c, slots[i], cs, st, remote)
 		if err != nil {
-			return "", previous, undoAll(fmt.Errorf("new backend %s in %s: %w", img, slots[i].Name, err), undo)
+			return "", previous, drop, undoAll(fmt.Errorf("new backend %s in %s: %w", img, slots[i].Name, err), undo)
 		}
 		undo = append(undo, u.undo)
 		commits = append(commits, u.commit)
@@ -84,24 +94,26 @@ func EnsureBackend(ctx context.Context, conn podman.Engine, c *config.Config, im
 	}
 	// The old containers go at once (each removal tears down what Podman
 	// kept of it: a few tens of milliseconds).
-	var wg sync.WaitGroup
-	for _, f := range commits {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f()
-		}()
+	drop = func() {
+		var wg sync.WaitGroup
+		for _, f := range commits {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	switch {
 	case replaced > 0:
-		return "replaced", previous, nil
+		return "replaced", previous, drop, nil
 	case created > 0:
-		return "created", previous, nil
+		return "created", previous, drop, nil
 	case started > 0:
-		return "started", previous, nil
+		return "started", previous, drop, nil
 	}
-	return "unchanged", previous, nil
+	return "unchanged", previous, drop, nil
 }
 
 // slotSpecs are the slots' specifications for img, their containers' states
