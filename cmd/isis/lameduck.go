@@ -9,7 +9,7 @@ import (
 
 // A graceful shutdown in two phases. On SIGTERM the server first goes lame
 // duck for up to SHUTDOWN_DELAY (default 0; it ends once no request has come
-// for 300 ms): it keeps accepting and serving, but
+// for 200 ms): it keeps accepting and serving, but
 // /api/health/ and /api/ready/ answer 503 (a proxy's active health check,
 // such as Caddy's health_uri, stops choosing it), every response says
 // Connection: close, and idempotent requests that came through a proxy
@@ -24,8 +24,11 @@ import (
 const FailoverHeader = "X-Isis-Failover"
 
 // lameQuiet ends the lame duck early: once no request (probes aside) has
-// come for this long, the proxies have moved away, or there were none.
-const lameQuiet = 300 * time.Millisecond
+// come for this long, the proxies have moved away, or there were none. It
+// is two of the health-check intervals of the Caddyfile isisctl renders
+// (100 ms), so Caddy has seen the 503 and left the slot's pooled
+// connections before the server closes them.
+const lameQuiet = 200 * time.Millisecond
 
 // lameDuckState remembers when the last request (probes aside) came.
 type lameDuckState struct{ last atomic.Int64 }

@@ -78,9 +78,9 @@ func TestServeLameDuck(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v\n%s", err, stdout.String())
 	}
-	// The requests above kept it in the lame duck; 300 ms after the last
-	// one it stopped, before SHUTDOWN_DELAY ran out.
+	// The requests above kept it in the lame duck; lameQuiet after the
+	// last one it stopped, before SHUTDOWN_DELAY ran out.
 	if d := time.Since(start); d > 1400*time.Millisecond {
-		t.Errorf("exited %s after SIGTERM, want once no request came for 300ms", d)
+		t.Errorf("exited %s after SIGTERM, want once no request came for %s", d, lameQuiet)
 	}
 }
