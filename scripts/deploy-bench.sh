@@ -3,8 +3,12 @@
 # (nothing changed) and an upgrade (a new image tag: both slots replaced),
 # RUNS times each, printing every run and the median. Uses names and ports
 # of its own (isis-bench on 127.0.0.1:3063/3064) and removes them after.
+# With ISISCTL_TRACE=1 the last upgrade, printed step by step, also prints
+# every Podman API request it made, with its time (the timed runs do not).
 # Usage: scripts/deploy-bench.sh [RUNS]   (needs scripts/podman-setup.sh's service)
 set -euo pipefail
+trace=${ISISCTL_TRACE:-}
+unset ISISCTL_TRACE
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 url=${ISIS_PODMAN_URL:-unix:///run/isis-podman/podman.sock}
@@ -43,6 +47,7 @@ ctl deploy --tag bench-0 >/dev/null
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 noop=(); upgrade=()
+echo "load before: $(uptime | sed 's/.*load average: //')"
 # Each upgrade starts from a settled deployment, as an operator's does: the
 # switch waits until the slot left serving has been up 3 s (ops/deploy/slots.go,
 # settlePrimary), so back-to-back upgrades would measure that wait instead.
@@ -53,6 +58,7 @@ for i in $(seq 1 "$runs"); do
 done
 sleep 3
 echo "the last upgrade, step by step:"
-ctl deploy --tag "bench-$((runs + 1))" | sed 's/^/  /'
+ISISCTL_TRACE=$trace ctl deploy --tag "bench-$((runs + 1))" 2>&1 | sed 's/^/  /'
+echo "load after: $(uptime | sed 's/.*load average: //')"
 echo "no-op deploy (ms): ${noop[*]}; median $(printf '%s\n' "${noop[@]}" | median)"
 echo "upgrade (ms):      ${upgrade[*]}; median $(printf '%s\n' "${upgrade[@]}" | median)"
