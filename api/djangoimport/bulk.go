@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/api/postgres"
@@ -336,14 +335,7 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 			if p.checkProfile(pr) {
 				return nil
 			}
-			var birth any
-			if pr.BirthDate.Valid {
-				birth = pr.BirthDate.Time.Format(time.DateOnly)
-			}
-			updated := p.now
-			if pr.UpdatedAt.Valid {
-				updated = pr.UpdatedAt.Time.UTC()
-			}
+			birth, updated := profileDates(pr, p.now)
 			return emit(bulkRow{
 				[]any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode), pr.Avatar, updated},
 				[]any{kindProfile, strconv.FormatInt(pr.ID, 10), pr.Digest, p.now},

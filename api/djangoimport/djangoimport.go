@@ -923,14 +923,7 @@ func (p *plan) stageProfiles(ctx context.Context, tx *sqlx.Tx) error {
 					return nil
 				}
 				bad := p.checkProfile(pr)
-				var birth any
-				if pr.BirthDate.Valid {
-					birth = pr.BirthDate.Time.Format(time.DateOnly)
-				}
-				updated := p.now
-				if pr.UpdatedAt.Valid {
-					updated = pr.UpdatedAt.Time.UTC()
-				}
+				birth, updated := profileDates(pr, p.now)
 				return add(pr.ID, pr.UserID, pr.Digest, pr.Avatar, bad, !bad, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode),
 					nullString(pr.MunicipalityCode), updated)
 			})
@@ -1527,4 +1520,17 @@ func (c *cursor) close() {
 	if c != nil {
 		c.rows.Close()
 	}
+}
+
+// profileDates are a profile's birth date as isis stores it (NULL when
+// Django has none) and its updated_at (now when Django has none).
+func profileDates(pr *SourceProfile, now time.Time) (birth any, updated time.Time) {
+	if pr.BirthDate.Valid {
+		birth = pr.BirthDate.Time.Format(time.DateOnly)
+	}
+	updated = now
+	if pr.UpdatedAt.Valid {
+		updated = pr.UpdatedAt.Time.UTC()
+	}
+	return birth, updated
 }
