@@ -9,7 +9,8 @@ import (
 
 // A graceful shutdown in two phases. On SIGTERM the server first goes lame
 // duck for up to SHUTDOWN_DELAY (default 0; it ends once no request has come
-// for 200 ms): it keeps accepting and serving, but
+// for 200 ms, and is skipped when none came in the second before): it keeps
+// accepting and serving, but
 // /api/health/ and /api/ready/ answer 503 (a proxy's active health check,
 // such as Caddy's health_uri, stops choosing it), every response says
 // Connection: close, and idempotent requests that came through a proxy
@@ -30,15 +31,25 @@ const FailoverHeader = "X-Isis-Failover"
 // connections before the server closes them.
 const lameQuiet = 200 * time.Millisecond
 
+// lameIdle: a server that no request (probes aside) reached for this long
+// before SIGTERM has no lame duck. No proxy routes to it (the standby slot
+// while the other serves: its lame duck cost every upgrade lameQuiet), so
+// there is nobody to move away; a request that still comes finds the
+// listener closed before anything was sent, which both proxies resend.
+const lameIdle = time.Second
+
 // lameDuckState remembers when the last request (probes aside) came.
 type lameDuckState struct{ last atomic.Int64 }
 
 func (l *lameDuckState) seen() { l.last.Store(time.Now().UnixNano()) }
 
 // wait sleeps through the lame duck: max at most, or until no request has
-// come for lameQuiet.
+// come for lameQuiet; not at all when none came for lameIdle before it.
 func (l *lameDuckState) wait(max time.Duration) {
 	start := time.Now()
+	if start.Sub(time.Unix(0, l.last.Load())) >= lameIdle {
+		return
+	}
 	l.last.Store(start.UnixNano())
 	for time.Since(start) < max {
 		if time.Since(time.Unix(0, l.last.Load())) >= lameQuiet {
@@ -51,10 +62,10 @@ func (l *lameDuckState) wait(max time.Duration) {
 // lameDuck wraps the API handler for the shutdown's first phase.
 func lameDuck(next http.Handler, draining func() bool, state *lameDuckState) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := strings.TrimSuffix(r.URL.Path, "/"); p != "/api/health" && p != "/api/ready" {
+			state.seen()
+		}
 		if draining() {
-			if p := strings.TrimSuffix(r.URL.Path, "/"); p != "/api/health" && p != "/api/ready" {
-				state.seen()
-			}
 			w.Header().Set("Connection", "close")
 			switch r.Method {
 			case http.MethodGet, http.MethodHead, http.MethodOptions:

@@ -84,3 +84,35 @@ func TestServeLameDuck(t *testing.T) {
 		t.Errorf("exited %s after SIGTERM, want once no request came for %s", d, lameQuiet)
 	}
 }
+
+// TestLameDuckLength: a server that served a request just before SIGTERM
+// stays lame duck until no request came for lameQuiet; one that no request
+// (probes aside) reached for lameIdle, the standby slot, has none.
+func TestLameDuckLength(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lastAgo  time.Duration // -1: never
+		lameDuck bool
+	}{
+		{"a request just now", 0, true},
+		{"a request 0.9 s ago", 900 * time.Millisecond, true},
+		{"the last request a second ago", lameIdle, false},
+		{"never a request", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var l lameDuckState
+			if tc.lastAgo >= 0 {
+				l.last.Store(time.Now().Add(-tc.lastAgo).UnixNano())
+			}
+			start := time.Now()
+			l.wait(5 * time.Second)
+			took := time.Since(start)
+			if tc.lameDuck && (took < lameQuiet || took > 5*time.Second) {
+				t.Errorf("lame duck of %s, want from %s until the 5 s limit", took, lameQuiet)
+			}
+			if !tc.lameDuck && took >= lameQuiet {
+				t.Errorf("lame duck of %s, want none", took)
+			}
+		})
+	}
+}
