@@ -92,16 +92,19 @@ func TestNginxFailoverSkipsLameDuck(t *testing.T) {
 	}
 }
 
-// TestNginxRidesOutDroppedSYN: the rendered nginx config in front of slot A,
-// whose accept queue is full for half a second (the kernel drops the SYN, as
-// when a loaded slot falls behind or a port forward is being rewritten), and
-// slot B, which refuses (being replaced). Linux resends a dropped SYN after
-// 1 s, so nginx must wait for a connection longer than that: with
-// proxy_connect_timeout 1s the connect to A timed out as the second SYN
-// went out, B refused, and a GET got a 502 in a zero-downtime run. On a
-// quiet machine the second SYN wins that race, so the timeout's margin over
-// the 1 s is checked as a rule too: at least half a second, and short of
-// the third SYN (3 s), past which a dead slot would only hold requests longer.
+// TestNginxRidesOutDroppedSYN: the rendered nginx config in front of two
+// slots of which one refuses (being replaced) and the other drops
+// connections for a while (the kernel drops the SYN when a slot's accept
+// queue is full, as when a loaded slot falls behind or a port forward is
+// being rewritten). Linux resends a dropped SYN after 1 s and 3 s.
+//   - A's queue full for half a second, B refusing: with
+//     proxy_connect_timeout 1s the connect to A timed out as the second SYN
+//     went out, B refused, and a GET got a 502 in a zero-downtime run. On a
+//     quiet machine the second SYN wins that race, so the timeout's margin
+//     is checked as a rule too: 2 s, short of the third SYN (3 s).
+//   - A refusing, B's queue full for 4.5 s (a fresh machine's zero-downtime
+//     run timed out twice on B's port while A was down): B's three backup
+//     entries, 2 s each, outlast it.
 func TestNginxRidesOutDroppedSYN(t *testing.T) {
 	needTool(t, "nginx")
 	rendered, err := os.ReadFile(filepath.Join("..", "..", "quadlets", "proxy", "nginx-isis.conf"))
@@ -115,8 +118,54 @@ func TestNginxRidesOutDroppedSYN(t *testing.T) {
 	if s, _ := strconv.Atoi(string(m[1])); s < 2 || s >= 3 {
 		t.Errorf("proxy_connect_timeout %ss: want 2s (a dropped SYN is sent again after 1 s, the third after 3 s)", m[1])
 	}
-	// A: a listener with the smallest accept queue, filled by one
-	// connection nobody accepts until A "catches up".
+	for _, tc := range []struct {
+		name string
+		full time.Duration // how long the slot that answers drops SYNs
+		slot string        // which slot answers ("A" or "B"); the other refuses
+	}{
+		{"A behind, B refusing", 500 * time.Millisecond, "A"},
+		{"A refusing, B behind", 4500 * time.Millisecond, "B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := fullListener(t)
+			answering, refusing := ln.Addr().String(), refusedAddr(t)
+			a, b := answering, refusing
+			if tc.slot == "B" {
+				a, b = refusing, answering
+			}
+			conf := strings.NewReplacer("127.0.0.1:3003", a, "127.0.0.1:3004", b).Replace(string(rendered))
+			port := startNginx(t, conf)
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, tc.slot)
+			})}
+			t.Cleanup(func() { srv.Close() })
+			time.AfterFunc(tc.full, func() { go srv.Serve(ln) })
+
+			req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/api/token/verify/", port), strings.NewReader("{}"))
+			req.Host = e2eDomain
+			start := time.Now()
+			res, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if took := time.Since(start); took < 900*time.Millisecond {
+				t.Fatalf("answered in %s: nginx's first SYN was not dropped, so this test proved nothing", took)
+			}
+			if res.StatusCode != 200 || string(body) != tc.slot {
+				t.Errorf("POST while %s's queue was full for %s and the other slot refused: %d %q, want 200 from %s",
+					tc.slot, tc.full, res.StatusCode, body, tc.slot)
+			}
+		})
+	}
+}
+
+// fullListener is a loopback listener with the smallest accept queue,
+// filled by connections nobody accepts: the kernel drops every further
+// SYN until the listener is served.
+func fullListener(t *testing.T) net.Listener {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -127,51 +176,22 @@ func TestNginxRidesOutDroppedSYN(t *testing.T) {
 	if err := syscall.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}
-	file := os.NewFile(uintptr(fd), "slot-a")
+	file := os.NewFile(uintptr(fd), "slot")
 	ln, err := net.FileListener(file)
 	file.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ln.Addr().String()
-	b := refusedAddr(t)
-	conf := strings.NewReplacer("127.0.0.1:3003", a, "127.0.0.1:3004", b).Replace(string(rendered))
-	port := startNginx(t, conf)
-
-	filler, err := net.Dial("tcp", a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer filler.Close()
+	t.Cleanup(func() { ln.Close() })
 	// The queue holds backlog+1 connections: dial until one hangs.
 	for i := 0; i < 4; i++ {
-		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 200*time.Millisecond)
 		if err != nil {
 			break
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "A")
-	})}
-	t.Cleanup(func() { srv.Close() })
-	time.AfterFunc(500*time.Millisecond, func() { go srv.Serve(ln) })
-
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/api/departments/", port), nil)
-	req.Host = e2eDomain
-	start := time.Now()
-	res, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if took := time.Since(start); took < 900*time.Millisecond {
-		t.Fatalf("answered in %s: nginx's first SYN was not dropped, so this test proved nothing", took)
-	}
-	if res.StatusCode != 200 || string(body) != "A" {
-		t.Errorf("GET while A's queue was full and B refused: %d %q, want 200 from A", res.StatusCode, body)
-	}
+	return ln
 }
 
 // refusedAddr is a loopback address nothing listens on.
