@@ -6,10 +6,11 @@
 # real kube-apiserver.
 #
 # Side by side where they share no resource but the CPU: the images' debootstraps
-# with the Go modules and the kube-apiserver build; then lanes, two at a time,
+# with the Go modules, the kube-apiserver build and `make build` (whose
+# compiled packages the lanes reuse); then lanes, two busy ones at a time,
 # each with a log of its own printed when it ends: the Podman end-to-end tests
-# (the longest, at normal priority) and then the race detector; beside them the
-# build and the other packages and then the fuzz targets (at low priority,
+# (the longest, at normal priority); beside them the other packages with the
+# server's under the race detector, then the fuzz targets (at low priority,
 # filling the time the end-to-end tests wait on containers), while the kube
 # step runs in front.
 #
@@ -178,19 +179,16 @@ lane_kube() {
 
 packages() { scripts/setup.sh test --packages-only; }
 setup() { scripts/setup.sh test; }
+# build: the release binaries, before the lanes, which then find every package
+# they share compiled (the Makefile compiles everything with -trimpath); two
+# lanes compiling the same packages at once would each compile them.
+build() { make build; }
 
 # The lanes.
 lane_e2e() { make test-e2e; }
-# make build too: no test uses bin/, and its -trimpath compiles share nothing
-# with the tests' (on a fresh machine, minutes of compiling off the critical path).
-lane_other() {
-	local rc=0
-	nice -n 10 make build || rc=$?
-	nice -n 10 make test-other || rc=$?
-	return "$rc"
-}
-# The server's packages again under the race detector.
-lane_race() { nice -n 10 make race; }
+# The other packages, and the server's under the race detector (their only run
+# here: `make test` runs them without it).
+lane_other() { nice -n 10 make -k test-other race; }
 lane_fuzz() { nice -n 15 make fuzz FUZZTIME="${FUZZTIME:-5s}"; }
 
 # tests runs the lanes side by side, the kube lane waiting for its build
@@ -205,8 +203,8 @@ tests() {
 		lane_name[$!]=$1
 		lane_t0[$!]=$(date +%s)
 	}
-	# Never more than two lanes at once: the fuzz lane starts when the other
-	# packages' lane ends, the race lane when the e2e lane ends. (The
+	# Never more than two busy lanes at once: the fuzz lane starts when the
+	# other packages' lane ends. (The
 	# zero-downtime tests time deploys against nginx's fail_timeout; four
 	# lanes on two cores once stretched a deploy to 23.7 s.)
 	lane other
@@ -225,7 +223,6 @@ tests() {
 		[ "$lane_rc" -eq 0 ] || failed+=("$name")
 		case $name in
 		other) lane fuzz ;;
-		e2e) lane race ;;
 		esac
 	done
 	lanes=()
@@ -236,7 +233,7 @@ tests() {
 }
 
 main() {
-	for s in packages images_start setup kube_start podman_wait tests; do
+	for s in packages images_start setup kube_start build podman_wait tests; do
 		step "$s"
 		"$s"
 	done

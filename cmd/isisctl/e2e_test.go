@@ -182,7 +182,11 @@ func (e *e2e) isisctl(args ...string) (string, int) {
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
 	err := cmd.Run()
+	if d := time.Since(start); d > time.Second { // with -v: where a turn's time goes
+		e.t.Logf("isisctl %s: %s", strings.Join(args, " "), d.Round(10*time.Millisecond))
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

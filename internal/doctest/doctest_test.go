@@ -3,6 +3,7 @@ package doctest
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,56 @@ func TestRepositoryDocs(t *testing.T) {
 		}
 		for _, b := range broken {
 			t.Error(b)
+		}
+	}
+}
+
+// TestRaceSkipsListed: scripts/test.sh runs the server's packages only under
+// the race detector, and the Makefile's RACE_SKIPS (with RACE_SKIP_PKGS) runs
+// the tests that skip there without it: every test of api/ that skips under
+// the race detector is on those lists, or it would never run.
+func TestRaceSkipsListed(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(name string) map[string]bool {
+		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(.*)$`).FindSubmatch(mk)
+		if m == nil {
+			t.Fatalf("the Makefile sets no %s", name)
+		}
+		out := map[string]bool{}
+		for _, f := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r == '|' || r == ' ' }) {
+			out[f] = true
+		}
+		return out
+	}
+	tests, pkgs := list("RACE_SKIPS"), list("RACE_SKIP_PKGS")
+	files, err := filepath.Glob("../../api/*/*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\) \{\n\tif testenv\.Race \{`)
+	found := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "testenv.Race") && !skip.Match(b) {
+			t.Errorf("%s uses testenv.Race other than as a test's first statement: list its tests by hand here", f)
+		}
+		for _, m := range skip.FindAllSubmatch(b, -1) {
+			name, pkg := string(m[1]), "./"+filepath.ToSlash(strings.TrimPrefix(filepath.Dir(f), "../../"))
+			found[name] = true
+			if !tests[name] || !pkgs[pkg] {
+				t.Errorf("%s (%s) skips under the race detector: add it to the Makefile's RACE_SKIPS and %s to RACE_SKIP_PKGS", name, pkg, pkg)
+			}
+		}
+	}
+	for name := range tests {
+		if !found[name] {
+			t.Errorf("the Makefile's RACE_SKIPS names %s, which no api/ test skipping under the race detector is", name)
 		}
 	}
 }
