@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,13 +121,34 @@ func proxyErrors(log string) []string {
 			}
 		}
 	}
+	// Caddy's JSON lines: its failed answers are its error lines; the lines
+	// around them (its health checker logs each failed check at info) say
+	// what it thought of each slot then.
+	var failedAt []float64
+	for _, l := range lines {
+		if ts, ok := caddyTS(l); ok && strings.Contains(l, `"level":"error"`) {
+			failedAt = append(failedAt, ts)
+		}
+	}
+	nearCaddy := func(l string) bool {
+		ts, ok := caddyTS(l)
+		for _, f := range failedAt {
+			if ok && ts >= f-1 && ts <= f+1 {
+				return true
+			}
+		}
+		return false
+	}
 	var near []string
 	for _, l := range lines {
-		if len(l) >= 19 && window[l[:19]] {
+		if len(l) >= 19 && window[l[:19]] || nearCaddy(l) {
 			near = append(near, l)
 		} else if strings.Contains(l, "[error]") || strings.Contains(l, `"level":"error"`) {
 			errs = append(errs, l)
 		}
+	}
+	if len(near) > 100 {
+		near = near[:100]
 	}
 	if len(errs) > 30 {
 		errs = errs[:30]
@@ -141,6 +163,20 @@ func proxyErrors(log string) []string {
 		out = append(out, errs...)
 	}
 	return out
+}
+
+// caddyTS is the time of one of Caddy's JSON log lines ("ts", in seconds).
+func caddyTS(l string) (float64, bool) {
+	_, rest, ok := strings.Cut(l, `"ts":`)
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexAny(rest, ",}")
+	if end < 0 {
+		return 0, false
+	}
+	ts, err := strconv.ParseFloat(rest[:end], 64)
+	return ts, err == nil
 }
 
 // startNginx runs nginx with the rendered snippet's upstream and location
@@ -458,4 +494,25 @@ func TestZeroDowntime(t *testing.T) {
 		}
 	}
 	t.Logf("whole test: %s", time.Since(testStart).Round(time.Second))
+}
+
+// TestProxyErrorsCaddy: for Caddy, a failed answer comes with its log lines
+// of the second before and after (the health checker's, at info), and not
+// with those of other times.
+func TestProxyErrorsCaddy(t *testing.T) {
+	log := strings.Join([]string{
+		`{"level":"info","ts":100.5,"logger":"http.handlers.reverse_proxy.health_checker.active","msg":"HTTP request failed","host":"127.0.0.1:3038"}`,
+		`{"level":"info","ts":104.0,"logger":"http.handlers.reverse_proxy.health_checker.active","msg":"status code out of tolerances","status_code":503,"host":"127.0.0.1:3037"}`,
+		`{"level":"error","ts":104.8,"logger":"http.log.error","msg":"no upstreams available","status":503}`,
+		`{"level":"info","ts":105.7,"logger":"http.handlers.reverse_proxy.health_checker.active","msg":"HTTP request failed","host":"127.0.0.1:3038"}`,
+	}, "\n")
+	got := strings.Join(proxyErrors(log), "\n")
+	for _, want := range []string{`"ts":104.0`, `"ts":104.8`, `"ts":105.7`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks the line at %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, `"ts":100.5`) {
+		t.Errorf("has a line of 4 s before:\n%s", got)
+	}
 }

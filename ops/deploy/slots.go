@@ -2,9 +2,11 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,10 +26,16 @@ import (
 // three of those intervals ago. (Were Caddy to see neither slot healthy, it
 // would hold the requests, up to lb_try_duration, rather than fail them:
 // these waits keep a deploy from adding that latency.)
+//
+// nginx's fail_timeout counts from slot A's last failed connection, which on
+// a loaded machine can come well after its container started: that is when
+// isis began to listen (its "isis serving" line). So A has also been
+// serving for longer than that window (with a margin) before B is drained.
 const (
 	settlePrimary = 3 * time.Second
 	settleStandby = 300 * time.Millisecond
 	settleProven  = 300 * time.Millisecond
+	settleServing = 2500 * time.Millisecond
 )
 
 // EnsureBackend brings both slots to image. Unchanged when both already run
@@ -184,7 +192,7 @@ func settleBeforeDrain(ctx context.Context, conn podman.Engine, other config.Slo
 	if primary {
 		settle = settlePrimary
 	}
-	waitSettled(ctx, conn, other.Name, settle)
+	waitSettled(ctx, conn, other.Name, settle, primary)
 	if d := settleProven - time.Since(proven); d > 0 {
 		select {
 		case <-ctx.Done():
@@ -301,18 +309,66 @@ func waitHealthy(ctx context.Context, conn podman.Engine, sl config.Slot, h *pod
 	}
 }
 
-// waitSettled waits until name has been running for settle.
-func waitSettled(ctx context.Context, conn podman.Engine, name string, settle time.Duration) {
+// waitSettled waits until name has been running for settle and, with
+// serving, until isis in it has been serving for settleServing.
+func waitSettled(ctx context.Context, conn podman.Engine, name string, settle time.Duration, serving bool) {
 	st, err := conn.Inspect(name)
 	if err != nil || st.StartTime.IsZero() {
 		return
 	}
-	if d := settle - time.Since(st.StartTime); d > 0 {
+	until := st.StartTime.Add(settle)
+	// Only a recent start needs its log read (its first seconds of it).
+	if serving && time.Since(st.StartTime) < settle+settleServing+servingLogSpan {
+		if at := servingSince(conn, name, st.StartTime); !at.IsZero() && at.Add(settleServing).After(until) {
+			until = at.Add(settleServing)
+		}
+	}
+	if d := time.Until(until); d > 0 {
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
 		}
 	}
+}
+
+// servingLogSpan bounds the log servingSince reads: the seconds after the
+// container's start (a slot serving traffic logs every request).
+const servingLogSpan = 10 * time.Second
+
+// servingSince is when isis in container name logged that it serves (its
+// listener is open from then on), within servingLogSpan of started; zero
+// when that is not in its log.
+func servingSince(conn podman.Engine, name string, started time.Time) time.Time {
+	lines := make(chan string, 256)
+	done := make(chan error, 1)
+	go func() {
+		done <- conn.Logs(name, podman.LogOptions{Until: started.Add(servingLogSpan)}, lines, lines)
+		close(lines)
+	}()
+	var at time.Time
+	for l := range lines {
+		if at.IsZero() {
+			at = servingAt(l)
+		}
+	}
+	<-done
+	return at
+}
+
+// servingAt is the time of isis's "isis serving" log line; zero for any
+// other line.
+func servingAt(line string) time.Time {
+	if !strings.Contains(line, `"msg":"isis serving"`) {
+		return time.Time{}
+	}
+	var rec struct {
+		Time time.Time `json:"time"`
+		Msg  string    `json:"msg"`
+	}
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "isis serving" {
+		return time.Time{}
+	}
+	return rec.Time
 }
 
 type slotChange struct {

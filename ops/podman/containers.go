@@ -319,6 +319,9 @@ func (c *Conn) Logs(name string, o LogOptions, stdout, stderr chan string) error
 	if o.Tail != "" {
 		opts = opts.WithTail(o.Tail)
 	}
+	if !o.Until.IsZero() {
+		opts = opts.WithUntil(strconv.FormatInt(o.Until.Add(time.Second-1).Unix(), 10))
+	}
 	return containers.Logs(c.ctx, name, opts, stdout, stderr)
 }
 

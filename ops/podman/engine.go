@@ -117,5 +117,6 @@ type TransferOptions struct {
 // LogOptions choose which log lines Logs sends.
 type LogOptions struct {
 	Follow bool
-	Tail   string // lines from the end, or "all"; "" is all
+	Tail   string    // lines from the end, or "all"; "" is all
+	Until  time.Time // only lines logged before then (to the second); zero: no bound
 }
