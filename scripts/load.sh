@@ -7,6 +7,9 @@
 # (the first one is not: a process that did other work measured ~5% slower
 # than a fresh one in an A/A run), one with METRICS_ADDRESS, answer health in
 # each round, in alternating order.
+# Last, each read (and users/me beside bare health) once more side by side:
+# isis and the bare handler loaded at the same time, which a shared machine's
+# drift cannot tell apart.
 # Usage: scripts/load.sh [seconds per run, default 10] [connections, default 32]
 # PROFILE=DIR also records a CPU profile of isis during each of its runs
 # (DIR/NAME.pprof; read with `go tool pprof -top bin/isis DIR/health.pprof`).
@@ -211,6 +214,32 @@ mepairs="$(ratio "${rps[users_me]}" "${rps[bare_me]}") $(ratio "${rps[users_me_2
 best2 users_me
 best2 bare_me
 
+# Side by side: isis and the bare handler loaded at the same time, one wrk
+# each (both on the client CPU, both servers on the server CPUs), so whatever
+# else the machine runs hits both alike; the fairest ratio on a shared VM,
+# where consecutive runs drift by more than the gaps measured.
+declare -A side
+side_wrk() { # name isis-url bare-url [header for isis]
+	local name=$1 iu=$2 bu=$3 ih=() wi t0 b0 t1 b1 oi ob ni nb
+	[ $# -ge 4 ] && ih=(-H "$4")
+	on_client wrk -t$threads -c"$conns" -d2s "${ih[@]}" "$iu" >/dev/null & wi=$!
+	on_client wrk -t$threads -c"$conns" -d2s "$bu" >/dev/null; wait "$wi"
+	t0=$(ticks "$isis_pid"); b0=$(ticks "$bare_pid")
+	on_client wrk -t$threads -c"$conns" -d"${secs}s" "${ih[@]}" "$iu" >"$work/side-isis" & wi=$!
+	on_client wrk -t$threads -c"$conns" -d"${secs}s" "$bu" >"$work/side-bare"; wait "$wi"
+	t1=$(ticks "$isis_pid"); b1=$(ticks "$bare_pid")
+	for f in side-isis side-bare; do
+		if grep -q "Non-2xx" "$work/$f"; then echo "load: $name ($f) answered non-2xx:" >&2; cat "$work/$f" >&2; exit 1; fi
+	done
+	oi=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/side-isis") ob=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/side-bare")
+	ni=$(awk '/requests in/ {print $1}' "$work/side-isis") nb=$(awk '/requests in/ {print $1}' "$work/side-bare")
+	side[$name]=$(awk -v a=$((t1 - t0)) -v na="$ni" -v b=$((b1 - b0)) -v nb="$nb" -v hz="$(getconf CLK_TCK)" -v oi="$oi" -v ob="$ob" 'BEGIN {
+		if (a > 0 && b > 0 && na > 0 && nb > 0) printf "%.0f%% by CPU per request (isis %.1f µs, bare %.1f µs); req/s %.0f%% (%d against %d)", 100 * (b / nb) / (a / na), a / hz * 1e6 / na, b / hz * 1e6 / nb, 100 * oi / ob, oi, ob
+		else print "-" }')
+}
+for n in $read_names; do side_wrk "$n" "$api${reads[$n]}" "http://127.0.0.1:$bareport${reads[$n]}"; done
+side_wrk users_me "$api/api/users/me/" "http://127.0.0.1:$bareport/api/health/" "Authorization: Bearer $token"
+
 # The database's own limit: the same municipality query, same connections.
 cat >"$work/mun.sql" <<'SQL'
 SELECT m.code, m.name, m.department_code, d.name AS department_name, count(*) OVER () AS total
@@ -272,3 +301,8 @@ echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[
 echo "peak RSS at 64 connections: $((rss_kb / 1024)) MB   (target < 60 MB)"
 echo "peak RSS at 1,000 keep-alive connections (metrics on): $((rss1k_kb / 1024)) MiB, $rps1k req/s, $cpu1k CPU µs/req; with MEMORY_TARGET_MIB=0 (off): $((trss1k_kb / 1024)) MiB, $trps1k req/s, $tcpu1k CPU µs/req   (target <= 40 MiB)"
 echo "start-up to ready: ${ready_ms} ms   (target < 300 ms)"
+# (The CPU per request says what each would serve alone on the same CPU;
+# the req/s side by side also depend on how the kernel shares the CPUs among
+# the two servers and the two wrk, so the CPU ratio comes first.)
+echo "side by side, isis / bare loaded at the same time (target >= 85% for the reads, 75% for users/me against bare health):"
+for n in $read_names users_me; do echo "  $n: ${side[$n]}"; done
