@@ -7,6 +7,9 @@
 # (the first one is not: a process that did other work measured ~5% slower
 # than a fresh one in an A/A run), one with METRICS_ADDRESS, answer health in
 # each round, in alternating order.
+# Last, each read (and users/me beside bare health) once more side by side:
+# isis and the bare handler loaded at the same time, which a shared machine's
+# drift cannot tell apart.
 # Usage: scripts/load.sh [seconds per run, default 10] [connections, default 32]
 # PROFILE=DIR also records a CPU profile of isis during each of its runs
 # (DIR/NAME.pprof; read with `go tool pprof -top bin/isis DIR/health.pprof`).
@@ -145,6 +148,7 @@ run_wrk() { # name url [header]
 	steal[$name]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " "); if (y[2] > x[2]) printf "%.0f%%", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "0%" }')
 }
 api="http://127.0.0.1:$apiport"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b; else print "-" }'; }
 # The ratio to the ceiling is the noisiest number (a shared machine drifts
 # between runs): interleave three runs of each and keep the best of each.
 best() { # name: keep the best of name, name_2, name_3
@@ -199,7 +203,42 @@ for n in $read_names; do
 	best2 "$n"
 	best2 "bare_$n"
 done
+# users/me against the bare health handler, paired the same way (a single
+# run at the end, set against bare runs minutes earlier, once measured the
+# machine's drift rather than the code: 21% in one run, 44% in the next).
+run_wrk bare_me "http://127.0.0.1:$bareport/api/health/"
 run_wrk users_me "$api/api/users/me/" "Authorization: Bearer $token"
+run_wrk users_me_2 "$api/api/users/me/" "Authorization: Bearer $token"
+run_wrk bare_me_2 "http://127.0.0.1:$bareport/api/health/"
+mepairs="$(ratio "${rps[users_me]}" "${rps[bare_me]}") $(ratio "${rps[users_me_2]}" "${rps[bare_me_2]}")"
+best2 users_me
+best2 bare_me
+
+# Side by side: isis and the bare handler loaded at the same time, one wrk
+# each (both on the client CPU, both servers on the server CPUs), so whatever
+# else the machine runs hits both alike; the fairest ratio on a shared VM,
+# where consecutive runs drift by more than the gaps measured.
+declare -A side
+side_wrk() { # name isis-url bare-url [header for isis]
+	local name=$1 iu=$2 bu=$3 ih=() wi t0 b0 t1 b1 oi ob ni nb
+	[ $# -ge 4 ] && ih=(-H "$4")
+	on_client wrk -t$threads -c"$conns" -d2s "${ih[@]}" "$iu" >/dev/null & wi=$!
+	on_client wrk -t$threads -c"$conns" -d2s "$bu" >/dev/null; wait "$wi"
+	t0=$(ticks "$isis_pid"); b0=$(ticks "$bare_pid")
+	on_client wrk -t$threads -c"$conns" -d"${secs}s" "${ih[@]}" "$iu" >"$work/side-isis" & wi=$!
+	on_client wrk -t$threads -c"$conns" -d"${secs}s" "$bu" >"$work/side-bare"; wait "$wi"
+	t1=$(ticks "$isis_pid"); b1=$(ticks "$bare_pid")
+	for f in side-isis side-bare; do
+		if grep -q "Non-2xx" "$work/$f"; then echo "load: $name ($f) answered non-2xx:" >&2; cat "$work/$f" >&2; exit 1; fi
+	done
+	oi=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/side-isis") ob=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/side-bare")
+	ni=$(awk '/requests in/ {print $1}' "$work/side-isis") nb=$(awk '/requests in/ {print $1}' "$work/side-bare")
+	side[$name]=$(awk -v a=$((t1 - t0)) -v na="$ni" -v b=$((b1 - b0)) -v nb="$nb" -v hz="$(getconf CLK_TCK)" -v oi="$oi" -v ob="$ob" 'BEGIN {
+		if (a > 0 && b > 0 && na > 0 && nb > 0) printf "%.0f%% by CPU per request (isis %.1f µs, bare %.1f µs); req/s %.0f%% (%d against %d)", 100 * (b / nb) / (a / na), a / hz * 1e6 / na, b / hz * 1e6 / nb, 100 * oi / ob, oi, ob
+		else print "-" }')
+}
+for n in $read_names; do side_wrk "$n" "$api${reads[$n]}" "http://127.0.0.1:$bareport${reads[$n]}"; done
+side_wrk users_me "$api/api/users/me/" "http://127.0.0.1:$bareport/api/health/" "Authorization: Bearer $token"
 
 # The database's own limit: the same municipality query, same connections.
 cat >"$work/mun.sql" <<'SQL'
@@ -232,17 +271,17 @@ k1000 "$target_pid" "$tapiport"
 trss1k_kb=$rss1k_kb trps1k=$rps1k tcpu1k=$cpu1k
 k1000 "$metrics_pid" "$mapiport"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b; else print "-" }'; }
 echo
 echo "isis load benchmark: $(nproc) cores (load generators on CPUs $client_cpus, servers on CPUs $server_cpus), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${secs}s per run, $conns connections, wrk -t$threads"
 printf '%-38s %8s %8s %8s %12s %6s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "CPU µs/req" "steal"
-for n in bare health health_off health_metrics $(for r in $read_names; do echo "bare_$r $r"; done) users_me pgbench; do
+for n in bare health health_off health_metrics $(for r in $read_names; do echo "bare_$r $r"; done) bare_me users_me pgbench; do
 	label=$n
 	case $n in
 	bare) label="bare net/http handler (ceiling)";;
 	health) label="GET /api/health/";;
 	health_off) label="GET /api/health/ (2nd server)";;
 	health_metrics) label="GET /api/health/ (2nd, metrics on)";;
+	bare_me) label="bare health, beside users/me";;
 	bare_*) label="  bare, same bytes as ${n#bare_}";;
 	departments | department | municipalities | search) label="GET ${reads[$n]}";;
 	users_me) label="GET /api/users/me/ (Bearer)";;
@@ -256,9 +295,14 @@ echo "metrics on / off (health): $(ratio "${rps[health_metrics]}" "${rps[health_
 for n in $read_names; do
 	echo "$n / bare, same bytes: $(ratio "${rps[$n]}" "${rps[bare_$n]}")   (target >= 85%; by CPU per request: $(ratio "${cpu[bare_$n]}" "${cpu[$n]}"); pair by pair: ${rpairs[$n]})"
 done
-echo "users/me / bare health:   $(ratio "${rps[users_me]}" "${rps[bare]}")   (target >= 75%; by CPU per request: $(ratio "${cpu[bare]}" "${cpu[users_me]}"))"
+echo "users/me / bare health:   $(ratio "${rps[users_me]}" "${rps[bare_me]}")   (target >= 75%; by CPU per request: $(ratio "${cpu[bare_me]}" "${cpu[users_me]}"); pair by pair: $mepairs)"
 echo "municipalities / pgbench: $(ratio "${rps[municipalities]}" "${rps[pgbench]}")   (target >= 60%)"
 echo "p99 at $conns connections: health ${p99[health]} ms, municipalities ${p99[municipalities]} ms, departments ${p99[departments]} ms, department ${p99[department]} ms, search ${p99[search]} ms, users/me ${p99[users_me]} ms   (target <= 5 ms)"
 echo "peak RSS at 64 connections: $((rss_kb / 1024)) MB   (target < 60 MB)"
 echo "peak RSS at 1,000 keep-alive connections (metrics on): $((rss1k_kb / 1024)) MiB, $rps1k req/s, $cpu1k CPU µs/req; with MEMORY_TARGET_MIB=0 (off): $((trss1k_kb / 1024)) MiB, $trps1k req/s, $tcpu1k CPU µs/req   (target <= 40 MiB)"
 echo "start-up to ready: ${ready_ms} ms   (target < 300 ms)"
+# (The CPU per request says what each would serve alone on the same CPU;
+# the req/s side by side also depend on how the kernel shares the CPUs among
+# the two servers and the two wrk, so the CPU ratio comes first.)
+echo "side by side, isis / bare loaded at the same time (target >= 85% for the reads, 75% for users/me against bare health):"
+for n in $read_names users_me; do echo "  $n: ${side[$n]}"; done

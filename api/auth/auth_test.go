@@ -162,6 +162,35 @@ func TestJWT(t *testing.T) {
 	}
 }
 
+// TestAccessUserID: Parse(token, Access)'s user id, remembered or not.
+func TestAccessUserID(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tk := &JWT{Key: []byte("k-0123456789-abcdefghijklmnopqrstuvwxyz"), AccessTTL: 5 * time.Minute, RefreshTTL: 24 * time.Hour,
+		Now: func() time.Time { return now }}
+	access, c, _ := tk.Mint(42, Access)
+	refresh, _, _ := tk.Mint(43, Refresh)
+	for i := range 2 { // first verified, then remembered
+		if id, err := tk.AccessUserID(access); id != 42 || err != nil {
+			t.Errorf("round %d: AccessUserID(access) = %d, %v", i, id, err)
+		}
+		if id, err := tk.AccessUserID(refresh); err == nil {
+			t.Errorf("round %d: refresh token accepted as access: %d", i, id)
+		}
+	}
+	if len(tk.verified) != 1 {
+		t.Errorf("%d tokens remembered, want 1", len(tk.verified))
+	}
+	for _, bad := range []string{"", access[:len(access)-2] + "xx", strings.Repeat("a", 4097)} {
+		if _, err := tk.AccessUserID(bad); err == nil {
+			t.Errorf("AccessUserID(%.20q…) accepted", bad)
+		}
+	}
+	now = c.ExpiresAt.Time
+	if id, err := tk.AccessUserID(access); err == nil {
+		t.Errorf("remembered token accepted at its exp: %d", id)
+	}
+}
+
 // FuzzCheckPassword: any stored hash is either refused or verified, never a
 // panic, and a random one never matches.
 func FuzzCheckPassword(f *testing.F) {

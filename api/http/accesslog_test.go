@@ -52,7 +52,7 @@ func TestAccessLine(t *testing.T) {
 }
 
 func BenchmarkAccessLine(b *testing.B) {
-	st := &reqState{id: newRequestID(), path: "/api/health/", client: clientip.Client{IP: netip.MustParseAddr("127.0.0.1")}}
+	st := &reqState{id: newRequestID(new([32]byte)), path: "/api/health/", client: clientip.Client{IP: netip.MustParseAddr("127.0.0.1")}}
 	l := accessLine{time: time.Now(), level: slog.LevelInfo, method: "GET",
 		route: "/api/health", status: 200, latency: 150 * time.Microsecond, st: st, bytes: 33}
 	buf := make([]byte, 0, 512)

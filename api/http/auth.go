@@ -31,11 +31,11 @@ func (s *Server) mwAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if n != 2 {
 			return api.Errorf(api.ETOKENINVALID, "Authorization header must contain two space-delimited values")
 		}
-		claims, err := s.JWT.Parse(token, auth.Access)
+		id, err := s.JWT.AccessUserID(token)
 		if err != nil {
 			return api.Errorf(api.ETOKENINVALID, "Given token not valid for any token type")
 		}
-		u, err := s.Users.FindUserByID(c.Request().Context(), int64(claims.UserID))
+		u, err := s.Users.FindUserByID(c.Request().Context(), id)
 		if err != nil {
 			if api.ErrorCode(err) == api.ENOTFOUND {
 				return api.Errorf(api.EAUTHFAILED, "User not found")

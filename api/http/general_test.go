@@ -97,6 +97,21 @@ func TestRequestID(t *testing.T) {
 	if w := ts.do(t, req{URL: "/api/health/"}); len(w.Header().Get("X-Request-ID")) != 32 {
 		t.Errorf("no generated X-Request-ID")
 	}
+	// A generated id is written into its request's own state: the ids of
+	// earlier requests stay as they were, each in its own log line.
+	var ids []string
+	for range 3 {
+		ids = append(ids, ts.do(t, req{URL: "/api/health/"}).Header().Get("X-Request-ID"))
+	}
+	logged := map[any]bool{}
+	for _, l := range ts.Log.lines(t) {
+		logged[l["request_id"]] = true
+	}
+	for i, id := range ids {
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || !logged[id] || i > 0 && id == ids[i-1] {
+			t.Errorf("generated ids %q: %q is not 32 hex digits of its own, logged", ids, id)
+		}
+	}
 }
 
 func TestAllowedHosts(t *testing.T) {
@@ -197,7 +212,7 @@ func clientIPOf(t *testing.T, ts *testServer, r req) string {
 	if r.Header == nil {
 		r.Header = map[string]string{}
 	}
-	id := newRequestID()
+	id := newRequestID(new([32]byte))
 	r.Header["X-Request-ID"] = id
 	ts.do(t, r)
 	for _, l := range ts.Log.lines(t) {

@@ -97,9 +97,9 @@ func (s *Server) handleDepartmentMunicipalities(c echo.Context) error {
 }
 
 func (s *Server) handleMunicipalityList(c echo.Context) error {
-	dep := c.QueryParam("department")
+	dep := queryParam(c, "department")
 	if dep == "" {
-		dep = c.QueryParam("department_code")
+		dep = queryParam(c, "department_code")
 	}
 	if dep != "" && !api.IsDigits(dep, 2) {
 		return invalidDepartmentFilter()

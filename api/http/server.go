@@ -159,7 +159,9 @@ func writeJSON(c echo.Context, status int, v any) error {
 // writeBlobJSON writes an encoded JSON body with its Content-Length (without
 // one, net/http chunks every body over 2 KiB).
 func writeBlobJSON(c echo.Context, status int, b []byte) error {
-	return writeBlobJSONLen(c, status, b, []string{strconv.Itoa(len(b))})
+	st := state(c)
+	st.lenHdr[0] = strconv.Itoa(len(b)) // (replaced before WriteHeader copies it, if a second answer comes)
+	return writeBlobJSONLen(c, status, b, st.lenHdr[:])
 }
 
 // writeBlobJSONLen is writeBlobJSON with the Content-Length value made once
