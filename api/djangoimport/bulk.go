@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/isis-project/isis/api"
-	"github.com/isis-project/isis/api/postgres"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
@@ -182,47 +180,64 @@ func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
 	return nil
 }
 
+// copyBatch is a batch of a bulk import's rows, checked, in COPY's text
+// format: in their table (rows), and also (their ledger rows, their
+// blacklistings) in another.
+type copyBatch struct {
+	rows, also copyText
+	n          int // rows
+}
+
+// batcher is what a bulk import's reading writes its rows into: a row in
+// rows (and also), then done.
+type batcher struct {
+	*copyBatch
+	send func() error
+}
+
+// done ends a row; a full batch (bulkBatch rows or bulkBytes bytes) goes
+// to the writer.
+func (w *batcher) done() error {
+	if w.n++; w.n < bulkBatch && len(w.rows.b)+len(w.also.b) < bulkBytes {
+		return nil
+	}
+	return w.send()
+}
+
 // pipeline runs produce in a goroutine of its own, which hands what it
-// emits over in batches (of bulkBatch rows or bulkBytes bytes, as each
-// emit says, whichever comes first), and consume on each batch in the
-// caller's: reading the old database and writing isis's overlap, with
-// two batches in memory at most. A failure on either side stops both.
-func pipeline[T any](ctx context.Context, produce func(ctx context.Context, emit func(v T, bytes int) error) error, consume func([]T) error) error {
-	size := bulkBatch
+// writes over in batches, and consume on each batch in the caller's:
+// reading the old database and writing isis's overlap, with two batches
+// in memory at most. A failure on either side stops both.
+func pipeline(ctx context.Context, produce func(ctx context.Context, w *batcher) error, consume func(*copyBatch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	full := make(chan []T, 1)
-	free := make(chan []T, 2)
-	free <- make([]T, 0, size)
-	free <- make([]T, 0, size)
+	full := make(chan *copyBatch, 1)
+	free := make(chan *copyBatch, 2)
+	free <- &copyBatch{}
+	free <- &copyBatch{}
 	done := make(chan error, 1)
 	go func() {
 		defer close(full)
-		batch, bytes := <-free, 0
-		send := func() error {
-			bytes = 0
+		w := &batcher{copyBatch: <-free}
+		w.send = func() error {
 			select {
-			case full <- batch:
+			case full <- w.copyBatch:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 			select {
-			case batch = <-free:
-				batch = batch[:0]
+			case w.copyBatch = <-free:
+				w.rows.reset()
+				w.also.reset()
+				w.n = 0
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		err := produce(ctx, func(v T, n int) error {
-			batch = append(batch, v)
-			if bytes += n; len(batch) < size && bytes < bulkBytes {
-				return nil
-			}
-			return send()
-		})
-		if err == nil && len(batch) > 0 {
-			err = send()
+		err := produce(ctx, w)
+		if err == nil && w.n > 0 {
+			err = w.send()
 		}
 		done <- err
 	}()
@@ -242,34 +257,20 @@ func pipeline[T any](ctx context.Context, produce func(ctx context.Context, emit
 }
 
 // A bulk import COPYs rows by batches of bulkBatch rows, or fewer when
-// they hold more than bulkBytes bytes (8 KiB bios).
+// they take more than bulkBytes bytes (8 KiB bios).
 const (
 	bulkBatch = 5000
 	bulkBytes = 1 << 20
 )
 
-// bulkRow is a row of a bulk import, checked, as written: in its table,
-// and also (its ledger row, its blacklisting; nil for none) in another.
-type bulkRow struct{ row, also []any }
-
-// copyBulk COPYs a batch of rows into table (cols), then the rows' also
-// into also (alsoCols).
-func copyBulk(ctx context.Context, tx *sqlx.Tx, table string, cols []string, also string, alsoCols []string) func([]bulkRow) error {
-	var rows [][]any
-	return func(batch []bulkRow) error {
-		if err := postgres.CopyRows(ctx, tx, table, cols, len(batch), func(i int) []any { return batch[i].row }); err != nil {
+// copyBulk COPYs a batch's rows into table (cols), then its also into
+// also (alsoCols).
+func copyBulk(ctx context.Context, conn *sqlx.Conn, table string, cols []string, also string, alsoCols []string) func(*copyBatch) error {
+	return func(b *copyBatch) error {
+		if err := copyRaw(ctx, conn, table, cols, b.rows.b); err != nil {
 			return err
 		}
-		rows = rows[:0]
-		for _, r := range batch {
-			if r.also != nil {
-				rows = append(rows, r.also)
-			}
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		return postgres.CopyRows(ctx, tx, also, alsoCols, len(rows), func(i int) []any { return rows[i] })
+		return copyRaw(ctx, conn, also, alsoCols, b.also.b)
 	}
 }
 
@@ -295,7 +296,8 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
 	sum := p.sum
 	cols := append([]string{"id"}, userCols...)
 	cols = append(cols, "email_key", "search_text")
-	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
+	now := string(appendTime(nil, p.now))
+	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
 		return p.src.eachUser(ctx, func(u *SourceUser) error {
 			sum.Users.Source++
 			if p.checkUser(u) {
@@ -303,13 +305,12 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
 			}
 			e := storedEmail(u.Email)
 			// the same search text isis's store writes (postgres.userSearchText)
-			return emit(bulkRow{
-				[]any{u.ID, e, u.Password, u.FirstName, u.LastName, u.IsStaff, u.IsSuperuser, u.IsActive,
-					u.DateJoined.UTC(), nullTime(u.LastLogin), emailKey(e), api.Fold(e + " " + u.FirstName + " " + u.LastName)},
-				[]any{kindUser, strconv.FormatInt(u.ID, 10), u.Digest, p.now},
-			}, 100+2*len(u.Email)+len(u.Password)+2*len(u.FirstName)+2*len(u.LastName))
+			w.rows.int(u.ID).str(e).str(u.Password).str(u.FirstName).str(u.LastName).bool(u.IsStaff).bool(u.IsSuperuser).bool(u.IsActive).
+				time(u.DateJoined).nullTime(u.LastLogin).str(emailKey(e)).str(api.Fold(e + " " + u.FirstName + " " + u.LastName)).end()
+			w.also.raw(kindUser).int(u.ID).str(u.Digest).raw(now).end()
+			return w.done()
 		})
-	}, copyBulk(ctx, tx, "users", cols, "django_import", ledgerCols)); err != nil {
+	}, copyBulk(ctx, p.conn, "users", cols, "django_import", ledgerCols)); err != nil {
 		return err
 	}
 	p.changedUsers = sum.Users.Source
@@ -329,19 +330,25 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	sum := p.sum
 	cols := []string{"id", "user_id", "phone", "bio", "birth_date", "department_code", "municipality_code", "avatar", "updated_at"}
-	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
+	now := string(appendTime(nil, p.now))
+	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
 		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
 			sum.Profiles.Source++
 			if p.checkProfile(pr) {
 				return nil
 			}
 			birth, updated := profileDates(pr, p.now)
-			return emit(bulkRow{
-				[]any{pr.ID, pr.UserID, pr.Phone, pr.Bio, birth, nullString(pr.DepartmentCode), nullString(pr.MunicipalityCode), pr.Avatar, updated},
-				[]any{kindProfile, strconv.FormatInt(pr.ID, 10), pr.Digest, p.now},
-			}, 100+len(pr.Phone)+len(pr.Bio)+len(pr.Avatar))
+			w.rows.int(pr.ID).int(pr.UserID).str(pr.Phone).str(pr.Bio)
+			if birth != nil {
+				w.rows.str(birth.(string))
+			} else {
+				w.rows.null()
+			}
+			w.rows.nullString(pr.DepartmentCode).nullString(pr.MunicipalityCode).str(pr.Avatar).time(updated).end()
+			w.also.raw(kindProfile).int(pr.ID).str(pr.Digest).raw(now).end()
+			return w.done()
 		})
-	}, copyBulk(ctx, tx, "profiles", cols, "django_import", ledgerCols)); err != nil {
+	}, copyBulk(ctx, p.conn, "profiles", cols, "django_import", ledgerCols)); err != nil {
 		return err
 	}
 	p.changedProfiles = sum.Profiles.Source
@@ -374,22 +381,24 @@ func (p *plan) bulkTokens(ctx context.Context, tx *sqlx.Tx) error {
 	if err := tx.GetContext(ctx, &id, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+seq); err != nil {
 		return err
 	}
-	if err := pipeline(ctx, func(ctx context.Context, emit func(bulkRow, int) error) error {
+	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
 		return p.src.eachToken(ctx, false, func(tk *SourceToken) error {
-			var uid any
+			w.rows.int(id).str(tk.JTI)
 			if tk.UserID.Valid {
-				uid = tk.UserID.Int64
+				w.rows.int(tk.UserID.Int64)
+			} else {
+				w.rows.null()
 			}
-			r := bulkRow{row: []any{id, tk.JTI, uid, nullTime(tk.CreatedAt), tk.ExpiresAt.UTC()}}
+			w.rows.nullTime(tk.CreatedAt).time(tk.ExpiresAt).end()
 			sum.OutstandingTokens.Source++
 			if tk.BlacklistedAt.Valid {
-				r.also = []any{id, tk.BlacklistedAt.Time.UTC()}
+				w.also.int(id).time(tk.BlacklistedAt.Time).end()
 				sum.BlacklistedTokens.Source++
 			}
 			id++
-			return emit(r, 100+len(tk.JTI))
+			return w.done()
 		})
-	}, copyBulk(ctx, tx, "token_outstanding", []string{"id", "jti", "user_id", "created_at", "expires_at"},
+	}, copyBulk(ctx, p.conn, "token_outstanding", []string{"id", "jti", "user_id", "created_at", "expires_at"},
 		"token_blacklisted", []string{"token_id", "blacklisted_at"})); err != nil {
 		return err
 	}
