@@ -26,6 +26,10 @@ type bulk struct {
 	// order: indexes, unique constraints and the ledger's key, then
 	// foreign keys.
 	restore []string
+	// emailIndex is the restore statement of the unique index of
+	// users.email_key ("" if there is none such): made right after the
+	// users are in, it finds whether two of them share a key for free.
+	emailIndex string
 	// orphans makes the restore statement it is keyed by hold (run once
 	// when that fails on a row pointing nowhere): a token whose user Django
 	// does not have (deleted) is nobody's.
@@ -112,6 +116,14 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 		ORDER BY 1`, tables); err != nil {
 		return nil, err
 	}
+	// The unique index of email_key alone.
+	var emailIndex string
+	if err := tx.GetContext(ctx, &emailIndex, `SELECT COALESCE(min(i.indexrelid::regclass::text), '') FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = 'users'::regclass AND i.indisunique AND i.indnatts = 1 AND a.attname = 'email_key'
+			AND i.indpred IS NULL AND i.indexprs IS NULL`); err != nil {
+		return nil, err
+	}
 	b := &bulk{orphans: map[string]string{}}
 	var drop []string
 	for i := len(cons) - 1; i >= 0; i-- { // foreign keys first
@@ -121,6 +133,9 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 	for _, i := range idx {
 		drop = append(drop, `DROP INDEX `+i.Name)
 		b.restore = append(b.restore, i.Def)
+		if i.Name == emailIndex {
+			b.emailIndex = i.Def
+		}
 	}
 	for _, c := range cons { // unique constraints first
 		q := `ALTER TABLE ` + c.Table + ` ADD CONSTRAINT ` + c.Name + ` ` + c.Def
@@ -178,6 +193,38 @@ func (b *bulk) finish(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	b.restore = nil
 	return nil
+}
+
+// makeEmailIndex makes the unique index of users.email_key (emailIndex)
+// and says whether it could: false when two users share a key (nothing
+// changed then), or when there is no such index to make.
+func (b *bulk) makeEmailIndex(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+	if b.emailIndex == "" {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT import_email`); err != nil {
+		return false, err
+	}
+	_, err := tx.ExecContext(ctx, b.emailIndex)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" { // unique_violation
+		_, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_email; RELEASE SAVEPOINT import_email`)
+		return false, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", b.emailIndex, err)
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT import_email`); err != nil {
+		return false, err
+	}
+	for i, q := range b.restore {
+		if q == b.emailIndex {
+			b.restore = append(b.restore[:i], b.restore[i+1:]...)
+			break
+		}
+	}
+	b.emailIndex = ""
+	return true, nil
 }
 
 // copyBatch is a batch of a bulk import's rows, checked, in COPY's text
@@ -282,8 +329,8 @@ var ledgerCols = []string{"kind", "key", "digest", "imported_at"}
 // ledger row, a batch at a time while the next is read; then the checks
 // between rows run on the tables themselves. A conflict stops the import
 // before commit, as ever: the transaction, and the rows, are rolled back.
-func (p *plan) bulkRead(ctx context.Context, tx *sqlx.Tx) error {
-	if err := p.bulkUsers(ctx, tx); err != nil {
+func (p *plan) bulkRead(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
+	if err := p.bulkUsers(ctx, tx, b); err != nil {
 		return err
 	}
 	if err := p.bulkProfiles(ctx, tx); err != nil {
@@ -292,7 +339,7 @@ func (p *plan) bulkRead(ctx context.Context, tx *sqlx.Tx) error {
 	return p.bulkTokens(ctx, tx)
 }
 
-func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
+func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
 	sum := p.sum
 	cols := append([]string{"id"}, userCols...)
 	cols = append(cols, "email_key", "search_text")
@@ -315,7 +362,12 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx) error {
 	}
 	p.changedUsers = sum.Users.Source
 	p.progress("read %d users", sum.Users.Source)
-	// Two rows that are one address in isis's normal form (isis had none).
+	// Two rows that are one address in isis's normal form (isis had none):
+	// none if the unique index of the form can be made (one sort, which
+	// the import needs anyway), else they are looked for.
+	if ok, err := b.makeEmailIndex(ctx, tx); ok || err != nil {
+		return err
+	}
 	q, err := tx.QueryxContext(ctx, `SELECT id, email, email_key, true FROM users WHERE email_key IN
 		(SELECT email_key FROM users GROUP BY email_key HAVING count(*) > 1) ORDER BY email_key, id`)
 	if err != nil {

@@ -134,3 +134,31 @@ func TestBulkImportWhileIsisReads(t *testing.T) {
 		t.Errorf("the import took the tables in use (%s): %q", time.Since(start), lines)
 	}
 }
+
+// TestBulkImportEmailConflict: two Django users with one address in isis's
+// normal form stop a bulk import as they stop any, both listed, with
+// nothing written and every index and constraint as it was.
+func TestBulkImportEmailConflict(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	djangotest.Fill(t, src, 50)
+	src.MustExec(`UPDATE accounts_user SET email = upper((SELECT email FROM accounts_user WHERE id = 3)) WHERE id = 7`)
+	dst := testdb.Open(t).DB
+	before := schemaOf(t, dst)
+	var lines []string
+	s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		lines = append(lines, f)
+	}})
+	if !djangoimport.IsConflict(err) || len(s.Conflicts) != 1 || !strings.HasPrefix(s.Conflicts[0].String(), "accounts_user id=7: email ") ||
+		!strings.Contains(s.Conflicts[0].String(), "is the same address as accounts_user id=3") {
+		t.Fatalf("import: %v, %+v", err, s)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "written in bulk") {
+		t.Errorf("the import did not write in bulk: %q", lines)
+	}
+	var users int
+	dst.Get(&users, `SELECT count(*) FROM users`)
+	if after := schemaOf(t, dst); after != before || users != 0 {
+		t.Errorf("after the conflict: %d users, schema\n%s\nwant\n%s", users, after, before)
+	}
+}

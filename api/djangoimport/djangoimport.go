@@ -338,7 +338,7 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	}
 	if b != nil {
 		opt.Progress("isis has no users, profiles or tokens: they are locked and written in bulk, their indexes and foreign keys made at the end")
-		if err := p.bulkRead(ctx, tx); err != nil {
+		if err := p.bulkRead(ctx, tx, b); err != nil {
 			return nil, stageError(err)
 		}
 	} else {
