@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strings"
 
 	"github.com/isis-project/isis/api"
@@ -383,11 +385,19 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	sum := p.sum
 	cols := []string{"id", "user_id", "phone", "bio", "birth_date", "department_code", "municipality_code", "avatar", "updated_at"}
 	now := string(appendTime(nil, p.now))
+	// A hash of each avatar written (8 bytes a profile, a user has one at
+	// most): the query for two users with one avatar runs only when two
+	// hashes are equal.
+	seed := maphash.MakeSeed()
+	avatars := make([]uint64, 0, sum.Users.Source)
 	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
 		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
 			sum.Profiles.Source++
 			if p.checkProfile(pr) {
 				return nil
+			}
+			if pr.Avatar != "" {
+				avatars = append(avatars, maphash.String(seed, pr.Avatar))
 			}
 			birth, updated := profileDates(pr, p.now)
 			w.rows.int(pr.ID).int(pr.UserID).str(pr.Phone).str(pr.Bio)
@@ -406,6 +416,14 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	p.changedProfiles = sum.Profiles.Source
 	p.progress("read %d profiles, %d departments, %d municipalities", sum.Profiles.Source, len(p.src.Departments), len(p.src.Municipalities))
 	// Two users with one avatar (isis had none).
+	slices.Sort(avatars)
+	shared := false
+	for i := 1; i < len(avatars) && !shared; i++ {
+		shared = avatars[i] == avatars[i-1]
+	}
+	if !shared {
+		return nil
+	}
 	q, err := tx.QueryxContext(ctx, `SELECT user_id, avatar, id FROM profiles WHERE avatar IN
 		(SELECT avatar FROM profiles WHERE avatar <> '' GROUP BY avatar HAVING count(*) > 1) ORDER BY avatar, user_id`)
 	if err != nil {
