@@ -2,6 +2,7 @@ package djangoimport
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -351,7 +352,7 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
 	cols = append(cols, "email_key", "search_text")
 	now := string(appendTime(nil, p.now))
 	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
-		return p.src.eachUser(ctx, func(u *SourceUser) error {
+		return p.src.eachUserText(ctx, func(u *SourceUser, joined, login sql.RawBytes) error {
 			sum.Users.Source++
 			if p.checkUser(u) {
 				return nil
@@ -359,7 +360,7 @@ func (p *plan) bulkUsers(ctx context.Context, tx *sqlx.Tx, b *bulk) error {
 			e := storedEmail(u.Email)
 			// the same search text isis's store writes (postgres.userSearchText)
 			w.rows.int(u.ID).str(e).str(u.Password).str(u.FirstName).str(u.LastName).bool(u.IsStaff).bool(u.IsSuperuser).bool(u.IsActive).
-				time(u.DateJoined).nullTime(u.LastLogin).str(emailKey(e)).str(api.Fold(e + " " + u.FirstName + " " + u.LastName)).end()
+				text(joined).text(login).str(emailKey(e)).str(api.Fold(e + " " + u.FirstName + " " + u.LastName)).end()
 			w.also.raw(kindUser).int(u.ID).str(u.Digest).raw(now).end()
 			return w.done()
 		})
@@ -395,7 +396,7 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 	seed := maphash.MakeSeed()
 	avatars := make([]uint64, 0, sum.Users.Source)
 	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
-		return p.src.eachProfile(ctx, func(pr *SourceProfile) error {
+		return p.src.eachProfileText(ctx, func(pr *SourceProfile, birth, updated sql.RawBytes) error {
 			sum.Profiles.Source++
 			if p.checkProfile(pr) {
 				return nil
@@ -403,14 +404,11 @@ func (p *plan) bulkProfiles(ctx context.Context, tx *sqlx.Tx) error {
 			if pr.Avatar != "" {
 				avatars = append(avatars, maphash.String(seed, pr.Avatar))
 			}
-			birth, updated := profileDates(pr, p.now)
-			w.rows.int(pr.ID).int(pr.UserID).str(pr.Phone).str(pr.Bio)
-			if birth != nil {
-				w.rows.str(birth.(string))
-			} else {
-				w.rows.null()
+			if updated == nil { // as profileDates
+				updated = sql.RawBytes(now)
 			}
-			w.rows.nullString(pr.DepartmentCode).nullString(pr.MunicipalityCode).str(pr.Avatar).time(updated).end()
+			w.rows.int(pr.ID).int(pr.UserID).str(pr.Phone).str(pr.Bio).text(birth).
+				nullString(pr.DepartmentCode).nullString(pr.MunicipalityCode).str(pr.Avatar).text(updated).end()
 			w.also.raw(kindProfile).int(pr.ID).str(pr.Digest).raw(now).end()
 			return w.done()
 		})
@@ -456,17 +454,17 @@ func (p *plan) bulkTokens(ctx context.Context, tx *sqlx.Tx) error {
 		return err
 	}
 	if err := pipeline(ctx, func(ctx context.Context, w *batcher) error {
-		return p.src.eachToken(ctx, false, func(tk *SourceToken) error {
+		return p.src.eachTokenText(ctx, func(tk *SourceToken, created, expires, black sql.RawBytes) error {
 			w.rows.int(id).str(tk.JTI)
 			if tk.UserID.Valid {
 				w.rows.int(tk.UserID.Int64)
 			} else {
 				w.rows.null()
 			}
-			w.rows.nullTime(tk.CreatedAt).time(tk.ExpiresAt).end()
+			w.rows.text(created).text(expires).end()
 			sum.OutstandingTokens.Source++
-			if tk.BlacklistedAt.Valid {
-				w.also.int(id).time(tk.BlacklistedAt.Time).end()
+			if black != nil {
+				w.also.int(id).text(black).end()
 				sum.BlacklistedTokens.Source++
 			}
 			id++

@@ -32,6 +32,21 @@ func (c *copyText) field() {
 // NUL byte, so s comes back as it is).
 func (c *copyText) str(s string) *copyText {
 	c.field()
+	c.b = appendEscaped(c.b, s)
+	return c
+}
+
+// text writes b as str writes a string; nil is NULL.
+func (c *copyText) text(b []byte) *copyText {
+	if b == nil {
+		return c.null()
+	}
+	c.field()
+	c.b = appendEscaped(c.b, b)
+	return c
+}
+
+func appendEscaped[T string | []byte](b []byte, s T) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		var e byte
@@ -47,11 +62,10 @@ func (c *copyText) str(s string) *copyText {
 		default:
 			continue
 		}
-		c.b = append(append(c.b, s[start:i]...), '\\', e)
+		b = append(append(b, s[start:i]...), '\\', e)
 		start = i + 1
 	}
-	c.b = append(c.b, s[start:]...)
-	return c
+	return append(b, s[start:]...)
 }
 
 // raw writes s as it is: a field already in COPY's text form.
