@@ -16,18 +16,18 @@ import (
 
 // bulkTables are the tables a first import fills. When all of them are
 // empty (the cutover: nobody can log in to isis yet), the import writes
-// them without their secondary indexes and foreign keys and builds those
-// once at the end (a sort per index, one join per foreign key) instead of
+// them without their indexes and foreign keys and builds those once at
+// the end (a sort per index, one join per foreign key) instead of
 // maintaining them row by row (a million foreign-key checks per table).
-// The ledger (django_import) is written in bulk too: its primary key is
-// made at the end (it holds no more than the geography's rows then).
+// The ledger (django_import) is written in bulk too (it holds no more than
+// the geography's rows then).
 var bulkTables = []string{"users", "profiles", "token_outstanding", "token_blacklisted", "django_import"}
 
 // bulk is what a bulk write dropped, to be made again before commit.
 type bulk struct {
 	// restore is the DDL that makes the indexes and constraints again, in
-	// order: indexes, unique constraints and the ledger's key, then
-	// foreign keys.
+	// order: indexes, unique constraints and primary keys, then foreign
+	// keys.
 	restore []string
 	// emailIndex is the restore statement of the unique index of
 	// users.email_key ("" if there is none such): made right after the
@@ -53,7 +53,7 @@ func bulkEligible(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 
 // beginBulk locks the tables (ACCESS EXCLUSIVE until the transaction ends),
 // checks they are still empty, and drops their secondary indexes, unique
-// constraints and foreign keys (and the ledger's key), remembering their
+// constraints, primary keys and foreign keys, remembering their
 // definitions. It returns
 // nil, and changes nothing, when the lock is not granted within a few
 // seconds (isis is serving: the import then writes with the indexes) or a
@@ -99,12 +99,15 @@ func beginBulk(ctx context.Context, tx *sqlx.Tx) (*bulk, error) {
 		Def   string `db:"def"`
 		Type  string `db:"contype"`
 	}
-	// Unique constraints and foreign keys; primary keys stay (the foreign
-	// keys need them, and ids come in order) but the ledger's.
+	// Unique constraints, foreign keys and primary keys (one sorted build
+	// each instead of a probe of the index per row), but a primary key a
+	// foreign key of another table than these points at (it could not be
+	// dropped: none today).
 	if err := tx.SelectContext(ctx, &cons, `SELECT c.conrelid::regclass::text AS tbl, quote_ident(c.conname) AS name,
 		pg_get_constraintdef(c.oid) AS def, c.contype::text AS contype
 		FROM pg_constraint c WHERE c.conrelid = ANY($1::regclass[])
-			AND (c.contype IN ('u', 'f') OR c.contype = 'p' AND c.conrelid = 'django_import'::regclass)
+			AND (c.contype IN ('u', 'f') OR c.contype = 'p' AND NOT EXISTS (SELECT 1 FROM pg_constraint f
+				WHERE f.contype = 'f' AND f.confrelid = c.conrelid AND f.conrelid <> ALL($1::regclass[])))
 		ORDER BY c.contype = 'f', c.conrelid::regclass::text, c.conname`, tables); err != nil {
 		return nil, err
 	}

@@ -226,3 +226,28 @@ func TestBulkImportTimes(t *testing.T) {
 		t.Errorf("user 2's last_login: %q", got[len(got)-1])
 	}
 }
+
+// TestBulkImportKeepsKeysPointedAt: a primary key a foreign key of another
+// table points at stays while the bulk import writes (it could not be
+// dropped); the others are made again.
+func TestBulkImportKeepsKeysPointedAt(t *testing.T) {
+	src := sqlx.MustOpen("postgres", pgtest.NewDatabase(t, "", nil))
+	defer src.Close()
+	djangotest.Fill(t, src, 20)
+	dst := testdb.Open(t).DB
+	dst.MustExec(`CREATE TABLE user_notes (user_id bigint REFERENCES users (id), note text)`)
+	before := schemaOf(t, dst)
+	var lines []string
+	s, err := djangoimport.Import(context.Background(), src, dst, djangoimport.Options{Progress: func(f string, a ...any) {
+		lines = append(lines, f)
+	}})
+	if err != nil || s.Users.Created != 20 {
+		t.Fatalf("import: %v, %+v", err, s)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "written in bulk") {
+		t.Errorf("the import did not write in bulk: %q", lines)
+	}
+	if after := schemaOf(t, dst); after != before {
+		t.Errorf("schema\n%s\nwant\n%s", after, before)
+	}
+}
