@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,10 +50,12 @@ func benchImport(b *testing.B, n int) {
 		dst := sqlx.MustOpen("postgres", testdb.DSN(b))
 		b.StartTimer()
 		peak := testenv.PeakRSS()
+		goCPU, pgCPU := processCPU(os.Getpid(), false), serverCPU(b, dst)
 		start := time.Now()
 		progress := func(f string, a ...any) {
-			if testing.Verbose() {
-				b.Logf("%6.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
+			if testing.Verbose() { // with the CPU seconds spent so far
+				b.Logf("%6.2fs (cpu go %5.2fs, pg %5.2fs) "+f, append([]any{time.Since(start).Seconds(),
+					processCPU(os.Getpid(), false) - goCPU, serverCPU(b, dst) - pgCPU}, a...)...)
 			}
 		}
 		s, err := djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: progress})
@@ -65,6 +68,10 @@ func benchImport(b *testing.B, n int) {
 		}
 		b.ReportMetric(peak(), "peak-RSS-MiB")
 		b.ReportMetric(first.Seconds(), "first-s")
+		// CPU seconds spent, by the import and by the database server (the
+		// source's and isis's backends): figures a busy machine changes less.
+		b.ReportMetric(processCPU(os.Getpid(), false)-goCPU, "first-go-cpu-s")
+		b.ReportMetric(serverCPU(b, dst)-pgCPU, "first-pg-cpu-s")
 		start = time.Now()
 		s, err = djangoimport.Import(ctx, src, dst, djangoimport.Options{IDHeadroom: 1000, Progress: progress})
 		if err != nil || s.Changes != 0 {
@@ -73,4 +80,48 @@ func benchImport(b *testing.B, n int) {
 		b.ReportMetric(time.Since(start).Seconds(), "again-s")
 		dst.Close()
 	}
+}
+
+// processCPU is the user and system CPU seconds of process pid, with those
+// of its children it has waited for when children.
+func processCPU(pid int, children bool) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	_, rest, _ := strings.Cut(string(b), ") ") // the name may hold spaces
+	f := strings.Fields(rest)                  // f[0] is field 3 (state)
+	n := 2
+	if children {
+		n = 4
+	}
+	var ticks float64
+	for _, v := range f[11 : 11+n] { // utime, stime, cutime, cstime
+		t, _ := strconv.ParseFloat(v, 64)
+		ticks += t
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// serverCPU is the CPU seconds the PostgreSQL server of db has spent: its
+// postmaster's, its exited children's and its live children's.
+func serverCPU(b *testing.B, db *sqlx.DB) float64 {
+	var backend int
+	if err := db.Get(&backend, `SELECT pg_backend_pid()`); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.ReadFile("/proc/" + strconv.Itoa(backend) + "/stat")
+	_, rest, _ := strings.Cut(string(st), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	postmaster, _ := strconv.Atoi(f[1])
+	total := processCPU(postmaster, true)
+	children, _ := os.ReadFile("/proc/" + strconv.Itoa(postmaster) + "/task/" + strconv.Itoa(postmaster) + "/children")
+	for _, c := range strings.Fields(string(children)) {
+		pid, _ := strconv.Atoi(c)
+		total += processCPU(pid, false)
+	}
+	return total
 }

@@ -284,7 +284,14 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	defer s.close()
 	sum := &Summary{DryRun: opt.DryRun, Source: s.Schema, ExpiredTokens: s.ExpiredTokens, Conflicts: []Conflict{}}
 
-	tx, err := dst.BeginTxx(ctx, nil)
+	// The import's transaction, on a connection of its own: a bulk import
+	// COPYs rows it encoded itself through the driver's connection (copyRaw).
+	conn, err := dst.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("isis database: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("isis database: %w", err)
 	}
@@ -317,7 +324,7 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 				"or pass --merge to import next to them", n, first.Int64)
 		}
 	}
-	p := &plan{src: s, st: st, sum: sum, now: now, progress: opt.Progress, dst: dst}
+	p := &plan{src: s, st: st, sum: sum, now: now, progress: opt.Progress, dst: dst, conn: conn}
 	if err := p.geography(); err != nil {
 		return nil, err
 	}
@@ -331,7 +338,7 @@ func Import(ctx context.Context, src, dst *sqlx.DB, opt Options) (*Summary, erro
 	}
 	if b != nil {
 		opt.Progress("isis has no users, profiles or tokens: they are locked and written in bulk, their indexes and foreign keys made at the end")
-		if err := p.bulkRead(ctx, tx); err != nil {
+		if err := p.bulkRead(ctx, tx, b); err != nil {
 			return nil, stageError(err)
 		}
 	} else {
@@ -391,7 +398,8 @@ type ledgerRow struct{ kind, key, digest string }
 
 type plan struct {
 	src      *Source
-	dst      *sqlx.DB // a second connection, for reading alongside a COPY
+	dst      *sqlx.DB   // a second connection, for reading alongside a COPY
+	conn     *sqlx.Conn // the transaction's
 	st       *isisState
 	sum      *Summary
 	now      time.Time

@@ -91,6 +91,9 @@ type Source struct {
 	tokenSetQ string
 	// userDigestQ and profileDigestQ read only (id, digest), by id.
 	userDigestQ, profileDigestQ string
+	// userTextQ, profileTextQ and tokenTextQ are userQ, profileQ and
+	// tokenQ (unordered) with the times as text (tsText, dateText).
+	userTextQ, profileTextQ, tokenTextQ string
 	// userSumQ and profileSumQ count the rows and sum their digests
 	// (PostgreSQL 14 and later, where a digest is a number; "" before).
 	userSumQ, profileSumQ string
@@ -116,6 +119,21 @@ func byID(sel, d string) (rows, digests string) {
 	return `SELECT r.*, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`,
 		`SELECT r.id, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`
 }
+
+// timesAsText is byID's query of sel's rows (cols of r, the times among
+// them written with tsText or dateText) with their digest d.
+func timesAsText(sel, d, cols string) string {
+	return `SELECT ` + cols + `, ` + d + ` FROM (` + sel + `) r ORDER BY r.id`
+}
+
+// tsText and dateText read a time or a date as text: the session's ISO
+// form, in UTC (a time without a time zone taken as UTC, as lib/pq takes
+// it), which COPY reads back as it is, so a bulk import neither parses nor
+// formats a time.
+const (
+	tsText   = `::pg_catalog.timestamptz::pg_catalog.text`
+	dateText = `::pg_catalog.date::pg_catalog.text`
+)
 
 // digestSum is the SQL of the count of sel's rows and the sum of their
 // digests d (as text), when d is a number (PostgreSQL 14 and later).
@@ -447,6 +465,8 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 		col(cols, "is_active", "true") + `, ` + col(cols, "date_joined", pq.QuoteLiteral(now.Format(time.RFC3339Nano))+"::pg_catalog.timestamptz") + `, ` +
 		col(cols, "last_login", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.UserTable)
 	out.userSumQ = digestSum(out.userQ, version)
+	out.userTextQ = timesAsText(out.userQ, rowDigest(version),
+		`r.id, r.email, r.password, r.first_name, r.last_name, r.is_staff, r.is_superuser, r.is_active, r.date_joined`+tsText+`, r.last_login`+tsText)
 	out.userQ, out.userDigestQ = byID(out.userQ, rowDigest(version))
 	if out.UserSequence, err = r.nextID(ctx, schema.UserTable); err != nil {
 		return nil, err
@@ -481,6 +501,8 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			col(pc, "municipality_id", "NULL::pg_catalog.text") + `, ` + col(pc, "avatar", "''") + `, ` +
 			col(pc, "updated_at", "NULL::pg_catalog.timestamptz") + ` FROM ` + r.rel(schema.ProfileTable)
 		out.profileSumQ = digestSum(out.profileQ, version)
+		out.profileTextQ = timesAsText(out.profileQ, rowDigest(version),
+			`r.id, r.user_id, r.phone, r.bio, r.birth_date`+dateText+`, r.department_id, r.municipality_id, r.avatar, r.updated_at`+tsText)
 		out.profileQ, out.profileDigestQ = byID(out.profileQ, rowDigest(version))
 		if out.ProfileSequence, err = r.nextID(ctx, schema.ProfileTable); err != nil {
 			return nil, err
@@ -493,6 +515,8 @@ func openSource(ctx context.Context, src *sqlx.DB, userTable string, now time.Ti
 			black = `b.blacklisted_at`
 			join = ` LEFT JOIN ` + r.rel(schema.BlacklistedTable) + ` b ON b.token_id` + opEq + `o.id`
 		}
+		out.tokenTextQ = `SELECT o.id, o.jti, o.user_id, o.created_at` + tsText + `, o.expires_at` + tsText + `, (` + black + `)` + tsText +
+			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz`
 		out.tokenQ = `SELECT o.id, o.jti, o.user_id, o.created_at, o.expires_at, ` + black +
 			` FROM ` + r.rel(schema.OutstandingTable) + ` o` + join + ` WHERE o.expires_at` + opGt + `$1::pg_catalog.timestamptz`
 		if version >= 140000 {
@@ -552,6 +576,23 @@ func (s *Source) eachUser(ctx context.Context, fn func(u *SourceUser) error) err
 	})
 }
 
+// eachUserText streams the users as eachUser does, but for date_joined
+// and last_login, as text (tsText; nil for NULL) and valid until fn
+// returns.
+func (s *Source) eachUserText(ctx context.Context, fn func(u *SourceUser, joined, login sql.RawBytes) error) error {
+	var u SourceUser
+	var joined, login sql.RawBytes
+	return s.each(ctx, s.Schema.UserTable, s.userTextQ, nil, func(rows *sql.Rows) error {
+		u = SourceUser{}
+		var first, last sql.NullString
+		if err := rows.Scan(&u.ID, &u.Email, &u.Password, &first, &last, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &joined, &login, &u.Digest); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.UserTable, err)}
+		}
+		u.FirstName, u.LastName = first.String, last.String
+		return fn(&u, joined, login)
+	})
+}
+
 // eachDigest streams the (id, digest) of every user (users) or profile,
 // by id: what a run compares with the ledger before reading any row whole.
 func (s *Source) eachDigest(ctx context.Context, users bool, fn func(id int64, digest string) error) error {
@@ -602,6 +643,43 @@ func (s *Source) eachProfile(ctx context.Context, fn func(p *SourceProfile) erro
 		}
 		p.Phone, p.Bio, p.Avatar = phone.String, bio.String, avatar.String
 		return fn(&p)
+	})
+}
+
+// eachProfileText streams the profiles as eachProfile does, but for
+// birth_date and updated_at, as text (dateText, tsText; nil for NULL) and
+// valid until fn returns.
+func (s *Source) eachProfileText(ctx context.Context, fn func(p *SourceProfile, birth, updated sql.RawBytes) error) error {
+	if s.profileTextQ == "" {
+		return nil
+	}
+	var p SourceProfile
+	var birth, updated sql.RawBytes
+	return s.each(ctx, s.Schema.ProfileTable, s.profileTextQ, nil, func(rows *sql.Rows) error {
+		p = SourceProfile{}
+		var phone, bio, avatar sql.NullString
+		if err := rows.Scan(&p.ID, &p.UserID, &phone, &bio, &birth, &p.DepartmentCode, &p.MunicipalityCode, &avatar, &updated, &p.Digest); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.ProfileTable, err)}
+		}
+		p.Phone, p.Bio, p.Avatar = phone.String, bio.String, avatar.String
+		return fn(&p, birth, updated)
+	})
+}
+
+// eachTokenText streams the live outstanding tokens, in no order, with
+// their times as text (tsText; nil for NULL), valid until fn returns.
+func (s *Source) eachTokenText(ctx context.Context, fn func(t *SourceToken, created, expires, black sql.RawBytes) error) error {
+	if s.tokenTextQ == "" {
+		return nil
+	}
+	var t SourceToken
+	var created, expires, black sql.RawBytes
+	return s.each(ctx, s.Schema.OutstandingTable, s.tokenTextQ, []any{s.now}, func(rows *sql.Rows) error {
+		t = SourceToken{}
+		if err := rows.Scan(&t.ID, &t.JTI, &t.UserID, &created, &expires, &black); err != nil {
+			return &sourceError{fmt.Errorf("read %s: %w", s.Schema.OutstandingTable, err)}
+		}
+		return fn(&t, created, expires, black)
 	})
 }
 

@@ -70,6 +70,41 @@ func Trim(email string) string { return strings.TrimFunc(email, isPythonSpace) }
 // == Normalize(x). It is not a display form: isis shows the address as
 // it was given.
 func Normalize(email string) string {
+	if k, ok := plainKey(email); ok {
+		return k
+	}
+	return normalize(email)
+}
+
+// plainKey is Normalize of an address of ASCII letters, digits and
+// ".@_+-" alone, with no Punycode label: its lowercase form (NFKC and
+// case folding change no other of these characters, and none is white
+// space, quoted or ignorable); ok is false for any other address.
+func plainKey(email string) (key string, ok bool) {
+	upper := false
+	for i := 0; i < len(email); i++ {
+		switch c := email[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '@', c == '_', c == '+', c == '-':
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		default:
+			return "", false
+		}
+	}
+	if !upper {
+		if strings.Contains(email, "xn--") {
+			return "", false
+		}
+		return email, true
+	}
+	key = strings.ToLower(email)
+	if strings.Contains(key, "xn--") {
+		return "", false
+	}
+	return key, true
+}
+
+func normalize(email string) string {
 	// Dropping invisible characters or NFKC can leave white space at an end
 	// ("0 \u202e"): normalize again until nothing changes.
 	for range 4 {

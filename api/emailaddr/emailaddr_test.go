@@ -248,6 +248,31 @@ func FuzzEmail(f *testing.F) {
 	})
 }
 
+// FuzzPlainKey: the shortcut for plain ASCII addresses gives the normal
+// form the whole computation gives, whenever it answers.
+func FuzzPlainKey(f *testing.F) {
+	for _, r := range emailRules {
+		f.Add(r.email)
+	}
+	for _, s := range []string{"", "Kim@Example.COM", "kim@xn--exmple-cua.com", "KIM@XN--EXMPLE-CUA.COM", "a.b+c_d-e@f.g", "@", "a@b@c", ".", "Kim@Xn--x.com", "k\u00edm@a.b", " kim@a.b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, ok := plainKey(s); ok && k != normalize(s) {
+			t.Fatalf("plainKey(%+q) = %+q, Normalize %+q", s, k, normalize(s))
+		}
+	})
+}
+
+func TestPlainKey(t *testing.T) {
+	for in, want := range map[string]bool{"Kim@Example.COM": true, "kim@a.b": true, "": true, "kim@xn--exmple-cua.com": false,
+		"KIM@XN--EXMPLE-CUA.COM": false, " kim@a.b": false, "kím@a.b": false, `"kim"@a.b`: false} {
+		if _, ok := plainKey(in); ok != want {
+			t.Errorf("plainKey(%q) answers %v, want %v", in, ok, want)
+		}
+	}
+}
+
 func TestPunycode(t *testing.T) {
 	// Python's str.encode("punycode") gives these.
 	for in, want := range map[string]string{"exámple": "exmple-qta", "例え": "r8jz45g", "ıas1.": "as1.-kza", "☃": "n3h", "ü": "tda", "bücher-straße": "bcher-strae-46a18a"} {
