@@ -24,8 +24,9 @@ import (
 // Caddy's active health check (every 100 ms in the rendered Caddyfile) must
 // have seen it healthy: it has been up, and answered the smoke request,
 // three of those intervals ago. (Were Caddy to see neither slot healthy, it
-// would hold the requests, up to lb_try_duration, rather than fail them:
-// these waits keep a deploy from adding that latency.)
+// would hold a GET up to lb_try_duration; before Caddy 2.7.5, Debian's 2.6
+// among them, it answers any other method 503 at once: these waits keep a
+// deploy from either.)
 //
 // nginx's fail_timeout counts from slot A's last failed connection, which on
 // a loaded machine can come well after its container started: that is when
