@@ -8,3 +8,8 @@ package api
 // Version is the build version reported by /api/health/. It is set with
 // -ldflags "-X github.com/isis-project/isis/api.Version=…".
 var Version = "dev"
+
+// ServingMessage is the message of the log line isis writes once its
+// listener is open; isisctl's deploy reads a slot's log for it (when that
+// slot began to serve).
+const ServingMessage = "isis serving"

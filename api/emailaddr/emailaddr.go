@@ -91,13 +91,10 @@ func plainKey(email string) (key string, ok bool) {
 			return "", false
 		}
 	}
-	if !upper {
-		if strings.Contains(email, "xn--") {
-			return "", false
-		}
-		return email, true
+	key = email
+	if upper {
+		key = strings.ToLower(email)
 	}
-	key = strings.ToLower(email)
 	if strings.Contains(key, "xn--") {
 		return "", false
 	}

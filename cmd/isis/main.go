@@ -144,7 +144,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	if risk := m.Config.ClientIPHeaderRisk(); risk != "" {
 		m.Logger.Warn(risk)
 	}
-	m.Logger.Info("isis serving", "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
+	m.Logger.Info(api.ServingMessage, "addr", m.Addr(), "version", api.Version, "settings", m.Config.Redacted())
 	if m.Config.MemoryTargetMiB > 0 {
 		defer startMemLimiter(int64(m.Config.MemoryTargetMiB) << 20)()
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isis-project/isis/api"
 	"github.com/isis-project/isis/ops/image"
 
 	"github.com/isis-project/isis/ops/config"
@@ -356,17 +357,17 @@ func servingSince(conn podman.Engine, name string, started time.Time) time.Time 
 	return at
 }
 
-// servingAt is the time of isis's "isis serving" log line; zero for any
+// servingAt is the time of isis's api.ServingMessage log line; zero for any
 // other line.
 func servingAt(line string) time.Time {
-	if !strings.Contains(line, `"msg":"isis serving"`) {
+	if !strings.Contains(line, `"msg":"`+api.ServingMessage+`"`) {
 		return time.Time{}
 	}
 	var rec struct {
 		Time time.Time `json:"time"`
 		Msg  string    `json:"msg"`
 	}
-	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "isis serving" {
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != api.ServingMessage {
 		return time.Time{}
 	}
 	return rec.Time
